@@ -1,0 +1,455 @@
+//! The blob store: artifacts, content-addressed by SHA-256 and written once;
+//! and cached upstream documents, keyed and replaceable.
+//!
+//! Architecture invariants:
+//! - Bytes arrive as a stream and are written to a temporary file while every
+//!   digest is computed; the file is fsynced and renamed into place. A blob is
+//!   therefore either whole under its final name or absent.
+//! - No artifact is ever held whole in memory.
+//! - Paths are built only here, from a validated hex digest or a hashed key:
+//!   no name from a request ever becomes a path.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use tokio::io::AsyncWriteExt;
+
+use crate::catalog::BlobDigests;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("exceeds the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("storage i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Body(String),
+}
+
+pub type BlobResult<T> = Result<T, BlobError>;
+
+/// Every digest a registry protocol may advertise, computed in one pass.
+pub struct Hasher {
+    sha256: Sha256,
+    sha1: Sha1,
+    sha512: Sha512,
+    md5: Md5,
+    size: u64,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher { sha256: Sha256::new(), sha1: Sha1::new(), sha512: Sha512::new(), md5: Md5::new(), size: 0 }
+    }
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        self.sha256.update(data);
+        self.sha1.update(data);
+        self.sha512.update(data);
+        self.md5.update(data);
+        self.size += data.len() as u64;
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn finish(self) -> BlobDigests {
+        BlobDigests {
+            sha256: hex::encode(self.sha256.finalize()),
+            sha1: hex::encode(self.sha1.finalize()),
+            sha512: hex::encode(self.sha512.finalize()),
+            md5: hex::encode(self.md5.finalize()),
+            size: self.size,
+        }
+    }
+}
+
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A blob being written: bytes go to a temporary file as they arrive.
+/// Dropping it without [`TempBlob::finish`] removes the file.
+pub struct TempBlob {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    hasher: Hasher,
+    limit: u64,
+    head: Vec<u8>,
+}
+
+/// A fully written, fsynced temporary file with its digests, waiting to be
+/// committed under its content address. Dropping it removes the file.
+pub struct PendingBlob {
+    path: Option<PathBuf>,
+    pub digests: BlobDigests,
+    /// The first bytes, for format sniffing (gzip magic, zip magic...).
+    pub head: Vec<u8>,
+}
+
+const HEAD_LEN: usize = 16;
+
+/// The blocking twin of [`TempBlob`], for parsers that run on the blocking
+/// pool and write through `std::io::Write`.
+pub struct SyncTempBlob {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    hasher: Hasher,
+    limit: u64,
+    head: Vec<u8>,
+}
+
+impl Drop for SyncTempBlob {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl std::io::Write for SyncTempBlob {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.hasher.size() + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, format!("exceeds the limit of {} bytes", self.limit)));
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Err(std::io::Error::other("write after finish"));
+        };
+        f.write_all(buf)?;
+        self.hasher.update(buf);
+        if self.head.len() < HEAD_LEN {
+            let take = (HEAD_LEN - self.head.len()).min(buf.len());
+            self.head.extend_from_slice(&buf[..take]);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SyncTempBlob {
+    pub fn finish(mut self) -> std::io::Result<PendingBlob> {
+        if let Some(f) = self.file.take() {
+            let f = f.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+        }
+        let hasher = std::mem::take(&mut self.hasher);
+        let head = std::mem::take(&mut self.head);
+        let path = std::mem::take(&mut self.path);
+        Ok(PendingBlob { path: Some(path), digests: hasher.finish(), head })
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl TempBlob {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn written(&self) -> u64 {
+        self.hasher.size()
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> BlobResult<()> {
+        if self.hasher.size() + chunk.len() as u64 > self.limit {
+            return Err(BlobError::TooLarge(self.limit));
+        }
+        self.hasher.update(chunk);
+        if self.head.len() < HEAD_LEN {
+            let take = (HEAD_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        match self.file.as_mut() {
+            Some(f) => f.write_all(chunk).await?,
+            None => return Err(BlobError::Body("write after finish".into())),
+        }
+        Ok(())
+    }
+
+    /// Flush the written bytes so readers of the temporary file see them.
+    pub async fn flush(&mut self) -> BlobResult<()> {
+        if let Some(f) = self.file.as_mut() {
+            f.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn finish(mut self) -> BlobResult<PendingBlob> {
+        if let Some(mut f) = self.file.take() {
+            f.flush().await?;
+            f.sync_all().await?;
+        }
+        let hasher = std::mem::take(&mut self.hasher);
+        let head = std::mem::take(&mut self.head);
+        let path = std::mem::take(&mut self.path);
+        Ok(PendingBlob { path: Some(path), digests: hasher.finish(), head })
+    }
+}
+
+/// The outcome of committing a blob.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub digests: BlobDigests,
+    /// False when identical bytes were already stored.
+    pub newly_stored: bool,
+}
+
+/// A cached document: its body and the validators it was served with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DocHeader {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_type: Option<String>,
+    /// Epoch milliseconds of the last successful fetch or revalidation.
+    pub fetched_at: i64,
+    /// Which upstream answered.
+    pub source: String,
+}
+
+impl BlobStore {
+    pub async fn open_filesystem(root: &Path) -> anyhow::Result<BlobStore> {
+        for dir in ["blobs/sha256", "tmp", "docs"] {
+            tokio::fs::create_dir_all(root.join(dir)).await?;
+        }
+        // Temporary files of a previous run are never committed: clear them.
+        if let Ok(mut rd) = tokio::fs::read_dir(root.join("tmp")).await {
+            while let Ok(Some(entry)) = rd.next_entry().await {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(BlobStore { root: root.to_path_buf() })
+    }
+
+    fn blob_path(&self, sha256: &str) -> BlobResult<PathBuf> {
+        if !is_sha256_hex(sha256) {
+            return Err(BlobError::NotFound);
+        }
+        Ok(self.root.join("blobs/sha256").join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
+    }
+
+    /// Start writing a blob of at most `limit` bytes.
+    pub async fn temp(&self, limit: u64) -> BlobResult<TempBlob> {
+        let path = self.root.join("tmp").join(crate::catalog::new_id());
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(TempBlob { path, file: Some(file), hasher: Hasher::default(), limit, head: Vec::new() })
+    }
+
+    /// Start writing a blob from blocking code.
+    pub fn temp_sync(&self, limit: u64) -> std::io::Result<SyncTempBlob> {
+        let path = self.root.join("tmp").join(crate::catalog::new_id());
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(SyncTempBlob { path, file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)), hasher: Hasher::default(), limit, head: Vec::new() })
+    }
+
+    /// Stream `body` into a pending blob.
+    pub async fn put_stream<S, E>(&self, mut body: S, limit: u64) -> BlobResult<PendingBlob>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut temp = self.temp(limit).await?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            temp.write(&chunk).await?;
+        }
+        temp.finish().await
+    }
+
+    /// Move a pending blob under its content address (write-once: identical
+    /// bytes already stored are kept and the new copy discarded).
+    pub async fn commit(&self, mut pending: PendingBlob) -> BlobResult<Committed> {
+        let digests = pending.digests.clone();
+        let dest = self.blob_path(&digests.sha256)?;
+        let Some(src) = pending.path.take() else {
+            return Err(BlobError::Body("blob already committed".into()));
+        };
+        if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+            let _ = tokio::fs::remove_file(&src).await;
+            return Ok(Committed { digests, newly_stored: false });
+        }
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        if let Err(e) = tokio::fs::rename(&src, &dest).await {
+            let _ = tokio::fs::remove_file(&src).await;
+            return Err(e.into());
+        }
+        if let Some(parent) = dest.parent()
+            && let Ok(dir) = tokio::fs::File::open(parent).await
+        {
+            let _ = dir.sync_all().await;
+        }
+        Ok(Committed { digests, newly_stored: true })
+    }
+
+    /// Open a stored blob for reading, with its size.
+    pub async fn open(&self, sha256: &str) -> BlobResult<Option<(tokio::fs::File, u64)>> {
+        let path = self.blob_path(sha256)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(f) => {
+                let len = f.metadata().await?.len();
+                Ok(Some((f, len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn exists(&self, sha256: &str) -> bool {
+        match self.blob_path(sha256) {
+            Ok(p) => tokio::fs::try_exists(p).await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn delete(&self, sha256: &str) -> BlobResult<()> {
+        let path = self.blob_path(sha256)?;
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn doc_path(&self, registry: &str, key: &str) -> PathBuf {
+        let digest = hex::encode(Sha256::digest(format!("{registry}\0{key}").as_bytes()));
+        self.root.join("docs").join(&digest[..2]).join(digest)
+    }
+
+    /// Store a cached document (header line, then the body), replacing any
+    /// previous copy atomically.
+    pub async fn write_doc(&self, registry: &str, key: &str, header: &DocHeader, body: &[u8]) -> BlobResult<()> {
+        let dest = self.doc_path(registry, key);
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let tmp = self.root.join("tmp").join(crate::catalog::new_id());
+        let mut line = serde_json::to_vec(header).map_err(|e| BlobError::Body(e.to_string()))?;
+        line.push(b'\n');
+        let result = async {
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            f.write_all(&line).await?;
+            f.write_all(body).await?;
+            f.flush().await?;
+            f.sync_data().await?;
+            tokio::fs::rename(&tmp, &dest).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        Ok(result?)
+    }
+
+    pub async fn read_doc(&self, registry: &str, key: &str) -> BlobResult<Option<(DocHeader, Bytes)>> {
+        let path = self.doc_path(registry, key);
+        let data = match tokio::fs::read(&path).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let Ok(header) = serde_json::from_slice::<DocHeader>(&data[..nl]) else {
+            return Ok(None);
+        };
+        let body = Bytes::from(data).slice(nl + 1..);
+        Ok(Some((header, body)))
+    }
+
+    pub async fn delete_doc(&self, registry: &str, key: &str) -> BlobResult<()> {
+        match tokio::fs::remove_file(self.doc_path(registry, key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Storage is reachable and writable.
+    pub async fn health(&self) -> BlobResult<()> {
+        let probe = self.root.join("tmp").join(format!("health-{}", crate::catalog::new_id()));
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_once_content_addressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
+        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]);
+        let pending = store.put_stream(chunks, 1024).await.expect("put");
+        assert_eq!(pending.digests.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(pending.digests.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
+        assert_eq!(pending.digests.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(pending.digests.size, 11);
+        let c = store.commit(pending).await.expect("commit");
+        assert!(c.newly_stored);
+        let again = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello world"))]), 1024).await.expect("put");
+        assert!(!store.commit(again).await.expect("commit").newly_stored);
+        let (_, len) = store.open(&c.digests.sha256).await.expect("open").expect("present");
+        assert_eq!(len, 11);
+        // Nothing is left in tmp.
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn limit_and_drop_leave_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
+        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 100]))]);
+        assert!(matches!(store.put_stream(chunks, 99).await, Err(BlobError::TooLarge(99))));
+        let pending = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]), 10).await.expect("put");
+        drop(pending);
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
+        assert!(store.open("../../etc/passwd").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn documents_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
+        let h = DocHeader { etag: Some("\"1\"".into()), last_modified: None, content_type: None, fetched_at: 5, source: "u".into() };
+        store.write_doc("npm", "pkg/lodash", &h, b"{\"a\":1}").await.expect("write");
+        let (h2, body) = store.read_doc("npm", "pkg/lodash").await.expect("read").expect("present");
+        assert_eq!(h2.etag.as_deref(), Some("\"1\""));
+        assert_eq!(&body[..], b"{\"a\":1}");
+        assert!(store.read_doc("npm", "other").await.expect("read").is_none());
+    }
+}

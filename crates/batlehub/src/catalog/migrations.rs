@@ -1,0 +1,152 @@
+//! Schema migrations: one list of portable statements for SQLite and
+//! PostgreSQL, applied in order and recorded in `schema_migrations`. On
+//! PostgreSQL an advisory lock makes replicas that start together take turns.
+
+use sqlx::Executor;
+
+use super::{Catalog, Dialect, now_ms};
+
+/// `(version, statements)`. Never edit an applied migration: append a new one.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE packages (
+            id TEXT PRIMARY KEY,
+            registry TEXT NOT NULL,
+            name TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            visibility TEXT NOT NULL DEFAULT 'public',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_by TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            UNIQUE (registry, name)
+        )",
+        "CREATE TABLE versions (
+            id TEXT PRIMARY KEY,
+            package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            version TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            published_by TEXT,
+            published_at BIGINT NOT NULL,
+            yanked BIGINT NOT NULL DEFAULT 0,
+            yanked_reason TEXT,
+            UNIQUE (package_id, version)
+        )",
+        "CREATE TABLE files (
+            id TEXT PRIMARY KEY,
+            version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            filename TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            sha1 TEXT NOT NULL,
+            sha512 TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            content_type TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at BIGINT NOT NULL,
+            UNIQUE (package_id, filename)
+        )",
+        "CREATE INDEX files_sha256 ON files (sha256)",
+        "CREATE INDEX files_version ON files (version_id)",
+        "CREATE TABLE package_tags (
+            package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            version TEXT NOT NULL,
+            PRIMARY KEY (package_id, tag)
+        )",
+        "CREATE TABLE package_owners (
+            package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            principal_type TEXT NOT NULL,
+            principal_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (package_id, principal_type, principal_id)
+        )",
+        "CREATE TABLE namespace_claims (
+            registry TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            claimed_by TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (registry, prefix)
+        )",
+        "CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            groups TEXT NOT NULL DEFAULT '[]',
+            provider TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            revoked_at BIGINT,
+            last_used_at BIGINT
+        )",
+        "CREATE INDEX api_tokens_user ON api_tokens (user_id)",
+        "CREATE TABLE audit_events (
+            id TEXT PRIMARY KEY,
+            at BIGINT NOT NULL,
+            registry TEXT,
+            action TEXT NOT NULL,
+            package TEXT,
+            version TEXT,
+            principal TEXT,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        )",
+        "CREATE INDEX audit_events_at ON audit_events (at)",
+        "CREATE TABLE cached_artifacts (
+            registry TEXT NOT NULL,
+            cache_key TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            content_type TEXT NOT NULL,
+            source_url TEXT NOT NULL,
+            fetched_at BIGINT NOT NULL,
+            PRIMARY KEY (registry, cache_key)
+        )",
+        "CREATE INDEX cached_artifacts_sha256 ON cached_artifacts (sha256)",
+    ],
+)];
+
+/// An arbitrary constant naming BatleHub's migration lock.
+const PG_LOCK_KEY: i64 = 0x6261_746c_6568_7562;
+
+pub(super) async fn run(catalog: &Catalog) -> anyhow::Result<()> {
+    let mut conn = catalog.pool().acquire().await?;
+    if catalog.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+    }
+    let result = apply(&mut conn).await;
+    if catalog.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .await?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
+    for (version, statements) in MIGRATIONS {
+        if applied.iter().any(|(v,)| v == version) {
+            continue;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for stmt in *statements {
+            tx.execute(*stmt).await.map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied catalog migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,691 @@
+//! Local packages, versions, files, tags, owners, claims, cached artifacts
+//! and the audit trail.
+
+use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::AnyRow;
+
+use super::{Catalog, DbError, DbResult, is_unique_violation, new_id, now_ms};
+use crate::access::Visibility;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRow {
+    pub id: String,
+    pub registry: String,
+    /// The normalised name, the unique key within a registry.
+    pub name: String,
+    /// The name as first published.
+    pub display_name: String,
+    pub visibility: Visibility,
+    pub metadata: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const PACKAGE_COLS: &str = "id, registry, name, display_name, visibility, metadata, created_by, created_at, updated_at";
+
+impl PackageRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let vis: String = row.try_get("visibility")?;
+        Ok(PackageRow {
+            id: row.try_get("id")?,
+            registry: row.try_get("registry")?,
+            name: row.try_get("name")?,
+            display_name: row.try_get("display_name")?,
+            visibility: Visibility::parse(&vis).unwrap_or(Visibility::Team),
+            metadata: row.try_get("metadata")?,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub id: String,
+    pub package_id: String,
+    pub version: String,
+    /// The ecosystem's version document.
+    pub metadata: String,
+    pub published_by: Option<String>,
+    pub published_at: i64,
+    pub yanked: bool,
+    pub yanked_reason: Option<String>,
+}
+
+const VERSION_COLS: &str = "id, package_id, version, metadata, published_by, published_at, yanked, yanked_reason";
+
+impl VersionRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let yanked: i64 = row.try_get("yanked")?;
+        Ok(VersionRow {
+            id: row.try_get("id")?,
+            package_id: row.try_get("package_id")?,
+            version: row.try_get("version")?,
+            metadata: row.try_get("metadata")?,
+            published_by: row.try_get("published_by")?,
+            published_at: row.try_get("published_at")?,
+            yanked: yanked != 0,
+            yanked_reason: row.try_get("yanked_reason")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub id: String,
+    pub version_id: String,
+    pub package_id: String,
+    pub filename: String,
+    pub sha256: String,
+    pub sha1: String,
+    pub sha512: String,
+    pub md5: String,
+    pub size: i64,
+    pub content_type: String,
+    pub metadata: String,
+    pub created_at: i64,
+}
+
+const FILE_COLS: &str =
+    "id, version_id, package_id, filename, sha256, sha1, sha512, md5, size, content_type, metadata, created_at";
+
+impl FileRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(FileRow {
+            id: row.try_get("id")?,
+            version_id: row.try_get("version_id")?,
+            package_id: row.try_get("package_id")?,
+            filename: row.try_get("filename")?,
+            sha256: row.try_get("sha256")?,
+            sha1: row.try_get("sha1")?,
+            sha512: row.try_get("sha512")?,
+            md5: row.try_get("md5")?,
+            size: row.try_get("size")?,
+            content_type: row.try_get("content_type")?,
+            metadata: row.try_get("metadata")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// A stored blob's identity and digests (hex), as the blob store reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobDigests {
+    pub sha256: String,
+    pub sha1: String,
+    pub sha512: String,
+    pub md5: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub filename: String,
+    pub blob: BlobDigests,
+    pub content_type: String,
+    pub metadata: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub registry: String,
+    pub name: String,
+    pub display_name: String,
+    pub version: String,
+    pub metadata: String,
+    pub files: Vec<NewFile>,
+    pub published_by: Option<String>,
+    /// Tags to point at this version (npm dist-tags).
+    pub tags: Vec<String>,
+    /// Visibility of the package if this publish creates it.
+    pub visibility: Visibility,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOutcome {
+    pub package_id: String,
+    pub created_package: bool,
+    pub version_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRow {
+    pub principal_type: String,
+    pub principal_id: String,
+    pub role: String,
+}
+
+impl OwnerRow {
+    pub fn is_group(&self) -> bool {
+        self.principal_type == "group"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRow {
+    pub registry: String,
+    pub prefix: String,
+    pub group_id: String,
+    pub claimed_by: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedArtifactRow {
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
+    pub source_url: String,
+    pub fetched_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent {
+    pub at: i64,
+    pub registry: Option<String>,
+    pub action: String,
+    pub package: Option<String>,
+    pub version: Option<String>,
+    pub principal: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl Catalog {
+    pub async fn get_package(&self, registry: &str, name: &str) -> DbResult<Option<PackageRow>> {
+        let sql = format!("SELECT {PACKAGE_COLS} FROM packages WHERE registry = $1 AND name = $2");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(registry).bind(name).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| PackageRow::from_row(&r)).transpose()?)
+    }
+
+    /// Publish one version with its files, atomically: the package row is
+    /// created if needed, a duplicate version or file name is a
+    /// [`DbError::Conflict`], and tags, the first owner and the audit row are
+    /// written in the same transaction.
+    pub async fn publish_version(&self, v: &NewVersion, first_owner: Option<&str>) -> DbResult<PublishOutcome> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO packages (id, registry, name, display_name, visibility, metadata, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, '{}', $6, $7, $7)
+             ON CONFLICT (registry, name) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(&v.registry)
+        .bind(&v.name)
+        .bind(&v.display_name)
+        .bind(v.visibility.as_str())
+        .bind(&v.published_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let created_package = inserted.rows_affected() == 1;
+        let (package_id,): (String,) = sqlx::query_as("SELECT id FROM packages WHERE registry = $1 AND name = $2")
+            .bind(&v.registry)
+            .bind(&v.name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version_id = new_id();
+        let res = sqlx::query(
+            "INSERT INTO versions (id, package_id, version, metadata, published_by, published_at, yanked)
+             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        )
+        .bind(&version_id)
+        .bind(&package_id)
+        .bind(&v.version)
+        .bind(&v.metadata)
+        .bind(&v.published_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            return Err(if is_unique_violation(&e) {
+                DbError::Conflict(format!("version {} of {} already exists", v.version, v.display_name))
+            } else {
+                e.into()
+            });
+        }
+        for f in &v.files {
+            let res = sqlx::query(
+                "INSERT INTO files (id, version_id, package_id, filename, sha256, sha1, sha512, md5, size, content_type, metadata, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(new_id())
+            .bind(&version_id)
+            .bind(&package_id)
+            .bind(&f.filename)
+            .bind(&f.blob.sha256)
+            .bind(&f.blob.sha1)
+            .bind(&f.blob.sha512)
+            .bind(&f.blob.md5)
+            .bind(f.blob.size as i64)
+            .bind(&f.content_type)
+            .bind(&f.metadata)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                return Err(if is_unique_violation(&e) {
+                    DbError::Conflict(format!("file {} of {} already exists", f.filename, v.display_name))
+                } else {
+                    e.into()
+                });
+            }
+        }
+        for tag in &v.tags {
+            upsert_tag(&mut tx, &package_id, tag, &v.version).await?;
+        }
+        if created_package && let Some(owner) = first_owner {
+            sqlx::query(
+                "INSERT INTO package_owners (package_id, principal_type, principal_id, role, created_at)
+                 VALUES ($1, 'user', $2, 'owner', $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&package_id)
+            .bind(owner)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE packages SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&package_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(
+            &mut tx,
+            &AuditEvent {
+                at: now,
+                registry: Some(v.registry.clone()),
+                action: "publish".into(),
+                package: Some(v.display_name.clone()),
+                version: Some(v.version.clone()),
+                principal: v.published_by.clone(),
+                outcome: "ok".into(),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PublishOutcome { package_id, created_package, version_id })
+    }
+
+    pub async fn list_versions(&self, package_id: &str) -> DbResult<Vec<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE package_id = $1 ORDER BY published_at, version");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(VersionRow::from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn get_version(&self, package_id: &str, version: &str) -> DbResult<Option<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE package_id = $1 AND version = $2");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(package_id).bind(version).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| VersionRow::from_row(&r)).transpose()?)
+    }
+
+    pub async fn list_files(&self, package_id: &str) -> DbResult<Vec<FileRow>> {
+        let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1 ORDER BY created_at, filename");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(FileRow::from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn get_file(&self, package_id: &str, filename: &str) -> DbResult<Option<FileRow>> {
+        let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1 AND filename = $2");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(package_id).bind(filename).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| FileRow::from_row(&r)).transpose()?)
+    }
+
+    /// Replace a version's metadata document (npm deprecate).
+    pub async fn update_version_metadata(&self, version_id: &str, metadata: &str) -> DbResult<()> {
+        sqlx::query("UPDATE versions SET metadata = $1 WHERE id = $2")
+            .bind(metadata)
+            .bind(version_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_yanked(&self, version_id: &str, yanked: bool, reason: Option<&str>) -> DbResult<()> {
+        sqlx::query("UPDATE versions SET yanked = $1, yanked_reason = $2 WHERE id = $3")
+            .bind(if yanked { 1i64 } else { 0i64 })
+            .bind(reason)
+            .bind(version_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Delete one version; returns its files so their blobs can be released.
+    /// Tags that pointed at it are removed. The package row stays even when
+    /// this was its last version, so that its owners keep the name.
+    pub async fn delete_version(&self, package_id: &str, version: &str) -> DbResult<Vec<FileRow>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {FILE_COLS} FROM files WHERE version_id IN (SELECT id FROM versions WHERE package_id = $1 AND version = $2)"
+        );
+        let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).bind(version).fetch_all(&mut *tx).await?;
+        let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        sqlx::query("DELETE FROM files WHERE version_id IN (SELECT id FROM versions WHERE package_id = $1 AND version = $2)")
+            .bind(package_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version = $2")
+            .bind(package_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query("DELETE FROM package_tags WHERE package_id = $1 AND version = $2")
+            .bind(package_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE packages SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(package_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(files)
+    }
+
+    /// Delete a package with every version, file, tag and owner; returns the
+    /// files so their blobs can be released.
+    pub async fn delete_package(&self, package_id: &str) -> DbResult<Vec<FileRow>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1");
+        let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(&mut *tx).await?;
+        let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        for table in ["files", "package_tags", "package_owners", "versions"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE package_id = $1")))
+                .bind(package_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM packages WHERE id = $1").bind(package_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(files)
+    }
+
+    pub async fn set_visibility(&self, package_id: &str, visibility: Visibility) -> DbResult<()> {
+        sqlx::query("UPDATE packages SET visibility = $1 WHERE id = $2")
+            .bind(visibility.as_str())
+            .bind(package_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_tags(&self, package_id: &str) -> DbResult<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT tag, version FROM package_tags WHERE package_id = $1 ORDER BY tag")
+                .bind(package_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows)
+    }
+
+    pub async fn set_tag(&self, package_id: &str, tag: &str, version: &str) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
+        upsert_tag(&mut tx, package_id, tag, version).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Returns whether the tag existed.
+    pub async fn delete_tag(&self, package_id: &str, tag: &str) -> DbResult<bool> {
+        let res = sqlx::query("DELETE FROM package_tags WHERE package_id = $1 AND tag = $2")
+            .bind(package_id)
+            .bind(tag)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    pub async fn list_owners(&self, package_id: &str) -> DbResult<Vec<OwnerRow>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT principal_type, principal_id, role FROM package_owners WHERE package_id = $1 ORDER BY created_at, principal_id",
+        )
+        .bind(package_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(principal_type, principal_id, role)| OwnerRow { principal_type, principal_id, role })
+            .collect())
+    }
+
+    pub async fn add_owner(&self, package_id: &str, is_group: bool, principal_id: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO package_owners (package_id, principal_type, principal_id, role, created_at)
+             VALUES ($1, $2, $3, 'owner', $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(package_id)
+        .bind(if is_group { "group" } else { "user" })
+        .bind(principal_id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_owner(&self, package_id: &str, is_group: bool, principal_id: &str) -> DbResult<bool> {
+        let res = sqlx::query(
+            "DELETE FROM package_owners WHERE package_id = $1 AND principal_type = $2 AND principal_id = $3",
+        )
+        .bind(package_id)
+        .bind(if is_group { "group" } else { "user" })
+        .bind(principal_id)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Packages of `registries` whose name contains `text` (case-insensitive),
+    /// most recently updated first.
+    pub async fn search_packages(&self, registries: &[String], text: &str, limit: i64) -> DbResult<Vec<PackageRow>> {
+        if registries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..registries.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {PACKAGE_COLS} FROM packages WHERE LOWER(name) LIKE $1 AND registry IN ({}) ORDER BY updated_at DESC LIMIT {}",
+            placeholders.join(", "),
+            limit.clamp(1, 1000)
+        );
+        let pattern = format!("%{}%", text.to_lowercase().replace('%', "").replace('_', ""));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(pattern);
+        for r in registries {
+            q = q.bind(r);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(PackageRow::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every package name of `registries`.
+    pub async fn list_package_names(&self, registries: &[String]) -> DbResult<Vec<String>> {
+        if registries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..registries.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql = format!("SELECT name FROM packages WHERE registry IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
+        for r in registries {
+            q = q.bind(r);
+        }
+        Ok(q.fetch_all(self.pool()).await?.into_iter().map(|(n,)| n).collect())
+    }
+
+    pub async fn list_claims(&self, registry: &str) -> DbResult<Vec<ClaimRow>> {
+        let rows: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT registry, prefix, group_id, claimed_by, created_at FROM namespace_claims WHERE registry = $1 ORDER BY prefix",
+        )
+        .bind(registry)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(registry, prefix, group_id, claimed_by, created_at)| ClaimRow {
+                registry,
+                prefix,
+                group_id,
+                claimed_by,
+                created_at,
+            })
+            .collect())
+    }
+
+    pub async fn add_claim(&self, registry: &str, prefix: &str, group_id: &str, claimed_by: Option<&str>) -> DbResult<()> {
+        let res = sqlx::query(
+            "INSERT INTO namespace_claims (registry, prefix, group_id, claimed_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(registry)
+        .bind(prefix)
+        .bind(crate::access::normalize_group(group_id))
+        .bind(claimed_by)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!("prefix {prefix} is already claimed"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete_claim(&self, registry: &str, prefix: &str) -> DbResult<bool> {
+        let res = sqlx::query("DELETE FROM namespace_claims WHERE registry = $1 AND prefix = $2")
+            .bind(registry)
+            .bind(prefix)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Whether any row still points at a blob.
+    pub async fn blob_referenced(&self, sha256: &str) -> DbResult<bool> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM files WHERE sha256 = $1) + (SELECT COUNT(*) FROM cached_artifacts WHERE sha256 = $1)",
+        )
+        .bind(sha256)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn get_cached_artifact(&self, registry: &str, key: &str) -> DbResult<Option<CachedArtifactRow>> {
+        let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT sha256, size, content_type, source_url, fetched_at FROM cached_artifacts WHERE registry = $1 AND cache_key = $2",
+        )
+        .bind(registry)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(sha256, size, content_type, source_url, fetched_at)| CachedArtifactRow {
+            sha256,
+            size,
+            content_type,
+            source_url,
+            fetched_at,
+        }))
+    }
+
+    pub async fn put_cached_artifact(&self, registry: &str, key: &str, row: &CachedArtifactRow) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO cached_artifacts (registry, cache_key, sha256, size, content_type, source_url, fetched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (registry, cache_key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
+               content_type = excluded.content_type, source_url = excluded.source_url, fetched_at = excluded.fetched_at",
+        )
+        .bind(registry)
+        .bind(key)
+        .bind(&row.sha256)
+        .bind(row.size)
+        .bind(&row.content_type)
+        .bind(&row.source_url)
+        .bind(row.fetched_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_cached_artifact(&self, registry: &str, key: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM cached_artifacts WHERE registry = $1 AND cache_key = $2")
+            .bind(registry)
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_audit_events(&self, events: &[AuditEvent]) -> DbResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for e in events {
+            insert_audit(&mut tx, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn recent_audit_events(&self, limit: i64) -> DbResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, registry, action, package, version, principal, outcome, detail FROM audit_events ORDER BY at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    at: r.try_get("at")?,
+                    registry: r.try_get("registry")?,
+                    action: r.try_get("action")?,
+                    package: r.try_get("package")?,
+                    version: r.try_get("version")?,
+                    principal: r.try_get("principal")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
+    }
+}
+
+async fn upsert_tag(tx: &mut sqlx::Transaction<'static, sqlx::Any>, package_id: &str, tag: &str, version: &str) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO package_tags (package_id, tag, version) VALUES ($1, $2, $3)
+         ON CONFLICT (package_id, tag) DO UPDATE SET version = excluded.version",
+    )
+    .bind(package_id)
+    .bind(tag)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_audit(tx: &mut sqlx::Transaction<'static, sqlx::Any>, e: &AuditEvent) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, registry, action, package, version, principal, outcome, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new_id())
+    .bind(e.at)
+    .bind(&e.registry)
+    .bind(&e.action)
+    .bind(&e.package)
+    .bind(&e.version)
+    .bind(&e.principal)
+    .bind(&e.outcome)
+    .bind(&e.detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The command line: `serve`, `hash-token`, `config check`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::access::Role;
+use crate::app::AppState;
+use crate::config::{Config, LogFormat};
+use crate::ecosystems::Kind;
+
+#[derive(Debug, Parser)]
+#[command(name = "batlehub", version, about = "A self-hosted package registry: caching proxy, private registry, or both")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the embedded default configuration without --config)
+    Serve {
+        /// The configuration file
+        #[arg(long, short, env = "BATLEHUB_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print an Argon2id hash of TOKEN, usable as a token `value` in the configuration
+    HashToken {
+        token: String,
+    },
+    /// Configuration file commands
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file: exit 0, or print every error with its line
+    Check { file: PathBuf },
+}
+
+/// Read and validate a configuration file; the error lists every problem.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Config::parse(&text).map_err(|errors| {
+        let lines: Vec<String> = errors.0.iter().map(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)).collect();
+        anyhow::anyhow!("invalid configuration:\n{}", lines.join("\n"))
+    })
+}
+
+pub fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::HashToken { token } => {
+            println!("{}", crate::identity::hash_token(&token)?);
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            let config = load_config(&file)?;
+            println!("{}: ok ({} registries)", file.display(), config.registries.len());
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let (config, embedded) = match &config {
+                Some(path) => (load_config(path)?, false),
+                None => (Config::embedded_default().map_err(|e| anyhow::anyhow!("embedded default: {e}"))?, true),
+            };
+            init_tracing(&config);
+            serve(config, embedded).await
+        }
+    }
+}
+
+async fn serve(config: Config, embedded: bool) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let app = AppState::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    let base = app.config.server.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let base = base.trim_end_matches('/').to_string();
+    println!("BatleHub {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
+    for r in &app.config.registries {
+        println!("  {base}/proxy/{}/  ({} registry, {} mode)", r.name, r.kind, r.mode.as_str());
+    }
+    if embedded {
+        bootstrap_admin(&app, &base).await?;
+    }
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
+    };
+    crate::router::serve(app, listener, shutdown).await
+}
+
+/// On the first start of the embedded default, mint an admin token, keep
+/// only its hash, and print it once with the `.npmrc` lines that use it.
+async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()> {
+    const KEY: &str = "bootstrap_admin_token";
+    if app.catalog.get_setting(KEY).await?.is_some() {
+        println!("An admin token was printed at first start; only its hash is kept under ./data.");
+        return Ok(());
+    }
+    let (secret, row) = app
+        .identity
+        .create_api_token("bootstrap-admin", "admin", Role::Admin, &[], "bootstrap", None)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the admin token: {e}"))?;
+    app.catalog.insert_setting_once(KEY, &row.id).await?;
+    let host_path = base.split_once("://").map(|(_, rest)| rest).unwrap_or(base);
+    println!();
+    println!("First start: an admin token was created. It is shown only this once; keep it safe:");
+    println!();
+    println!("    {secret}");
+    println!();
+    if let Some(npm) = app.config.registries.iter().find(|r| r.kind == Kind::Npm) {
+        println!("To use the {} registry, put these lines in .npmrc:", npm.name);
+        println!();
+        println!("    registry={base}/proxy/{}/", npm.name);
+        println!("    //{host_path}/proxy/{}/:_authToken={secret}", npm.name);
+        println!();
+    }
+    Ok(())
+}

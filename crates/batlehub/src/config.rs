@@ -1,0 +1,617 @@
+//! The typed configuration: one TOML file.
+//!
+//! Parsing collects every error it can, each with its line: syntax errors,
+//! unknown keys and bad values (per section and per `[[registries]]` entry),
+//! unset `${ENV}` variables, and the cross-checks (duplicate names, a proxy
+//! without upstreams, members that do not exist...). `batlehub config check`
+//! prints them all.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::access::{Grants, Permission, Role};
+use crate::ecosystems::Kind;
+
+/// The configuration used when `serve` is started without `--config`.
+pub const EMBEDDED_DEFAULT: &str = r#"# BatleHub's embedded default: everything under ./data, no other service.
+[server]
+host = "127.0.0.1"
+port = 8080
+
+[database]
+url = "sqlite://data/batlehub.db"
+
+[storage]
+type = "filesystem"
+path = "data/storage"
+
+# A private npm registry. Publish to it and install from it with the token
+# printed at first start.
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "local"
+"#;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub auth: Vec<AuthConfig>,
+    pub registries: Vec<RegistryConfig>,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// The external base URL (`https://batlehub.example.com`); generated URLs
+    /// use it instead of the request's `Host`.
+    pub public_url: Option<String>,
+    /// Peers whose `X-Forwarded-Host` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { host: "127.0.0.1".into(), port: 8080, public_url: None, trusted_proxies: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative to the working directory), `sqlite:///abs/path.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: "sqlite://data/batlehub.db".into(), max_connections: 8 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    #[serde(rename = "type")]
+    pub kind: StorageKind,
+    pub path: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { kind: StorageKind::Filesystem, path: PathBuf::from("data/storage") }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Filesystem,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The largest artifact accepted from a client or an upstream.
+    pub max_artifact_size_bytes: u64,
+    /// The largest metadata document (packument, index file) read from an upstream.
+    pub max_document_size_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_artifact_size_bytes: 2 * 1024 * 1024 * 1024, max_document_size_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `batlehub=debug,info`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum AuthConfig {
+    Token(TokenAuthConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenAuthConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<StaticToken>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticToken {
+    /// The token itself, or an Argon2id PHC string (`$argon2id$...`).
+    pub value: String,
+    pub role: Role,
+    pub user_id: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("value", &"<redacted>")
+            .field("role", &self.role)
+            .field("user_id", &self.user_id)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A caching proxy in front of upstreams.
+    #[default]
+    Proxy,
+    /// An authoritative private registry.
+    Local,
+    /// Local packages first, upstream for the rest.
+    Hybrid,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Proxy => "proxy",
+            Mode::Local => "local",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+    pub fn has_local(self) -> bool {
+        matches!(self, Mode::Local | Mode::Hybrid)
+    }
+    pub fn has_upstream(self) -> bool {
+        matches!(self, Mode::Proxy | Mode::Hybrid)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub name: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Tried in order; a 404 falls through to the next.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Local registries of the same type whose packages this one serves first.
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub rbac: Option<RbacConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl RegistryConfig {
+    /// The grants this registry's configuration resolves to.
+    pub fn grants(&self) -> Grants {
+        let writable = self.mode.has_local();
+        match &self.rbac {
+            None => Grants::defaults(writable),
+            Some(rbac) => Grants {
+                anonymous: rbac.anonymous.clone().unwrap_or_default(),
+                user: rbac.user.clone().unwrap_or_default(),
+                admin: rbac.admin.clone().unwrap_or_else(|| vec![Permission::All]),
+                groups: rbac.groups.iter().map(|(g, p)| (g.clone(), p.clone())).collect(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RbacConfig {
+    pub anonymous: Option<Vec<Permission>>,
+    pub user: Option<Vec<Permission>>,
+    pub admin: Option<Vec<Permission>>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<Permission>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long an upstream metadata document is served without revalidation.
+    pub metadata_ttl_secs: u64,
+    /// Cold artifacts up to this size are verified against the advertised
+    /// digest before the first byte is sent (a mismatch answers 502); larger
+    /// ones stream as they arrive and a mismatch aborts the response.
+    pub verify_before_serve_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { metadata_ttl_secs: 300, verify_before_serve_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// An extra CA (PEM) trusted for this registry's upstreams.
+    pub ca_file: PathBuf,
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Collector<'a> {
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.map(|s| s.start).unwrap_or(0));
+        self.errors.push(ConfigError { line, column, message: message.into() });
+    }
+
+    fn de_error(&mut self, context: &str, err: toml::de::Error) {
+        let message = err.message().trim().to_string();
+        let message = if context.is_empty() { message } else { format!("{context}: {message}") };
+        self.push(err.span(), message);
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
+    (line, column)
+}
+
+impl Config {
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Result<Config, ConfigErrors> {
+        Config::parse(EMBEDDED_DEFAULT)
+    }
+
+    /// Parse and validate `text`, reading `${VAR}` from the process environment.
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    pub fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let mut c = Collector { text, errors: Vec::new() };
+        let (mut root, syntax) = DeTable::parse_recoverable(text);
+        if !syntax.is_empty() {
+            for e in syntax {
+                c.de_error("", e);
+            }
+            return Err(ConfigErrors(c.errors));
+        }
+        root.get_mut().make_owned();
+        interpolate_table(root.get_mut(), env, &mut c);
+
+        let mut server = ServerConfig::default();
+        let mut database = DatabaseConfig::default();
+        let mut storage = StorageConfig::default();
+        let mut limits = LimitsConfig::default();
+        let mut log = LogConfig::default();
+        let mut auth = Vec::new();
+        let mut registries: Vec<(Range<usize>, RegistryConfig)> = Vec::new();
+
+        for (key, value) in root.into_inner() {
+            let key_span = key.span();
+            let key_name = key.into_inner().into_owned();
+            match key_name.as_str() {
+                "server" => section(&mut c, "[server]", value, &mut server),
+                "database" => section(&mut c, "[database]", value, &mut database),
+                "storage" => section(&mut c, "[storage]", value, &mut storage),
+                "limits" => section(&mut c, "[limits]", value, &mut limits),
+                "log" => section(&mut c, "[log]", value, &mut log),
+                "auth" => {
+                    for (span, entry) in array_items(&mut c, "[[auth]]", value) {
+                        match AuthConfig::deserialize(ValueDeserializer::from(entry)) {
+                            Ok(a) => auth.push(a),
+                            Err(mut e) => {
+                                if e.span().is_none() {
+                                    c.push(Some(span), format!("[[auth]]: {}", e.message().trim()));
+                                } else {
+                                    e.set_input(None);
+                                    c.de_error("[[auth]]", e);
+                                }
+                            }
+                        }
+                    }
+                }
+                "registries" => {
+                    for (span, entry) in array_items(&mut c, "[[registries]]", value) {
+                        match RegistryConfig::deserialize(ValueDeserializer::from(entry)) {
+                            Ok(r) => registries.push((span, r)),
+                            Err(e) => c.de_error("[[registries]]", e),
+                        }
+                    }
+                }
+                other => c.push(
+                    Some(key_span),
+                    format!(
+                        "unknown key `{other}`, expected one of `server`, `database`, `storage`, `auth`, `registries`, `limits`, `log`"
+                    ),
+                ),
+            }
+        }
+
+        validate(&mut c, &server, &database, &auth, &registries);
+        if !c.errors.is_empty() {
+            c.errors.sort_by_key(|e| (e.line, e.column));
+            return Err(ConfigErrors(c.errors));
+        }
+        Ok(Config {
+            server,
+            database,
+            storage,
+            auth,
+            registries: registries.into_iter().map(|(_, r)| r).collect(),
+            limits,
+            log,
+        })
+    }
+
+    pub fn registry(&self, name: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.name == name)
+    }
+}
+
+fn section<T: for<'de> Deserialize<'de>>(c: &mut Collector<'_>, name: &str, value: Spanned<DeValue<'_>>, out: &mut T) {
+    match T::deserialize(ValueDeserializer::from(value)) {
+        Ok(v) => *out = v,
+        Err(e) => c.de_error(name, e),
+    }
+}
+
+fn array_items<'i>(c: &mut Collector<'_>, name: &str, value: Spanned<DeValue<'i>>) -> Vec<(Range<usize>, Spanned<DeValue<'i>>)> {
+    let span = value.span();
+    match value.into_inner() {
+        DeValue::Array(items) => items.iter().map(|v| (v.span(), v.clone())).collect(),
+        _ => {
+            c.push(Some(span), format!("{name} must be an array of tables"));
+            Vec::new()
+        }
+    }
+}
+
+fn interpolate_table(table: &mut DeTable<'_>, env: &dyn Fn(&str) -> Option<String>, c: &mut Collector<'_>) {
+    for (_, value) in table.iter_mut() {
+        interpolate_value(value, env, c);
+    }
+}
+
+fn interpolate_value(value: &mut Spanned<DeValue<'_>>, env: &dyn Fn(&str) -> Option<String>, c: &mut Collector<'_>) {
+    let span = value.span();
+    match value.get_mut() {
+        DeValue::String(s) if s.contains("${") => match interpolate(s, env) {
+            Ok(new) => *s = new.into(),
+            Err(msg) => c.push(Some(span), msg),
+        },
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                interpolate_value(item, env, c);
+            }
+        }
+        DeValue::Table(t) => interpolate_table(t, env, c),
+        _ => {}
+    }
+}
+
+/// Replace `${NAME}` and `${NAME:-default}`; `$${` writes a literal `${`.
+pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(stripped) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = stripped;
+            continue;
+        }
+        let Some(body) = after.strip_prefix("${") else {
+            out.push('$');
+            rest = &after[1..];
+            continue;
+        };
+        let Some(end) = body.find('}') else {
+            return Err(format!("unterminated `${{` in `{s}`"));
+        };
+        let expr = &body[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            && !name.starts_with(|ch: char| ch.is_ascii_digit());
+        if !valid {
+            return Err(format!("invalid environment variable name `{name}`"));
+        }
+        match (env(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable `{name}` is not set")),
+        }
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Registry names appear in URLs: keep them to a safe alphabet.
+pub fn valid_registry_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
+        && !name.starts_with('.')
+}
+
+fn validate(
+    c: &mut Collector<'_>,
+    server: &ServerConfig,
+    database: &DatabaseConfig,
+    auth: &[AuthConfig],
+    registries: &[(Range<usize>, RegistryConfig)],
+) {
+    let section_span = |key: &str| -> Option<Range<usize>> {
+        c.text.find(key).map(|i| i..i + key.len())
+    };
+    if let Some(url) = &server.public_url {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                let span = section_span("public_url");
+                c.push(span, format!("[server] public_url `{url}` must be an absolute http(s) URL"));
+            }
+        }
+    }
+    if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres://") || database.url.starts_with("postgresql://")) {
+        let span = section_span("[database]");
+        c.push(span, format!("[database] url `{}` must start with `sqlite://` or `postgres://`", database.url));
+    }
+    if database.max_connections == 0 {
+        let span = section_span("max_connections");
+        c.push(span, "[database] max_connections must be at least 1");
+    }
+    for a in auth {
+        match a {
+            AuthConfig::Token(t) => {
+                for tok in &t.tokens {
+                    if tok.value.is_empty() {
+                        c.push(section_span("[[auth.tokens]]"), format!("token for `{}` has an empty value", tok.user_id));
+                    }
+                    if tok.value.starts_with("$argon2") && argon2::password_hash::phc::PasswordHash::new(&tok.value).is_err() {
+                        c.push(section_span(&tok.value), format!("token for `{}` is not a valid Argon2 PHC string", tok.user_id));
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (span, r) in registries {
+        let span = Some(span.clone());
+        if !valid_registry_name(&r.name) {
+            c.push(span.clone(), format!("registry name `{}` may only contain letters, digits, `-`, `_` and `.`", r.name));
+        }
+        if !seen.insert(r.name.as_str()) {
+            c.push(span.clone(), format!("duplicate registry name `{}`", r.name));
+        }
+        if r.mode.has_upstream() && r.upstreams.is_empty() && !(r.mode == Mode::Proxy && !r.members.is_empty()) {
+            c.push(
+                span.clone(),
+                format!("registry `{}` is in {} mode but has no `upstreams`", r.name, r.mode.as_str()),
+            );
+        }
+        if r.mode == Mode::Local && !r.upstreams.is_empty() {
+            c.push(span.clone(), format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name));
+        }
+        for u in &r.upstreams {
+            match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+                _ => c.push(span.clone(), format!("registry `{}`: upstream `{u}` must be an absolute http(s) URL", r.name)),
+            }
+        }
+        for m in &r.members {
+            match registries.iter().find(|(_, o)| &o.name == m) {
+                None => c.push(span.clone(), format!("registry `{}`: member `{m}` is not a configured registry", r.name)),
+                Some((_, o)) if o.name == r.name => {
+                    c.push(span.clone(), format!("registry `{}` cannot be its own member", r.name))
+                }
+                Some((_, o)) if o.kind != r.kind => c.push(
+                    span.clone(),
+                    format!("registry `{}`: member `{m}` is of type `{}`, not `{}`", r.name, o.kind, r.kind),
+                ),
+                Some((_, o)) if !o.mode.has_local() => c.push(
+                    span.clone(),
+                    format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name),
+                ),
+                Some((_, o)) if !o.members.is_empty() => c.push(
+                    span.clone(),
+                    format!("registry `{}`: member `{m}` has members of its own; nesting is not supported", r.name),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(tls) = &r.tls
+            && !tls.ca_file.exists()
+        {
+            c.push(span.clone(), format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

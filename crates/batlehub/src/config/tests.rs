@@ -1,0 +1,189 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "UPSTREAM" => Some("https://npm-upstream.example".into()),
+        "TOKEN" => Some("s3cret".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse_with_env(text, &env)
+}
+
+fn lines(err: &ConfigErrors) -> Vec<usize> {
+    err.0.iter().map(|e| e.line).collect()
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let cfg = Config::embedded_default().expect("embedded default parses");
+    assert_eq!(cfg.server.port, 8080);
+    assert_eq!(cfg.registries.len(), 1);
+    assert_eq!(cfg.registries[0].mode, Mode::Local);
+}
+
+#[test]
+fn full_example() {
+    let cfg = parse(
+        r#"
+[server]
+host = "0.0.0.0"
+port = 9000
+public_url = "https://batlehub.example.com"
+trusted_proxies = ["10.0.0.0/8"]
+
+[[auth]]
+type = "token"
+[[auth.tokens]]
+value = "${TOKEN}"
+role = "admin"
+user_id = "root"
+groups = ["ops"]
+
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "hybrid"
+upstreams = ["${UPSTREAM}"]
+members = ["internal-npm"]
+[registries.rbac]
+anonymous = ["releases:read"]
+[registries.rbac.groups]
+"oidc:*" = ["releases:write"]
+[registries.cache]
+metadata_ttl_secs = 60
+
+[[registries]]
+type = "npm"
+name = "internal-npm"
+mode = "local"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.server.port, 9000);
+    let AuthConfig::Token(t) = &cfg.auth[0];
+    assert_eq!(t.tokens[0].value, "s3cret");
+    let npm = cfg.registry("npm").expect("npm");
+    assert_eq!(npm.upstreams, vec!["https://npm-upstream.example".to_string()]);
+    assert_eq!(npm.cache.metadata_ttl_secs, 60);
+    let grants = npm.grants();
+    assert_eq!(grants.anonymous, vec![Permission::ReleasesRead]);
+    assert!(grants.user.is_empty());
+    assert_eq!(grants.admin, vec![Permission::All]);
+    assert_eq!(cfg.registry("internal-npm").map(|r| r.grants()), Some(Grants::defaults(true)));
+}
+
+#[test]
+fn every_error_is_reported_with_its_line() {
+    let text = r#"[server]
+port = 8080
+colour = "blue"
+
+[[registries]]
+type = "npm"
+name = "a"
+mode = "proxy"
+
+[[registries]]
+type = "npm"
+name = "a"
+mode = "local"
+bogus = 1
+
+[[registries]]
+type = "nosuch"
+name = "b"
+
+[wat]
+x = 1
+"#;
+    let err = parse(text).expect_err("invalid");
+    let msgs: Vec<String> = err.0.iter().map(|e| e.to_string()).collect();
+    let all = msgs.join("\n");
+    assert!(all.contains("colour"), "{all}");
+    assert!(all.contains("bogus"), "{all}");
+    assert!(all.contains("nosuch"), "{all}");
+    assert!(all.contains("unknown key `wat`"), "{all}");
+    assert!(all.contains("no `upstreams`"), "{all}");
+    let ls = lines(&err);
+    assert!(ls.contains(&3), "colour on line 3: {all}");
+    assert!(ls.contains(&20), "wat on line 20: {all}");
+    assert!(ls.iter().any(|l| (10..=14).contains(l)), "bogus in the second registry: {all}");
+    assert!(ls.iter().any(|l| (16..=18).contains(l)), "nosuch in the third registry: {all}");
+    assert!(err.0.len() >= 5, "{all}");
+}
+
+#[test]
+fn duplicate_names_and_members() {
+    let text = r#"
+[[registries]]
+type = "npm"
+name = "x"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "x"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "agg"
+mode = "hybrid"
+upstreams = ["https://npm-upstream.example"]
+members = ["missing", "agg"]
+"#;
+    let err = parse(text).expect_err("invalid");
+    let all = err.to_string();
+    assert!(all.contains("duplicate registry name `x`"), "{all}");
+    assert!(all.contains("member `missing` is not a configured registry"), "{all}");
+    assert!(all.contains("cannot be its own member"), "{all}");
+    assert!(err.0.iter().any(|e| e.line == 7), "{all}");
+}
+
+#[test]
+fn bad_values() {
+    let text = r#"
+[server]
+port = "eighty"
+
+[[registries]]
+type = "npm"
+name = "bad name!"
+mode = "sideways"
+"#;
+    let err = parse(text).expect_err("invalid");
+    let all = err.to_string();
+    assert!(err.0.iter().any(|e| e.line == 3), "{all}");
+    assert!(all.contains("sideways"), "{all}");
+}
+
+#[test]
+fn unimplemented_type_is_named() {
+    let err = parse("[[registries]]\ntype = \"terraform\"\nname = \"tf\"\nmode = \"local\"\n").expect_err("invalid");
+    assert!(err.to_string().contains("not implemented"), "{err}");
+}
+
+#[test]
+fn unset_env_var_names_its_line() {
+    let err = parse("[server]\nhost = \"127.0.0.1\"\npublic_url = \"${NOPE}\"\n").expect_err("invalid");
+    assert_eq!(err.0[0].line, 3);
+    assert!(err.0[0].message.contains("NOPE"));
+}
+
+#[test]
+fn interpolation_forms() {
+    assert_eq!(interpolate("a${TOKEN}b", &env).as_deref(), Ok("as3cretb"));
+    assert_eq!(interpolate("${MISSING:-dflt}", &env).as_deref(), Ok("dflt"));
+    assert_eq!(interpolate("$${TOKEN}", &env).as_deref(), Ok("${TOKEN}"));
+    assert_eq!(interpolate("cost $5", &env).as_deref(), Ok("cost $5"));
+    assert!(interpolate("${UNCLOSED", &env).is_err());
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let err = parse("[server]\nport = 80\n[[registries]\n").expect_err("invalid");
+    assert_eq!(err.0[0].line, 3, "{err}");
+}

@@ -1,0 +1,89 @@
+//! The ecosystems: one folder each, behind one exhaustive `match`.
+//!
+//! Architecture invariants: ecosystems never import each other; everything a
+//! protocol needs beyond the shared machinery (`registry`, `upstream`,
+//! `catalog`, `blobs`, `access`) lives in its own folder. Adding an ecosystem
+//! means one folder, one [`Kind`] variant, and following the compiler's
+//! exhaustive-match errors.
+
+pub mod npm;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+use serde::{Deserialize, Deserializer};
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::registry::Registry;
+
+/// A registry type this build serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Npm,
+}
+
+/// Types of the BatleHub configuration format this build does not serve yet.
+const PLANNED: &[&str] =
+    &["cargo", "goproxy", "pypi", "conda", "composer", "nuget", "rubygems", "maven", "terraform", "openvsx", "vscode-marketplace"];
+
+impl Kind {
+    pub const ALL: &'static [Kind] = &[Kind::Npm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Npm => "npm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Some(k) = Kind::parse(&s) {
+            return Ok(k);
+        }
+        let supported: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        if PLANNED.contains(&s.as_str()) {
+            Err(serde::de::Error::custom(format!(
+                "registry type `{s}` is not implemented in this version yet (supported: {})",
+                supported.join(", ")
+            )))
+        } else {
+            Err(serde::de::Error::custom(format!("unknown registry type `{s}` (supported: {})", supported.join(", "))))
+        }
+    }
+}
+
+/// Per-application state the ecosystems keep (parsed-document caches).
+#[derive(Default)]
+pub struct EcosystemState {
+    pub npm: npm::NpmState,
+}
+
+/// Serve `rest` (the raw path after `/proxy/{registry}`) for `registry`.
+pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Request, peer: Option<SocketAddr>) -> Response {
+    match registry.kind {
+        Kind::Npm => npm::handle(app, registry, rest, req, peer).await,
+    }
+}
+
+/// An error in the dialect of `kind`'s clients.
+pub fn render_error(kind: Kind, err: &AppError) -> Response {
+    match kind {
+        Kind::Npm => npm::render_error(err),
+    }
+}

@@ -1,0 +1,151 @@
+//! The error contract.
+//!
+//! - Code that runs outside a request (start-up, CLI, background jobs) returns
+//!   `anyhow::Result` with `.context(..)`; messages have no trailing period.
+//! - Library-like modules with one narrow failure mode own a small `thiserror`
+//!   enum (`catalog::DbError`, `blobs::BlobError`, `upstream::UpstreamError`)
+//!   that keeps its source.
+//! - Everything a client must see is an [`AppError`]. Its status code is fixed
+//!   here; each ecosystem renders the body in the dialect its client prints
+//!   (npm reads `{"error": ".."}`, cargo `{"errors":[{"detail":".."}]}`, ...).
+//!   Internal errors are logged once, where they are rendered, and answered
+//!   with a generic message so nothing internal leaks.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The realm every 401 challenge names, so clients that only send
+/// credentials after a challenge (pip, Maven, NuGet, Composer) do so.
+pub const WWW_AUTHENTICATE: &str = "Basic realm=\"batlehub\"";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    /// No credentials were sent for something anonymous may not do.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Credentials were sent but are not valid (unknown, expired, revoked).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("payload exceeds the limit of {0} bytes")]
+    PayloadTooLarge(u64),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        AppError::NotFound(msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        AppError::Forbidden(msg.into())
+    }
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AppError::BadRequest(msg.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        AppError::Conflict(msg.into())
+    }
+    pub fn upstream(msg: impl Into<String>) -> Self {
+        AppError::Upstream(msg.into())
+    }
+    pub fn internal(msg: impl Into<String>) -> Self {
+        AppError::Internal(anyhow::anyhow!(msg.into()))
+    }
+
+    /// The message written when a registry only proxies (the user guide's wording).
+    pub fn not_local_mode() -> Self {
+        AppError::Forbidden("registry is not in local or hybrid mode".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message shown to the client. Internal errors are logged here, once,
+    /// and replaced by a generic text.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                "internal server error".to_string()
+            }
+            AppError::Unauthenticated => {
+                "authentication required: send a token (Authorization: Bearer <token>)".to_string()
+            }
+            AppError::InvalidCredentials => "invalid token: unknown, expired or revoked".to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Render with a JSON body built by `body(message)`; adds the challenge
+    /// header to every 401.
+    pub fn render_with(&self, content_type: &'static str, body: impl FnOnce(&str) -> Vec<u8>) -> Response {
+        let status = self.status();
+        let message = self.public_message();
+        let mut response = (status, body(&message)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        }
+        response
+    }
+}
+
+/// The default rendering, used by the JSON API and the operational endpoints:
+/// `{"error": "<message>"}`.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.render_with("application/json", |msg| {
+            serde_json::to_vec(&serde_json::json!({ "error": msg })).unwrap_or_default()
+        })
+    }
+}
+
+impl From<crate::catalog::DbError> for AppError {
+    fn from(err: crate::catalog::DbError) -> Self {
+        match err {
+            crate::catalog::DbError::NotFound => AppError::NotFound("not found".into()),
+            crate::catalog::DbError::Conflict(msg) => AppError::Conflict(msg),
+            crate::catalog::DbError::Other(e) => AppError::Unavailable(format!("catalog unavailable: {e}")),
+        }
+    }
+}
+
+impl From<crate::blobs::BlobError> for AppError {
+    fn from(err: crate::blobs::BlobError) -> Self {
+        match err {
+            crate::blobs::BlobError::NotFound => AppError::NotFound("not found".into()),
+            crate::blobs::BlobError::TooLarge(limit) => AppError::PayloadTooLarge(limit),
+            crate::blobs::BlobError::Io(e) => AppError::Unavailable(format!("storage unavailable: {e}")),
+            crate::blobs::BlobError::Body(e) => AppError::BadRequest(format!("could not read the request body: {e}")),
+        }
+    }
+}

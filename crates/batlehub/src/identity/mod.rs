@@ -1,0 +1,298 @@
+//! Who is calling: credentials → [`Principal`].
+//!
+//! Credentials are accepted in every form clients send: `Authorization:
+//! Bearer T`, `Authorization: Basic base64(anyuser:T)`, a raw
+//! `Authorization: T` (cargo, gem) and `X-NuGet-ApiKey: T`. No credentials
+//! make the anonymous principal; credentials that match nothing are an error
+//! (401), never silently anonymous.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::PasswordHash;
+use axum::http::HeaderMap;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::access::{Principal, Role, normalize_group};
+use crate::catalog::{Catalog, NewApiToken, now_ms};
+use crate::config::{AuthConfig, Config};
+use crate::error::AppError;
+
+/// Prefix of every API token.
+pub const API_TOKEN_PREFIX: &str = "bh_";
+
+enum Secret {
+    Plain(Vec<u8>),
+    Argon2(String),
+}
+
+struct StaticEntry {
+    secret: Secret,
+    principal: Principal,
+}
+
+pub struct Identity {
+    statics: Vec<StaticEntry>,
+    catalog: Catalog,
+    /// sha256(presented token) → index of the matching Argon2 entry (or none),
+    /// so a hot CI token is not re-hashed on every request.
+    argon_cache: moka::sync::Cache<[u8; 32], Option<usize>>,
+    /// API token ids used since the last flush, with when.
+    touched: Mutex<HashMap<String, i64>>,
+}
+
+/// The token a request carries, if any.
+pub fn extract_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some((scheme, rest)) = v.split_once(' ') {
+            let rest = rest.trim();
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+                return (!rest.is_empty()).then(|| rest.to_string());
+            }
+            if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+                let decoded = String::from_utf8(decoded).ok()?;
+                let (user, pass) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+                let token = if pass.is_empty() { user } else { pass };
+                return (!token.is_empty()).then(|| token.to_string());
+            }
+            return None;
+        }
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    if let Some(v) = headers.get("x-nuget-apikey").and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+/// Whether the request carries something that looks like a credential
+/// (used to tell "invalid credentials" from "none").
+pub fn has_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key("x-nuget-apikey")
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// A fresh API token secret: `bh_` and 40 base62 characters (~238 bits).
+pub fn generate_api_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 40];
+    rand::fill(&mut bytes);
+    let body: String = bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect();
+    format!("{API_TOKEN_PREFIX}{body}")
+}
+
+/// Argon2id PHC string for `token` (what `batlehub hash-token` prints).
+pub fn hash_token(token: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    let hash = argon2::Argon2::default()
+        .hash_password(token.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    Ok(hash.to_string())
+}
+
+impl Identity {
+    pub fn new(config: &Config, catalog: Catalog) -> Identity {
+        let mut statics = Vec::new();
+        for auth in &config.auth {
+            match auth {
+                AuthConfig::Token(t) => {
+                    let provider = t.name.clone().unwrap_or_else(|| "token".into());
+                    for tok in &t.tokens {
+                        let secret = if tok.value.starts_with("$argon2") {
+                            Secret::Argon2(tok.value.clone())
+                        } else {
+                            Secret::Plain(tok.value.as_bytes().to_vec())
+                        };
+                        statics.push(StaticEntry {
+                            secret,
+                            principal: Principal {
+                                user_id: Some(tok.user_id.clone()),
+                                role: tok.role,
+                                groups: tok.groups.iter().map(|g| normalize_group(g)).collect(),
+                                provider: provider.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        Identity {
+            statics,
+            catalog,
+            argon_cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolve the request's credentials.
+    pub async fn resolve(self: &Arc<Self>, headers: &HeaderMap) -> Result<Principal, AppError> {
+        match extract_token(headers) {
+            None if has_credentials(headers) => Err(AppError::InvalidCredentials),
+            None => Ok(Principal::anonymous()),
+            Some(token) => self.resolve_token(&token).await?.ok_or(AppError::InvalidCredentials),
+        }
+    }
+
+    /// The principal a token stands for, or `None` if it matches nothing.
+    pub async fn resolve_token(self: &Arc<Self>, token: &str) -> Result<Option<Principal>, AppError> {
+        // Plain static tokens: constant-time compare against every entry.
+        let mut found = None;
+        for entry in &self.statics {
+            if let Secret::Plain(v) = &entry.secret
+                && bool::from(v.as_slice().ct_eq(token.as_bytes()))
+            {
+                found = Some(entry.principal.clone());
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+        if token.starts_with(API_TOKEN_PREFIX)
+            && let Some(p) = self.resolve_api_token(token).await?
+        {
+            return Ok(Some(p));
+        }
+        self.resolve_argon(token).await
+    }
+
+    async fn resolve_api_token(&self, token: &str) -> Result<Option<Principal>, AppError> {
+        let Some(row) = self.catalog.find_api_token(&sha256_hex(token)).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if !row.is_active(now) {
+            return Ok(None);
+        }
+        if let Ok(mut touched) = self.touched.lock() {
+            touched.insert(row.id.clone(), now);
+        }
+        Ok(Some(Principal {
+            user_id: Some(row.user_id),
+            role: Role::parse(&row.role).unwrap_or(Role::Anonymous),
+            groups: row.groups.iter().map(|g| normalize_group(g)).collect(),
+            provider: "api-token".into(),
+        }))
+    }
+
+    async fn resolve_argon(self: &Arc<Self>, token: &str) -> Result<Option<Principal>, AppError> {
+        if !self.statics.iter().any(|e| matches!(e.secret, Secret::Argon2(_))) {
+            return Ok(None);
+        }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = self.argon_cache.get(&key) {
+            return Ok(hit.map(|i| self.statics[i].principal.clone()));
+        }
+        // Argon2 is deliberately slow: verify on the blocking pool.
+        let me = Arc::clone(self);
+        let token = token.to_string();
+        let idx = tokio::task::spawn_blocking(move || {
+            me.statics.iter().position(|e| match &e.secret {
+                Secret::Argon2(phc) => PasswordHash::new(phc)
+                    .map(|h| argon2::Argon2::default().verify_password(token.as_bytes(), &h).is_ok())
+                    .unwrap_or(false),
+                Secret::Plain(_) => false,
+            })
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("token verification task failed: {e}")))?;
+        self.argon_cache.insert(key, idx);
+        Ok(idx.map(|i| self.statics[i].principal.clone()))
+    }
+
+    /// Mint an API token for `user_id` and store only its hash; returns the
+    /// secret (shown once) and the row.
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        user_id: &str,
+        role: Role,
+        groups: &[String],
+        provider: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(String, crate::catalog::ApiTokenRow), AppError> {
+        let secret = generate_api_token();
+        let hash = sha256_hex(&secret);
+        let row = self
+            .catalog
+            .insert_api_token(&NewApiToken {
+                token_hash: &hash,
+                name,
+                user_id,
+                role: role.as_str(),
+                groups,
+                provider,
+                expires_at,
+            })
+            .await?;
+        Ok((secret, row))
+    }
+
+    /// Write batched last-used times.
+    pub async fn flush_touched(&self) {
+        let batch: Vec<(String, i64)> = match self.touched.lock() {
+            Ok(mut t) => t.drain().collect(),
+            Err(_) => return,
+        };
+        if let Err(e) = self.catalog.touch_api_tokens(&batch).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn every_credential_form() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases: Vec<(HeaderMap, Option<&str>)> = vec![
+            (headers(&[("authorization", "Bearer abc")]), Some("abc")),
+            (headers(&[("authorization", "bearer abc")]), Some("abc")),
+            (headers(&[("authorization", &format!("Basic {}", b64("__token__:abc")))]), Some("abc")),
+            (headers(&[("authorization", &format!("Basic {}", b64("abc:")))]), Some("abc")),
+            (headers(&[("authorization", "abc")]), Some("abc")),
+            (headers(&[("x-nuget-apikey", "abc")]), Some("abc")),
+            (headers(&[("authorization", "Digest xyz")]), None),
+            (headers(&[("authorization", "Basic !!notbase64")]), None),
+            (headers(&[]), None),
+        ];
+        for (h, expected) in cases {
+            assert_eq!(extract_token(&h).as_deref(), expected, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn api_tokens_look_right() {
+        let t = generate_api_token();
+        assert!(t.starts_with("bh_"));
+        assert_eq!(t.len(), 43);
+        assert_ne!(t, generate_api_token());
+    }
+}

@@ -1,0 +1,82 @@
+//! The one list of mounts: `/proxy/{registry}/...` for every ecosystem, the
+//! JSON API, and the operational endpoints; and the layers every request
+//! passes (request id, tracing, security headers).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::{api, ecosystems, ops};
+
+pub fn router(app: App) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/livez", get(ops::livez))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", api::router())
+        .route("/proxy/{*path}", any(proxy))
+        .fallback(|| async { AppError::not_found("no such endpoint").into_response() })
+        .with_state(app)
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// `/proxy/{registry}/{rest}`: find the registry, hand the raw path to its
+/// ecosystem.
+async fn proxy(State(app): State<App>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let after = path.strip_prefix("/proxy/").unwrap_or("");
+    let (name, rest) = match after.find('/') {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, ""),
+    };
+    let Some(registry) = app.registries.get(name).cloned() else {
+        return AppError::not_found(format!("no registry named {name}")).into_response();
+    };
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let started = std::time::Instant::now();
+    let registry_name = registry.name.clone();
+    let response = ecosystems::dispatch(app, registry, rest, req, peer).await;
+    let status = response.status();
+    metrics::counter!("batlehub_requests_total", "registry" => registry_name.clone(), "status" => status.as_u16().to_string())
+        .increment(1);
+    metrics::histogram!("batlehub_request_seconds", "registry" => registry_name).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(app: App, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let router = router(app.clone());
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    app.flush().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), app.catalog.close()).await;
+    Ok(())
+}
+
+pub fn json_status(status: StatusCode, value: serde_json::Value) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+pub fn ok_json(value: serde_json::Value) -> Response {
+    json_status(StatusCode::OK, value)
+}

@@ -1,0 +1,292 @@
+//! Metadata documents (packuments, index files, simple pages) cached per
+//! registry and key.
+//!
+//! A fresh copy in memory is served without any I/O. An expired or missing
+//! one is refreshed by one request per key (single-flight): the persisted copy
+//! is revalidated with `If-None-Match` / `If-Modified-Since`; upstreams are
+//! tried in order and a 404 falls through to the next; when every upstream
+//! fails, the stale copy is served and marked so (and upstreams are not
+//! retried for a short back-off). `Cache-Control: no-store` answers are
+//! served but never kept.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+
+use super::{UpstreamError, join_url};
+use crate::blobs::{BlobStore, DocHeader};
+use crate::catalog::now_ms;
+
+/// How long a stale copy is served before upstreams are tried again.
+const STALE_RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Document {
+    pub body: Bytes,
+    pub header: DocHeader,
+    /// Unique per body held by this process: keys derived renderings.
+    pub generation: u64,
+    /// Set when every upstream failed: serve stale until then.
+    stale_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    /// Fresh in the cache: no upstream request.
+    Hit,
+    /// Fetched from an upstream.
+    Miss,
+    /// Expired, and the upstream confirmed it unchanged (304).
+    Revalidated,
+    /// Expired, and every upstream failed: served anyway.
+    Stale,
+}
+
+impl CacheState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheState::Hit => "hit",
+            CacheState::Miss => "miss",
+            CacheState::Revalidated => "revalidated",
+            CacheState::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub doc: Arc<Document>,
+    pub state: CacheState,
+}
+
+/// What to fetch: `path` relative to each upstream base, tried in order.
+#[derive(Clone)]
+pub struct DocFetch {
+    pub registry: String,
+    pub key: String,
+    pub upstreams: Vec<String>,
+    pub path: String,
+    pub accept: String,
+    pub ttl: Duration,
+    pub client: reqwest::Client,
+    /// Ignore the TTL: the caller knows the cached copy lacks something.
+    pub force_refresh: bool,
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Served, UpstreamError>>>;
+
+pub struct DocumentCache {
+    memory: moka::future::Cache<String, Arc<Document>>,
+    inflight: Mutex<HashMap<String, Flight>>,
+    blobs: BlobStore,
+    generation: AtomicU64,
+    max_size: u64,
+}
+
+fn is_fresh(doc: &Document, ttl: Duration) -> bool {
+    now_ms() - doc.header.fetched_at < ttl.as_millis() as i64
+}
+
+impl DocumentCache {
+    pub fn new(blobs: BlobStore, max_size: u64, memory_bytes: u64) -> Self {
+        DocumentCache {
+            memory: moka::future::Cache::builder()
+                .weigher(|_k: &String, v: &Arc<Document>| v.body.len().min(u32::MAX as usize) as u32)
+                .max_capacity(memory_bytes)
+                .build(),
+            inflight: Mutex::new(HashMap::new()),
+            blobs,
+            generation: AtomicU64::new(1),
+            max_size,
+        }
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub async fn get(self: &Arc<Self>, fetch: DocFetch) -> Result<Served, UpstreamError> {
+        let mem_key = format!("{}\0{}", fetch.registry, fetch.key);
+        if let Some(doc) = self.memory.get(&mem_key).await {
+            if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
+                count(&fetch.registry, CacheState::Hit);
+                return Ok(Served { doc, state: CacheState::Hit });
+            }
+            if !fetch.force_refresh && doc.stale_until.is_some_and(|t| Instant::now() < t) {
+                count(&fetch.registry, CacheState::Stale);
+                return Ok(Served { doc, state: CacheState::Stale });
+            }
+        }
+        let flight = {
+            let mut inflight = match self.inflight.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if let Some(f) = inflight.get(&mem_key) {
+                f.clone()
+            } else {
+                let me = Arc::clone(self);
+                let f = me.refresh(fetch.clone(), mem_key.clone()).boxed().shared();
+                inflight.insert(mem_key.clone(), f.clone());
+                f
+            }
+        };
+        let result = flight.await;
+        if let Ok(mut inflight) = self.inflight.lock() {
+            inflight.remove(&mem_key);
+        }
+        if let Ok(s) = &result {
+            count(&fetch.registry, s.state);
+        }
+        result
+    }
+
+    /// Drop a document from memory and disk (after a local publish shadows it, say).
+    pub async fn invalidate(&self, registry: &str, key: &str) {
+        self.memory.invalidate(&format!("{registry}\0{key}")).await;
+        let _ = self.blobs.delete_doc(registry, key).await;
+    }
+
+    async fn refresh(self: Arc<Self>, fetch: DocFetch, mem_key: String) -> Result<Served, UpstreamError> {
+        let mut prior = self.memory.get(&mem_key).await;
+        if prior.is_none()
+            && let Ok(Some((header, body))) = self.blobs.read_doc(&fetch.registry, &fetch.key).await
+        {
+            let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
+            if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
+                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                return Ok(Served { doc, state: CacheState::Hit });
+            }
+            prior = Some(doc);
+        }
+
+        let mut saw_not_found = false;
+        let mut last_error: Option<String> = None;
+        for base in &fetch.upstreams {
+            let url = join_url(base, &fetch.path);
+            let mut req = fetch.client.get(&url).header(ACCEPT, &fetch.accept);
+            if let Some(p) = prior.as_ref().filter(|p| &p.header.source == base) {
+                if let Some(etag) = &p.header.etag {
+                    req = req.header(IF_NONE_MATCH, etag);
+                }
+                if let Some(lm) = &p.header.last_modified {
+                    req = req.header(IF_MODIFIED_SINCE, lm);
+                }
+            }
+            let started = Instant::now();
+            let resp = req.send().await;
+            metrics::histogram!("batlehub_upstream_request_seconds", "registry" => fetch.registry.clone(), "kind" => "document")
+                .record(started.elapsed().as_secs_f64());
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) => {
+                    upstream_error(&fetch.registry);
+                    tracing::warn!(registry = %fetch.registry, url = %url, error = %e, "upstream request failed");
+                    last_error = Some(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::NOT_MODIFIED
+                && let Some(p) = &prior
+            {
+                let mut header = p.header.clone();
+                header.fetched_at = now_ms();
+                if let Err(e) = self.blobs.write_doc(&fetch.registry, &fetch.key, &header, &p.body).await {
+                    tracing::warn!(error = %e, "could not persist a revalidated document");
+                }
+                let doc = Arc::new(Document { body: p.body.clone(), header, generation: p.generation, stale_until: None });
+                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                return Ok(Served { doc, state: CacheState::Revalidated });
+            }
+            if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                saw_not_found = true;
+                continue;
+            }
+            if !status.is_success() {
+                upstream_error(&fetch.registry);
+                last_error = Some(format!("{url}: HTTP {status}"));
+                continue;
+            }
+            let no_store = resp
+                .headers()
+                .get(CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
+            let header_str = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+            let header = DocHeader {
+                etag: header_str(ETAG),
+                last_modified: header_str(LAST_MODIFIED),
+                content_type: header_str(CONTENT_TYPE),
+                fetched_at: now_ms(),
+                source: base.clone(),
+            };
+            let body = match read_limited(resp, self.max_size).await {
+                Ok(b) => b,
+                Err(e) => {
+                    upstream_error(&fetch.registry);
+                    last_error = Some(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
+            if !no_store {
+                if let Err(e) = self.blobs.write_doc(&fetch.registry, &fetch.key, &doc.header, &doc.body).await {
+                    tracing::warn!(error = %e, "could not persist a document");
+                }
+                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+            }
+            return Ok(Served { doc, state: CacheState::Miss });
+        }
+
+        match (prior, last_error) {
+            (Some(p), Some(err)) => {
+                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %err, "serving a stale document");
+                let doc = Arc::new(Document {
+                    body: p.body.clone(),
+                    header: p.header.clone(),
+                    generation: p.generation,
+                    stale_until: Some(Instant::now() + STALE_RETRY),
+                });
+                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                Ok(Served { doc, state: CacheState::Stale })
+            }
+            (_, None) if saw_not_found => {
+                self.memory.invalidate(&mem_key).await;
+                Err(UpstreamError::NotFound)
+            }
+            (_, None) => Err(UpstreamError::Failed("no upstream configured".into())),
+            (None, Some(err)) => Err(UpstreamError::Failed(err)),
+        }
+    }
+}
+
+async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Bytes, String> {
+    if resp.content_length().is_some_and(|l| l > limit) {
+        return Err(format!("document exceeds the limit of {limit} bytes"));
+    }
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(format!("document exceeds the limit of {limit} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn count(registry: &str, state: CacheState) {
+    metrics::counter!("batlehub_cache_total", "registry" => registry.to_string(), "kind" => "document", "result" => state.as_str())
+        .increment(1);
+}
+
+fn upstream_error(registry: &str) {
+    metrics::counter!("batlehub_upstream_errors_total", "registry" => registry.to_string()).increment(1);
+}

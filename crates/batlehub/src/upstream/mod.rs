@@ -1,0 +1,154 @@
+//! The upstream engine: the only module that opens outbound connections.
+//!
+//! - [`Upstream::client_for`]: reqwest with connect/read timeouts, redirects
+//!   only to http(s), the operating system's certificate store (honouring
+//!   `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus an optional per-registry CA.
+//! - [`documents`]: metadata documents cached per registry and key, with a
+//!   TTL, ETag / Last-Modified revalidation, stale copies served when every
+//!   upstream fails, and `Cache-Control: no-store` respected.
+//! - [`artifacts`]: immutable artifacts cached for good; concurrent misses
+//!   share one upstream fetch whose bytes stream to every waiting client while
+//!   they are written to the blob store, and the advertised digest is
+//!   verified before anything is kept.
+//!
+//! It knows no ecosystem: callers give it URLs, cache keys and digests.
+
+pub mod artifacts;
+pub mod documents;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("not found upstream")]
+    NotFound,
+    #[error("upstream failed: {0}")]
+    Failed(String),
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    #[error("upstream artifact exceeds the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<UpstreamError> for crate::error::AppError {
+    fn from(e: UpstreamError) -> Self {
+        use crate::error::AppError;
+        match e {
+            UpstreamError::NotFound => AppError::NotFound("not found".into()),
+            UpstreamError::Failed(m) => AppError::Upstream(format!("upstream failed: {m}")),
+            UpstreamError::Integrity(m) => AppError::Upstream(format!("upstream integrity check failed: {m}")),
+            UpstreamError::TooLarge(n) => AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes")),
+            UpstreamError::Storage(m) => AppError::Unavailable(format!("storage unavailable: {m}")),
+        }
+    }
+}
+
+pub struct Upstream {
+    default_client: reqwest::Client,
+    per_registry: HashMap<String, reqwest::Client>,
+}
+
+pub const USER_AGENT: &str = concat!("batlehub/", env!("CARGO_PKG_VERSION"));
+
+fn builder() -> reqwest::ClientBuilder {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("too many redirects")
+        } else if !matches!(attempt.url().scheme(), "http" | "https") {
+            attempt.error("redirect to a non-http(s) URL")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(policy)
+}
+
+/// rustls needs one process-wide crypto provider; ring is the one linked.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> anyhow::Result<Upstream> {
+        install_crypto_provider();
+        let default_client = builder().build().context("building the upstream HTTP client")?;
+        let mut per_registry = HashMap::new();
+        for r in &config.registries {
+            if let Some(tls) = &r.tls {
+                let pem = std::fs::read(&tls.ca_file)
+                    .with_context(|| format!("reading {} for registry {}", tls.ca_file.display(), r.name))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("parsing {} for registry {}", tls.ca_file.display(), r.name))?;
+                let mut b = builder();
+                for c in certs {
+                    b = b.add_root_certificate(c);
+                }
+                per_registry.insert(r.name.clone(), b.build().context("building a registry HTTP client")?);
+            }
+        }
+        Ok(Upstream { default_client, per_registry })
+    }
+
+    pub fn client_for(&self, registry: &str) -> &reqwest::Client {
+        self.per_registry.get(registry).unwrap_or(&self.default_client)
+    }
+}
+
+/// `base` joined with a relative `path` (the base is treated as a folder).
+pub fn join_url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let path = path.trim_start_matches('/');
+    if path.is_empty() { format!("{base}/") } else { format!("{base}/{path}") }
+}
+
+/// An upstream's answer to a forwarded request, read whole (small bodies only).
+pub struct Forwarded {
+    pub status: reqwest::StatusCode,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+/// Send one request to an upstream and read its (small) answer: search
+/// queries, audit reports. Never used for artifacts.
+pub async fn forward(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<bytes::Bytes>,
+    limit: u64,
+) -> Result<Forwarded, UpstreamError> {
+    let mut req = client.request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let mut resp = req.send().await.map_err(|e| UpstreamError::Failed(format!("{url}: {e}")))?;
+    let status = resp.status();
+    let header = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let content_encoding = header(reqwest::header::CONTENT_ENCODING);
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| UpstreamError::Failed(format!("{url}: {e}")))? {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(UpstreamError::TooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Forwarded { status, content_type, content_encoding, body: buf.freeze() })
+}
