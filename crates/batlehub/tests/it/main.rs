@@ -1,1 +1,7 @@
-fn main(){}
+//! The one integration test binary: in-process HTTP tests against the real
+//! router over temporary SQLite files and blob folders, with fake upstreams on
+//! 127.0.0.1, plus the real npm, pnpm and yarn clients.
+
+mod support;
+
+mod npm_local;

@@ -1,0 +1,330 @@
+//! npm in local mode: publish, read back, ownership, claims, visibility,
+//! tags, deprecate, unpublish, conflicts, limits, restarts.
+
+use serde_json::json;
+
+use crate::support::npm::{escaped, integrity, publish, publish_body, tarball};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, json};
+
+fn local(extra: &str) -> String {
+    config(&format!(
+        r#"
+[[registries]]
+type = "npm"
+name = "internal"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "mirror"
+mode = "proxy"
+upstreams = ["http://127.0.0.1:9/"]
+{extra}
+"#
+    ))
+}
+
+#[tokio::test]
+async fn publish_then_read_everything_back() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let tgz = tarball("@myorg/widget", "1.2.3", &[("left", "^1")]);
+    let body = publish_body("@myorg/widget", "1.2.3", &tgz, &reg);
+    let r = c.put(format!("{reg}/@myorg%2fwidget")).bearer_auth(ALICE).json(&body).send().await.expect("put");
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+
+    // Full packument, both URL forms.
+    for path in ["@myorg%2fwidget", "@myorg/widget"] {
+        let doc = json(c.get(format!("{reg}/{path}")).bearer_auth(BOB).send().await.expect("get")).await;
+        assert_eq!(doc["name"], "@myorg/widget");
+        assert_eq!(doc["dist-tags"]["latest"], "1.2.3");
+        let dist = &doc["versions"]["1.2.3"]["dist"];
+        assert_eq!(dist["tarball"], format!("{reg}/@myorg/widget/-/widget-1.2.3.tgz"));
+        assert_eq!(dist["integrity"], integrity(&tgz));
+        assert_eq!(doc["versions"]["1.2.3"]["description"], "the @myorg/widget package");
+        assert_eq!(doc["maintainers"][0]["name"], "alice");
+    }
+    // Abbreviated metadata.
+    let r = c
+        .get(format!("{reg}/@myorg%2fwidget"))
+        .bearer_auth(BOB)
+        .header("accept", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.headers()["content-type"], "application/vnd.npm.install-v1+json");
+    let etag = r.headers()["etag"].to_str().expect("etag").to_string();
+    let doc = json(r).await;
+    assert!(doc["versions"]["1.2.3"].get("description").is_none());
+    assert_eq!(doc["versions"]["1.2.3"]["dist"]["integrity"], integrity(&tgz));
+    // Conditional request.
+    let r = c
+        .get(format!("{reg}/@myorg%2fwidget"))
+        .bearer_auth(BOB)
+        .header("accept", "application/vnd.npm.install-v1+json")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 304);
+    // Version document, by version and by tag.
+    for spec in ["1.2.3", "latest"] {
+        let v = json(c.get(format!("{reg}/@myorg%2fwidget/{spec}")).bearer_auth(BOB).send().await.expect("get")).await;
+        assert_eq!(v["version"], "1.2.3");
+    }
+    let r = c.get(format!("{reg}/@myorg%2fwidget/9.9.9")).bearer_auth(BOB).send().await.expect("get");
+    assert_eq!(r.status(), 404);
+    // Tarball bytes are exactly what was published.
+    let r = c.get(format!("{reg}/@myorg/widget/-/widget-1.2.3.tgz")).bearer_auth(BOB).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], tgz.len().to_string().as_str());
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), tgz);
+    // whoami.
+    let who = json(c.get(format!("{reg}/-/whoami")).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(who, json!({"username": "bob"}));
+}
+
+#[tokio::test]
+async fn republish_is_409_and_ownership_is_enforced() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    assert_eq!(publish(&c, &reg, ALICE, "thing", "1.0.0").await.0, 201);
+    let (status, body) = publish(&c, &reg, ALICE, "thing", "1.0.0").await;
+    assert_eq!(status, 409);
+    assert!(body["error"].as_str().unwrap_or("").contains("1.0.0"), "{body}");
+    // Bob is not an owner.
+    let (status, body) = publish(&c, &reg, BOB, "thing", "1.1.0").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("own"), "{body}");
+    // The owner and an admin may.
+    assert_eq!(publish(&c, &reg, ALICE, "thing", "1.1.0").await.0, 201);
+    assert_eq!(publish(&c, &reg, ADMIN, "thing", "1.2.0").await.0, 201);
+    // Anonymous: 401 with a challenge.
+    let tgz = tarball("thing", "2.0.0", &[]);
+    let r = c.put(format!("{reg}/thing")).json(&publish_body("thing", "2.0.0", &tgz, &reg)).send().await.expect("put");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"batlehub\"");
+    let events = {
+        s.app.flush().await;
+        s.app.catalog.recent_audit_events(50).await.expect("audit")
+    };
+    assert!(events.iter().any(|e| e.action == "publish" && e.version.as_deref() == Some("1.1.0")));
+    assert!(events.iter().any(|e| e.outcome == "denied" && e.principal.as_deref() == Some("bob")), "{events:?}");
+}
+
+#[tokio::test]
+async fn namespace_claims_reserve_new_names() {
+    let s = TestServer::start(&local("")).await;
+    s.app.catalog.add_claim("internal", "@myorg", "oidc:myorg", Some("admin")).await.expect("claim");
+    let c = client();
+    let reg = s.reg("internal");
+    // Bob is not in the claiming group: refused even for a new name.
+    let (status, body) = publish(&c, &reg, BOB, "@myorg/ui", "1.0.0").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("claimed"), "{body}");
+    // Alice's group "oidc:my org" matches "oidc:myorg" (spaces stripped).
+    assert_eq!(publish(&c, &reg, ALICE, "@myorg/ui", "1.0.0").await.0, 201);
+    // Outside the claim, anyone with write may create names.
+    assert_eq!(publish(&c, &reg, BOB, "@other/ui", "1.0.0").await.0, 201);
+}
+
+#[tokio::test]
+async fn visibility_hides_packages() {
+    let s = TestServer::start(&local(
+        r#"
+[[registries]]
+type = "npm"
+name = "open"
+mode = "local"
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read", "releases:write"]
+"#,
+    ))
+    .await;
+    s.app.catalog.add_claim("open", "@myorg", "oidc:myorg", None).await.expect("claim");
+    let c = client();
+    let reg = s.reg("open");
+    assert_eq!(publish(&c, &reg, ALICE, "@myorg/secret", "1.0.0").await.0, 201);
+    assert_eq!(publish(&c, &reg, ALICE, "inside", "1.0.0").await.0, 201);
+    let pkg = s.app.catalog.get_package("open", "@myorg/secret").await.expect("db").expect("row");
+    s.app.catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Team).await.expect("vis");
+    let pkg = s.app.catalog.get_package("open", "inside").await.expect("db").expect("row");
+    s.app.catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Internal).await.expect("vis");
+
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = c.get(format!("{reg}/{path}"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    // team: anonymous 401, non-member 404, member and admin 200; tarballs too.
+    assert_eq!(get("@myorg%2fsecret", None).await.expect("get").status(), 401);
+    assert_eq!(get("@myorg%2fsecret", Some(BOB)).await.expect("get").status(), 404);
+    assert_eq!(get("@myorg%2fsecret", Some(ALICE)).await.expect("get").status(), 200);
+    assert_eq!(get("@myorg%2fsecret", Some(ADMIN)).await.expect("get").status(), 200);
+    assert_eq!(get("@myorg/secret/-/secret-1.0.0.tgz", Some(BOB)).await.expect("get").status(), 404);
+    assert_eq!(get("@myorg/secret/-/secret-1.0.0.tgz", Some(ALICE)).await.expect("get").status(), 200);
+    // internal: anonymous 401, any identity 200.
+    assert_eq!(get("inside", None).await.expect("get").status(), 401);
+    assert_eq!(get("inside", Some(BOB)).await.expect("get").status(), 200);
+    // Search shows each caller only what it may see.
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v["objects"].as_array().map(|a| a.iter().map(|o| o["package"]["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    };
+    let anon = names(json(get("-/v1/search?text=", None).await.expect("get")).await);
+    assert!(anon.is_empty(), "{anon:?}");
+    let bob = names(json(get("-/v1/search?text=", Some(BOB)).await.expect("get")).await);
+    assert_eq!(bob, vec!["inside".to_string()]);
+    let mut alice = names(json(get("-/v1/search?text=", Some(ALICE)).await.expect("get")).await);
+    alice.sort();
+    assert_eq!(alice, vec!["@myorg/secret".to_string(), "inside".to_string()]);
+}
+
+#[tokio::test]
+async fn dist_tags_deprecate_and_unpublish() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    for v in ["1.0.0", "1.1.0", "2.0.0-beta.1"] {
+        assert_eq!(publish(&c, &reg, ALICE, "@myorg/lib", v).await.0, 201);
+    }
+    let tags_url = format!("{reg}/-/package/@myorg%2flib/dist-tags");
+    let tags = json(c.get(&tags_url).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(tags["latest"], "2.0.0-beta.1");
+    // add, move latest back, rm
+    let r = c.put(format!("{tags_url}/beta")).bearer_auth(ALICE).json(&"2.0.0-beta.1").send().await.expect("put");
+    assert_eq!(r.status(), 201);
+    let r = c.put(format!("{tags_url}/latest")).bearer_auth(ALICE).json(&"1.1.0").send().await.expect("put");
+    assert_eq!(r.status(), 201);
+    let r = c.put(format!("{tags_url}/nope")).bearer_auth(ALICE).json(&"9.9.9").send().await.expect("put");
+    assert_eq!(r.status(), 404);
+    let r = c.put(format!("{tags_url}/stolen")).bearer_auth(BOB).json(&"1.0.0").send().await.expect("put");
+    assert_eq!(r.status(), 403);
+    let tags = json(c.get(&tags_url).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(tags, json!({"beta": "2.0.0-beta.1", "latest": "1.1.0"}));
+    let r = c.delete(format!("{tags_url}/beta")).bearer_auth(ALICE).send().await.expect("del");
+    assert_eq!(r.status(), 200);
+    let r = c.delete(format!("{tags_url}/latest")).bearer_auth(ALICE).send().await.expect("del");
+    assert_eq!(r.status(), 400);
+
+    // npm deprecate: GET ?write=true, set versions[v].deprecated, PUT it back.
+    let mut doc = json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
+    doc["versions"]["1.0.0"]["deprecated"] = json!("use 1.1");
+    let r = c.put(format!("{reg}/@myorg%2flib")).bearer_auth(ALICE).json(&doc).send().await.expect("put");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let v = json(c.get(format!("{reg}/@myorg%2flib/1.0.0")).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(v["deprecated"], "use 1.1");
+    let abbreviated = json(c.get(format!("{reg}/@myorg%2flib")).header("accept", "application/vnd.npm.install-v1+json").bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(abbreviated["versions"]["1.0.0"]["deprecated"], "use 1.1");
+
+    // npm unpublish @myorg/lib@1.0.0: PUT -rev without the version, then DELETE the tarball.
+    let mut doc = json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
+    let rev = doc["_rev"].as_str().expect("rev").to_string();
+    let tarball_url = doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().expect("tarball").to_string();
+    doc["versions"].as_object_mut().expect("versions").remove("1.0.0");
+    // Bob may not.
+    let r = c.put(format!("{reg}/@myorg%2flib/-rev/{rev}")).bearer_auth(BOB).json(&doc).send().await.expect("put");
+    assert_eq!(r.status(), 403);
+    let r = c.put(format!("{reg}/@myorg%2flib/-rev/{rev}")).bearer_auth(ALICE).json(&doc).send().await.expect("put");
+    assert_eq!(r.status(), 200);
+    let path = tarball_url.strip_prefix(&format!("{reg}/")).expect("under registry");
+    let r = c.delete(format!("{reg}/{path}/-rev/{rev}")).bearer_auth(ALICE).send().await.expect("del");
+    assert_eq!(r.status(), 200);
+    let doc = json(c.get(format!("{reg}/@myorg%2flib")).bearer_auth(BOB).send().await.expect("get")).await;
+    let mut versions: Vec<&String> = doc["versions"].as_object().expect("versions").keys().collect();
+    versions.sort();
+    assert_eq!(versions, vec!["1.1.0", "2.0.0-beta.1"]);
+    assert_eq!(c.get(&tarball_url).bearer_auth(BOB).send().await.expect("get").status(), 404);
+
+    // npm unpublish --force: DELETE /{name}/-rev/{rev}; the name is free again.
+    let r = c.delete(format!("{reg}/@myorg%2flib/-rev/x")).bearer_auth(ALICE).send().await.expect("del");
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.get(format!("{reg}/@myorg%2flib")).bearer_auth(BOB).send().await.expect("get").status(), 404);
+    // Every blob of the package is gone with it.
+    let blobs = files_under(&s.data.join("storage/blobs"));
+    assert!(blobs.is_empty(), "{blobs:?}");
+}
+
+#[tokio::test]
+async fn proxy_registry_refuses_writes() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("mirror");
+    let (status, body) = publish(&c, &reg, ADMIN, "x", "1.0.0").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "registry is not in local or hybrid mode");
+    for req in [
+        c.put(format!("{reg}/-/package/x/dist-tags/beta")).json(&"1.0.0"),
+        c.delete(format!("{reg}/x/-rev/1")),
+        c.delete(format!("{reg}/x/-/x-1.0.0.tgz/-rev/1")),
+        c.put(format!("{reg}/x/-rev/1")).json(&json!({"name": "x"})),
+    ] {
+        let r = req.bearer_auth(ADMIN).send().await.expect("send");
+        assert_eq!(r.status(), 403);
+        assert_eq!(json(r).await["error"], "registry is not in local or hybrid mode");
+    }
+}
+
+#[tokio::test]
+async fn oversized_publish_is_413_and_leaves_nothing() {
+    let s = TestServer::start(&local("[limits]\nmax_artifact_size_bytes = 2000\n")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let big = tarball_with_size("big", "1.0.0", 20_000);
+    let body = serde_json::to_vec(&publish_body("big", "1.0.0", &big, &reg)).expect("json");
+    let r = c.put(format!("{reg}/big")).bearer_auth(ALICE).header("content-type", "application/json").body(body).send().await.expect("put");
+    assert_eq!(r.status(), 413);
+    // Chunked (no Content-Length): the limit applies while streaming.
+    let body = serde_json::to_vec(&publish_body("big", "1.0.0", &big, &reg)).expect("json");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(1024).map(|c| Ok(c.to_vec())).collect();
+    let r = c
+        .put(format!("{reg}/big"))
+        .bearer_auth(ALICE)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 413);
+    assert!(s.app.catalog.get_package("internal", "big").await.expect("db").is_none());
+    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(files_under(&s.data.join("storage/tmp")).is_empty());
+}
+
+fn tarball_with_size(name: &str, version: &str, size: usize) -> Vec<u8> {
+    // Random-ish text compresses poorly enough to reach the size.
+    let mut extra = String::new();
+    let mut x: u64 = 0x2545F4914F6CDD1D;
+    while extra.len() < size * 2 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        extra.push_str(&format!("{x:x}"));
+    }
+    crate::support::npm::tarball_with(name, version, &[], &extra)
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    let toml = local("");
+    let s = TestServer::start(&toml).await;
+    let c = client();
+    let reg = s.reg("internal");
+    assert_eq!(publish(&c, &reg, ALICE, "@myorg/keep", "1.0.0").await.0, 201);
+    let before = c.get(format!("{reg}/@myorg/keep/-/keep-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
+    let data = s.data.clone();
+    let guard = s.stop().await;
+    let s2 = TestServer::start_at(&data, &toml).await;
+    let reg2 = s2.reg("internal");
+    let doc = json(c.get(format!("{reg2}/@myorg%2fkeep")).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+    let after = c.get(format!("{reg2}/@myorg/keep/-/keep-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
+    assert_eq!(before, after);
+    // Ownership survived too.
+    assert_eq!(publish(&c, &reg2, BOB, "@myorg/keep", "1.1.0").await.0, 403);
+    drop(guard);
+    let _ = escaped("x");
+}

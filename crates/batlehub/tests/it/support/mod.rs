@@ -1,0 +1,141 @@
+//! Test support: a BatleHub on 127.0.0.1 over a temporary SQLite file and
+//! blob folder, a fake npm upstream, npm tarballs and publish bodies.
+
+pub mod fake_npm;
+pub mod npm;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use batlehub::app::{App, AppState};
+use batlehub::config::Config;
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "admin-token";
+pub const ALICE: &str = "alice-token";
+pub const BOB: &str = "bob-token";
+
+/// The static identities every test server knows: admin; alice (user, group
+/// oidc:myorg); bob (user, no group).
+pub fn config(registries: &str) -> String {
+    format!(
+        r#"
+[server]
+host = "127.0.0.1"
+port = 0
+
+[database]
+url = "sqlite://{{DATA}}/catalog.db"
+
+[storage]
+type = "filesystem"
+path = "{{DATA}}/storage"
+
+[[auth]]
+type = "token"
+[[auth.tokens]]
+value = "{ADMIN}"
+role = "admin"
+user_id = "admin"
+[[auth.tokens]]
+value = "{ALICE}"
+role = "user"
+user_id = "alice"
+groups = ["oidc:my org"]
+[[auth.tokens]]
+value = "{BOB}"
+role = "user"
+user_id = "bob"
+
+{registries}
+"#
+    )
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub app: App,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Start a server whose configuration is `toml` with `{DATA}` replaced
+    /// by a fresh temporary folder.
+    pub async fn start(toml: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
+        let mut s = TestServer::start_at(&data, toml).await;
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Start a server on an existing data folder (a restart).
+    pub async fn start_at(data: &Path, toml: &str) -> TestServer {
+        let text = toml.replace("{DATA}", &data.display().to_string());
+        let config = Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{text}"));
+        let app = AppState::build(config).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let serve_app = app.clone();
+        let handle = tokio::spawn(async move {
+            let _ = batlehub::router::serve(serve_app, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer { url: format!("http://{addr}"), app, data: data.to_path_buf(), _dir: None, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    /// `{url}/proxy/{registry}`
+    pub fn reg(&self, registry: &str) -> String {
+        format!("{}/proxy/{registry}", self.url)
+    }
+
+    /// Stop the server, keeping its data folder; returns the folder's guard.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+        self._dir.take()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub async fn json(resp: reqwest::Response) -> serde_json::Value {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({status}): {e}: {text}"))
+}
