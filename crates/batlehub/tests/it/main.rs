@@ -5,3 +5,4 @@
 mod support;
 
 mod npm_local;
+mod npm_proxy;

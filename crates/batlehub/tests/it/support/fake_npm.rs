@@ -58,6 +58,20 @@ impl FakeNpm {
     pub async fn start() -> FakeNpm {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        FakeNpm::start_on(listener, url).await
+    }
+
+    /// The same fake, over TLS with a certificate of `tls`.
+    pub async fn start_tls(tls: &super::tls::TlsMaterial) -> FakeNpm {
+        let listener = super::tls::TlsListener::bind(tls).await;
+        let url = format!("https://{}", axum::serve::Listener::local_addr(&listener).expect("addr"));
+        FakeNpm::start_on(listener, url).await
+    }
+
+    async fn start_on<L: axum::serve::Listener>(listener: L, url: String) -> FakeNpm
+    where
+        L::Addr: std::fmt::Debug,
+    {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
         let release = Arc::new(Notify::new());

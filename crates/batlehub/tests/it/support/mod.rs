@@ -2,6 +2,7 @@
 //! blob folder, a fake npm upstream, npm tarballs and publish bodies.
 
 pub mod fake_npm;
+pub mod tls;
 pub mod npm;
 
 use std::path::{Path, PathBuf};
