@@ -24,6 +24,12 @@ pub enum Command {
         /// The configuration file
         #[arg(long, short, env = "BATLEHUB_CONFIG")]
         config: Option<PathBuf>,
+        /// Listen on this address instead of the configured `[server] host`
+        #[arg(long)]
+        host: Option<String>,
+        /// Listen on this port instead of the configured `[server] port` (0: any free port)
+        #[arg(long)]
+        port: Option<u16>,
     },
     /// Print an Argon2id hash of TOKEN, usable as a token `value` in the configuration
     HashToken {
@@ -72,11 +78,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok ({} registries)", file.display(), config.registries.len());
             Ok(())
         }
-        Command::Serve { config } => {
-            let (config, embedded) = match &config {
+        Command::Serve { config, host, port } => {
+            let (mut config, embedded) = match &config {
                 Some(path) => (load_config(path)?, false),
                 None => (Config::embedded_default().map_err(|e| anyhow::anyhow!("embedded default: {e}"))?, true),
             };
+            if let Some(h) = host {
+                config.server.host = h;
+            }
+            if let Some(p) = port {
+                config.server.port = p;
+            }
             init_tracing(&config);
             serve(config, embedded).await
         }

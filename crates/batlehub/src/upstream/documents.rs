@@ -80,7 +80,7 @@ pub struct DocFetch {
     pub force_refresh: bool,
 }
 
-type Flight = Shared<BoxFuture<'static, Result<Served, UpstreamError>>>;
+type Flight = (u64, Shared<BoxFuture<'static, Result<Served, UpstreamError>>>);
 
 pub struct DocumentCache {
     memory: moka::future::Cache<String, Arc<Document>>,
@@ -133,14 +133,18 @@ impl DocumentCache {
                 f.clone()
             } else {
                 let me = Arc::clone(self);
-                let f = me.refresh(fetch.clone(), mem_key.clone()).boxed().shared();
+                let f = (self.next_generation(), me.refresh(fetch.clone(), mem_key.clone()).boxed().shared());
                 inflight.insert(mem_key.clone(), f.clone());
                 f
             }
         };
+        let (flight_id, flight) = flight;
         let result = flight.await;
         if let Ok(mut inflight) = self.inflight.lock() {
-            inflight.remove(&mem_key);
+            // Only the flight this request joined: a newer one may have started.
+            if inflight.get(&mem_key).is_some_and(|(id, _)| *id == flight_id) {
+                inflight.remove(&mem_key);
+            }
         }
         if let Ok(s) = &result {
             count(&fetch.registry, s.state);

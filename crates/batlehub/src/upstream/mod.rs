@@ -50,9 +50,18 @@ impl From<UpstreamError> for crate::error::AppError {
     }
 }
 
+/// The two clients of one registry: documents may be transfer-compressed;
+/// artifacts never are decoded, so their bytes hash as the upstream advertised
+/// (a `.tgz` served with `Content-Encoding: gzip` stays gzipped).
+#[derive(Clone)]
+pub struct Clients {
+    pub documents: reqwest::Client,
+    pub artifacts: reqwest::Client,
+}
+
 pub struct Upstream {
-    default_client: reqwest::Client,
-    per_registry: HashMap<String, reqwest::Client>,
+    default_clients: Clients,
+    per_registry: HashMap<String, Clients>,
 }
 
 pub const USER_AGENT: &str = concat!("batlehub/", env!("CARGO_PKG_VERSION"));
@@ -83,7 +92,10 @@ pub fn install_crypto_provider() {
 impl Upstream {
     pub fn new(config: &Config) -> anyhow::Result<Upstream> {
         install_crypto_provider();
-        let default_client = builder().build().context("building the upstream HTTP client")?;
+        let default_clients = Clients {
+            documents: builder().build().context("building the upstream HTTP client")?,
+            artifacts: builder().no_gzip().build().context("building the upstream HTTP client")?,
+        };
         let mut per_registry = HashMap::new();
         for r in &config.registries {
             if let Some(tls) = &r.tls {
@@ -91,18 +103,33 @@ impl Upstream {
                     .with_context(|| format!("reading {} for registry {}", tls.ca_file.display(), r.name))?;
                 let certs = reqwest::Certificate::from_pem_bundle(&pem)
                     .with_context(|| format!("parsing {} for registry {}", tls.ca_file.display(), r.name))?;
-                let mut b = builder();
-                for c in certs {
-                    b = b.add_root_certificate(c);
-                }
-                per_registry.insert(r.name.clone(), b.build().context("building a registry HTTP client")?);
+                let with_ca = || {
+                    let mut b = builder();
+                    for c in &certs {
+                        b = b.add_root_certificate(c.clone());
+                    }
+                    b
+                };
+                per_registry.insert(
+                    r.name.clone(),
+                    Clients {
+                        documents: with_ca().build().context("building a registry HTTP client")?,
+                        artifacts: with_ca().no_gzip().build().context("building a registry HTTP client")?,
+                    },
+                );
             }
         }
-        Ok(Upstream { default_client, per_registry })
+        Ok(Upstream { default_clients, per_registry })
     }
 
+    /// The client for a registry's documents and small forwarded requests.
     pub fn client_for(&self, registry: &str) -> &reqwest::Client {
-        self.per_registry.get(registry).unwrap_or(&self.default_client)
+        &self.per_registry.get(registry).unwrap_or(&self.default_clients).documents
+    }
+
+    /// The client for a registry's artifacts (no transfer decoding).
+    pub fn artifact_client_for(&self, registry: &str) -> &reqwest::Client {
+        &self.per_registry.get(registry).unwrap_or(&self.default_clients).artifacts
     }
 }
 

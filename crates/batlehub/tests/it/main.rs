@@ -1,8 +1,13 @@
 //! The one integration test binary: in-process HTTP tests against the real
 //! router over temporary SQLite files and blob folders, with fake upstreams on
-//! 127.0.0.1, plus the real npm, pnpm and yarn clients.
+//! 127.0.0.1, the binary itself, and the real npm, pnpm and yarn clients.
 
 mod support;
 
+mod auth;
+mod bad_input;
+mod cli;
+mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;
+mod ops;

@@ -304,7 +304,7 @@ async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<
         key,
         url: source.url.clone(),
         expected,
-        client: ctx.app.upstream.client_for(&ctx.registry.name).clone(),
+        client: ctx.app.upstream.artifact_client_for(&ctx.registry.name).clone(),
         limit: ctx.app.config.limits.max_artifact_size_bytes,
         verify_before_serve: ctx.registry.cache.verify_before_serve_bytes,
         default_content_type: "application/octet-stream".into(),

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Long fuzzing of BatleHub's parsers of untrusted input.
+#
+#   fuzz/run.sh                          # every target, 60 s each
+#   SECONDS_PER_TARGET=600 fuzz/run.sh   # longer
+#   fuzz/run.sh npm_op config            # only these targets
+#
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`).
+# Runs `cargo +nightly fuzz run <target> -- -max_total_time=N` in fuzz/ for each
+# target; new interesting inputs land in fuzz/corpus/<target>/ (trim them with
+# `cargo +nightly fuzz cmin <target>` before committing a few small ones), a
+# crash is saved under fuzz/artifacts/<target>/ and stops the script.
+#
+# The corpora are also replayed by the ordinary test suite (`cargo test`,
+# crates/batlehub/tests/it/fuzz_corpus.rs) through the same functions
+# (fuzz/src/lib.rs), so a crashing input added to a corpus stays a regression test.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(npm_publish npm_op npm_name config upstream_packument sri)
+fi
+for t in "${targets[@]}"; do
+  echo "== $t"
+  cargo +nightly fuzz run "$t" -- -max_total_time="${SECONDS_PER_TARGET:-60}"
+done

@@ -1,0 +1,116 @@
+//! The fuzz targets' bodies, one function per target.
+//!
+//! Each `fuzz_targets/<target>.rs` calls the function of the same name, and
+//! `crates/batlehub/tests/it/fuzz_corpus.rs` includes this very file to replay
+//! every file of `fuzz/corpus/<target>/` through it under `cargo test`. The
+//! invariant is the same everywhere: untrusted bytes may be rejected, but
+//! never make a parser panic.
+//!
+//! This file is compiled both as the fuzz crate's library and as a module of
+//! the integration tests, so it has no crate-level attributes and uses only
+//! `batlehub` and its dependencies.
+
+use std::io::{self, Write};
+
+use axum::http::Method;
+use batlehub::config::Config;
+use batlehub::ecosystems::npm::names::NpmName;
+use batlehub::ecosystems::npm::render::{UpstreamPackument, abbreviate, resolve_spec};
+use batlehub::ecosystems::npm::{op, publish};
+use batlehub::upstream::artifacts::ExpectedDigest;
+
+/// The npm publish body (streaming JSON, base64 attachments): parsed into
+/// memory, then again into sinks that fail after a few bytes, as a full disk
+/// or a blob-size limit would.
+pub fn npm_publish(data: &[u8]) {
+    let _ = publish::parse_in_memory(data);
+    for limit in [0, 1, 7, data.len() / 2] {
+        let _ = publish::parse_publish(data, 2, &mut |_name| Ok(LimitedSink { left: limit, bytes: Vec::new() }));
+    }
+}
+
+/// A sink that accepts `left` bytes and then fails.
+struct LimitedSink {
+    left: usize,
+    bytes: Vec<u8>,
+}
+
+impl Write for LimitedSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            return Err(io::Error::other("sink is full"));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+const METHODS: [Method; 6] = [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE, Method::PATCH];
+
+/// URL → npm operation: the first byte picks the method (modulo 6, so the
+/// seeds start with `0` GET, `1` HEAD, `2` PUT, `3` POST, `4` DELETE or
+/// `5` PATCH), the rest (UTF-8 only, as axum hands it over) is the path
+/// after `/proxy/{registry}`.
+pub fn npm_op(data: &[u8]) {
+    let Some((&m, rest)) = data.split_first() else { return };
+    let Ok(rest) = std::str::from_utf8(rest) else { return };
+    let method = &METHODS[usize::from(m) % METHODS.len()];
+    if let Ok(op) = op::parse(method, rest) {
+        let _ = (op.permission(), op.is_write());
+    }
+}
+
+/// An npm package name, and everything derived from a valid one.
+pub fn npm_name(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    if let Ok(name) = NpmName::parse(s) {
+        let _ = (name.check_new(), name.full(), name.escaped(), name.tarball_filename("1.0.0"), name.to_string());
+    }
+}
+
+/// The TOML configuration, with `${SET}` set and every other variable unset.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let env = |name: &str| (name == "SET").then(|| "x".to_string());
+    match Config::parse_with_env(text, &env) {
+        Ok(cfg) => {
+            for r in &cfg.registries {
+                let _ = r.grants();
+            }
+        }
+        Err(errors) => {
+            let _ = errors.to_string();
+        }
+    }
+}
+
+/// An upstream packument (bytes from a server we do not control), and the
+/// documents served from it: rewritten, abbreviated, resolved.
+pub fn upstream_packument(data: &[u8]) {
+    let Ok(parsed) = UpstreamPackument::parse(data) else { return };
+    let name = match NpmName::parse("pkg") {
+        Ok(n) => n,
+        Err(e) => panic!("`pkg` is a valid name: {e}"),
+    };
+    let doc = parsed.rewritten(&name, "http://h/proxy/npm");
+    let _ = abbreviate(&doc);
+    let _ = resolve_spec(&doc, "latest");
+    let _ = resolve_spec(&doc, "1.0.0");
+}
+
+/// The digests an upstream advertises: an SRI string (`sha512-<base64> ...`)
+/// or a bare hex `shasum`.
+pub fn sri(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    let _ = ExpectedDigest::from_sri(s);
+    let _ = ExpectedDigest::from_hex(s);
+}
