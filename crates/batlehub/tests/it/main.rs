@@ -7,6 +7,7 @@ mod support;
 mod auth;
 mod bad_input;
 mod cli;
+mod clients;
 mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;

@@ -1,0 +1,315 @@
+//! The real npm, pnpm and yarn 1 clients against BatleHub.
+//!
+//! A second BatleHub in local mode plays the public registry (seeded with the
+//! real `npm publish`), so no test contacts a public registry. Every client
+//! runs with its own HOME, cache and project `.npmrc` that point only at
+//! 127.0.0.1. A client missing on the machine makes its test report itself
+//! skipped, unless BATLEHUB_REQUIRE_CLIENTS=1 (CI), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
+
+/// The client's path, or `None` (skip) when it is missing and not required.
+fn client_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+            panic!("{name} is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
+        }
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
+
+/// An isolated home for one client run.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    /// yarn 1 sends tokens for unscoped packages only with `always-auth`.
+    always_auth: bool,
+}
+
+impl Sandbox {
+    fn new(_registry: &str) -> Sandbox {
+        let dir = tempfile::tempdir().expect("dir");
+        for d in ["home", "cache", "store", "yarn-cache"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        std::fs::write(dir.path().join("home/.npmrc"), "").expect("npmrc");
+        Sandbox { dir, always_auth: false }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// A project folder with a package.json and an .npmrc for `registry` and `token`.
+    fn project(&self, name: &str, package_json: serde_json::Value, registry: &str, token: &str) -> PathBuf {
+        let dir = self.path(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("package.json"), serde_json::to_vec_pretty(&package_json).expect("json")).expect("write");
+        std::fs::write(dir.join("index.js"), format!("module.exports = {:?};\n", name)).expect("write");
+        let host_path = registry.trim_start_matches("http://");
+        std::fs::write(
+            dir.join(".npmrc"),
+            format!(
+                "registry={registry}\n//{host_path}:_authToken={token}\n{}",
+                if self.always_auth { "always-auth=true\n" } else { "" }
+            ),
+        )
+        .expect("npmrc");
+        std::fs::write(dir.join(".yarnrc"), format!("registry \"{registry}\"\n")).expect("yarnrc");
+        dir
+    }
+
+    /// Run a client; returns success, stdout, and stdout+stderr for messages.
+    async fn run(&self, tool: &Path, args: &[&str], cwd: &Path) -> (bool, String) {
+        let (ok, _, all) = self.run_full(tool, args, cwd).await;
+        (ok, all)
+    }
+
+    async fn run_full(&self, tool: &Path, args: &[&str], cwd: &Path) -> (bool, String, String) {
+        let mut cmd = tokio::process::Command::new(tool);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.path("home"))
+            .env("npm_config_userconfig", self.path("home/.npmrc"))
+            .env("npm_config_cache", self.path("cache"))
+            .env("npm_config_audit", "false")
+            .env("npm_config_fund", "false")
+            .env("npm_config_update_notifier", "false")
+            .env("YARN_CACHE_FOLDER", self.path("yarn-cache"))
+            .env("CI", "true")
+            .env_remove("PIP_FIND_LINKS")
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("{} {args:?} timed out", tool.display()))
+            .expect("run client");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), stdout, text)
+    }
+
+    /// Run a client that must succeed; returns its stdout.
+    async fn ok(&self, tool: &Path, args: &[&str], cwd: &Path) -> String {
+        let (ok, stdout, text) = self.run_full(tool, args, cwd).await;
+        assert!(ok, "{} {args:?} failed:\n{text}", tool.display());
+        stdout
+    }
+}
+
+/// The upstream BatleHub (local mode, anonymous reads) and the BatleHub under
+/// test, laid out as in the user guide: `internal-npm` (local), `npm` (proxy
+/// with `members = ["internal-npm"]`) and `hybrid`.
+struct World {
+    upstream: TestServer,
+    hub: TestServer,
+}
+
+async fn world(npm: &Path) -> World {
+    let upstream = TestServer::start(&config(
+        r#"
+[[registries]]
+type = "npm"
+name = "public"
+mode = "local"
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read", "releases:write"]
+"#,
+    ))
+    .await;
+    let up = format!("{}/", upstream.reg("public"));
+    let hub = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "npm"
+name = "internal-npm"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "proxy"
+upstreams = ["{up}"]
+members = ["internal-npm"]
+
+[[registries]]
+type = "npm"
+name = "hybrid"
+mode = "hybrid"
+upstreams = ["{up}"]
+"#
+    )))
+    .await;
+    // Seed "the public registry" with the real npm client.
+    let sb = Sandbox::new(&up);
+    let left = sb.project("left-lib", json!({"name": "left-lib", "version": "1.0.0", "main": "index.js"}), &up, ADMIN);
+    sb.ok(npm, &["publish"], &left).await;
+    let right = sb.project(
+        "right-lib",
+        json!({"name": "right-lib", "version": "2.0.0", "main": "index.js", "dependencies": {"left-lib": "^1.0.0"}}),
+        &up,
+        ADMIN,
+    );
+    sb.ok(npm, &["publish"], &right).await;
+    World { upstream, hub }
+}
+
+fn installed(project: &Path, name: &str) -> String {
+    let p = project.join("node_modules").join(name).join("package.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{} missing: {e}", p.display()))).expect("json");
+    v["version"].as_str().unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_follows_the_user_guide() {
+    let Some(npm) = client_tool("npm") else { return };
+    let w = world(&npm).await;
+    let internal = format!("{}/", w.hub.reg("internal-npm"));
+    let proxy = format!("{}/", w.hub.reg("npm"));
+    let sb = Sandbox::new(&proxy);
+
+    // npm publish --registry .../proxy/internal-npm/ (token in .npmrc).
+    let lib = sb.project("private-lib", json!({"name": "@myorg/my-private-package", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    let out = sb.ok(&npm, &["publish", "--registry", &internal], &lib).await;
+    assert!(out.contains("@myorg/my-private-package@1.0.0"), "{out}");
+    // Republishing the same version: 409, npm fails.
+    let (ok, out) = sb.run(&npm, &["publish", "--registry", &internal], &lib).await;
+    assert!(!ok, "{out}");
+    // npm whoami with the user guide's .npmrc for /proxy/npm/.
+    let guide = sb.project("guide", json!({"name": "guide", "version": "1.0.0", "private": true}), &proxy, ALICE);
+    let out = sb.ok(&npm, &["whoami"], &guide).await;
+    assert_eq!(out.trim(), "alice");
+    // npm dist-tag on the private registry.
+    sb.ok(&npm, &["dist-tag", "add", "@myorg/my-private-package@1.0.0", "stable", "--registry", &internal], &lib).await;
+    let out = sb.ok(&npm, &["dist-tag", "ls", "@myorg/my-private-package", "--registry", &internal], &lib).await;
+    assert!(out.contains("stable: 1.0.0"), "{out}");
+    // npm view through the proxy (the guide's "Verify").
+    let out = sb.ok(&npm, &["view", "right-lib", "version"], &guide).await;
+    assert_eq!(out.trim(), "2.0.0");
+
+    // npm install @myorg/my-private-package and an upstream package through /proxy/npm/.
+    let app = sb.project(
+        "app",
+        json!({"name": "app", "version": "1.0.0", "private": true, "dependencies": {"@myorg/my-private-package": "^1.0.0", "right-lib": "^2.0.0"}}),
+        &proxy,
+        BOB,
+    );
+    sb.ok(&npm, &["install"], &app).await;
+    assert_eq!(installed(&app, "@myorg/my-private-package"), "1.0.0");
+    assert_eq!(installed(&app, "right-lib"), "2.0.0");
+    assert_eq!(installed(&app, "left-lib"), "1.0.0");
+    // The private name was never asked of the upstream.
+    w.upstream.app.flush().await;
+    assert!(w.upstream.app.catalog.get_package("public", "@myorg/my-private-package").await.expect("db").is_none());
+
+    // Without a token: npm reports the 401.
+    let anon = sb.project("anon", json!({"name": "anon", "version": "1.0.0", "private": true, "dependencies": {"right-lib": "^2.0.0"}}), &proxy, "");
+    std::fs::write(anon.join(".npmrc"), format!("registry={proxy}\n")).expect("npmrc");
+    let (ok, out) = sb.run(&npm, &["install"], &anon).await;
+    assert!(!ok);
+    assert!(out.contains("401"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_hybrid_install_mixes_private_and_upstream() {
+    let Some(npm) = client_tool("npm") else { return };
+    let w = world(&npm).await;
+    let hybrid = format!("{}/", w.hub.reg("hybrid"));
+    let sb = Sandbox::new(&hybrid);
+    let lib = sb.project("house-lib", json!({"name": "house-lib", "version": "0.3.0", "main": "index.js", "dependencies": {"left-lib": "^1.0.0"}}), &hybrid, ALICE);
+    sb.ok(&npm, &["publish"], &lib).await;
+    let app = sb.project(
+        "app",
+        json!({"name": "app", "version": "1.0.0", "private": true, "dependencies": {"house-lib": "0.3.0", "right-lib": "^2.0.0"}}),
+        &hybrid,
+        BOB,
+    );
+    sb.ok(&npm, &["install"], &app).await;
+    assert_eq!(installed(&app, "house-lib"), "0.3.0");
+    assert_eq!(installed(&app, "right-lib"), "2.0.0");
+    assert_eq!(installed(&app, "left-lib"), "1.0.0");
+    // Unpublish and deprecate with the real client.
+    sb.ok(&npm, &["deprecate", "house-lib@0.3.0", "moved"], &lib).await;
+    let out = sb.ok(&npm, &["view", "house-lib@0.3.0", "deprecated"], &lib).await;
+    assert_eq!(out.trim(), "moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pnpm_installs_and_publishes() {
+    let (Some(npm), Some(pnpm)) = (client_tool("npm"), client_tool("pnpm")) else { return };
+    let w = world(&npm).await;
+    let internal = format!("{}/", w.hub.reg("internal-npm"));
+    let proxy = format!("{}/", w.hub.reg("npm"));
+    let hybrid = format!("{}/", w.hub.reg("hybrid"));
+    let sb = Sandbox::new(&proxy);
+    let lib = sb.project("pnpm-lib", json!({"name": "@myorg/pnpm-lib", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    sb.ok(&pnpm, &["publish", "--no-git-checks", "--registry", &internal], &lib).await;
+    let app = sb.project(
+        "app",
+        json!({"name": "app", "version": "1.0.0", "private": true, "dependencies": {"@myorg/pnpm-lib": "^1.0.0", "right-lib": "^2.0.0"}}),
+        &proxy,
+        BOB,
+    );
+    let store = sb.path("store").display().to_string();
+    sb.ok(&pnpm, &["install", "--store-dir", &store], &app).await;
+    assert_eq!(installed(&app, "@myorg/pnpm-lib"), "1.0.0");
+    assert_eq!(installed(&app, "right-lib"), "2.0.0");
+    // Hybrid: a private package published to the hybrid registry plus upstream.
+    let hlib = sb.project("pnpm-house", json!({"name": "pnpm-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
+    sb.ok(&pnpm, &["publish", "--no-git-checks"], &hlib).await;
+    let happ = sb.project(
+        "happ",
+        json!({"name": "happ", "version": "1.0.0", "private": true, "dependencies": {"pnpm-house": "1.0.0", "left-lib": "^1.0.0"}}),
+        &hybrid,
+        BOB,
+    );
+    sb.ok(&pnpm, &["install", "--store-dir", &store], &happ).await;
+    assert_eq!(installed(&happ, "pnpm-house"), "1.0.0");
+    assert_eq!(installed(&happ, "left-lib"), "1.0.0");
+    let out = sb.ok(&npm, &["whoami"], &happ).await;
+    assert_eq!(out.trim(), "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yarn1_installs_and_publishes() {
+    let (Some(npm), Some(yarn)) = (client_tool("npm"), client_tool("yarn")) else { return };
+    let w = world(&npm).await;
+    let internal = format!("{}/", w.hub.reg("internal-npm"));
+    let proxy = format!("{}/", w.hub.reg("npm"));
+    let hybrid = format!("{}/", w.hub.reg("hybrid"));
+    let mut sb = Sandbox::new(&proxy);
+    sb.always_auth = true;
+    let lib = sb.project("yarn-lib", json!({"name": "@myorg/yarn-lib", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    sb.ok(&yarn, &["publish", "--non-interactive", "--new-version", "1.0.0", "--registry", &internal], &lib).await;
+    let app = sb.project(
+        "app",
+        json!({"name": "app", "version": "1.0.0", "private": true, "dependencies": {"@myorg/yarn-lib": "^1.0.0", "right-lib": "^2.0.0"}}),
+        &proxy,
+        BOB,
+    );
+    sb.ok(&yarn, &["install", "--non-interactive", "--registry", &proxy], &app).await;
+    assert_eq!(installed(&app, "@myorg/yarn-lib"), "1.0.0");
+    assert_eq!(installed(&app, "right-lib"), "2.0.0");
+    let lock = std::fs::read_to_string(app.join("yarn.lock")).expect("yarn.lock");
+    assert!(lock.contains(&format!("{proxy}right-lib/-/right-lib-2.0.0.tgz")), "{lock}");
+    // Hybrid.
+    let hlib = sb.project("yarn-house", json!({"name": "yarn-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
+    sb.ok(&yarn, &["publish", "--non-interactive", "--new-version", "1.0.0", "--registry", &hybrid], &hlib).await;
+    let happ = sb.project(
+        "happ",
+        json!({"name": "happ", "version": "1.0.0", "private": true, "dependencies": {"yarn-house": "1.0.0", "right-lib": "^2.0.0"}}),
+        &hybrid,
+        BOB,
+    );
+    sb.ok(&yarn, &["install", "--non-interactive", "--registry", &hybrid], &happ).await;
+    assert_eq!(installed(&happ, "yarn-house"), "1.0.0");
+    assert_eq!(installed(&happ, "left-lib"), "1.0.0");
+}
