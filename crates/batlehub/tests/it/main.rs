@@ -12,3 +12,4 @@ mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;
 mod ops;
+mod tidy;

@@ -328,3 +328,57 @@ async fn restart_keeps_everything() {
     drop(guard);
     let _ = escaped("x");
 }
+
+#[tokio::test]
+async fn document_urls_follow_public_url_and_trusted_proxies_only() {
+    let registries = "[[registries]]\ntype = \"npm\"\nname = \"internal\"\nmode = \"local\"\n";
+    let c = client();
+    // No public_url, no trusted proxy: the Host header, never X-Forwarded-*.
+    let s = TestServer::start(&config(registries)).await;
+    assert_eq!(publish(&c, &s.reg("internal"), ALICE, "pkg", "1.0.0").await.0, 201);
+    let get = |url: String| {
+        c.get(url)
+            .bearer_auth(BOB)
+            .header("host", "registry.internal.example:8443")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .send()
+    };
+    let doc = json(get(format!("{}/pkg", s.reg("internal"))).await.expect("get")).await;
+    assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], "http://registry.internal.example:8443/proxy/internal/pkg/-/pkg-1.0.0.tgz");
+    // A header that could inject into documents is not believed.
+    let r = c.get(format!("{}/pkg", s.reg("internal"))).bearer_auth(BOB).header("host", "a\"b").send().await.expect("get");
+    let doc = json(r).await;
+    assert!(!doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().unwrap_or("").contains('"'));
+    drop(s);
+
+    // Trusted proxy: X-Forwarded-Host and -Proto are believed.
+    let trusted = config(registries).replace("port = 0\n", "port = 0\ntrusted_proxies = [\"127.0.0.1/32\"]\n");
+    let s = TestServer::start(&trusted).await;
+    assert_eq!(publish(&c, &s.reg("internal"), ALICE, "pkg", "1.0.0").await.0, 201);
+    let doc = json(get(format!("{}/pkg", s.reg("internal"))).await.expect("get")).await;
+    assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], "https://evil.example/proxy/internal/pkg/-/pkg-1.0.0.tgz");
+    drop(s);
+
+    // public_url wins over everything.
+    let public = config(registries).replace("port = 0\n", "port = 0\npublic_url = \"https://batlehub.example.com/\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n");
+    let s = TestServer::start(&public).await;
+    assert_eq!(publish(&c, &s.reg("internal"), ALICE, "pkg", "1.0.0").await.0, 201);
+    let doc = json(get(format!("{}/pkg", s.reg("internal"))).await.expect("get")).await;
+    assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], "https://batlehub.example.com/proxy/internal/pkg/-/pkg-1.0.0.tgz");
+}
+
+#[tokio::test]
+async fn audit_in_local_mode_is_an_empty_report() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let r = c.post(format!("{reg}/-/npm/v1/security/advisories/bulk")).bearer_auth(BOB).json(&json!({"x": ["1.0.0"]})).send().await.expect("post");
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await, json!({}));
+    let r = c.post(format!("{reg}/-/npm/v1/security/audits/quick")).bearer_auth(BOB).json(&json!({"name": "app"})).send().await.expect("post");
+    assert_eq!(r.status(), 200);
+    let report = json(r).await;
+    assert_eq!(report["metadata"]["vulnerabilities"]["critical"], 0);
+    assert!(report["advisories"].as_object().is_some_and(|a| a.is_empty()));
+}
