@@ -569,7 +569,8 @@ fn validate(
         if !seen.insert(r.name.as_str()) {
             c.push(span.clone(), format!("duplicate registry name `{}`", r.name));
         }
-        if r.mode.has_upstream() && r.upstreams.is_empty() && !(r.mode == Mode::Proxy && !r.members.is_empty()) {
+        let served_by_members = r.mode == Mode::Proxy && !r.members.is_empty();
+        if r.mode.has_upstream() && r.upstreams.is_empty() && !served_by_members {
             c.push(
                 span.clone(),
                 format!("registry `{}` is in {} mode but has no `upstreams`", r.name, r.mode.as_str()),

@@ -496,7 +496,7 @@ impl Catalog {
             placeholders.join(", "),
             limit.clamp(1, 1000)
         );
-        let pattern = format!("%{}%", text.to_lowercase().replace('%', "").replace('_', ""));
+        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(pattern);
         for r in registries {
             q = q.bind(r);

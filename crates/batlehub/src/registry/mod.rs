@@ -111,7 +111,8 @@ fn valid_host(h: &str) -> bool {
         && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-/// Where a package name is read from.
+/// Where a package name is read from (short-lived, one per request).
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A local registry (this one or a member) owns the name. The package row
     /// is absent when only a namespace claim covers the name: it is then not

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The one integration test binary: in-process HTTP tests against the real
 //! router over temporary SQLite files and blob folders, with fake upstreams on
 //! 127.0.0.1, the binary itself, and the real npm, pnpm and yarn clients.
