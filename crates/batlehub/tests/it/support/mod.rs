@@ -75,7 +75,13 @@ impl TestServer {
 
     /// Start a server on an existing data folder (a restart).
     pub async fn start_at(data: &Path, toml: &str) -> TestServer {
-        let text = toml.replace("{DATA}", &data.display().to_string());
+        let mut text = toml.replace("{DATA}", &data.display().to_string());
+        if let Ok(admin_url) = std::env::var("BATLEHUB_TEST_PG") {
+            // The same suite on PostgreSQL: one database per data folder.
+            let db = pg_database_for(&admin_url, data).await;
+            let sqlite = format!("url = \"sqlite://{}/catalog.db\"", data.display());
+            text = text.replace(&sqlite, &format!("url = \"{db}\""));
+        }
         let config = Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{text}"));
         let app = AppState::build(config).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -139,4 +145,24 @@ pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let status = resp.status();
     let text = resp.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({status}): {e}: {text}"))
+}
+
+/// A PostgreSQL database dedicated to `data` (created on first use), when the
+/// suite runs with BATLEHUB_TEST_PG=postgres://user@host:port/postgres.
+async fn pg_database_for(admin_url: &str, data: &Path) -> String {
+    use sqlx::Connection;
+    let marker = data.join("pg-database");
+    let name = match std::fs::read_to_string(&marker) {
+        Ok(n) => n,
+        Err(_) => {
+            let n = format!("t{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(admin_url).await.expect("connect to BATLEHUB_TEST_PG");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}"))).execute(&mut conn).await.expect("create database");
+            std::fs::write(&marker, &n).expect("marker");
+            n
+        }
+    };
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    format!("{base}/{name}")
 }
