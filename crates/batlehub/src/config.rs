@@ -580,7 +580,9 @@ fn validate(
             c.push(span.clone(), format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name));
         }
         for u in &r.upstreams {
-            match url::Url::parse(u) {
+            // `sparse+https://...` is how cargo names a sparse index.
+            let plain = u.strip_prefix("sparse+").unwrap_or(u);
+            match url::Url::parse(plain) {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
                 _ => c.push(span.clone(), format!("registry `{}`: upstream `{u}` must be an absolute http(s) URL", r.name)),
             }

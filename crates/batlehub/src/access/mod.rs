@@ -301,8 +301,9 @@ pub fn may_write_package(principal: &Principal, exists: bool, owners: &[(bool, S
 }
 
 /// The claim covering `name`: the longest prefix `p` with `name == p` or
-/// `name` starting with `p` followed by a separator (`/`), or, for a prefix
-/// that itself ends in a separator such as `@myorg/`, any name under it.
+/// `name` starting with `p` followed by `/`, or, for a prefix that itself
+/// ends in a separator (`@myorg/`, `myorg-`, `myorg_`, `myorg.`), any name
+/// starting with it.
 pub fn longest_claim<'a>(name: &str, claims: &'a [(String, String)]) -> Option<&'a (String, String)> {
     claims
         .iter()
@@ -317,7 +318,7 @@ pub fn claim_covers(prefix: &str, name: &str) -> bool {
     if name == prefix {
         return true;
     }
-    if prefix.ends_with('/') {
+    if prefix.ends_with(['/', '-', '_', '.', ':']) {
         return name.starts_with(prefix);
     }
     name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))

@@ -138,4 +138,7 @@ fn claims() {
     assert_eq!(longest_claim("exact", &claims).map(|c| c.1.as_str()), Some("g3"));
     assert_eq!(longest_claim("exactly", &claims), None);
     assert!(claim_covers("@myorg/", "@myorg/a"));
+    assert!(claim_covers("myorg-", "myorg-utils"));
+    assert!(!claim_covers("myorg-", "myorgutils"));
+    assert!(!claim_covers("myorg", "myorg-utils"));
 }

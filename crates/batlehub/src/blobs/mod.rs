@@ -163,6 +163,13 @@ impl Drop for TempBlob {
     }
 }
 
+impl PendingBlob {
+    /// The temporary file, for validating the bytes before they are committed.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
 impl Drop for PendingBlob {
     fn drop(&mut self) {
         if let Some(p) = &self.path {

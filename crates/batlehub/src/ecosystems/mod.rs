@@ -6,6 +6,7 @@
 //! means one folder, one [`Kind`] variant, and following the compiler's
 //! exhaustive-match errors.
 
+pub mod cargo;
 pub mod npm;
 
 use std::fmt;
@@ -24,18 +25,20 @@ use crate::registry::Registry;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Npm,
+    Cargo,
 }
 
 /// Types of the BatleHub configuration format this build does not serve yet.
 const PLANNED: &[&str] =
-    &["cargo", "goproxy", "pypi", "conda", "composer", "nuget", "rubygems", "maven", "terraform", "openvsx", "vscode-marketplace"];
+    &["goproxy", "pypi", "conda", "composer", "nuget", "rubygems", "maven", "terraform", "openvsx", "vscode-marketplace"];
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Npm];
+    pub const ALL: &'static [Kind] = &[Kind::Npm, Kind::Cargo];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Npm => "npm",
+            Kind::Cargo => "cargo",
         }
     }
 
@@ -78,6 +81,7 @@ pub struct EcosystemState {
 pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Request, peer: Option<SocketAddr>) -> Response {
     match registry.kind {
         Kind::Npm => npm::handle(app, registry, rest, req, peer).await,
+        Kind::Cargo => cargo::handle(app, registry, rest, req, peer).await,
     }
 }
 
@@ -85,5 +89,6 @@ pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Reques
 pub fn render_error(kind: Kind, err: &AppError) -> Response {
     match kind {
         Kind::Npm => npm::render_error(err),
+        Kind::Cargo => cargo::render_error(err),
     }
 }
