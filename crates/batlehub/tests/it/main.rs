@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod cargo;
 mod bad_input;
 mod cli;
 mod clients;

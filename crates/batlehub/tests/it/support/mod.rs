@@ -1,6 +1,7 @@
 //! Test support: a BatleHub on 127.0.0.1 over a temporary SQLite file and
 //! blob folder, a fake npm upstream, npm tarballs and publish bodies.
 
+pub mod cargo;
 pub mod fake_npm;
 pub mod tls;
 pub mod npm;

@@ -1,0 +1,296 @@
+//! Cargo: the sparse index and web API in local, proxy and hybrid mode.
+
+use serde_json::{Value, json};
+
+use crate::support::cargo::{FakeIndex, body, crate_file, crate_file_declaring, meta, publish, sha256};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under};
+
+fn registries(extra: &str) -> String {
+    config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "internal"
+mode = "local"
+
+[[registries]]
+type = "cargo"
+name = "open"
+mode = "local"
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read", "releases:write"]
+{extra}
+"#
+    ))
+}
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).expect("index line is JSON")).collect()
+}
+
+fn detail(v: &Value) -> String {
+    v["errors"][0]["detail"].as_str().unwrap_or("").to_string()
+}
+
+#[tokio::test]
+async fn publish_index_download_and_config() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let dep = json!([{"name": "serde", "version_req": "^1", "features": [], "optional": false, "default_features": true,
+        "target": null, "kind": "normal", "registry": "https://crates-upstream.example/index"}]);
+    let (status, body) = publish(&c, &reg, ALICE, "My_Lib", "0.1.0", dep).await;
+    assert_eq!(status, 200, "{body}");
+    // config.json: anonymous may read it; auth is required for the rest.
+    let cfg: Value = c.get(format!("{reg}/registry/config.json")).send().await.expect("get").json().await.expect("json");
+    assert_eq!(cfg["dl"], format!("{reg}/api/v1/crates/{{crate}}/{{version}}/download"));
+    assert_eq!(cfg["api"], reg);
+    assert_eq!(cfg["auth-required"], true);
+    let open_cfg: Value = c.get(format!("{}/registry/config.json", s.reg("open"))).send().await.expect("get").json().await.expect("json");
+    assert!(open_cfg.get("auth-required").is_none());
+    // Even a bad token gets config.json.
+    assert_eq!(c.get(format!("{reg}/registry/config.json")).header("authorization", "nope").send().await.expect("get").status(), 200);
+    let r = c.get(format!("{reg}/registry/my/_l/my_lib")).send().await.expect("get");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"batlehub\"");
+    // The index file, asked by the lowercased name as cargo does.
+    let r = c.get(format!("{reg}/registry/my/_l/my_lib")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().expect("etag").to_string();
+    let idx = lines(&r.text().await.expect("text"));
+    let crate_bytes = crate_file("My_Lib", "0.1.0");
+    assert_eq!(idx.len(), 1);
+    assert_eq!(idx[0]["name"], "My_Lib");
+    assert_eq!(idx[0]["vers"], "0.1.0");
+    assert_eq!(idx[0]["cksum"], sha256(&crate_bytes));
+    assert_eq!(idx[0]["yanked"], false);
+    assert_eq!(idx[0]["deps"][0]["registry"], "https://crates-upstream.example/index");
+    assert_eq!(idx[0]["deps"][0]["req"], "^1");
+    let r = c.get(format!("{reg}/registry/my/_l/my_lib")).header("authorization", BOB).header("if-none-match", &etag).send().await.expect("get");
+    assert_eq!(r.status(), 304);
+    // Download at the dl URL.
+    let r = c.get(format!("{reg}/api/v1/crates/My_Lib/0.1.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), crate_bytes);
+    let r = c.get(format!("{reg}/api/v1/crates/My_Lib/0.1.0/download")).send().await.expect("get");
+    assert_eq!(r.status(), 401);
+    assert_eq!(c.get(format!("{reg}/registry/no/ne/nonexistent")).header("authorization", BOB).send().await.expect("get").status(), 404);
+}
+
+#[tokio::test]
+async fn conflicts_names_and_ownership() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    assert_eq!(publish(&c, &reg, ALICE, "foo-bar", "1.0.0", json!([])).await.0, 200);
+    let (status, b) = publish(&c, &reg, ALICE, "foo-bar", "1.0.0", json!([])).await;
+    assert_eq!(status, 409);
+    assert!(detail(&b).contains("already uploaded"), "{b}");
+    let (status, b) = publish(&c, &reg, ALICE, "Foo_Bar", "2.0.0", json!([])).await;
+    assert_eq!(status, 409, "{b}");
+    assert!(detail(&b).contains("foo-bar"), "{b}");
+    let (status, b) = publish(&c, &reg, BOB, "foo-bar", "1.1.0", json!([])).await;
+    assert_eq!(status, 403, "{b}");
+    // Owners: list, add a user and a group, remove.
+    let owners: Value = c.get(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    assert_eq!(owners["users"][0]["login"], "alice");
+    let r = c.put(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).json(&json!({"users": ["bob"]})).send().await.expect("put");
+    assert_eq!(r.status(), 403, "only owners change owners");
+    let r = c.put(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", ALICE).json(&json!({"users": ["bob", "group:oidc:ops"]})).send().await.expect("put");
+    assert_eq!(r.status(), 200);
+    assert_eq!(publish(&c, &reg, BOB, "foo-bar", "1.1.0", json!([])).await.0, 200);
+    let owners: Value = c.get(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    let logins: Vec<&str> = owners["users"].as_array().expect("users").iter().map(|u| u["login"].as_str().unwrap_or("")).collect();
+    assert_eq!(logins, vec!["alice", "bob", "group:oidc:ops"]);
+    let r = c.delete(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", ALICE).json(&json!({"users": ["bob"]})).send().await.expect("del");
+    assert_eq!(r.status(), 200);
+    assert_eq!(publish(&c, &reg, BOB, "foo-bar", "1.2.0", json!([])).await.0, 403);
+    let r = c
+        .delete(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", ALICE)
+        .json(&json!({"users": ["alice", "group:oidc:ops"]}))
+        .send()
+        .await
+        .expect("del");
+    assert_eq!(r.status(), 400, "a crate keeps at least one owner");
+    // Claims reserve prefixes for new names.
+    s.app.catalog.add_claim("internal", "myorg-", "oidc:myorg", None).await.expect("claim");
+    assert_eq!(publish(&c, &reg, BOB, "myorg-utils", "0.1.0", json!([])).await.0, 403);
+    assert_eq!(publish(&c, &reg, ALICE, "myorg-utils", "0.1.0", json!([])).await.0, 200);
+    assert_eq!(publish(&c, &reg, ADMIN, "myorg-admin", "0.1.0", json!([])).await.0, 200);
+}
+
+#[tokio::test]
+async fn yank_unyank_and_search() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    for v in ["0.1.0", "0.2.0"] {
+        assert_eq!(publish(&c, &reg, ALICE, "yanker", v, json!([])).await.0, 200);
+    }
+    let index = |c: reqwest::Client, url: String| async move {
+        lines(&c.get(url).header("authorization", BOB).send().await.expect("get").text().await.expect("text"))
+    };
+    let r = c.delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank")).header("authorization", BOB).send().await.expect("del");
+    assert_eq!(r.status(), 403);
+    let r = c.delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank")).header("authorization", ALICE).send().await.expect("del");
+    assert_eq!(r.status(), 200);
+    let idx = index(c.clone(), format!("{reg}/registry/ya/nk/yanker")).await;
+    assert_eq!(idx[1]["yanked"], true, "yanked versions stay in the index");
+    // A yanked version still downloads (lockfiles keep working).
+    assert_eq!(c.get(format!("{reg}/api/v1/crates/yanker/0.2.0/download")).header("authorization", BOB).send().await.expect("get").status(), 200);
+    let found: Value = c.get(format!("{reg}/api/v1/crates?q=yank&per_page=5")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    assert_eq!(found["crates"][0]["name"], "yanker");
+    assert_eq!(found["crates"][0]["max_version"], "0.1.0", "search skips yanked versions");
+    assert_eq!(found["crates"][0]["description"], "the yanker crate");
+    assert_eq!(found["meta"]["total"], 1);
+    let r = c.put(format!("{reg}/api/v1/crates/yanker/0.2.0/unyank")).header("authorization", ALICE).send().await.expect("put");
+    assert_eq!(r.status(), 200);
+    assert_eq!(index(c.clone(), format!("{reg}/registry/ya/nk/yanker")).await[1]["yanked"], false);
+    assert_eq!(c.delete(format!("{reg}/api/v1/crates/yanker/9.9.9/yank")).header("authorization", ALICE).send().await.expect("del").status(), 404);
+}
+
+#[tokio::test]
+async fn bad_publishes_are_4xx_in_cargo_shape_and_leave_nothing() {
+    let s = TestServer::start(&registries("[limits]\nmax_artifact_size_bytes = 100000\n")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let good_meta = meta("good", "1.0.0", json!([]));
+    let good_crate = crate_file("good", "1.0.0");
+    let good = body(&good_meta, &good_crate);
+    let mut lying = good.clone();
+    lying[0] = lying[0].wrapping_add(7);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"xx");
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("truncated", good[..good.len() - 10].to_vec(), 400),
+        ("lengths that lie", lying, 400),
+        ("trailing bytes", trailing, 400),
+        ("empty", Vec::new(), 400),
+        ("metadata not JSON", body(&json!("x"), &good_crate)[..].to_vec(), 400),
+        ("name mismatch with Cargo.toml", body(&meta("good", "1.0.0", json!([])), &crate_file_declaring("good", "1.0.0", "evil", "1.0.0")), 400),
+        ("version mismatch with Cargo.toml", body(&meta("good", "1.0.0", json!([])), &crate_file("good", "2.0.0")), 400),
+        ("not gzip", body(&good_meta, b"plain text, not a tarball"), 400),
+        ("empty name", body(&meta("", "1.0.0", json!([])), &good_crate), 400),
+        ("leading digit", body(&meta("1abc", "1.0.0", json!([])), &good_crate), 400),
+        ("non-ascii", body(&meta("caf\u{e9}", "1.0.0", json!([])), &good_crate), 400),
+        ("too long", body(&meta(&"a".repeat(65), "1.0.0", json!([])), &good_crate), 400),
+        ("bad version", body(&meta("good", "1.0", json!([])), &good_crate), 400),
+        ("oversized", body(&good_meta, &vec![0x1f; 200_000]), 413),
+    ];
+    for (what, b, status) in cases {
+        let r = c.put(format!("{reg}/api/v1/crates/new")).header("authorization", ALICE).body(b).send().await.expect("put");
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        let v: Value = r.json().await.expect("cargo error shape");
+        assert!(!detail(&v).is_empty(), "{what}: {v}");
+    }
+    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(files_under(&s.data.join("storage/tmp")).is_empty());
+    // Traversal in the index path.
+    let addr = s.url.trim_start_matches("http://");
+    for path in ["/registry/../../catalog.db", "/registry/%2e%2e/x/y", "/registry/se/rd/..%2fserde"] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET /proxy/internal{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {BOB}\r\nConnection: close\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.expect("read");
+        let text = String::from_utf8_lossy(&buf);
+        let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&status), "{path}: {text}");
+        assert!(text.contains("\"errors\""), "{path}: {text}");
+    }
+}
+
+fn proxy_config(upstream: &str, mode: &str, extra: &str) -> String {
+    config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "cargo"
+mode = "{mode}"
+upstreams = ["{upstream}"]
+[registries.cache]
+metadata_ttl_secs = 300
+{extra}
+"#
+    ))
+}
+
+#[tokio::test]
+async fn proxy_passes_the_index_through_and_verifies_downloads() {
+    for markers in [true, false] {
+        let up = FakeIndex::start(markers).await;
+        let serde_bytes = up.add("serde", "1.0.0");
+        let s = TestServer::start(&proxy_config(&up.index(), "proxy", "")).await;
+        let c = client();
+        let reg = s.reg("cargo");
+        for _ in 0..2 {
+            let r = c.get(format!("{reg}/registry/se/rd/serde")).header("authorization", BOB).send().await.expect("get");
+            assert_eq!(r.status(), 200);
+            let idx = lines(&r.text().await.expect("text"));
+            assert_eq!(idx[0]["cksum"], sha256(&serde_bytes));
+        }
+        assert_eq!(up.hits("/index/se/rd/serde"), 1);
+        for _ in 0..2 {
+            let r = c.get(format!("{reg}/api/v1/crates/serde/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+            assert_eq!(r.status(), 200, "markers={markers}");
+            assert_eq!(r.bytes().await.expect("bytes").to_vec(), serde_bytes);
+        }
+        let dl_hits = if markers { up.hits("/dl/se/rd/serde-1.0.0.crate") } else { up.hits("/dl/plain/serde/1.0.0/download") };
+        assert_eq!(dl_hits, 1, "markers={markers}");
+        // Writes are refused in cargo's shape.
+        let (status, b) = publish(&c, &reg, ADMIN, "mine", "0.1.0", json!([])).await;
+        assert_eq!(status, 403);
+        assert_eq!(detail(&b), "registry is not in local or hybrid mode");
+        let r = c.delete(format!("{reg}/api/v1/crates/serde/1.0.0/yank")).header("authorization", ADMIN).send().await.expect("del");
+        assert_eq!(r.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn proxy_corruption_is_502_and_stale_index_survives_outages() {
+    let up = FakeIndex::start(true).await;
+    let bytes = up.add("tokio", "1.0.0");
+    let s = TestServer::start(&proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0")).await;
+    let c = client();
+    let reg = s.reg("cargo");
+    up.set_corrupt(true);
+    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.expect("json");
+    assert!(detail(&v).contains("integrity"), "{v}");
+    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    up.set_corrupt(false);
+    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), bytes);
+    up.set_fail(true);
+    let r = c.get(format!("{reg}/registry/to/ki/tokio")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-batlehub-cache"], "stale");
+    // Cached downloads need no upstream at all.
+    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn hybrid_shadows_upstream_crates() {
+    let up = FakeIndex::start(true).await;
+    up.add("shared", "9.0.0");
+    up.add("myorg-secret", "1.0.0");
+    up.add("public", "1.0.0");
+    let s = TestServer::start(&proxy_config(&up.index(), "hybrid", "")).await;
+    s.app.catalog.add_claim("cargo", "myorg-", "oidc:myorg", None).await.expect("claim");
+    let c = client();
+    let reg = s.reg("cargo");
+    assert_eq!(publish(&c, &reg, ALICE, "shared", "1.0.0", json!([])).await.0, 200);
+    let idx = lines(&c.get(format!("{reg}/registry/sh/ar/shared")).header("authorization", BOB).send().await.expect("get").text().await.expect("text"));
+    assert_eq!(idx.len(), 1);
+    assert_eq!(idx[0]["vers"], "1.0.0");
+    assert_eq!(c.get(format!("{reg}/api/v1/crates/shared/9.0.0/download")).header("authorization", BOB).send().await.expect("get").status(), 404);
+    assert_eq!(c.get(format!("{reg}/registry/my/or/myorg-secret")).header("authorization", BOB).send().await.expect("get").status(), 404);
+    assert_eq!(up.total_hits(), 0, "shadowed names never reach the upstream");
+    assert_eq!(c.get(format!("{reg}/registry/pu/bl/public")).header("authorization", BOB).send().await.expect("get").status(), 200);
+    assert_eq!(c.get(format!("{reg}/api/v1/crates/public/1.0.0/download")).header("authorization", BOB).send().await.expect("get").status(), 200);
+}
