@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod cargo;
+mod cargo_client;
 mod bad_input;
 mod cli;
 mod clients;

@@ -1,0 +1,200 @@
+//! The real cargo against BatleHub, following the user guide: a private
+//! registry (`internal`) to publish, yank and depend on, and crates-io
+//! replaced by a BatleHub mirror whose upstream is a second BatleHub in local
+//! mode. Both registries require authentication.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
+
+fn cargo_bin() -> Option<PathBuf> {
+    let found = std::env::var_os("CARGO").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("cargo")).find(|p| p.is_file()))
+    });
+    if found.is_none() {
+        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+            panic!("cargo is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
+        }
+        eprintln!("SKIPPED: cargo is not installed");
+    }
+    found
+}
+
+struct CargoHome {
+    dir: tempfile::TempDir,
+    cargo: PathBuf,
+}
+
+impl CargoHome {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn krate(&self, name: &str, version: &str, deps: &str, lib: &str) -> PathBuf {
+        let dir = self.path(name);
+        std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\ndescription = \"the {name} crate\"\nlicense = \"MIT\"\n\n[dependencies]\n{deps}"
+            ),
+        )
+        .expect("toml");
+        std::fs::write(dir.join("src/lib.rs"), lib).expect("lib");
+        dir
+    }
+
+    async fn run(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> (bool, String, String) {
+        let mut cmd = tokio::process::Command::new(&self.cargo);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("CARGO_HOME", self.path("home"))
+            .env("CARGO_TARGET_DIR", self.path("target"))
+            .env("CARGO_NET_RETRY", "0")
+            .env("CARGO_HTTP_TIMEOUT", "60")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_REGISTRIES_CRATES_IO_PROTOCOL")
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("cargo timed out").expect("run cargo");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    async fn ok(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
+        let (ok, stdout, stderr) = self.run(args, cwd, envs).await;
+        assert!(ok, "cargo {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+}
+
+const TOKENS: &[(&str, &str)] = &[
+    ("CARGO_REGISTRIES_INTERNAL_TOKEN", ALICE),
+    ("CARGO_REGISTRIES_BATLEHUB_TOKEN", BOB),
+    ("CARGO_REGISTRIES_SEED_TOKEN", ADMIN),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_publishes_yanks_and_builds_through_the_mirror() {
+    let Some(cargo) = cargo_bin() else { return };
+    // "crates-io": a second BatleHub in local mode.
+    let upstream = TestServer::start(&config(
+        r#"
+[[registries]]
+type = "cargo"
+name = "public"
+mode = "local"
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read", "releases:write"]
+"#,
+    ))
+    .await;
+    let up_index = format!("sparse+{}/registry/", upstream.reg("public"));
+    let hub = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "internal"
+mode = "local"
+
+[[registries]]
+type = "cargo"
+name = "cargo"
+mode = "proxy"
+upstreams = ["{up_index}"]
+"#
+    )))
+    .await;
+    let home = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo };
+    std::fs::create_dir_all(home.path("home")).expect("mkdir");
+    // The user guide's two configurations; the mirror is declared under
+    // [registries] so that it can carry a token, and replace-with names it.
+    std::fs::write(
+        home.path("home/config.toml"),
+        format!(
+            r#"[registry]
+global-credential-providers = ["cargo:token"]
+
+[registries.internal]
+index = "sparse+{internal}/registry/"
+
+[registries.batlehub]
+index = "sparse+{mirror}/registry/"
+
+[registries.seed]
+index = "{up_index}"
+
+[source.crates-io]
+replace-with = "batlehub"
+"#,
+            internal = hub.reg("internal"),
+            mirror = hub.reg("cargo"),
+        ),
+    )
+    .expect("config");
+
+    // Seed "crates-io" with the real cargo.
+    let pubdep = home.krate("pubdep", "1.0.0", "", "pub fn answer() -> u32 { 42 }\n");
+    home.ok(&["publish", "--registry", "seed", "--no-verify", "--allow-dirty"], &pubdep, TOKENS).await;
+
+    // Two private crates, one depending on the other and on crates-io.
+    let core = home.krate("priv-core", "0.1.0", "", "pub fn core() -> u32 { 1 }\n");
+    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &core, TOKENS).await;
+    let app_lib = home.krate(
+        "priv-app-lib",
+        "0.1.0",
+        "priv-core = { version = \"0.1\", registry = \"internal\" }\npubdep = \"1\"\n",
+        "pub fn total() -> u32 { priv_core::core() + pubdep::answer() }\n",
+    );
+    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &app_lib, TOKENS).await;
+    // Republishing: cargo sees the version in the index and refuses (the
+    // server's own 409 is covered by the in-process tests).
+    let (ok, _, err) = home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, TOKENS).await;
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+
+    // yank / yank --undo, as the user guide shows them.
+    home.ok(&["yank", "--registry", "internal", "priv-core@0.1.0"], &core, TOKENS).await;
+    let idx = reqwest::Client::new()
+        .get(format!("{}/registry/pr/iv/priv-core", hub.reg("internal")))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(idx.contains("\"yanked\":true"), "{idx}");
+    home.ok(&["yank", "--undo", "--registry", "internal", "priv-core@0.1.0"], &core, TOKENS).await;
+
+    // Owners and search.
+    home.ok(&["owner", "--add", "bob", "--registry", "internal", "priv-core"], &core, TOKENS).await;
+    let out = home.ok(&["owner", "--list", "--registry", "internal", "priv-core"], &core, TOKENS).await;
+    assert!(out.contains("alice") && out.contains("bob"), "{out}");
+    let out = home.ok(&["search", "--registry", "internal", "priv"], &core, TOKENS).await;
+    assert!(out.contains("priv-core = \"0.1.0\"") && out.contains("priv-app-lib = \"0.1.0\""), "{out}");
+
+    // A consumer that builds with a private crate and a mirrored one.
+    let consumer = home.krate(
+        "consumer",
+        "0.1.0",
+        "priv-app-lib = { version = \"0.1\", registry = \"internal\" }\npubdep = \"1\"\n",
+        "pub fn run() -> u32 { priv_app_lib::total() + pubdep::answer() }\n",
+    );
+    let (ok, out, err) = home.run(&["build", "-v"], &consumer, TOKENS).await;
+    assert!(ok, "{out}{err}");
+    let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).expect("lock");
+    assert!(lock.contains("name = \"pubdep\"") && lock.contains("name = \"priv-core\""), "{lock}");
+
+    // Without tokens the private registry refuses.
+    let fresh = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo: home.cargo.clone() };
+    std::fs::create_dir_all(fresh.path("home")).expect("mkdir");
+    std::fs::copy(home.path("home/config.toml"), fresh.path("home/config.toml")).expect("copy");
+    let consumer2 = fresh.krate("consumer2", "0.1.0", "priv-core = { version = \"0.1\", registry = \"internal\" }\n", "");
+    let (ok, _, err) = fresh.run(&["generate-lockfile"], &consumer2, &[]).await;
+    assert!(!ok, "{err}");
+    assert!(err.contains("token") || err.contains("401") || err.contains("authentication"), "{err}");
+}
