@@ -294,3 +294,41 @@ async fn hybrid_shadows_upstream_crates() {
     assert_eq!(c.get(format!("{reg}/registry/pu/bl/public")).header("authorization", BOB).send().await.expect("get").status(), 200);
     assert_eq!(c.get(format!("{reg}/api/v1/crates/public/1.0.0/download")).header("authorization", BOB).send().await.expect("get").status(), 200);
 }
+
+#[tokio::test]
+async fn members_serve_private_crates_through_the_mirror() {
+    let up = FakeIndex::start(true).await;
+    up.add("my-private", "9.9.9");
+    let public_bytes = up.add("public", "1.0.0");
+    let s = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "internal"
+mode = "local"
+
+[[registries]]
+type = "cargo"
+name = "cargo"
+mode = "proxy"
+upstreams = ["{}"]
+members = ["internal"]
+"#,
+        up.index()
+    )))
+    .await;
+    let c = client();
+    assert_eq!(publish(&c, &s.reg("internal"), ALICE, "my-private", "0.1.0", json!([])).await.0, 200);
+    let reg = s.reg("cargo");
+    let idx = lines(&c.get(format!("{reg}/registry/my/-p/my-private")).header("authorization", BOB).send().await.expect("get").text().await.expect("text"));
+    assert_eq!(idx.len(), 1);
+    assert_eq!(idx[0]["vers"], "0.1.0");
+    let r = c.get(format!("{reg}/api/v1/crates/my-private/0.1.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), crate_file("my-private", "0.1.0"));
+    assert_eq!(up.hits("/index/my/-p/my-private"), 0, "a member's crate is never looked up upstream");
+    let r = c.get(format!("{reg}/api/v1/crates/public/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), public_bytes);
+    // Search through the aggregate finds the member's crates.
+    let found: Value = c.get(format!("{reg}/api/v1/crates?q=my")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    assert_eq!(found["crates"][0]["name"], "my-private");
+}
