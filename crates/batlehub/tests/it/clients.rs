@@ -274,7 +274,7 @@ async fn pnpm_installs_and_publishes() {
     sb.ok(&pnpm, &["install", "--store-dir", &store], &happ).await;
     assert_eq!(installed(&happ, "pnpm-house"), "1.0.0");
     assert_eq!(installed(&happ, "left-lib"), "1.0.0");
-    let out = sb.ok(&npm, &["whoami"], &happ).await;
+    let out = sb.ok(&pnpm, &["whoami"], &happ).await;
     assert_eq!(out.trim(), "bob");
 }
 
