@@ -16,6 +16,15 @@ use crate::upstream::documents::CacheState;
 /// Header telling how a document was served: `hit`, `miss`, `revalidated`, `stale`.
 pub const CACHE_HEADER: &str = "x-batlehub-cache";
 
+/// RFC 3339 / ISO 8601 UTC time of epoch milliseconds.
+pub fn iso8601(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
 pub fn etag_of(body: &[u8]) -> String {
     let d = Sha256::digest(body);
     format!("\"{}\"", hex::encode(&d[..16]))

@@ -141,6 +141,9 @@ pub struct NewVersion {
     pub tags: Vec<String>,
     /// Visibility of the package if this publish creates it.
     pub visibility: Visibility,
+    /// Add the files to the version if it exists already (PyPI uploads one
+    /// file per request: an sdist and several wheels make one version).
+    pub append: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,25 +230,40 @@ impl Catalog {
             .bind(&v.name)
             .fetch_one(&mut *tx)
             .await?;
-        let version_id = new_id();
-        let res = sqlx::query(
+        let mut version_id = new_id();
+        let sql = if v.append {
             "INSERT INTO versions (id, package_id, version, metadata, published_by, published_at, yanked)
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
-        )
-        .bind(&version_id)
-        .bind(&package_id)
-        .bind(&v.version)
-        .bind(&v.metadata)
-        .bind(&v.published_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = res {
-            return Err(if is_unique_violation(&e) {
-                DbError::Conflict(format!("version {} of {} already exists", v.version, v.display_name))
-            } else {
-                e.into()
-            });
+             VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (package_id, version) DO NOTHING"
+        } else {
+            "INSERT INTO versions (id, package_id, version, metadata, published_by, published_at, yanked)
+             VALUES ($1, $2, $3, $4, $5, $6, 0)"
+        };
+        let res = sqlx::query(sql)
+            .bind(&version_id)
+            .bind(&package_id)
+            .bind(&v.version)
+            .bind(&v.metadata)
+            .bind(&v.published_by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match res {
+            Err(e) => {
+                return Err(if is_unique_violation(&e) {
+                    DbError::Conflict(format!("version {} of {} already exists", v.version, v.display_name))
+                } else {
+                    e.into()
+                });
+            }
+            Ok(r) if r.rows_affected() == 0 => {
+                let (id,): (String,) = sqlx::query_as("SELECT id FROM versions WHERE package_id = $1 AND version = $2")
+                    .bind(&package_id)
+                    .bind(&v.version)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                version_id = id;
+            }
+            Ok(_) => {}
         }
         for f in &v.files {
             let res = sqlx::query(

@@ -8,6 +8,7 @@
 
 pub mod cargo;
 pub mod npm;
+pub mod pypi;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,19 +27,21 @@ use crate::registry::Registry;
 pub enum Kind {
     Npm,
     Cargo,
+    Pypi,
 }
 
 /// Types of the BatleHub configuration format this build does not serve yet.
 const PLANNED: &[&str] =
-    &["goproxy", "pypi", "conda", "composer", "nuget", "rubygems", "maven", "terraform", "openvsx", "vscode-marketplace"];
+    &["goproxy", "conda", "composer", "nuget", "rubygems", "maven", "terraform", "openvsx", "vscode-marketplace"];
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Npm, Kind::Cargo];
+    pub const ALL: &'static [Kind] = &[Kind::Npm, Kind::Cargo, Kind::Pypi];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Npm => "npm",
             Kind::Cargo => "cargo",
+            Kind::Pypi => "pypi",
         }
     }
 
@@ -75,6 +78,7 @@ impl<'de> Deserialize<'de> for Kind {
 #[derive(Default)]
 pub struct EcosystemState {
     pub npm: npm::NpmState,
+    pub pypi: pypi::PypiState,
 }
 
 /// Serve `rest` (the raw path after `/proxy/{registry}`) for `registry`.
@@ -82,6 +86,7 @@ pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Reques
     match registry.kind {
         Kind::Npm => npm::handle(app, registry, rest, req, peer).await,
         Kind::Cargo => cargo::handle(app, registry, rest, req, peer).await,
+        Kind::Pypi => pypi::handle(app, registry, rest, req, peer).await,
     }
 }
 
@@ -90,5 +95,6 @@ pub fn render_error(kind: Kind, err: &AppError) -> Response {
     match kind {
         Kind::Npm => npm::render_error(err),
         Kind::Cargo => cargo::render_error(err),
+        Kind::Pypi => pypi::render_error(err),
     }
 }

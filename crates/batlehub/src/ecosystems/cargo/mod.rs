@@ -442,6 +442,7 @@ async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respo
         published_by: ctx.principal.user_id.clone(),
         tags: Vec::new(),
         visibility: access::Visibility::Public,
+        append: false,
     };
     let extra = json!({ "description": meta.description, "license": meta.license, "keywords": meta.keywords }).to_string();
     let file = PublishFile {

@@ -481,6 +481,7 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         published_by: ctx.principal.user_id.clone(),
         tags,
         visibility,
+        append: false,
     };
     let file = PublishFile {
         filename: name.tarball_filename(version),

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::names::NpmName;
 use crate::catalog::{FileRow, OwnerRow, PackageRow, VersionRow};
@@ -39,12 +37,7 @@ const ABBREVIATED_FIELDS: &[&str] = &[
     "license",
 ];
 
-pub fn iso8601(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
-}
+pub use crate::http::iso8601;
 
 /// The URL of a tarball under `registry_base` (`{base}/proxy/{registry}`).
 pub fn tarball_url(registry_base: &str, name: &NpmName, filename: &str) -> String {

@@ -1,0 +1,88 @@
+//! The legacy upload API (`POST /legacy/`), as twine, `uv publish` and
+//! `poetry publish` speak it: multipart/form-data with metadata fields and
+//! the distribution in the `content` part, which is streamed to a temporary
+//! blob as it arrives.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+
+use crate::blobs::{BlobError, BlobStore, PendingBlob};
+use crate::error::AppError;
+
+/// Fields other than `content` are small; refuse anything bigger.
+const MAX_FIELD: usize = 4 * 1024 * 1024;
+const MAX_FIELDS_TOTAL: usize = 16 * 1024 * 1024;
+
+pub struct Upload {
+    /// Every form field but `content`, repeated fields in order.
+    pub fields: HashMap<String, Vec<String>>,
+    pub filename: String,
+    pub pending: PendingBlob,
+}
+
+impl Upload {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(|v| v.first()).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+fn multipart_error(e: multer::Error) -> AppError {
+    match e {
+        multer::Error::StreamSizeExceeded { limit } | multer::Error::FieldSizeExceeded { limit, .. } => AppError::PayloadTooLarge(limit),
+        multer::Error::StreamReadFailed(inner) if inner.to_string().contains("too large") => AppError::PayloadTooLarge(0),
+        other => AppError::bad_request(format!("malformed multipart body: {other}")),
+    }
+}
+
+/// Read an upload body of at most `limit` bytes of distribution.
+pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobStore, limit: u64) -> Result<Upload, AppError> {
+    let content_type = content_type.ok_or_else(|| AppError::bad_request("expected a multipart/form-data upload"))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::bad_request("expected a multipart/form-data upload"))?;
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limit.saturating_add(MAX_FIELDS_TOTAL as u64 + 64 * 1024)).per_field(limit));
+    let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let mut fields: HashMap<String, Vec<String>> = HashMap::new();
+    let mut total = 0usize;
+    let mut content: Option<(String, PendingBlob)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "content" {
+            if content.is_some() {
+                return Err(AppError::bad_request("more than one `content` part"));
+            }
+            let filename = field.file_name().unwrap_or("").to_string();
+            let mut temp = blobs.temp(limit).await?;
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                temp.write(&chunk).await.map_err(|e| match e {
+                    BlobError::TooLarge(n) => AppError::PayloadTooLarge(n),
+                    other => AppError::from(other),
+                })?;
+            }
+            content = Some((filename, temp.finish().await?));
+            continue;
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            value.extend_from_slice(&chunk);
+            total += chunk.len();
+            if value.len() > MAX_FIELD || total > MAX_FIELDS_TOTAL {
+                return Err(AppError::PayloadTooLarge(MAX_FIELD as u64));
+            }
+        }
+        let value = String::from_utf8(value).map_err(|_| AppError::bad_request(format!("field `{name}` is not UTF-8")))?;
+        fields.entry(name).or_default().push(value);
+    }
+    let (filename, pending) = content.ok_or_else(|| AppError::bad_request("the upload has no `content` part"))?;
+    Ok(Upload { fields, filename, pending })
+}
+
+/// A body stream of chunks, for tests.
+pub fn body_from_chunks(chunks: Vec<Vec<u8>>) -> Body {
+    Body::from_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)).map(|c| c.map(bytes::Bytes::from)))
+}
