@@ -15,4 +15,5 @@ mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;
 mod ops;
+mod pypi;
 mod tidy;

@@ -5,6 +5,7 @@ pub mod cargo;
 pub mod fake_npm;
 pub mod tls;
 pub mod npm;
+pub mod pypi;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
