@@ -16,4 +16,5 @@ mod npm_local;
 mod npm_proxy;
 mod ops;
 mod pypi;
+mod pypi_clients;
 mod tidy;

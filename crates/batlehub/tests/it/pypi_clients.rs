@@ -1,0 +1,216 @@
+//! The real pip, uv, twine and poetry against BatleHub. A second BatleHub in
+//! local mode plays PyPI; every client runs with its own HOME (holding the
+//! ~/.netrc the user guide describes), caches and no user configuration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+            panic!("{name} is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
+        }
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
+
+struct Py {
+    dir: tempfile::TempDir,
+}
+
+impl Py {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// A setuptools project; returns its folder.
+    fn project(&self, name: &str, version: &str, deps: &[&str]) -> PathBuf {
+        let dir = self.path(&format!("src-{name}"));
+        let module = name.replace('-', "_");
+        std::fs::create_dir_all(dir.join(&module)).expect("mkdir");
+        let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+        std::fs::write(
+            dir.join("pyproject.toml"),
+            format!(
+                "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"the {name} project\"\nrequires-python = \">=3.8\"\ndependencies = [{}]\n\n[tool.setuptools]\npackages = [\"{module}\"]\n",
+                deps.join(", ")
+            ),
+        )
+        .expect("pyproject");
+        std::fs::write(dir.join(&module).join("__init__.py"), format!("NAME = {name:?}\n")).expect("init");
+        dir
+    }
+
+    async fn run(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> (bool, String) {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.path("home"))
+            .env("PIP_FIND_LINKS", "")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_NO_CACHE_DIR", "1")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL")
+            .env("UV_CACHE_DIR", self.path("uv-cache"))
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env_remove("UV_INDEX_URL")
+            .env_remove("UV_DEFAULT_INDEX")
+            .env("POETRY_CACHE_DIR", self.path("poetry-cache"))
+            .env("POETRY_CONFIG_DIR", self.path("poetry-config"))
+            .env("POETRY_VIRTUALENVS_CREATE", "false")
+            .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("{} {args:?} timed out", program.display()))
+            .expect("run");
+        (out.status.success(), format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+
+    async fn ok(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
+        let (ok, text) = self.run(program, args, cwd, envs).await;
+        assert!(ok, "{} {args:?} failed:\n{text}", program.display());
+        text
+    }
+
+    /// `python -m build --no-isolation`: no index is contacted.
+    async fn build(&self, python: &Path, project: &Path) -> Vec<PathBuf> {
+        self.ok(python, &["-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", "dist"], project, &[]).await;
+        let mut out: Vec<PathBuf> = std::fs::read_dir(project.join("dist")).expect("dist").flatten().map(|e| e.path()).collect();
+        out.sort();
+        assert_eq!(out.len(), 2, "{out:?}");
+        out
+    }
+
+    fn installed(&self, target: &str, module: &str) -> bool {
+        self.path(target).join(module).join("__init__.py").is_file()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pip_uv_twine_and_poetry() {
+    let (Some(python), Some(twine), Some(uv), Some(poetry)) = (tool("python3"), tool("twine"), tool("uv"), tool("poetry")) else { return };
+    // "PyPI": a second BatleHub in local mode with anonymous reads.
+    let upstream = TestServer::start(&config(
+        r#"
+[[registries]]
+type = "pypi"
+name = "public"
+mode = "local"
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read", "releases:write"]
+"#,
+    ))
+    .await;
+    let up_simple = format!("{}/simple/", upstream.reg("public"));
+    let hub = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "pypi"
+name = "private"
+mode = "local"
+
+[[registries]]
+type = "pypi"
+name = "my-pypi"
+mode = "proxy"
+upstreams = ["{up_simple}"]
+members = ["private"]
+
+[[registries]]
+type = "pypi"
+name = "hybrid"
+mode = "hybrid"
+upstreams = ["{up_simple}"]
+"#
+    )))
+    .await;
+    let py = Py { dir: tempfile::tempdir().expect("dir") };
+    std::fs::create_dir_all(py.path("home")).expect("home");
+    // ~/.netrc, as the user guide shows it.
+    std::fs::write(py.path("home/.netrc"), format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n")).expect("netrc");
+    let home = py.path("home");
+
+    // Seed "PyPI" with twine.
+    let pubdep = py.project("pubdep", "1.0.0", &[]);
+    let dists = py.build(&python, &pubdep).await;
+    let up_legacy = format!("{}/legacy/", upstream.reg("public"));
+    let mut args = vec!["upload", "--non-interactive", "--repository-url", &up_legacy, "--username", "__token__", "--password", ADMIN];
+    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
+    args.extend(files.iter().map(String::as_str));
+    py.ok(&twine, &args, &pubdep, &[]).await;
+
+    // twine upload to the private index (the user guide's command).
+    let private_legacy = format!("{}/legacy/", hub.reg("private"));
+    let acme = py.project("acme-private", "1.0.0", &["pubdep>=1"]);
+    let dists = py.build(&python, &acme).await;
+    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["upload", "--non-interactive", "--repository-url", &private_legacy, "--username", "__token__", "--password", ALICE];
+    args.extend(files.iter().map(String::as_str));
+    py.ok(&twine, &args, &acme, &[]).await;
+    // Again: 409, which twine reports.
+    let (ok, text) = py.run(&twine, &args, &acme, &[]).await;
+    assert!(!ok && text.contains("409"), "{text}");
+
+    // uv publish.
+    let acme_uv = py.project("acme-uv", "0.1.0", &[]);
+    let dists = py.build(&python, &acme_uv).await;
+    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["publish", "--publish-url", &private_legacy, "--username", "__token__", "--password", ALICE];
+    args.extend(files.iter().map(String::as_str));
+    py.ok(&uv, &args, &acme_uv, &[]).await;
+
+    // pip install through the aggregate index, credentials from ~/.netrc after a 401.
+    let index = format!("{}/simple/", hub.reg("my-pypi"));
+    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-pip").display().to_string(), "--index-url", &index, "acme-private", "acme-uv"], &home, &[]).await;
+    assert!(py.installed("t-pip", "acme_private") && py.installed("t-pip", "pubdep") && py.installed("t-pip", "acme_uv"));
+    // uv pip install, same index, same netrc.
+    py.ok(&uv, &["pip", "install", "--target", &py.path("t-uv").display().to_string(), "--python", &python.display().to_string(), "--index-url", &index, "acme-private"], &home, &[]).await;
+    assert!(py.installed("t-uv", "acme_private") && py.installed("t-uv", "pubdep"));
+    // Credentials embedded in the URL, the guide's alternative.
+    let host_path = index.trim_start_matches("http://");
+    let with_creds = format!("http://__token__:{BOB}@{host_path}");
+    std::fs::remove_file(py.path("home/.netrc")).expect("rm netrc");
+    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-url").display().to_string(), "--index-url", &with_creds, "acme-uv"], &home, &[]).await;
+    assert!(py.installed("t-url", "acme_uv"));
+    // Without credentials pip gets the 401 and fails.
+    let (ok, text) = py.run(&python, &["-m", "pip", "install", "--target", &py.path("t-anon").display().to_string(), "--index-url", &index, "acme-uv"], &home, &[]).await;
+    assert!(!ok && text.contains("401"), "{text}");
+    std::fs::write(py.path("home/.netrc"), format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n")).expect("netrc");
+
+    // poetry resolves from the private source (PyPI disabled by the primary source).
+    let consumer = py.path("consumer");
+    std::fs::create_dir_all(&consumer).expect("mkdir");
+    std::fs::write(
+        consumer.join("pyproject.toml"),
+        format!(
+            "[project]\nname = \"consumer\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"acme-private>=1.0\"]\n\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = \"batlehub\"\nurl = \"{index}\"\npriority = \"primary\"\n"
+        ),
+    )
+    .expect("pyproject");
+    py.ok(&poetry, &["lock", "--no-interaction"], &consumer, &[("POETRY_HTTP_BASIC_BATLEHUB_USERNAME", "__token__"), ("POETRY_HTTP_BASIC_BATLEHUB_PASSWORD", BOB)]).await;
+    let lock = std::fs::read_to_string(consumer.join("poetry.lock")).expect("poetry.lock");
+    assert!(lock.contains("name = \"acme-private\"") && lock.contains("name = \"pubdep\""), "{lock}");
+
+    // Hybrid: publish to it, install a mix of private and upstream projects.
+    let hybrid_legacy = format!("{}/legacy/", hub.reg("hybrid"));
+    let house = py.project("house-tool", "2.0.0", &["pubdep>=1"]);
+    let dists = py.build(&python, &house).await;
+    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["upload", "--non-interactive", "--repository-url", &hybrid_legacy, "--username", "__token__", "--password", ALICE];
+    args.extend(files.iter().map(String::as_str));
+    py.ok(&twine, &args, &house, &[]).await;
+    let hindex = format!("{}/simple/", hub.reg("hybrid"));
+    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-hybrid").display().to_string(), "--index-url", &hindex, "house-tool"], &home, &[]).await;
+    assert!(py.installed("t-hybrid", "house_tool") && py.installed("t-hybrid", "pubdep"));
+}
