@@ -114,3 +114,40 @@ pub fn sri(data: &[u8]) {
     let _ = ExpectedDigest::from_sri(s);
     let _ = ExpectedDigest::from_hex(s);
 }
+
+/// The body of `cargo publish` (framed lengths, metadata JSON, .crate) and
+/// the .crate check (gzip, tar, Cargo.toml), on the frame's .crate bytes and
+/// on the raw input.
+pub fn cargo_publish(data: &[u8]) {
+    use batlehub::ecosystems::cargo::publish as cp;
+    if let Ok((meta, crate_bytes)) = cp::parse_in_memory(data) {
+        let _ = cp::index_entry(&meta, "00");
+        let _ = cp::check_crate(&crate_bytes[..], &meta.name, &meta.vers);
+    }
+    let _ = cp::check_crate(data, "x", "1.0.0");
+    let mut sink = LimitedSink { left: 3, bytes: Vec::new() };
+    let _ = cp::read_frame(&mut &data[..], 1 << 20, &mut sink);
+}
+
+/// Core metadata out of wheels and sdists, the metadata parser, and PyPI
+/// distribution file names.
+pub fn pypi_dist(data: &[u8]) {
+    use batlehub::ecosystems::pypi::{dist, names};
+    let _ = dist::extract_any(data);
+    let _ = dist::parse_metadata(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = names::parse_filename(s);
+        let _ = names::normalize_version(s);
+        let _ = names::normalize(s);
+    }
+}
+
+/// An upstream Simple API page, as HTML and as JSON, rendered back.
+pub fn pypi_simple(data: &[u8]) {
+    use batlehub::ecosystems::pypi::simple::ProjectPage;
+    for ct in ["text/html", "application/vnd.pypi.simple.v1+json"] {
+        if let Ok(page) = ProjectPage::parse(data, Some(ct), "https://pypi-upstream.example/simple/demo/", "demo") {
+            let _ = (page.render_html(), page.render_json());
+        }
+    }
+}

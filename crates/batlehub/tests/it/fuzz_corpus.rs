@@ -68,3 +68,18 @@ fn upstream_packument_corpus() {
 fn sri_corpus() {
     replay("sri", targets::sri);
 }
+
+#[test]
+fn cargo_publish_corpus() {
+    replay("cargo_publish", targets::cargo_publish);
+}
+
+#[test]
+fn pypi_dist_corpus() {
+    replay("pypi_dist", targets::pypi_dist);
+}
+
+#[test]
+fn pypi_simple_corpus() {
+    replay("pypi_simple", targets::pypi_simple);
+}

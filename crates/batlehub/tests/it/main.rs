@@ -10,6 +10,7 @@ mod cargo;
 mod cargo_client;
 mod bad_input;
 mod cli;
+mod fuzz_corpus;
 mod clients;
 mod npm_hybrid;
 mod npm_local;
