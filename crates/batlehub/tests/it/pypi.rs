@@ -179,6 +179,8 @@ async fn proxy_rewrites_relative_and_absolute_links_and_caches_files() {
             assert!(!text.contains(&up.url), "no upstream URL leaks: {text}");
         }
         assert_eq!(up.hits("/simple/requests/"), 1, "one upstream fetch for both formats");
+        let page: Value = c.get(format!("{reg}/simple/requests/")).basic_auth("bob", Some(BOB)).header("accept", JSON_ACCEPT).send().await.expect("get").json().await.expect("json");
+        assert_eq!(page["versions"], serde_json::json!(["2.0.0"]), "PEP 700 versions, also from an HTML upstream");
         for _ in 0..2 {
             let r = c.get(format!("{reg}/packages/requests/{}", wheel_name("requests", "2.0.0"))).basic_auth("bob", Some(BOB)).send().await.expect("get");
             assert_eq!(r.bytes().await.expect("bytes").to_vec(), w);

@@ -293,6 +293,13 @@ async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &Head
     for f in &mut page.files {
         f.url = file_url(ctx, project, &f.filename);
     }
+    if page.versions.is_empty() {
+        // HTML pages carry no PEP 700 `versions`: derive them from the files.
+        let mut vs: Vec<String> = page.files.iter().filter_map(|f| parse_filename(&f.filename).ok().map(|d| d.version)).collect();
+        vs.sort_by_key(|v| names::parse_version(v));
+        vs.dedup();
+        page.versions = vs;
+    }
     respond(headers, &page, format, Some(state))
 }
 
