@@ -40,6 +40,36 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// API tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user (offline, against the configured catalog) and print it once
+    Create {
+        /// The configuration file (its [database] is used)
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The user id the token stands for
+        #[arg(long)]
+        user: String,
+        /// user or admin
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// A group the token carries (repeatable)
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Lifetime in days (1 to 365)
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        /// A name to recognise the token by
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +106,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command: ConfigCommand::Check { file } } => {
             let config = load_config(&file)?;
             println!("{}: ok ({} registries)", file.display(), config.registries.len());
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { config, user, role, groups, days, name } } => {
+            let config = load_config(&config)?;
+            let (role, expires_at) = crate::api::tokens::check_request(&name, Some(days), Some(&role), Role::Admin)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if user.trim().is_empty() {
+                anyhow::bail!("--user must not be empty");
+            }
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let (secret, row) = crate::identity::mint_api_token(&catalog, &name, user.trim(), role, &groups, "cli", Some(expires_at)).await?;
+            eprintln!(
+                "Token {} for {} (role {}, groups [{}]) expires {}; it is shown only this once:",
+                row.id,
+                row.user_id,
+                row.role,
+                row.groups.join(", "),
+                crate::http::iso8601(expires_at)
+            );
+            println!("{secret}");
+            catalog.close().await;
             Ok(())
         }
         Command::Serve { config, host, port } => {

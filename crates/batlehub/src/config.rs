@@ -225,6 +225,16 @@ pub struct RegistryConfig {
     pub cache: CacheConfig,
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Team namespaces: a package name starting with `prefix` belongs to `group`.
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    pub prefix: String,
+    pub group: String,
 }
 
 impl RegistryConfig {
@@ -606,6 +616,14 @@ fn validate(
                     format!("registry `{}`: member `{m}` has members of its own; nesting is not supported", r.name),
                 ),
                 Some(_) => {}
+            }
+        }
+        for ns in &r.namespaces {
+            if ns.prefix.is_empty() || ns.prefix.len() > 200 || ns.prefix.chars().any(char::is_control) {
+                c.push(span.clone(), format!("registry `{}`: namespace prefix `{}` must be 1 to 200 printable characters", r.name, ns.prefix));
+            }
+            if ns.group.trim().is_empty() {
+                c.push(span.clone(), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
             }
         }
         if let Some(tls) = &r.tls

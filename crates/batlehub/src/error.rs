@@ -120,11 +120,12 @@ impl AppError {
 }
 
 /// The default rendering, used by the JSON API and the operational endpoints:
-/// `{"error": "<message>"}`.
+/// `{"error": "<reason phrase>", "message": "<what went wrong>"}`.
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let reason = self.status().canonical_reason().unwrap_or("Error");
         self.render_with("application/json", |msg| {
-            serde_json::to_vec(&serde_json::json!({ "error": msg })).unwrap_or_default()
+            serde_json::to_vec(&serde_json::json!({ "error": reason, "message": msg })).unwrap_or_default()
         })
     }
 }

@@ -1,17 +1,45 @@
-//! The JSON API under `/api/v1`.
+//! The JSON API under `/api/v1`. Errors are `{"error": "<reason>", "message": "..."}`.
+
+pub mod namespaces;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde_json::json;
 
+use crate::access::Principal;
 use crate::app::App;
+use crate::error::{AppError, AppResult};
 use crate::router::ok_json;
 
 pub fn router() -> Router<App> {
-    Router::new().route("/me", get(me)).route("/registries", get(registries))
+    Router::new()
+        .route("/me", get(me))
+        .route("/me/namespaces", get(namespaces::my_namespaces))
+        .route("/me/namespaces/{registry}/{prefix}/packages", get(namespaces::namespace_packages))
+        .route("/registries", get(registries))
+        .route("/registries/{registry}/packages/{name}/visibility", get(namespaces::get_visibility).put(namespaces::set_visibility))
+        .route("/auth/tokens", post(tokens::create).get(tokens::list))
+        .route("/auth/tokens/{id}", delete(tokens::revoke))
+        .route("/admin/tokens", post(tokens::create_for_user))
+        .route("/admin/registries/{registry}/namespaces", get(namespaces::list_claims).post(namespaces::add_claim))
+        .route("/admin/registries/{registry}/namespaces/{prefix}", delete(namespaces::delete_claim))
+}
+
+/// The caller, who must have sent valid credentials (401 otherwise).
+pub async fn authenticated(app: &App, headers: &HeaderMap) -> AppResult<Principal> {
+    let p = app.identity.resolve(headers).await?;
+    if p.is_anonymous() {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok(p)
+}
+
+pub fn require_admin(p: &Principal) -> AppResult<()> {
+    if p.is_admin() { Ok(()) } else { Err(AppError::forbidden("this needs the admin role")) }
 }
 
 /// Who the caller is, as the server sees it (200 even when anonymous).

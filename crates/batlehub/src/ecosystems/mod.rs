@@ -90,6 +90,16 @@ pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Reques
     }
 }
 
+/// The catalog key of a package name in `kind`'s naming rules (npm: as is;
+/// cargo: case and `-`/`_` folded; PyPI: PEP 503), or `None` if invalid.
+pub fn normalize_name(kind: Kind, name: &str) -> Option<String> {
+    match kind {
+        Kind::Npm => npm::names::NpmName::parse(name).ok().map(|n| n.full()),
+        Kind::Cargo => cargo::names::CrateName::parse(name).ok().map(|n| n.key()),
+        Kind::Pypi => pypi::names::valid_name(name).then(|| pypi::names::normalize(name)),
+    }
+}
+
 /// An error in the dialect of `kind`'s clients.
 pub fn render_error(kind: Kind, err: &AppError) -> Response {
     match kind {

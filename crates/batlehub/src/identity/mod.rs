@@ -95,6 +95,26 @@ pub fn generate_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{body}")
 }
 
+/// Mint an API token: the secret (to show once) and its row (holding only
+/// the hash). Groups are stored normalised; they travel with the token.
+pub async fn mint_api_token(
+    catalog: &Catalog,
+    name: &str,
+    user_id: &str,
+    role: Role,
+    groups: &[String],
+    provider: &str,
+    expires_at: Option<i64>,
+) -> Result<(String, crate::catalog::ApiTokenRow), crate::catalog::DbError> {
+    let secret = generate_api_token();
+    let hash = sha256_hex(&secret);
+    let groups: Vec<String> = groups.iter().map(|g| normalize_group(g)).collect();
+    let row = catalog
+        .insert_api_token(&NewApiToken { token_hash: &hash, name, user_id, role: role.as_str(), groups: &groups, provider, expires_at })
+        .await?;
+    Ok((secret, row))
+}
+
 /// Argon2id PHC string for `token` (what `batlehub hash-token` prints).
 pub fn hash_token(token: &str) -> anyhow::Result<String> {
     use argon2::password_hash::PasswordHasher;
@@ -227,21 +247,7 @@ impl Identity {
         provider: &str,
         expires_at: Option<i64>,
     ) -> Result<(String, crate::catalog::ApiTokenRow), AppError> {
-        let secret = generate_api_token();
-        let hash = sha256_hex(&secret);
-        let row = self
-            .catalog
-            .insert_api_token(&NewApiToken {
-                token_hash: &hash,
-                name,
-                user_id,
-                role: role.as_str(),
-                groups,
-                provider,
-                expires_at,
-            })
-            .await?;
-        Ok((secret, row))
+        Ok(mint_api_token(&self.catalog, name, user_id, role, groups, provider, expires_at).await?)
     }
 
     /// Write batched last-used times.

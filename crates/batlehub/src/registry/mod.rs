@@ -27,6 +27,8 @@ pub struct Registry {
     pub members: Vec<String>,
     pub grants: Grants,
     pub cache: CacheConfig,
+    /// Namespace claims from the configuration: `(prefix, group)`.
+    pub config_claims: Vec<(String, String)>,
 }
 
 impl Registry {
@@ -39,6 +41,7 @@ impl Registry {
             members: c.members.clone(),
             grants: c.grants(),
             cache: c.cache.clone(),
+            config_claims: c.namespaces.iter().map(|n| (n.prefix.clone(), access::normalize_group(&n.group))).collect(),
         }
     }
 }
@@ -122,9 +125,36 @@ pub enum Source {
     Upstream,
 }
 
+/// Every namespace claim of `registry`: the configuration's, then the
+/// catalog's (claims made through the admin API).
+pub async fn claims(app: &App, registry: &str) -> AppResult<Vec<ClaimRow>> {
+    let mut out: Vec<ClaimRow> = app
+        .registries
+        .get(registry)
+        .map(|r| {
+            r.config_claims
+                .iter()
+                .map(|(prefix, group)| ClaimRow {
+                    registry: registry.to_string(),
+                    prefix: prefix.clone(),
+                    group_id: group.clone(),
+                    claimed_by: Some("config".into()),
+                    created_at: 0,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for c in app.catalog.list_claims(registry).await? {
+        if !out.iter().any(|o| o.prefix == c.prefix) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// The claim covering `name` in `registry`, if any.
 pub async fn claim_for(app: &App, registry: &str, name: &str) -> AppResult<Option<ClaimRow>> {
-    let claims = app.catalog.list_claims(registry).await?;
+    let claims = claims(app, registry).await?;
     let pairs: Vec<(String, String)> = claims.iter().map(|c| (c.prefix.clone(), c.group_id.clone())).collect();
     let best = access::longest_claim(name, &pairs).map(|(prefix, _)| prefix.clone());
     Ok(best.and_then(|prefix| claims.into_iter().find(|c| c.prefix == prefix)))

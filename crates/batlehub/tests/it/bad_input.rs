@@ -94,7 +94,9 @@ async fn bad_names_and_paths_are_4xx() {
     // An unknown registry.
     let r = c.get(format!("{}/proxy/nosuch/pkg", s.url)).send().await.expect("get");
     assert_eq!(r.status(), 404);
-    assert!(r.json::<serde_json::Value>().await.expect("json")["error"].as_str().unwrap_or("").contains("nosuch"));
+    let err = r.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(err["error"], "Not Found");
+    assert!(err["message"].as_str().unwrap_or("").contains("nosuch"), "{err}");
     // An encoded registry name is not another spelling of a registry.
     let r = c.get(format!("{}/proxy/intern%61l/pkg", s.url)).bearer_auth(ALICE).send().await.expect("get");
     assert_eq!(r.status(), 404);

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod api;
 mod auth;
 mod cargo;
 mod cargo_client;

@@ -681,7 +681,7 @@ async fn shadowed(ctx: &RequestCtx) -> AppResult<(HashSet<String>, Vec<(String, 
     let names: HashSet<String> = ctx.app.catalog.list_package_names(&regs).await?.into_iter().collect();
     let mut claims = Vec::new();
     for r in &regs {
-        for c in ctx.app.catalog.list_claims(r).await? {
+        for c in registry::claims(&ctx.app, r).await? {
             claims.push((c.prefix, c.group_id));
         }
     }

@@ -1,0 +1,145 @@
+//! API tokens: `POST/GET /api/v1/auth/tokens`, `DELETE /api/v1/auth/tokens/{id}`
+//! for the caller, and `POST /api/v1/admin/tokens` for a named service user.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{authenticated, require_admin};
+use crate::access::Role;
+use crate::app::App;
+use crate::catalog::{ApiTokenRow, now_ms};
+use crate::error::{AppError, AppResult};
+use crate::http::iso8601;
+
+pub const DEFAULT_DAYS: i64 = 90;
+pub const MAX_DAYS: i64 = 365;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminCreateToken {
+    pub user_id: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// Validate a token request; returns (role, expiry in epoch ms).
+pub fn check_request(name: &str, days: Option<i64>, role: Option<&str>, ceiling: Role) -> AppResult<(Role, i64)> {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_request("name must be 1 to 100 printable characters"));
+    }
+    let days = days.unwrap_or(DEFAULT_DAYS);
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(AppError::bad_request(format!("expires_in_days must be between 1 and {MAX_DAYS}")));
+    }
+    let role = match role {
+        None => Role::User.min(ceiling),
+        Some(r) => Role::parse(r).ok_or_else(|| AppError::bad_request(format!("unknown role `{r}`: user or admin")))?,
+    };
+    if role == Role::Anonymous {
+        return Err(AppError::bad_request("a token's role must be user or admin"));
+    }
+    if role > ceiling {
+        return Err(AppError::forbidden(format!("a {} may not create a token with role {}", ceiling.as_str(), role.as_str())));
+    }
+    Ok((role, now_ms() + days * 24 * 3600 * 1000))
+}
+
+fn created(secret: &str, row: &ApiTokenRow) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": row.id,
+            "name": row.name,
+            "token": secret,
+            "role": row.role,
+            "user_id": row.user_id,
+            "groups": row.groups,
+            "expires_at": row.expires_at.map(iso8601),
+            "created_at": iso8601(row.created_at),
+        })),
+    )
+        .into_response()
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))
+}
+
+pub async fn create(State(app): State<App>, headers: HeaderMap, body: axum::body::Bytes) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    let req: CreateToken = parse_body(&body)?;
+    let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
+    let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
+    let (secret, row) = app.identity.create_api_token(req.name.trim(), &user, role, &caller.groups, &caller.provider, Some(expires_at)).await?;
+    Ok(created(&secret, &row))
+}
+
+pub async fn create_for_user(State(app): State<App>, headers: HeaderMap, body: axum::body::Bytes) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    let req: AdminCreateToken = parse_body(&body)?;
+    if req.user_id.trim().is_empty() || req.user_id.len() > 256 || req.user_id.chars().any(char::is_control) {
+        return Err(AppError::bad_request("user_id must be 1 to 256 printable characters"));
+    }
+    if req.groups.iter().any(|g| g.is_empty() || g.len() > 256 || g.chars().any(char::is_control)) {
+        return Err(AppError::bad_request("groups must be 1 to 256 printable characters each"));
+    }
+    let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
+    let (secret, row) = app.identity.create_api_token(req.name.trim(), req.user_id.trim(), role, &req.groups, "admin", Some(expires_at)).await?;
+    Ok(created(&secret, &row))
+}
+
+pub async fn list(State(app): State<App>, headers: HeaderMap) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
+    let now = now_ms();
+    let tokens: Vec<Value> = app
+        .catalog
+        .list_api_tokens(&user)
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.name,
+                "role": t.role,
+                "groups": t.groups,
+                "created_at": iso8601(t.created_at),
+                "expires_at": t.expires_at.map(iso8601),
+                "last_used_at": t.last_used_at.map(iso8601),
+                "revoked": t.revoked_at.is_some(),
+                "active": t.is_active(now),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+pub async fn revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
+    if app.catalog.revoke_api_token(&id, &user).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::not_found("no such token"))
+    }
+}
