@@ -82,7 +82,7 @@ impl AppState {
         let blobs = BlobStore::open_filesystem(&config.storage.path)
             .await
             .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?;
-        let identity = Arc::new(Identity::new(&config, catalog.clone()));
+        let identity = Arc::new(Identity::new(&config, catalog.clone())?);
         let upstream = Upstream::new(&config)?;
         let documents = Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, 512 * 1024 * 1024));
         let artifacts = Arc::new(ArtifactCache::new(blobs.clone(), catalog.clone()));

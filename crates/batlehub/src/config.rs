@@ -144,6 +144,148 @@ pub enum LogFormat {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum AuthConfig {
     Token(TokenAuthConfig),
+    Oidc(OidcConfig),
+    ActionsOidc(ActionsOidcConfig),
+    Kubernetes(KubernetesConfig),
+}
+
+/// An OpenID Connect provider whose JWTs are accepted as bearer tokens.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    #[serde(default = "default_oidc_name")]
+    pub name: String,
+    pub issuer_url: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Defaults to `client_id`.
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_sub")]
+    pub user_id_claim: String,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Defaults to `groups_claim`.
+    #[serde(default)]
+    pub role_claim: Option<String>,
+    #[serde(default)]
+    pub default_role: Option<Role>,
+    #[serde(default)]
+    pub role_mappings: BTreeMap<String, Role>,
+}
+
+impl fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcConfig").field("name", &self.name).field("issuer_url", &self.issuer_url).field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+fn default_oidc_name() -> String {
+    "oidc".into()
+}
+fn default_actions_name() -> String {
+    "github-actions".into()
+}
+fn default_kubernetes_name() -> String {
+    "kubernetes".into()
+}
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into(), "groups".into()]
+}
+fn default_sub() -> String {
+    "sub".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+/// GitHub / Forgejo Actions job tokens, mapped to groups by rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsOidcConfig {
+    #[serde(default = "default_actions_name")]
+    pub name: String,
+    pub issuer_url: String,
+    /// Required: a token minted for another audience is refused.
+    pub audience: String,
+    #[serde(default = "default_sub")]
+    pub user_id_claim: String,
+    #[serde(default)]
+    pub rules: Vec<ActionsRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsRule {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub group_template: Option<String>,
+    #[serde(default = "default_user_role")]
+    pub role: Role,
+    #[serde(default, rename = "match")]
+    pub match_mode: MatchMode,
+    #[serde(default)]
+    pub conditions: Vec<ActionsCondition>,
+}
+
+fn default_user_role() -> Role {
+    Role::User
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    #[default]
+    All,
+    Any,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsCondition {
+    pub claim: String,
+    /// A glob (`*`), or a regular expression when written `^...$`.
+    pub pattern: String,
+}
+
+/// Kubernetes service account tokens, checked with a TokenReview.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    #[serde(default = "default_kubernetes_name")]
+    pub name: String,
+    #[serde(default = "default_api_server")]
+    pub api_server: String,
+    #[serde(default = "default_ca_path")]
+    pub ca_cert_path: PathBuf,
+    #[serde(default = "default_token_path")]
+    pub token_path: PathBuf,
+    #[serde(default = "default_audiences")]
+    pub audiences: Vec<String>,
+    #[serde(default = "default_review_ttl")]
+    pub cache_ttl_secs: u64,
+    #[serde(default)]
+    pub role_mappings: BTreeMap<String, Role>,
+}
+
+fn default_api_server() -> String {
+    "https://kubernetes.default.svc".into()
+}
+fn default_ca_path() -> PathBuf {
+    PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+}
+fn default_token_path() -> PathBuf {
+    PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+}
+fn default_audiences() -> Vec<String> {
+    vec!["batlehub".into()]
+}
+fn default_review_ttl() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -558,6 +700,43 @@ fn validate(
     }
     for a in auth {
         match a {
+            AuthConfig::Oidc(o) => {
+                if url::Url::parse(&o.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(section_span(&o.issuer_url), format!("[[auth]] {}: issuer_url must be an http(s) URL", o.name));
+                }
+            }
+            AuthConfig::ActionsOidc(a) => {
+                if url::Url::parse(&a.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(section_span(&a.issuer_url), format!("[[auth]] {}: issuer_url must be an http(s) URL", a.name));
+                }
+                if a.audience.trim().is_empty() {
+                    c.push(section_span("actions-oidc"), format!("[[auth]] {}: audience is required", a.name));
+                }
+                if a.rules.is_empty() {
+                    c.push(section_span("actions-oidc"), format!("[[auth]] {}: at least one [[auth.rules]] is needed", a.name));
+                }
+                for r in &a.rules {
+                    if r.conditions.is_empty() {
+                        c.push(
+                            section_span("[[auth.rules]]"),
+                            format!("[[auth]] {}: a rule without conditions would admit every repository of the issuer", a.name),
+                        );
+                    }
+                    if r.group.is_none() == r.group_template.is_none() {
+                        c.push(section_span("[[auth.rules]]"), format!("[[auth]] {}: a rule needs exactly one of group and group_template", a.name));
+                    }
+                    for cond in &r.conditions {
+                        if cond.pattern.starts_with('^') && cond.pattern.ends_with('$') && regex::Regex::new(&cond.pattern).is_err() {
+                            c.push(section_span(&cond.pattern), format!("[[auth]] {}: invalid regular expression `{}`", a.name, cond.pattern));
+                        }
+                    }
+                }
+            }
+            AuthConfig::Kubernetes(k) => {
+                if url::Url::parse(&k.api_server).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(section_span(&k.api_server), format!("[[auth]] {}: api_server must be an http(s) URL", k.name));
+                }
+            }
             AuthConfig::Token(t) => {
                 for tok in &t.tokens {
                     if tok.value.is_empty() {

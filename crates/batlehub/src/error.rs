@@ -30,6 +30,9 @@ pub enum AppError {
     /// Credentials were sent but are not valid (unknown, expired, revoked).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A token was recognised but refused, for the reason given.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -76,7 +79,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,

@@ -180,7 +180,8 @@ pub fn group_matches(pattern: &str, group: &str) -> bool {
     glob_match(pattern.as_bytes(), group.as_bytes())
 }
 
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+/// `*` matches any run of bytes; everything else matches itself.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     // Iterative matcher with backtracking to the last star: linear in practice.
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;

@@ -5,6 +5,14 @@
 //! `Authorization: T` (cargo, gem) and `X-NuGet-ApiKey: T`. No credentials
 //! make the anonymous principal; credentials that match nothing are an error
 //! (401), never silently anonymous.
+//!
+//! Order: a JWT goes to the provider whose `issuer_url` is its `iss` (and a
+//! failure there is final); other tokens go to the static tokens, the API
+//! tokens (`bh_`), the Argon2 static tokens, then to Kubernetes TokenReview
+//! (never for a `bh_` token).
+
+pub mod jwt;
+pub mod kubernetes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +45,8 @@ struct StaticEntry {
 
 pub struct Identity {
     statics: Vec<StaticEntry>,
+    jwt: Vec<jwt::JwtProvider>,
+    kube: Vec<kubernetes::KubeProvider>,
     catalog: Catalog,
     /// sha256(presented token) → index of the matching Argon2 entry (or none),
     /// so a hot CI token is not re-hashed on every request.
@@ -125,10 +135,15 @@ pub fn hash_token(token: &str) -> anyhow::Result<String> {
 }
 
 impl Identity {
-    pub fn new(config: &Config, catalog: Catalog) -> Identity {
+    pub fn new(config: &Config, catalog: Catalog) -> anyhow::Result<Identity> {
         let mut statics = Vec::new();
+        let mut jwt = Vec::new();
+        let mut kube = Vec::new();
         for auth in &config.auth {
             match auth {
+                AuthConfig::Oidc(o) => jwt.push(jwt::JwtProvider::oidc(o, crate::upstream::control_client(None)?)),
+                AuthConfig::ActionsOidc(a) => jwt.push(jwt::JwtProvider::actions(a, crate::upstream::control_client(None)?)),
+                AuthConfig::Kubernetes(k) => kube.push(kubernetes::KubeProvider::new(k, crate::upstream::control_client(Some(&k.ca_cert_path))?)),
                 AuthConfig::Token(t) => {
                     let provider = t.name.clone().unwrap_or_else(|| "token".into());
                     for tok in &t.tokens {
@@ -150,15 +165,17 @@ impl Identity {
                 }
             }
         }
-        Identity {
+        Ok(Identity {
             statics,
+            jwt,
+            kube,
             catalog,
             argon_cache: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             touched: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// Resolve the request's credentials.
@@ -172,6 +189,12 @@ impl Identity {
 
     /// The principal a token stands for, or `None` if it matches nothing.
     pub async fn resolve_token(self: &Arc<Self>, token: &str) -> Result<Option<Principal>, AppError> {
+        // A JWT of a configured issuer: that provider decides, finally.
+        if let Some(iss) = jwt::peek_issuer(token)
+            && let Some(p) = self.jwt.iter().find(|p| p.accepts(&iss))
+        {
+            return p.authenticate(token).await.map(Some);
+        }
         // Plain static tokens: constant-time compare against every entry.
         let mut found = None;
         for entry in &self.statics {
@@ -189,7 +212,17 @@ impl Identity {
         {
             return Ok(Some(p));
         }
-        self.resolve_argon(token).await
+        if let Some(p) = self.resolve_argon(token).await? {
+            return Ok(Some(p));
+        }
+        if !token.starts_with(API_TOKEN_PREFIX) {
+            for k in &self.kube {
+                if let Some(p) = k.review(token).await? {
+                    return Ok(Some(p));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn resolve_api_token(&self, token: &str) -> Result<Option<Principal>, AppError> {

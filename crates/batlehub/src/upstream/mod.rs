@@ -133,6 +133,22 @@ impl Upstream {
     }
 }
 
+/// A client for identity providers and other control-plane calls, trusting
+/// `ca_file` (PEM) in addition to the system store when given.
+pub fn control_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    install_crypto_provider();
+    let mut b = builder();
+    if let Some(path) = ca_file
+        && path.exists()
+    {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("parsing {}", path.display()))? {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().context("building an HTTP client")
+}
+
 /// `base` joined with a relative `path` (the base is treated as a folder).
 pub fn join_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
