@@ -63,7 +63,7 @@ mode = "local"
     )
     .expect("valid");
     assert_eq!(cfg.server.port, 9000);
-    let AuthConfig::Token(t) = &cfg.auth[0];
+    let AuthConfig::Token(t) = &cfg.auth[0] else { panic!("a token provider") };
     assert_eq!(t.tokens[0].value, "s3cret");
     let npm = cfg.registry("npm").expect("npm");
     assert_eq!(npm.upstreams, vec!["https://npm-upstream.example".to_string()]);
@@ -186,4 +186,42 @@ fn interpolation_forms() {
 fn syntax_errors_have_lines() {
     let err = parse("[server]\nport = 80\n[[registries]\n").expect_err("invalid");
     assert_eq!(err.0[0].line, 3, "{err}");
+}
+
+#[test]
+fn identity_providers() {
+    let cfg = parse(
+        r#"
+[[auth]]
+type = "oidc"
+issuer_url = "https://idp.example/realms/main"
+client_id = "batlehub"
+[auth.role_mappings]
+"admins" = "admin"
+
+[[auth]]
+type = "actions-oidc"
+name = "github-actions"
+issuer_url = "https://actions-issuer.example"
+audience = "batlehub"
+[[auth.rules]]
+group_template = "github-actions/{repository}/{ref_name}"
+[[auth.rules.conditions]]
+claim = "repository_owner"
+pattern = "myorg"
+
+[[auth]]
+type = "kubernetes"
+api_server = "https://127.0.0.1:6443"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.auth.len(), 3);
+    let err = parse(
+        "[[auth]]\ntype = \"actions-oidc\"\nissuer_url = \"https://a.example\"\naudience = \"batlehub\"\n[[auth.rules]]\ngroup = \"everyone\"\n",
+    )
+    .expect_err("a rule without conditions");
+    assert!(err.to_string().contains("without conditions"), "{err}");
+    let err = parse("[[auth]]\ntype = \"oidc\"\nissuer_url = \"not a url\"\nclient_id = \"x\"\n").expect_err("bad issuer");
+    assert!(err.to_string().contains("issuer_url"), "{err}");
 }
