@@ -12,6 +12,7 @@ mod cargo_client;
 mod bad_input;
 mod cli;
 mod fuzz_corpus;
+mod identity_providers;
 mod clients;
 mod npm_hybrid;
 mod npm_local;

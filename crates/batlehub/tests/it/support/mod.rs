@@ -3,6 +3,7 @@
 
 pub mod cargo;
 pub mod fake_npm;
+pub mod idp;
 pub mod tls;
 pub mod npm;
 pub mod pypi;
