@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Errors are `{"error": "<reason>", "message": "..."}`.
 
 pub mod namespaces;
+pub mod oidc;
 pub mod tokens;
 
 use axum::Router;
@@ -22,6 +23,10 @@ pub fn router() -> Router<App> {
         .route("/me/namespaces/{registry}/{prefix}/packages", get(namespaces::namespace_packages))
         .route("/registries", get(registries))
         .route("/registries/{registry}/packages/{name}/visibility", get(namespaces::get_visibility).put(namespaces::set_visibility))
+        .route("/auth/oidc/providers", get(oidc::providers))
+        .route("/auth/oidc/login", get(oidc::login))
+        .route("/auth/oidc/callback", get(oidc::callback))
+        .route("/auth/logout", post(oidc::logout))
         .route("/auth/tokens", post(tokens::create).get(tokens::list))
         .route("/auth/tokens/{id}", delete(tokens::revoke))
         .route("/admin/tokens", post(tokens::create_for_user))

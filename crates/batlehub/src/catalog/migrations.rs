@@ -111,6 +111,27 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         )",
         "CREATE INDEX cached_artifacts_sha256 ON cached_artifacts (sha256)",
     ],
+), (
+    2,
+    &[
+        "CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            groups TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )",
+        "CREATE TABLE oidc_logins (
+            state TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            verifier TEXT NOT NULL,
+            return_to TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+    ],
 )];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -12,9 +12,11 @@
 
 mod migrations;
 mod packages;
+mod sessions;
 mod tokens;
 
 pub use packages::*;
+pub use sessions::*;
 pub use tokens::*;
 
 use std::str::FromStr;

@@ -57,6 +57,8 @@ pub struct JwtProvider {
     mapping: Mapping,
     client: reqwest::Client,
     keys: tokio::sync::Mutex<Keys>,
+    /// The discovery document, once fetched (never held across an await).
+    discovery: std::sync::Mutex<Option<Value>>,
 }
 
 fn claim_str(claims: &Map<String, Value>, name: &str) -> Option<String> {
@@ -111,6 +113,7 @@ impl JwtProvider {
             mapping: Mapping::Oidc(config.clone()),
             client,
             keys: tokio::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            discovery: std::sync::Mutex::new(None),
         }
     }
 
@@ -133,6 +136,7 @@ impl JwtProvider {
             mapping: Mapping::Actions { config: config.clone(), regexes },
             client,
             keys: tokio::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            discovery: std::sync::Mutex::new(None),
         }
     }
 
@@ -150,8 +154,35 @@ impl JwtProvider {
         serde_json::from_slice(&f.body).map_err(|e| AppError::Unavailable(format!("identity provider {}: {url} is not JSON: {e}", self.name)))
     }
 
+    /// The OIDC client settings, for browser sign-in (OIDC providers only).
+    pub fn oidc_config(&self) -> Option<&OidcConfig> {
+        match &self.mapping {
+            Mapping::Oidc(c) => Some(c),
+            Mapping::Actions { .. } => None,
+        }
+    }
+
+    /// The issuer's discovery document (cached).
+    pub async fn discovery(&self) -> Result<Value, AppError> {
+        let cached = self.discovery.lock().ok().and_then(|d| d.clone());
+        if let Some(d) = cached {
+            return Ok(d);
+        }
+        let d = self.fetch_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await?;
+        if let Ok(mut slot) = self.discovery.lock() {
+            *slot = Some(d.clone());
+        }
+        Ok(d)
+    }
+
+    /// Verify an ID token from the authorization-code flow: audience is the
+    /// client id, and the nonce must be the one this sign-in sent.
+    pub async fn authenticate_id_token(&self, token: &str, client_id: &str, nonce: &str) -> Result<Principal, AppError> {
+        self.verify(token, client_id, Some(nonce)).await
+    }
+
     async fn fetch_keys(&self) -> Result<JwkSet, AppError> {
-        let discovery = self.fetch_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await?;
+        let discovery = self.discovery().await?;
         let jwks_uri = discovery
             .get("jwks_uri")
             .and_then(|u| u.as_str())
@@ -200,6 +231,10 @@ impl JwtProvider {
 
     /// Verify `token` and map it to a principal.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
+        self.verify(token, &self.audience, None).await
+    }
+
+    async fn verify(&self, token: &str, audience: &str, nonce: Option<&str>) -> Result<Principal, AppError> {
         if token.len() > MAX_TOKEN {
             return Err(AppError::InvalidToken("token too large".into()));
         }
@@ -214,7 +249,7 @@ impl JwtProvider {
         let key = self.key(header.kid.as_deref(), header.alg).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[self.issuer.as_str(), &format!("{}/", self.issuer)]);
-        validation.set_audience(&[self.audience.as_str()]);
+        validation.set_audience(&[audience]);
         validation.validate_nbf = true;
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
@@ -223,13 +258,18 @@ impl JwtProvider {
             AppError::InvalidToken(match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired".into(),
                 ErrorKind::ImmatureSignature => "token not valid yet".into(),
-                ErrorKind::InvalidAudience => format!("token is not for audience {}", self.audience),
+                ErrorKind::InvalidAudience => format!("token is not for audience {audience}"),
                 ErrorKind::InvalidIssuer => "wrong issuer".into(),
                 ErrorKind::InvalidSignature => "bad signature".into(),
                 other => format!("{other:?}"),
             })
         })?;
         let claims = data.claims;
+        if let Some(n) = nonce
+            && claim_str(&claims, "nonce").as_deref() != Some(n)
+        {
+            return Err(AppError::InvalidToken("the ID token's nonce does not match this sign-in".into()));
+        }
         let user_id = claim_str(&claims, &self.user_id_claim).ok_or_else(|| AppError::InvalidToken(format!("token has no `{}` claim", self.user_id_claim)))?;
         let (role, groups) = match &self.mapping {
             Mapping::Oidc(c) => {

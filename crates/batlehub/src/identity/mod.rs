@@ -86,6 +86,34 @@ pub fn extract_token(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "batlehub_session";
+
+/// A cookie's value from the `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A random alphanumeric string of `len` characters.
+pub fn random_string(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; len];
+    rand::fill(&mut bytes[..]);
+    bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
+}
+
 /// Whether the request carries something that looks like a credential
 /// (used to tell "invalid credentials" from "none").
 pub fn has_credentials(headers: &HeaderMap) -> bool {
@@ -182,9 +210,36 @@ impl Identity {
     pub async fn resolve(self: &Arc<Self>, headers: &HeaderMap) -> Result<Principal, AppError> {
         match extract_token(headers) {
             None if has_credentials(headers) => Err(AppError::InvalidCredentials),
-            None => Ok(Principal::anonymous()),
+            None => match session_cookie(headers) {
+                // A stale cookie is not an error: the browser is signed out.
+                Some(secret) => Ok(self.resolve_session(&secret).await?.unwrap_or_else(Principal::anonymous)),
+                None => Ok(Principal::anonymous()),
+            },
             Some(token) => self.resolve_token(&token).await?.ok_or(AppError::InvalidCredentials),
         }
+    }
+
+    async fn resolve_session(&self, secret: &str) -> Result<Option<Principal>, AppError> {
+        let Some(s) = self.catalog.find_session(&sha256_hex(secret)).await? else { return Ok(None) };
+        Ok(Some(Principal {
+            user_id: Some(s.user_id),
+            role: Role::parse(&s.role).unwrap_or(Role::Anonymous),
+            groups: s.groups,
+            provider: s.provider,
+        }))
+    }
+
+    /// The OIDC provider called `name` (the first one when `None`).
+    pub fn oidc_provider(&self, name: Option<&str>) -> Option<&jwt::JwtProvider> {
+        self.jwt.iter().filter(|p| p.oidc_config().is_some()).find(|p| name.is_none_or(|n| p.name == n))
+    }
+
+    pub fn oidc_providers(&self) -> Vec<String> {
+        self.jwt.iter().filter(|p| p.oidc_config().is_some()).map(|p| p.name.clone()).collect()
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// The principal a token stands for, or `None` if it matches nothing.

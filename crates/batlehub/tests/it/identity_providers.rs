@@ -210,3 +210,80 @@ user = []
     // Cached answers still work.
     assert_eq!(me(&c, &s.url, "sa-ci-deployer").await.0, 200);
 }
+
+#[tokio::test]
+async fn browser_sign_in_with_pkce_ends_in_a_session_cookie() {
+    let idp = FakeIssuer::start().await;
+    let s = TestServer::start(&config(&format!(
+        r#"
+[[auth]]
+type = "oidc"
+name = "oidc"
+issuer_url = "{}"
+client_id = "batlehub-ui"
+client_secret = "s3cret"
+"#,
+        idp.url
+    )))
+    .await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let providers: Value = browser.get(format!("{}/api/v1/auth/oidc/providers", s.url)).send().await.expect("get").json().await.expect("json");
+    assert_eq!(providers["providers"], json!(["oidc"]));
+    // 1. login: a redirect to the provider with PKCE, state and nonce.
+    let r = browser.get(format!("{}/api/v1/auth/oidc/login?return_to=/api/v1/me", s.url)).send().await.expect("login");
+    assert_eq!(r.status(), 302);
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(to.starts_with(&format!("{}/authorize?", idp.url)), "{to}");
+    for part in ["code_challenge=", "code_challenge_method=S256", "state=", "nonce=", "client_id=batlehub-ui"] {
+        assert!(to.contains(part), "{to}");
+    }
+    let login_cookie = r.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(login_cookie.contains("HttpOnly"), "{login_cookie}");
+    // 2. the provider sends the browser back with a code.
+    let r = browser.get(&to).send().await.expect("authorize");
+    let back = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(back.starts_with(&format!("{}/api/v1/auth/oidc/callback?code=", s.url)), "{back}");
+    // 3. the callback: a session cookie, a redirect to where we came from, no token in any URL.
+    let r = browser.get(&back).send().await.expect("callback");
+    assert_eq!(r.status(), 303, "{}", r.headers().get("location").map(|v| v.to_str().unwrap_or("")).unwrap_or(""));
+    assert_eq!(r.headers()["location"], "/api/v1/me");
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap_or("").to_string()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("batlehub_session=")).expect("session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+    assert_eq!(idp.flow().token_requests, 1);
+    // 4. the browser is signed in.
+    let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
+    assert_eq!(me["user_id"], "erin");
+    assert_eq!(me["groups"], json!(["oidc:staff"]));
+    // A session may mint API tokens like any identity.
+    let r = browser.post(format!("{}/api/v1/auth/tokens", s.url)).json(&json!({"name": "from-ui"})).send().await.expect("post");
+    assert_eq!(r.status(), 201);
+    // 5. the same callback again: refused (the state is single use).
+    assert_eq!(browser.get(&back).send().await.expect("replay").status(), 400);
+    // A callback that did not start in this browser: refused.
+    let r = browser.get(format!("{}/api/v1/auth/oidc/login", s.url)).send().await.expect("login");
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    let back = browser.get(&to).send().await.expect("authorize").headers()["location"].to_str().expect("l").to_string();
+    let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    assert_eq!(stranger.get(&back).send().await.expect("callback").status(), 400);
+    // 6. logout.
+    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).send().await.expect("logout").status(), 204);
+    let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
+    assert_eq!(me["role"], "anonymous");
+    // An ID token whose nonce is not this sign-in's is refused.
+    idp.flow().wrong_nonce = true;
+    let r = browser.get(format!("{}/api/v1/auth/oidc/login", s.url)).send().await.expect("login");
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    let back = browser.get(&to).send().await.expect("authorize").headers()["location"].to_str().expect("l").to_string();
+    let r = browser.get(&back).send().await.expect("callback");
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap_or("").starts_with("batlehub_session=")));
+    // An open redirect is not possible: return_to must be a path here.
+    let r = browser.get(format!("{}/api/v1/auth/oidc/login?return_to=//evil.example/x", s.url)).send().await.expect("login");
+    idp.flow().wrong_nonce = false;
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    let back = browser.get(&to).send().await.expect("authorize").headers()["location"].to_str().expect("l").to_string();
+    let r = browser.get(&back).send().await.expect("callback");
+    assert_eq!(r.headers()["location"], "/");
+}

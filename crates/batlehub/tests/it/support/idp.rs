@@ -19,7 +19,18 @@ pub struct FakeIssuer {
     rsa: EncodingKey,
     ec: EncodingKey,
     jwks_hits: Arc<Mutex<usize>>,
+    flow: Arc<Mutex<Flow>>,
     _h: tokio::task::JoinHandle<()>,
+}
+
+/// The browser sign-in side of the fake: who logs in, pending codes.
+#[derive(Default)]
+pub struct Flow {
+    pub user: (String, Vec<String>),
+    /// code → (nonce, code_challenge, redirect_uri, client_id)
+    codes: HashMap<String, (String, String, String, String)>,
+    pub wrong_nonce: bool,
+    pub token_requests: usize,
 }
 
 fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
@@ -41,12 +52,23 @@ impl FakeIssuer {
         let ec = EncodingKey::from_ec_pem(ec_pair.serialize_pem().as_bytes()).expect("ec key");
         let set = JwkSet { keys: vec![jwk(&rsa, Algorithm::RS256, "rsa1"), jwk(&ec, Algorithm::ES256, "ec1")] };
         let jwks_hits = Arc::new(Mutex::new(0usize));
-        let state = (url.clone(), serde_json::to_value(&set).expect("jwks"), jwks_hits.clone());
-        let app = Router::new().fallback(serve_issuer).with_state(state);
+        let flow = Arc::new(Mutex::new(Flow { user: ("erin".into(), vec!["staff".into()]), ..Default::default() }));
+        let state = IssuerState {
+            url: url.clone(),
+            jwks: serde_json::to_value(&set).expect("jwks"),
+            hits: jwks_hits.clone(),
+            flow: flow.clone(),
+            key: EncodingKey::from_rsa_pem(RSA_PEM).expect("rsa key"),
+        };
+        let app = Router::new().fallback(serve_issuer).with_state(Arc::new(state));
         let h = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeIssuer { url, rsa, ec, jwks_hits, _h: h }
+        FakeIssuer { url, rsa, ec, jwks_hits, flow, _h: h }
+    }
+
+    pub fn flow(&self) -> std::sync::MutexGuard<'_, Flow> {
+        self.flow.lock().expect("lock")
     }
 
     pub fn jwks_hits(&self) -> usize {
@@ -70,9 +92,20 @@ impl FakeIssuer {
     }
 }
 
-type IssuerState = (String, Value, Arc<Mutex<usize>>);
+struct IssuerState {
+    url: String,
+    jwks: Value,
+    hits: Arc<Mutex<usize>>,
+    flow: Arc<Mutex<Flow>>,
+    key: EncodingKey,
+}
 
-async fn serve_issuer(State((url, jwks, hits)): State<IssuerState>, req: Request) -> Response {
+fn query_map(q: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+async fn serve_issuer(State(st): State<Arc<IssuerState>>, req: Request) -> Response {
+    let url = &st.url;
     match req.uri().path() {
         "/.well-known/openid-configuration" => axum::Json(json!({
             "issuer": url,
@@ -82,8 +115,52 @@ async fn serve_issuer(State((url, jwks, hits)): State<IssuerState>, req: Request
         }))
         .into_response(),
         "/jwks" => {
-            *hits.lock().expect("lock") += 1;
-            axum::Json(jwks).into_response()
+            *st.hits.lock().expect("lock") += 1;
+            axum::Json(st.jwks.clone()).into_response()
+        }
+        // The user "signs in" at once and is sent back with a code.
+        "/authorize" => {
+            let q = query_map(req.uri().query().unwrap_or(""));
+            let ok = q.get("response_type").map(String::as_str) == Some("code") && q.get("code_challenge_method").map(String::as_str) == Some("S256");
+            if !ok {
+                return (StatusCode::BAD_REQUEST, "PKCE S256 and response_type=code are required").into_response();
+            }
+            let code = format!("code-{}", q.get("state").cloned().unwrap_or_default());
+            let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+            st.flow.lock().expect("lock").codes.insert(
+                code.clone(),
+                (
+                    q.get("nonce").cloned().unwrap_or_default(),
+                    q.get("code_challenge").cloned().unwrap_or_default(),
+                    redirect.clone(),
+                    q.get("client_id").cloned().unwrap_or_default(),
+                ),
+            );
+            let location = format!("{redirect}?code={code}&state={}", q.get("state").cloned().unwrap_or_default());
+            (StatusCode::FOUND, [(axum::http::header::LOCATION, location)]).into_response()
+        }
+        "/token" => {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+            let form = query_map(&String::from_utf8_lossy(&body));
+            let mut flow = st.flow.lock().expect("lock");
+            flow.token_requests += 1;
+            let Some((nonce, challenge, redirect, client_id)) = form.get("code").and_then(|c| flow.codes.remove(c)) else {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
+            };
+            use base64::Engine;
+            use sha2::Digest;
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+            if s256 != challenge || form.get("redirect_uri") != Some(&redirect) || form.get("client_secret").map(String::as_str) != Some("s3cret") {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
+            }
+            let (sub, groups) = flow.user.clone();
+            let nonce = if flow.wrong_nonce { "not-the-nonce".to_string() } else { nonce };
+            let claims = json!({"iss": url, "aud": client_id, "sub": sub, "groups": groups, "nonce": nonce, "exp": now() + 600, "iat": now()});
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("rsa1".into());
+            let id_token = jsonwebtoken::encode(&header, &claims, &st.key).expect("sign");
+            axum::Json(json!({"access_token": "opaque-access", "token_type": "Bearer", "id_token": id_token})).into_response()
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }

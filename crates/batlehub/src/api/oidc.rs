@@ -1,0 +1,194 @@
+//! Browser sign-in with an OIDC provider: the authorization-code flow with
+//! PKCE, `state` and `nonce`, ending in an HttpOnly session cookie. No token
+//! ever travels in a URL or lands in the browser's storage.
+//!
+//! `GET /api/v1/auth/oidc/login?provider=&return_to=` → 302 to the provider;
+//! `GET /api/v1/auth/oidc/callback?code=&state=` → session cookie, 303 back;
+//! `POST /api/v1/auth/logout` → the session is deleted.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::catalog::{PendingLogin, SessionRow, now_ms};
+use crate::error::{AppError, AppResult};
+use crate::identity::{SESSION_COOKIE, cookie, random_string, sha256_hex};
+use crate::{registry, upstream};
+
+const LOGIN_COOKIE: &str = "batlehub_login";
+const SESSION_SECS: i64 = 12 * 3600;
+const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    pub provider: Option<String>,
+    pub return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+fn base_of(app: &App, req: &Request) -> String {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    registry::public_base(app, req.headers(), peer)
+}
+
+/// Only a path on this server: never another origin.
+fn safe_return(to: Option<&str>) -> String {
+    match to {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) => p.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn set_cookie(r: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub async fn providers(State(app): State<App>) -> Response {
+    axum::Json(json!({ "providers": app.identity.oidc_providers() })).into_response()
+}
+
+pub async fn login(State(app): State<App>, Query(q): Query<LoginQuery>, req: Request) -> AppResult<Response> {
+    let provider = app
+        .identity
+        .oidc_provider(q.provider.as_deref())
+        .ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
+    let cfg = provider.oidc_config().ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
+    let discovery = provider.discovery().await?;
+    let authorize = discovery
+        .get("authorization_endpoint")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| AppError::Unavailable("the provider has no authorization_endpoint".into()))?;
+    let base = base_of(&app, &req);
+    let state = random_string(32);
+    let nonce = random_string(32);
+    let verifier = random_string(64);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    app.identity
+        .catalog()
+        .insert_login(&state, &PendingLogin {
+            provider: provider.name.clone(),
+            nonce: nonce.clone(),
+            verifier,
+            return_to: safe_return(q.return_to.as_deref()),
+            created_at: now_ms(),
+        })
+        .await?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &cfg.client_id)
+        .append_pair("redirect_uri", &format!("{base}/api/v1/auth/oidc/callback"))
+        .append_pair("scope", &cfg.scopes.join(" "))
+        .append_pair("state", &state)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let sep = if authorize.contains('?') { '&' } else { '?' };
+    let mut r = StatusCode::FOUND.into_response();
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("{authorize}{sep}{query}")).map_err(|_| AppError::internal("bad authorization URL"))?,
+    );
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    // Binds the sign-in to this browser: the callback must come back with it.
+    set_cookie(&mut r, format!("{LOGIN_COOKIE}={state}; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=600{secure}"));
+    Ok(r)
+}
+
+pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, req: Request) -> AppResult<Response> {
+    if let Some(e) = q.error {
+        return Err(AppError::bad_request(format!("sign-in refused by the provider: {e} {}", q.error_description.unwrap_or_default())));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(AppError::bad_request("the callback needs code and state"));
+    };
+    if cookie(req.headers(), LOGIN_COOKIE).as_deref() != Some(state.as_str()) {
+        return Err(AppError::bad_request("this sign-in did not start in this browser"));
+    }
+    let pending = app.identity.catalog().take_login(&state).await?.ok_or_else(|| AppError::bad_request("unknown or already used sign-in"))?;
+    if now_ms() - pending.created_at > LOGIN_TTL_MS {
+        return Err(AppError::bad_request("the sign-in took too long; start again"));
+    }
+    let provider = app.identity.oidc_provider(Some(&pending.provider)).ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
+    let cfg = provider.oidc_config().ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
+    let discovery = provider.discovery().await?;
+    let token_endpoint = discovery
+        .get("token_endpoint")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| AppError::Unavailable("the provider has no token_endpoint".into()))?;
+    let base = base_of(&app, &req);
+    let form_body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "authorization_code")
+            .append_pair("code", &code)
+            .append_pair("redirect_uri", &format!("{base}/api/v1/auth/oidc/callback"))
+            .append_pair("client_id", &cfg.client_id)
+            .append_pair("code_verifier", &pending.verifier);
+        if let Some(secret) = &cfg.client_secret {
+            form.append_pair("client_secret", secret);
+        }
+        form.finish()
+    };
+    let client = upstream::control_client(None).map_err(|e| AppError::internal(e.to_string()))?;
+    let answer = upstream::forward(
+        &client,
+        reqwest::Method::POST,
+        token_endpoint,
+        &[("content-type", "application/x-www-form-urlencoded".into()), ("accept", "application/json".into())],
+        Some(bytes::Bytes::from(form_body)),
+        1024 * 1024,
+    )
+    .await
+    .map_err(|e| AppError::Unavailable(format!("token endpoint unreachable: {e}")))?;
+    if !answer.status.is_success() {
+        return Err(AppError::bad_request(format!("the provider refused the code ({})", answer.status)));
+    }
+    let tokens: Value = serde_json::from_slice(&answer.body).map_err(|_| AppError::upstream("the token endpoint answered something else than JSON"))?;
+    let id_token = tokens.get("id_token").and_then(|t| t.as_str()).ok_or_else(|| AppError::upstream("the provider sent no id_token"))?;
+    let principal = provider.authenticate_id_token(id_token, &cfg.client_id, &pending.nonce).await?;
+    let secret = random_string(43);
+    let user_id = principal.user_id.clone().ok_or_else(|| AppError::InvalidToken("no user".into()))?;
+    app.identity
+        .catalog()
+        .insert_session(&sha256_hex(&secret), &SessionRow {
+            user_id,
+            role: principal.role.as_str().into(),
+            groups: principal.groups.clone(),
+            provider: principal.provider.clone(),
+            expires_at: now_ms() + SESSION_SECS * 1000,
+        })
+        .await?;
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&pending.return_to).unwrap_or(HeaderValue::from_static("/")));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    set_cookie(&mut r, format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={SESSION_SECS}{secure}"));
+    set_cookie(&mut r, format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=0{secure}"));
+    Ok(r)
+}
+
+pub async fn logout(State(app): State<App>, req: Request) -> AppResult<Response> {
+    if let Some(secret) = cookie(req.headers(), SESSION_COOKIE) {
+        app.identity.catalog().delete_session(&sha256_hex(&secret)).await?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut r, format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"));
+    Ok(r)
+}
