@@ -231,12 +231,14 @@ pub async fn check_package_write(ctx: &RequestCtx, package: Option<&PackageRow>,
         outcome: "denied".into(),
         detail: Some("not an owner or namespace member".into()),
     });
+    // Under a claim the answer is the same whether the package exists or not,
+    // so a refused write never reveals a package the caller may not see.
     Err(match claim {
-        Some(c) if package.is_none() => AppError::forbidden(format!(
+        Some(c) => AppError::forbidden(format!(
             "{display} is in the namespace {} claimed by group {}; you are not a member",
             c.prefix, c.group_id
         )),
-        _ => AppError::forbidden(format!("you do not own {display}")),
+        None => AppError::forbidden(format!("you do not own {display}")),
     })
 }
 

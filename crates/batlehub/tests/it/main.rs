@@ -5,6 +5,7 @@
 
 mod support;
 
+mod access_matrix;
 mod api;
 mod auth;
 mod cargo;
