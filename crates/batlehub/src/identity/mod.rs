@@ -126,11 +126,7 @@ pub fn sha256_hex(s: &str) -> String {
 
 /// A fresh API token secret: `bh_` and 40 base62 characters (~238 bits).
 pub fn generate_api_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 40];
-    rand::fill(&mut bytes);
-    let body: String = bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect();
-    format!("{API_TOKEN_PREFIX}{body}")
+    format!("{API_TOKEN_PREFIX}{}", random_string(40))
 }
 
 /// Mint an API token: the secret (to show once) and its row (holding only

@@ -187,6 +187,40 @@ pub async fn resolve_source(ctx: &RequestCtx, name: &str) -> AppResult<Source> {
     Ok(Source::Upstream)
 }
 
+/// Where a package (by its catalog key) is read from, with read access
+/// checked: `Some((registry, package))` for a local package the caller may
+/// see, `None` when the upstreams serve the name, a 404 when a local registry
+/// owns the name but holds nothing (a claim, an unpublished name).
+pub async fn read_local(ctx: &RequestCtx, key: &str, display: &str, wanted: Permission) -> AppResult<Option<(Arc<Registry>, PackageRow)>> {
+    match resolve_source(ctx, key).await? {
+        Source::Upstream => Ok(None),
+        Source::Local { registry, package: Some(package), claim } => {
+            check_local_read(ctx, &registry, &package, claim.as_ref(), wanted)?;
+            Ok(Some((registry, package)))
+        }
+        Source::Local { registry, package: None, .. } => {
+            if registry.name != ctx.registry.name {
+                require_on(&ctx.principal, &registry, wanted)?;
+            }
+            Err(AppError::not_found(format!("{display} not found")))
+        }
+    }
+}
+
+/// Record a successful change in the audit trail (batched).
+pub fn audit_ok(ctx: &RequestCtx, action: &str, package: &str, version: Option<&str>) {
+    ctx.app.audit.record(crate::catalog::AuditEvent {
+        at: crate::catalog::now_ms(),
+        registry: Some(ctx.registry.name.clone()),
+        action: action.into(),
+        package: Some(package.to_string()),
+        version: version.map(str::to_string),
+        principal: Some(ctx.principal.label()),
+        outcome: "ok".into(),
+        detail: None,
+    });
+}
+
 /// Check that the caller may read a local package: `wanted` on the registry
 /// that holds it (a member has its own grants) and the package's visibility.
 /// An invisible package answers like a missing one (404), or 401 to the

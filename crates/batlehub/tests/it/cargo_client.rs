@@ -6,20 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
-
-fn cargo_bin() -> Option<PathBuf> {
-    let found = std::env::var_os("CARGO").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("cargo")).find(|p| p.is_file()))
-    });
-    if found.is_none() {
-        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
-            panic!("cargo is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
-        }
-        eprintln!("SKIPPED: cargo is not installed");
-    }
-    found
-}
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
 
 struct CargoHome {
     dir: tempfile::TempDir,
@@ -78,7 +65,7 @@ const TOKENS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cargo_publishes_yanks_and_builds_through_the_mirror() {
-    let Some(cargo) = cargo_bin() else { return };
+    let Some(cargo) = client_tool("cargo") else { return };
     // "crates-io": a second BatleHub in local mode.
     let upstream = TestServer::start(&config(
         r#"

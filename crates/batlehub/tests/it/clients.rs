@@ -11,21 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
-
-/// The client's path, or `None` (skip) when it is missing and not required.
-fn client_tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
-            panic!("{name} is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
-        }
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
-}
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
 
 /// An isolated home for one client run.
 struct Sandbox {

@@ -64,9 +64,15 @@ mode = "local"
         let key = jsonwebtoken::EncodingKey::from_secret(b"public key bytes");
         jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &good_claims, &key).expect("hs256")
     };
-    let mut wrong_sig = idp.token("batlehub", json!({"sub": "x"}));
-    wrong_sig.pop();
-    wrong_sig.push(if wrong_sig.ends_with('A') { 'B' } else { 'A' });
+    // Corrupt a character well inside the signature (the last one may only
+    // hold padding bits, which decoders ignore).
+    let wrong_sig = {
+        let t = idp.token("batlehub", json!({"sub": "x"}));
+        let at = t.len() - 20;
+        let c = t.as_bytes()[at];
+        let replacement = if c == b'A' { 'B' } else { 'A' };
+        format!("{}{replacement}{}", &t[..at], &t[at + 1..])
+    };
     let cases: Vec<(&str, String)> = vec![
         ("expired", idp.token("batlehub", json!({"sub": "x", "exp": now() - 3600}))),
         ("not yet valid", idp.token("batlehub", json!({"sub": "x", "nbf": now() + 3600}))),

@@ -5,18 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
-    if found.is_none() {
-        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
-            panic!("{name} is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
-        }
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
-}
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
 
 struct Py {
     dir: tempfile::TempDir,
@@ -98,7 +87,7 @@ impl Py {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_uv_twine_and_poetry() {
-    let (Some(python), Some(twine), Some(uv), Some(poetry)) = (tool("python3"), tool("twine"), tool("uv"), tool("poetry")) else { return };
+    let (Some(python), Some(twine), Some(uv), Some(poetry)) = (client_tool("python3"), client_tool("twine"), client_tool("uv"), client_tool("poetry")) else { return };
     // "PyPI": a second BatleHub in local mode with anonymous reads.
     let upstream = TestServer::start(&config(
         r#"

@@ -40,7 +40,7 @@ use crate::access::{self, Decision, Permission, Principal};
 use crate::app::App;
 use crate::catalog::{AuditEvent, NewVersion, PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
-use crate::registry::{self, PublishFile, Registry, RequestCtx, Source};
+use crate::registry::{self, PublishFile, Registry, RequestCtx};
 use crate::upstream::artifacts::{Artifact, ArtifactFetch, ExpectedDigest};
 use crate::upstream::documents::DocFetch;
 use crate::http;
@@ -219,23 +219,6 @@ fn config_json(ctx: &RequestCtx) -> Response {
     http::json(StatusCode::OK, &doc)
 }
 
-/// Where a crate is read from, with read access checked; `None` means upstream.
-async fn read_source(ctx: &RequestCtx, name: &CrateName, wanted: Permission) -> AppResult<Option<(Arc<Registry>, PackageRow)>> {
-    match registry::resolve_source(ctx, &name.key()).await? {
-        Source::Upstream => Ok(None),
-        Source::Local { registry, package: Some(package), claim } => {
-            registry::check_local_read(ctx, &registry, &package, claim.as_ref(), wanted)?;
-            Ok(Some((registry, package)))
-        }
-        Source::Local { registry, package: None, .. } => {
-            if registry.name != ctx.registry.name {
-                registry::require_on(&ctx.principal, &registry, wanted)?;
-            }
-            Err(AppError::not_found(format!("crate {} not found", name.as_str())))
-        }
-    }
-}
-
 async fn local_index_body(ctx: &RequestCtx, package: &PackageRow) -> AppResult<Vec<u8>> {
     let versions = ctx.app.catalog.list_versions(&package.id).await?;
     let mut out = Vec::new();
@@ -272,7 +255,7 @@ fn doc_fetch(ctx: &RequestCtx, key: String, path: String, upstreams: Vec<String>
 }
 
 async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> AppResult<Response> {
-    if let Some((_, package)) = read_source(ctx, name, Permission::ReleasesRead).await? {
+    if let Some((_, package)) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead).await? {
         let body = local_index_body(ctx, &package).await?;
         if body.is_empty() {
             return Err(AppError::not_found(format!("crate {} not found", name.as_str())));
@@ -300,7 +283,7 @@ pub fn expand_dl(dl: &str, name: &str, version: &str, cksum: &str) -> String {
 }
 
 async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResult<Response> {
-    if let Some((reg, package)) = read_source(ctx, name, Permission::SourceRead).await? {
+    if let Some((reg, package)) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::SourceRead).await? {
         let filename = format!("{}-{version}.crate", package.display_name);
         let file = ctx
             .app
@@ -465,19 +448,6 @@ fn already_uploaded(name: &str, version: &str) -> AppError {
     AppError::conflict(format!("crate version `{name}@{version}` is already uploaded"))
 }
 
-fn record(ctx: &RequestCtx, action: &str, name: &str, version: Option<&str>) {
-    ctx.app.audit.record(AuditEvent {
-        at: now_ms(),
-        registry: Some(ctx.registry.name.clone()),
-        action: action.into(),
-        package: Some(name.to_string()),
-        version: version.map(str::to_string),
-        principal: Some(ctx.principal.label()),
-        outcome: "ok".into(),
-        detail: None,
-    });
-}
-
 async fn writable_package(ctx: &RequestCtx, name: &CrateName) -> AppResult<PackageRow> {
     let (package, claim) = own_package(ctx, name).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("crate {} not found in registry {}", name.as_str(), ctx.registry.name)))?;
@@ -494,7 +464,7 @@ async fn set_yanked(ctx: &RequestCtx, name: &CrateName, version: &str, yanked: b
         .await?
         .ok_or_else(|| AppError::not_found(format!("{} {version} not found", package.display_name)))?;
     ctx.app.catalog.set_yanked(&v.id, yanked, None).await?;
-    record(ctx, if yanked { "yank" } else { "unyank" }, &package.display_name, Some(version));
+    registry::audit_ok(ctx, if yanked { "yank" } else { "unyank" }, &package.display_name, Some(version));
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
 
@@ -503,7 +473,7 @@ fn owner_login(o: &crate::catalog::OwnerRow) -> String {
 }
 
 async fn owners_list(ctx: &RequestCtx, name: &CrateName) -> AppResult<Response> {
-    let (_, package) = read_source(ctx, name, Permission::ReleasesRead)
+    let (_, package) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead)
         .await?
         .ok_or_else(|| AppError::not_found(format!("crate {} not found", name.as_str())))?;
     let owners = ctx.app.catalog.list_owners(&package.id).await?;
@@ -547,7 +517,7 @@ async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: bool
             catalog.remove_owner(&package.id, is_group, &id).await?;
         }
     }
-    record(ctx, if add { "owner-add" } else { "owner-remove" }, &package.display_name, None);
+    registry::audit_ok(ctx, if add { "owner-add" } else { "owner-remove" }, &package.display_name, None);
     let verb = if add { "added as owners of" } else { "removed from the owners of" };
     Ok(http::json(StatusCode::OK, &json!({ "ok": true, "msg": format!("{} {verb} crate {}", logins.join(", "), package.display_name) })))
 }

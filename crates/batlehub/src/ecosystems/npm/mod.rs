@@ -47,7 +47,7 @@ use crate::app::App;
 use crate::blobs::{PendingBlob, SyncTempBlob};
 use crate::catalog::{AuditEvent, NewVersion, PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
-use crate::registry::{self, PublishFile, Registry, RequestCtx, Source};
+use crate::registry::{self, PublishFile, Registry, RequestCtx};
 use crate::upstream::artifacts::{ArtifactFetch, ExpectedDigest};
 use crate::upstream::documents::{CacheState, DocFetch};
 use crate::{http, upstream};
@@ -167,19 +167,8 @@ struct Local {
 
 /// Where `name` is read from, with read access checked; `None` means upstream.
 async fn read_source(ctx: &RequestCtx, name: &NpmName, wanted: Permission) -> AppResult<Option<Local>> {
-    match registry::resolve_source(ctx, &name.full()).await? {
-        Source::Upstream => Ok(None),
-        Source::Local { registry, package: Some(package), claim } => {
-            registry::check_local_read(ctx, &registry, &package, claim.as_ref(), wanted)?;
-            Ok(Some(Local { registry, package }))
-        }
-        Source::Local { registry, package: None, .. } => {
-            if registry.name != ctx.registry.name {
-                registry::require_on(&ctx.principal, &registry, wanted)?;
-            }
-            Err(AppError::not_found(format!("{name} not found")))
-        }
-    }
+    let found = registry::read_local(ctx, &name.full(), &name.full(), wanted).await?;
+    Ok(found.map(|(registry, package)| Local { registry, package }))
 }
 
 async fn local_packument(ctx: &RequestCtx, name: &NpmName, package: &PackageRow) -> AppResult<Value> {
@@ -534,12 +523,12 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
                     };
                     let text = serde_json::to_string(&stored).map_err(|e| AppError::internal(e.to_string()))?;
                     catalog.update_version_metadata(&v.id, &text).await?;
-                    record(ctx, if wanted.is_some() { "deprecate" } else { "undeprecate" }, name, Some(&v.version));
+                    registry::audit_ok(ctx, if wanted.is_some() { "deprecate" } else { "undeprecate" }, &name.full(), Some(&v.version));
                 }
             }
             None if rev.is_some() => {
                 let files = catalog.delete_version(&package.id, &v.version).await?;
-                record(ctx, "unpublish", name, Some(&v.version));
+                registry::audit_ok(ctx, "unpublish", &name.full(), Some(&v.version));
                 removed.extend(files);
             }
             None => {}
@@ -574,26 +563,13 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
 
-fn record(ctx: &RequestCtx, action: &str, name: &NpmName, version: Option<&str>) {
-    ctx.app.audit.record(AuditEvent {
-        at: now_ms(),
-        registry: Some(ctx.registry.name.clone()),
-        action: action.into(),
-        package: Some(name.full()),
-        version: version.map(str::to_string),
-        principal: Some(ctx.principal.label()),
-        outcome: "ok".into(),
-        detail: None,
-    });
-}
-
 async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
     let (package, claim) = own_package(ctx, name).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     let files = ctx.app.catalog.delete_package(&package.id).await?;
     registry::release_blobs(&ctx.app, &files).await;
-    record(ctx, "unpublish", name, None);
+    registry::audit_ok(ctx, "unpublish", &name.full(), None);
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
 
@@ -608,7 +584,7 @@ async fn delete_tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> App
     {
         let files = ctx.app.catalog.delete_version(&package.id, &v.version).await?;
         registry::release_blobs(&ctx.app, &files).await;
-        record(ctx, "unpublish", name, Some(&v.version));
+        registry::audit_ok(ctx, "unpublish", &name.full(), Some(&v.version));
     }
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
@@ -636,7 +612,7 @@ async fn dist_tag_set(ctx: &RequestCtx, name: &NpmName, tag: &str, body: Body) -
         return Err(AppError::not_found(format!("version {version} of {name} not found")));
     }
     ctx.app.catalog.set_tag(&package.id, tag, &version).await?;
-    record(ctx, "dist-tag-add", name, Some(&version));
+    registry::audit_ok(ctx, "dist-tag-add", &name.full(), Some(&version));
     Ok(http::json(StatusCode::CREATED, &json!({ "ok": true })))
 }
 
@@ -650,7 +626,7 @@ async fn dist_tag_delete(ctx: &RequestCtx, name: &NpmName, tag: &str) -> AppResu
     if !ctx.app.catalog.delete_tag(&package.id, tag).await? {
         return Err(AppError::not_found(format!("{name} has no tag {tag}")));
     }
-    record(ctx, "dist-tag-rm", name, None);
+    registry::audit_ok(ctx, "dist-tag-rm", &name.full(), None);
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
 

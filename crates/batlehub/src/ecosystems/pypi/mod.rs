@@ -40,7 +40,7 @@ use crate::access::{self, Permission};
 use crate::app::App;
 use crate::catalog::{AuditEvent, FileRow, NewVersion, PackageRow, VersionRow, now_ms};
 use crate::error::{AppError, AppResult};
-use crate::registry::{self, PublishFile, Registry, RequestCtx, Source};
+use crate::registry::{self, PublishFile, Registry, RequestCtx};
 use crate::upstream::artifacts::{Artifact, ArtifactFetch, ExpectedDigest};
 use crate::upstream::documents::{CacheState, DocFetch};
 use crate::{http, upstream};
@@ -209,22 +209,6 @@ fn respond(headers: &HeaderMap, page: &ProjectPage, format: Format, state: Optio
     Ok(r)
 }
 
-async fn read_source(ctx: &RequestCtx, key: &str, wanted: Permission) -> AppResult<Option<(Arc<Registry>, PackageRow)>> {
-    match registry::resolve_source(ctx, key).await? {
-        Source::Upstream => Ok(None),
-        Source::Local { registry, package: Some(package), claim } => {
-            registry::check_local_read(ctx, &registry, &package, claim.as_ref(), wanted)?;
-            Ok(Some((registry, package)))
-        }
-        Source::Local { registry, package: None, .. } => {
-            if registry.name != ctx.registry.name {
-                registry::require_on(&ctx.principal, &registry, wanted)?;
-            }
-            Err(AppError::not_found(format!("project {key} not found")))
-        }
-    }
-}
-
 fn file_url(ctx: &RequestCtx, project: &str, filename: &str) -> String {
     format!("{}/packages/{project}/{filename}", ctx.registry_base())
 }
@@ -284,7 +268,7 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
 }
 
 async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
-    if let Some((_, package)) = read_source(ctx, project, Permission::ReleasesRead).await? {
+    if let Some((_, package)) = registry::read_local(ctx, project, &format!("project {}", project), Permission::ReleasesRead).await? {
         let (page, _, _) = local_page(ctx, &package).await?;
         return respond(headers, &page, format, None);
     }
@@ -333,7 +317,7 @@ async fn root(ctx: &RequestCtx, format: Format, headers: &HeaderMap) -> AppResul
 async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -> AppResult<Response> {
     let wanted = if metadata { Permission::ReleasesRead } else { Op::File { project: project.into(), filename: filename.into() }.permission() };
     let stored_name = if metadata { format!("{filename}.metadata") } else { filename.to_string() };
-    if let Some((reg, package)) = read_source(ctx, project, wanted).await? {
+    if let Some((reg, package)) = registry::read_local(ctx, project, &format!("project {}", project), wanted).await? {
         let row = ctx
             .app
             .catalog
@@ -406,7 +390,7 @@ fn file_json(ctx: &RequestCtx, project: &str, f: &FileRow, v: &VersionRow) -> Va
 }
 
 async fn json_api(ctx: &RequestCtx, project: &str, version: Option<&str>) -> AppResult<Response> {
-    let (_, package) = read_source(ctx, project, Permission::ReleasesRead)
+    let (_, package) = registry::read_local(ctx, project, &format!("project {}", project), Permission::ReleasesRead)
         .await?
         .ok_or_else(|| AppError::not_found(format!("project {project} not found in this registry's local packages")))?;
     let (_, versions, files) = local_page(ctx, &package).await?;

@@ -169,3 +169,19 @@ async fn pg_database_for(admin_url: &str, data: &Path) -> String {
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
     format!("{base}/{name}")
 }
+
+/// A real client's path, or `None` when it is missing: the test then reports
+/// itself skipped, unless BATLEHUB_REQUIRE_CLIENTS=1 (CI), where it fails.
+pub fn client_tool(name: &str) -> Option<PathBuf> {
+    let from_env = (name == "cargo").then(|| std::env::var_os("CARGO").map(PathBuf::from)).flatten().filter(|p| p.is_file());
+    let found = from_env.or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+    });
+    if found.is_none() {
+        if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+            panic!("{name} is required (BATLEHUB_REQUIRE_CLIENTS=1) but not installed");
+        }
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
