@@ -207,6 +207,51 @@ pub async fn read_local(ctx: &RequestCtx, key: &str, display: &str, wanted: Perm
     }
 }
 
+/// Record a refused request in the audit trail (batched): forbidden
+/// requests, and writes attempted without credentials.
+pub fn audit_denied(ctx: &RequestCtx, err: &AppError, is_write: bool, action: &str, package: Option<String>) {
+    if matches!(err, AppError::Forbidden(_)) || (is_write && matches!(err, AppError::Unauthenticated)) {
+        ctx.app.audit.record(crate::catalog::AuditEvent {
+            at: crate::catalog::now_ms(),
+            registry: Some(ctx.registry.name.clone()),
+            action: action.to_string(),
+            package,
+            version: None,
+            principal: Some(ctx.principal.label()),
+            outcome: "denied".into(),
+            detail: Some(err.to_string()),
+        });
+    }
+}
+
+/// The package `key` of this very registry (never a member's), and the claim
+/// covering it: what a write is checked against.
+pub async fn own_package(ctx: &RequestCtx, key: &str) -> AppResult<(Option<PackageRow>, Option<ClaimRow>)> {
+    let package = ctx.app.catalog.get_package(&ctx.registry.name, key).await?;
+    let claim = claim_for(&ctx.app, &ctx.registry.name, key).await?;
+    Ok((package, claim))
+}
+
+/// An upstream artifact fetch for this registry, with its limits and client.
+pub fn artifact_fetch(
+    ctx: &RequestCtx,
+    key: String,
+    url: String,
+    expected: Option<crate::upstream::artifacts::ExpectedDigest>,
+    content_type: &str,
+) -> crate::upstream::artifacts::ArtifactFetch {
+    crate::upstream::artifacts::ArtifactFetch {
+        registry: ctx.registry.name.clone(),
+        key,
+        url,
+        expected,
+        client: ctx.app.upstream.artifact_client_for(&ctx.registry.name).clone(),
+        limit: ctx.app.config.limits.max_artifact_size_bytes,
+        verify_before_serve: ctx.registry.cache.verify_before_serve_bytes,
+        default_content_type: content_type.to_string(),
+    }
+}
+
 /// Record a successful change in the audit trail (batched).
 pub fn audit_ok(ctx: &RequestCtx, action: &str, package: &str, version: Option<&str>) {
     ctx.app.audit.record(crate::catalog::AuditEvent {

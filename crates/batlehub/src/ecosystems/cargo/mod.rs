@@ -38,10 +38,10 @@ use serde_json::{Value, json};
 use self::names::{CrateName, index_prefix, parse_index_path};
 use crate::access::{self, Decision, Permission, Principal};
 use crate::app::App;
-use crate::catalog::{AuditEvent, NewVersion, PackageRow, now_ms};
+use crate::catalog::{NewVersion, PackageRow};
 use crate::error::{AppError, AppResult};
 use crate::registry::{self, PublishFile, Registry, RequestCtx};
-use crate::upstream::artifacts::{Artifact, ArtifactFetch, ExpectedDigest};
+use crate::upstream::artifacts::{Artifact, ExpectedDigest};
 use crate::upstream::documents::DocFetch;
 use crate::http;
 
@@ -160,18 +160,7 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            if matches!(e, AppError::Forbidden(_)) || (op.is_write() && matches!(e, AppError::Unauthenticated)) {
-                ctx.app.audit.record(AuditEvent {
-                    at: now_ms(),
-                    registry: Some(ctx.registry.name.clone()),
-                    action: format!("cargo-{op:?}").split([' ', '{']).next().unwrap_or("op").to_lowercase(),
-                    package: None,
-                    version: None,
-                    principal: Some(ctx.principal.label()),
-                    outcome: "denied".into(),
-                    detail: Some(e.to_string()),
-                });
-            }
+            registry::audit_denied(&ctx, &e, op.is_write(), &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), None);
             render_error(&e)
         }
     }
@@ -329,24 +318,9 @@ async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResul
     let config: Value = serde_json::from_slice(&config.doc.body).map_err(|e| AppError::upstream(format!("upstream config.json is not JSON: {e}")))?;
     let dl = config.get("dl").and_then(|d| d.as_str()).ok_or_else(|| AppError::upstream("upstream config.json has no dl"))?;
     let url = expand_dl(dl, &real_name, version, &cksum);
-    let fetch = ArtifactFetch {
-        registry: ctx.registry.name.clone(),
-        key,
-        url,
-        expected: ExpectedDigest::from_hex(&cksum),
-        client: ctx.app.upstream.artifact_client_for(&ctx.registry.name).clone(),
-        limit: ctx.app.config.limits.max_artifact_size_bytes,
-        verify_before_serve: ctx.registry.cache.verify_before_serve_bytes,
-        default_content_type: "application/x-tar".into(),
-    };
+    let fetch = registry::artifact_fetch(ctx, key, url, ExpectedDigest::from_hex(&cksum), "application/x-tar");
     let artifact = ctx.app.artifacts.get(fetch).await?;
     Ok(http::artifact(&ctx.registry.name, artifact, Some("application/x-tar")))
-}
-
-async fn own_package(ctx: &RequestCtx, name: &CrateName) -> AppResult<(Option<PackageRow>, Option<crate::catalog::ClaimRow>)> {
-    let package = ctx.app.catalog.get_package(&ctx.registry.name, &name.key()).await?;
-    let claim = registry::claim_for(&ctx.app, &ctx.registry.name, &name.key()).await?;
-    Ok((package, claim))
 }
 
 async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
@@ -402,7 +376,7 @@ async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respo
         .map_err(|e| AppError::internal(e.to_string()))?
         .map_err(AppError::BadRequest)?;
 
-    let (package, claim) = own_package(ctx, &name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.key()).await?;
     if let Some(p) = &package
         && p.display_name != meta.name
     {
@@ -449,7 +423,7 @@ fn already_uploaded(name: &str, version: &str) -> AppError {
 }
 
 async fn writable_package(ctx: &RequestCtx, name: &CrateName) -> AppResult<PackageRow> {
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.key()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("crate {} not found in registry {}", name.as_str(), ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &package.display_name).await?;
     Ok(package)

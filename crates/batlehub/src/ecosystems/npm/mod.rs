@@ -45,10 +45,10 @@ use self::render::{ABBREVIATED, UpstreamPackument};
 use crate::access::{Permission, Visibility};
 use crate::app::App;
 use crate::blobs::{PendingBlob, SyncTempBlob};
-use crate::catalog::{AuditEvent, NewVersion, PackageRow, now_ms};
+use crate::catalog::{NewVersion, PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::registry::{self, PublishFile, Registry, RequestCtx};
-use crate::upstream::artifacts::{ArtifactFetch, ExpectedDigest};
+use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::{CacheState, DocFetch};
 use crate::{http, upstream};
 
@@ -89,18 +89,7 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            if matches!(e, AppError::Forbidden(_)) || (op.is_write() && matches!(e, AppError::Unauthenticated)) {
-                ctx.app.audit.record(AuditEvent {
-                    at: now_ms(),
-                    registry: Some(ctx.registry.name.clone()),
-                    action: format!("{op:?}").split([' ', '{']).next().unwrap_or("op").to_lowercase(),
-                    package: op_package(&op),
-                    version: None,
-                    principal: Some(ctx.principal.label()),
-                    outcome: "denied".into(),
-                    detail: Some(e.to_string()),
-                });
-            }
+            registry::audit_denied(&ctx, &e, op.is_write(), &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), op_package(&op));
             render_error(&e)
         }
     }
@@ -288,25 +277,9 @@ async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<
         .as_deref()
         .and_then(ExpectedDigest::from_sri)
         .or_else(|| source.shasum.as_deref().and_then(ExpectedDigest::from_hex));
-    let fetch = ArtifactFetch {
-        registry: ctx.registry.name.clone(),
-        key,
-        url: source.url.clone(),
-        expected,
-        client: ctx.app.upstream.artifact_client_for(&ctx.registry.name).clone(),
-        limit: ctx.app.config.limits.max_artifact_size_bytes,
-        verify_before_serve: ctx.registry.cache.verify_before_serve_bytes,
-        default_content_type: "application/octet-stream".into(),
-    };
+    let fetch = registry::artifact_fetch(ctx, key, source.url.clone(), expected, "application/octet-stream");
     let artifact = ctx.app.artifacts.get(fetch).await?;
     Ok(http::artifact(&ctx.registry.name, artifact, Some("application/octet-stream")))
-}
-
-/// The package `name` in this registry (never a member's), with its claim.
-async fn own_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<(Option<PackageRow>, Option<crate::catalog::ClaimRow>)> {
-    let package = ctx.app.catalog.get_package(&ctx.registry.name, &name.full()).await?;
-    let claim = registry::claim_for(&ctx.app, &ctx.registry.name, &name.full()).await?;
-    Ok((package, claim))
 }
 
 /// A publish body, parsed off the async threads with attachments spooled to
@@ -428,7 +401,7 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         return Err(AppError::bad_request("the tarball does not match dist.shasum"));
     }
 
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     if package.is_none() {
         name.check_new().map_err(AppError::BadRequest)?;
     }
@@ -498,7 +471,7 @@ fn conflict(name: &NpmName, version: &str) -> AppError {
 /// `PUT /{name}` without attachments: `npm deprecate`, and with `-rev` the
 /// packument rewrite of `npm unpublish name@version`.
 async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, doc: Map<String, Value>) -> AppResult<Response> {
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     let empty = Map::new();
@@ -564,7 +537,7 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
 }
 
 async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     let files = ctx.app.catalog.delete_package(&package.id).await?;
@@ -574,7 +547,7 @@ async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Respon
 }
 
 async fn delete_tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<Response> {
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     // npm deletes the tarball after removing its version from the packument;
@@ -605,7 +578,7 @@ async fn dist_tag_set(ctx: &RequestCtx, name: &NpmName, tag: &str, body: Body) -
         .or_else(|| std::str::from_utf8(&raw).ok().map(|s| s.trim().trim_matches('"').to_string()))
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AppError::bad_request("the body must be the version, as a JSON string"))?;
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     if ctx.app.catalog.get_version(&package.id, &version).await?.is_none() {
@@ -620,7 +593,7 @@ async fn dist_tag_delete(ctx: &RequestCtx, name: &NpmName, tag: &str) -> AppResu
     if tag == "latest" {
         return Err(AppError::bad_request("the latest tag cannot be removed"));
     }
-    let (package, claim) = own_package(ctx, name).await?;
+    let (package, claim) = registry::own_package(ctx, &name.full()).await?;
     let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     if !ctx.app.catalog.delete_tag(&package.id, tag).await? {

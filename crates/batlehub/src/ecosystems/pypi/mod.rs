@@ -38,10 +38,10 @@ use self::names::{DistKind, normalize, normalize_version, parse_filename, safe_f
 use self::simple::{DistFile, Format, ProjectPage};
 use crate::access::{self, Permission};
 use crate::app::App;
-use crate::catalog::{AuditEvent, FileRow, NewVersion, PackageRow, VersionRow, now_ms};
+use crate::catalog::{FileRow, NewVersion, PackageRow, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::registry::{self, PublishFile, Registry, RequestCtx};
-use crate::upstream::artifacts::{Artifact, ArtifactFetch, ExpectedDigest};
+use crate::upstream::artifacts::{Artifact, ExpectedDigest};
 use crate::upstream::documents::{CacheState, DocFetch};
 use crate::{http, upstream};
 
@@ -152,18 +152,7 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            if matches!(e, AppError::Forbidden(_)) || (op == Op::Upload && matches!(e, AppError::Unauthenticated)) {
-                ctx.app.audit.record(AuditEvent {
-                    at: now_ms(),
-                    registry: Some(ctx.registry.name.clone()),
-                    action: if op == Op::Upload { "upload".into() } else { "read".into() },
-                    package: None,
-                    version: None,
-                    principal: Some(ctx.principal.label()),
-                    outcome: "denied".into(),
-                    detail: Some(e.to_string()),
-                });
-            }
+            registry::audit_denied(&ctx, &e, op == Op::Upload, &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), None);
             render_error(&e)
         }
     }
@@ -356,16 +345,7 @@ async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -
         .get("sha256")
         .and_then(|h| ExpectedDigest::from_hex(h))
         .or_else(|| hashes.get("sha512").and_then(|h| ExpectedDigest::from_hex(h)));
-    let fetch = ArtifactFetch {
-        registry: ctx.registry.name.clone(),
-        key,
-        url,
-        expected,
-        client: ctx.app.upstream.artifact_client_for(&ctx.registry.name).clone(),
-        limit: ctx.app.config.limits.max_artifact_size_bytes,
-        verify_before_serve: ctx.registry.cache.verify_before_serve_bytes,
-        default_content_type: content_type.into(),
-    };
+    let fetch = registry::artifact_fetch(ctx, key, url, expected, content_type);
     let artifact = ctx.app.artifacts.get(fetch).await?;
     Ok(http::artifact(&ctx.registry.name, artifact, Some(content_type)))
 }
@@ -496,11 +476,7 @@ async fn upload(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respon
         )));
     }
 
-    let (package, claim) = {
-        let package = ctx.app.catalog.get_package(&ctx.registry.name, &key).await?;
-        let claim = registry::claim_for(&ctx.app, &ctx.registry.name, &key).await?;
-        (package, claim)
-    };
+    let (package, claim) = registry::own_package(ctx, &key).await?;
     registry::check_package_write(ctx, package.as_ref(), claim.as_ref(), &name).await?;
     if let Some(p) = &package
         && ctx.app.catalog.get_file(&p.id, &up.filename).await?.is_some()
