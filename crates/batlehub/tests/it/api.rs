@@ -121,7 +121,8 @@ async fn admins_mint_tokens_for_service_users() {
 #[tokio::test]
 async fn the_cli_hands_out_tokens_offline() {
     let dir = tempfile::tempdir().expect("dir");
-    let text = registries().replace("{DATA}", &dir.path().display().to_string());
+    // Exactly what the server below runs with (its catalog may be PostgreSQL).
+    let text = crate::support::config_text(dir.path(), &registries()).await;
     let cfg = dir.path().join("batlehub.toml");
     std::fs::write(&cfg, &text).expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_batlehub"))

@@ -78,13 +78,7 @@ impl TestServer {
 
     /// Start a server on an existing data folder (a restart).
     pub async fn start_at(data: &Path, toml: &str) -> TestServer {
-        let mut text = toml.replace("{DATA}", &data.display().to_string());
-        if let Ok(admin_url) = std::env::var("BATLEHUB_TEST_PG") {
-            // The same suite on PostgreSQL: one database per data folder.
-            let db = pg_database_for(&admin_url, data).await;
-            let sqlite = format!("url = \"sqlite://{}/catalog.db\"", data.display());
-            text = text.replace(&sqlite, &format!("url = \"{db}\""));
-        }
+        let text = config_text(data, toml).await;
         let config = Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{text}"));
         let app = AppState::build(config).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -148,6 +142,19 @@ pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let status = resp.status();
     let text = resp.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({status}): {e}: {text}"))
+}
+
+/// The configuration a test server on `data` runs with: `{DATA}` replaced,
+/// and on the PostgreSQL pass (BATLEHUB_TEST_PG) the catalog moved there.
+pub async fn config_text(data: &Path, toml: &str) -> String {
+    let mut text = toml.replace("{DATA}", &data.display().to_string());
+    if let Ok(admin_url) = std::env::var("BATLEHUB_TEST_PG") {
+        // The same suite on PostgreSQL: one database per data folder.
+        let db = pg_database_for(&admin_url, data).await;
+        let sqlite = format!("url = \"sqlite://{}/catalog.db\"", data.display());
+        text = text.replace(&sqlite, &format!("url = \"{db}\""));
+    }
+    text
 }
 
 /// A PostgreSQL database dedicated to `data` (created on first use), when the
