@@ -67,18 +67,7 @@ const TOKENS: &[(&str, &str)] = &[
 async fn cargo_publishes_yanks_and_builds_through_the_mirror() {
     let Some(cargo) = client_tool("cargo") else { return };
     // "crates-io": a second BatleHub in local mode.
-    let upstream = TestServer::start(&config(
-        r#"
-[[registries]]
-type = "cargo"
-name = "public"
-mode = "local"
-[registries.rbac]
-anonymous = ["releases:read", "source:read"]
-user = ["releases:read", "source:read", "releases:write"]
-"#,
-    ))
-    .await;
+    let upstream = crate::support::public_upstream("cargo").await;
     let up_index = format!("sparse+{}/registry/", upstream.reg("public"));
     let hub = TestServer::start(&config(&format!(
         r#"

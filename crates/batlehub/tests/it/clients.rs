@@ -99,18 +99,7 @@ struct World {
 }
 
 async fn world(npm: &Path) -> World {
-    let upstream = TestServer::start(&config(
-        r#"
-[[registries]]
-type = "npm"
-name = "public"
-mode = "local"
-[registries.rbac]
-anonymous = ["releases:read", "source:read"]
-user = ["releases:read", "source:read", "releases:write"]
-"#,
-    ))
-    .await;
+    let upstream = crate::support::public_upstream("npm").await;
     let up = format!("{}/", upstream.reg("public"));
     let hub = TestServer::start(&config(&format!(
         r#"

@@ -89,18 +89,7 @@ impl Py {
 async fn pip_uv_twine_and_poetry() {
     let (Some(python), Some(twine), Some(uv), Some(poetry)) = (client_tool("python3"), client_tool("twine"), client_tool("uv"), client_tool("poetry")) else { return };
     // "PyPI": a second BatleHub in local mode with anonymous reads.
-    let upstream = TestServer::start(&config(
-        r#"
-[[registries]]
-type = "pypi"
-name = "public"
-mode = "local"
-[registries.rbac]
-anonymous = ["releases:read", "source:read"]
-user = ["releases:read", "source:read", "releases:write"]
-"#,
-    ))
-    .await;
+    let upstream = crate::support::public_upstream("pypi").await;
     let up_simple = format!("{}/simple/", upstream.reg("public"));
     let hub = TestServer::start(&config(&format!(
         r#"

@@ -192,3 +192,12 @@ pub fn client_tool(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A second BatleHub playing a public registry: one local registry of `kind`
+/// named `public`, readable anonymously, writable by users.
+pub async fn public_upstream(kind: &str) -> TestServer {
+    TestServer::start(&config(&format!(
+        "[[registries]]\ntype = \"{kind}\"\nname = \"public\"\nmode = \"local\"\n[registries.rbac]\nanonymous = [\"releases:read\", \"source:read\"]\nuser = [\"releases:read\", \"source:read\", \"releases:write\"]\n"
+    )))
+    .await
+}
