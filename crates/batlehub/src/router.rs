@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::middleware::{self, Next};
 use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -16,7 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::{api, ecosystems, ops};
+use crate::{api, ecosystems, identity, ops, ui};
 
 pub fn router(app: App) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -24,13 +25,14 @@ pub fn router(app: App) -> Router {
         .route("/livez", get(ops::livez))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .nest("/api/v1", api::router())
-        .route("/proxy/{*path}", any(proxy))
+        .nest("/api/v1", api::router().layer(middleware::from_fn(csrf_guard)))
+        .route("/proxy/{*path}", any(proxy).layer(middleware::from_fn(csrf_guard)))
+        .merge(ui::router())
         .fallback(|| async { AppError::not_found("no such endpoint").into_response() })
         .with_state(app)
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -54,12 +56,32 @@ async fn proxy(State(app): State<App>, req: Request) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let started = std::time::Instant::now();
     let registry_name = registry.name.clone();
-    let response = ecosystems::dispatch(app, registry, rest, req, peer).await;
+    let mut response = ecosystems::dispatch(app, registry, rest, req, peer).await;
+    // Package files share the UI's origin: never let one run as a page.
+    response
+        .headers_mut()
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; sandbox"));
     let status = response.status();
     metrics::counter!("batlehub_requests_total", "registry" => registry_name.clone(), "status" => status.as_u16().to_string())
         .increment(1);
     metrics::histogram!("batlehub_request_seconds", "registry" => registry_name).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A write authenticated only by the browser session cookie must carry the
+/// session's anti-CSRF token in `X-CSRF-Token` (the web UI's forms carry it
+/// as a field and are checked by the UI itself). Requests with their own
+/// credentials (tokens) are not cookie-authenticated and pass.
+async fn csrf_guard(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && let Some(secret) = identity::session_secret(req.headers()) {
+        let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !identity::csrf_matches(&secret, presented) {
+            return AppError::forbidden("a write made with the session cookie needs the session's X-CSRF-Token header").into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Serve until `shutdown` resolves.

@@ -47,15 +47,24 @@ pub fn require_admin(p: &Principal) -> AppResult<()> {
     if p.is_admin() { Ok(()) } else { Err(AppError::forbidden("this needs the admin role")) }
 }
 
-/// Who the caller is, as the server sees it (200 even when anonymous).
+/// Who the caller is, as the server sees it (200 even when anonymous). A
+/// browser signed in with the session cookie also learns its `csrf_token`,
+/// which its writes to this API send as `X-CSRF-Token`.
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     match app.identity.resolve(&headers).await {
-        Ok(p) => ok_json(json!({
-            "user_id": p.user_id,
-            "role": p.role.as_str(),
-            "groups": p.groups,
-            "provider": p.provider,
-        })),
+        Ok(p) => {
+            let csrf = if p.is_anonymous() { None } else { crate::identity::session_secret(&headers).map(|s| crate::identity::csrf_token(&s)) };
+            let mut body = json!({
+                "user_id": p.user_id,
+                "role": p.role.as_str(),
+                "groups": p.groups,
+                "provider": p.provider,
+            });
+            if let (Some(csrf), Some(obj)) = (csrf, body.as_object_mut()) {
+                obj.insert("csrf_token".into(), csrf.into());
+            }
+            ok_json(body)
+        }
         Err(e) => e.into_response(),
     }
 }

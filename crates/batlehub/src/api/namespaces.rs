@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{authenticated, require_admin};
-use crate::access::{self, Visibility};
+use crate::access::{self, Principal, Visibility};
 use crate::app::App;
 use crate::catalog::PackageRow;
 use crate::error::{AppError, AppResult};
@@ -46,57 +46,79 @@ pub async fn list_claims(State(app): State<App>, headers: HeaderMap, Path(reg): 
 
 pub async fn add_claim(State(app): State<App>, headers: HeaderMap, Path(reg): Path<String>, body: axum::body::Bytes) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
-    require_admin(&caller)?;
-    registry_of(&app, &reg)?;
     let req: NewClaim = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
-    if req.prefix.is_empty() || req.prefix.len() > 200 || req.prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(AppError::bad_request("prefix must be 1 to 200 characters, without spaces"));
-    }
-    if req.group.trim().is_empty() || req.group.len() > 256 || req.group.chars().any(char::is_control) {
-        return Err(AppError::bad_request("group must be 1 to 256 printable characters"));
-    }
-    if registry::claims(&app, &reg).await?.iter().any(|c| c.prefix == req.prefix) {
-        return Err(AppError::conflict(format!("prefix {} is already claimed", req.prefix)));
-    }
-    app.catalog.add_claim(&reg, &req.prefix, &req.group, caller.user_id.as_deref()).await?;
-    let group = access::normalize_group(&req.group);
+    let group = create_claim(&app, &caller, &reg, &req.prefix, &req.group).await?;
     Ok((StatusCode::CREATED, Json(json!({ "registry": reg, "prefix": req.prefix, "group": group }))).into_response())
 }
 
+/// Claim `prefix` of `reg` for `group` (admins only); returns the group as stored.
+pub async fn create_claim(app: &App, caller: &Principal, reg: &str, prefix: &str, group: &str) -> AppResult<String> {
+    require_admin(caller)?;
+    registry_of(app, reg)?;
+    if prefix.is_empty() || prefix.len() > 200 || prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(AppError::bad_request("prefix must be 1 to 200 characters, without spaces"));
+    }
+    if group.trim().is_empty() || group.len() > 256 || group.chars().any(char::is_control) {
+        return Err(AppError::bad_request("group must be 1 to 256 printable characters"));
+    }
+    if registry::claims(app, reg).await?.iter().any(|c| c.prefix == prefix) {
+        return Err(AppError::conflict(format!("prefix {prefix} is already claimed")));
+    }
+    app.catalog.add_claim(reg, prefix, group, caller.user_id.as_deref()).await?;
+    Ok(access::normalize_group(group))
+}
+
 pub async fn delete_claim(State(app): State<App>, headers: HeaderMap, Path((reg, prefix)): Path<(String, String)>) -> AppResult<Response> {
-    require_admin(&authenticated(&app, &headers).await?)?;
-    let r = registry_of(&app, &reg)?;
+    let caller = authenticated(&app, &headers).await?;
+    remove_claim(&app, &caller, &reg, &prefix).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Drop a claim made through the API (admins only; configured claims stay).
+pub async fn remove_claim(app: &App, caller: &Principal, reg: &str, prefix: &str) -> AppResult<()> {
+    require_admin(caller)?;
+    let r = registry_of(app, reg)?;
     if r.config_claims.iter().any(|(p, _)| *p == prefix) {
         return Err(AppError::conflict(format!("prefix {prefix} is claimed in the configuration file; remove it there")));
     }
-    if app.catalog.delete_claim(&reg, &prefix).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(AppError::not_found(format!("prefix {prefix} is not claimed")))
-    }
+    if app.catalog.delete_claim(reg, prefix).await? { Ok(()) } else { Err(AppError::not_found(format!("prefix {prefix} is not claimed"))) }
+}
+
+/// A namespace claim of one of the caller's groups.
+#[derive(Debug, Clone)]
+pub struct MyNamespace {
+    pub registry: String,
+    pub prefix: String,
+    pub group: String,
+    pub package_count: usize,
 }
 
 /// The claims whose group the caller is in, across registries.
-pub async fn my_namespaces(State(app): State<App>, headers: HeaderMap) -> AppResult<Response> {
-    let caller = authenticated(&app, &headers).await?;
+pub async fn namespaces_of(app: &App, caller: &Principal) -> AppResult<Vec<MyNamespace>> {
     let mut out = Vec::new();
     let mut names: Vec<&String> = app.registries.keys().collect();
     names.sort();
     for reg in names {
-        for c in registry::claims(&app, reg).await? {
-            if !caller.in_group(&c.group_id) {
-                continue;
-            }
-            let count = app
-                .catalog
-                .list_package_names(std::slice::from_ref(reg))
-                .await?
-                .iter()
-                .filter(|n| access::claim_covers(&c.prefix, n))
-                .count();
-            out.push(json!({ "registry": reg, "prefix": c.prefix, "group": c.group_id, "package_count": count }));
+        let claims: Vec<_> = registry::claims(app, reg).await?.into_iter().filter(|c| caller.in_group(&c.group_id)).collect();
+        if claims.is_empty() {
+            continue;
+        }
+        let packages = app.catalog.list_package_names(std::slice::from_ref(reg)).await?;
+        for c in claims {
+            let package_count = packages.iter().filter(|n| access::claim_covers(&c.prefix, n)).count();
+            out.push(MyNamespace { registry: reg.clone(), prefix: c.prefix, group: c.group_id, package_count });
         }
     }
+    Ok(out)
+}
+
+pub async fn my_namespaces(State(app): State<App>, headers: HeaderMap) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    let out: Vec<Value> = namespaces_of(&app, &caller)
+        .await?
+        .into_iter()
+        .map(|n| json!({ "registry": n.registry, "prefix": n.prefix, "group": n.group, "package_count": n.package_count }))
+        .collect();
     Ok(Json(Value::Array(out)).into_response())
 }
 
@@ -106,16 +128,24 @@ pub struct Page {
     pub per_page: Option<usize>,
 }
 
-/// Every published version under a namespace the caller's group claims.
-pub async fn namespace_packages(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path((reg, prefix)): Path<(String, String)>,
-    Query(q): Query<Page>,
-) -> AppResult<Response> {
-    let caller = authenticated(&app, &headers).await?;
-    registry_of(&app, &reg)?;
-    let claim = registry::claims(&app, &reg)
+/// One published version under a namespace.
+#[derive(Debug, Clone)]
+pub struct NamespaceItem {
+    pub name: String,
+    pub version: String,
+    pub visibility: Visibility,
+    pub published_by: Option<String>,
+    pub published_at: i64,
+    pub yanked: bool,
+    /// The caller owns the package (as a user or through a group).
+    pub owned: bool,
+}
+
+/// Every published version under a namespace the caller's group claims
+/// (admins see every namespace), newest first within each package.
+pub async fn namespace_items(app: &App, caller: &Principal, reg: &str, prefix: &str) -> AppResult<Vec<NamespaceItem>> {
+    registry_of(app, reg)?;
+    let claim = registry::claims(app, reg)
         .await?
         .into_iter()
         .find(|c| c.prefix == prefix)
@@ -123,31 +153,64 @@ pub async fn namespace_packages(
     if !caller.is_admin() && !caller.in_group(&claim.group_id) {
         return Err(AppError::forbidden(format!("you are not a member of {}", claim.group_id)));
     }
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(50).clamp(1, 200);
     let mut packages: Vec<PackageRow> = app
         .catalog
-        .search_packages(std::slice::from_ref(&reg), "", 1000)
+        .search_packages(&[reg.to_string()], "", 1000)
         .await?
         .into_iter()
-        .filter(|p| access::claim_covers(&prefix, &p.name))
+        .filter(|p| access::claim_covers(prefix, &p.name))
         .collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let mut items = Vec::new();
     for p in &packages {
+        let owned = is_owner(app, caller, &p.id).await?;
         for v in app.catalog.list_versions(&p.id).await?.iter().rev() {
-            items.push(json!({
-                "name": p.display_name,
-                "version": v.version,
-                "visibility": p.visibility.as_str(),
-                "published_by": v.published_by,
-                "published_at": iso8601(v.published_at),
-                "yanked": v.yanked,
-            }));
+            items.push(NamespaceItem {
+                name: p.display_name.clone(),
+                version: v.version.clone(),
+                visibility: p.visibility,
+                published_by: v.published_by.clone(),
+                published_at: v.published_at,
+                yanked: v.yanked,
+                owned,
+            });
         }
     }
+    Ok(items)
+}
+
+async fn is_owner(app: &App, caller: &Principal, package_id: &str) -> AppResult<bool> {
+    let owners = app.catalog.list_owners(package_id).await?;
+    Ok(owners.iter().any(|o| if o.is_group() { caller.in_group(&o.principal_id) } else { caller.user_id.as_deref() == Some(o.principal_id.as_str()) }))
+}
+
+pub async fn namespace_packages(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((reg, prefix)): Path<(String, String)>,
+    Query(q): Query<Page>,
+) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(50).clamp(1, 200);
+    let items = namespace_items(&app, &caller, &reg, &prefix).await?;
     let total = items.len();
-    let items: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "version": i.version,
+                "visibility": i.visibility.as_str(),
+                "published_by": i.published_by,
+                "published_at": iso8601(i.published_at),
+                "yanked": i.yanked,
+                "owned": i.owned,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "items": items, "total": total, "page": page, "per_page": per_page })).into_response())
 }
 
@@ -183,16 +246,22 @@ pub async fn set_visibility(
 ) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     let req: SetVisibility = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
-    let wanted = Visibility::parse(&req.visibility)
-        .ok_or_else(|| AppError::bad_request(format!("unknown visibility `{}`: public, internal or team", req.visibility)))?;
-    let (_, p) = package_of(&app, &reg, &name).await?;
-    let claim = registry::claim_for(&app, &reg, &p.name).await?;
+    let (display, wanted) = change_visibility(&app, &caller, &reg, &name, &req.visibility).await?;
+    Ok(Json(json!({ "registry": reg, "name": display, "visibility": wanted.as_str() })).into_response())
+}
+
+/// Change a package's visibility (the JSON API and the web UI both come
+/// here); returns the package's display name and the new level.
+pub async fn change_visibility(app: &App, caller: &Principal, reg: &str, name: &str, wanted: &str) -> AppResult<(String, Visibility)> {
+    let wanted =
+        Visibility::parse(wanted).ok_or_else(|| AppError::bad_request(format!("unknown visibility `{wanted}`: public, internal or team")))?;
+    let (_, p) = package_of(app, reg, name).await?;
+    let claim = registry::claim_for(app, reg, &p.name).await?;
     let group = claim.as_ref().map(|c| c.group_id.as_str());
-    if !access::can_see(&caller, p.visibility, group) {
+    if !access::can_see(caller, p.visibility, group) {
         return Err(AppError::not_found(format!("{name} not found in {reg}")));
     }
-    let owners = app.catalog.list_owners(&p.id).await?;
-    let owner = owners.iter().any(|o| if o.is_group() { caller.in_group(&o.principal_id) } else { caller.user_id.as_deref() == Some(o.principal_id.as_str()) });
+    let owner = is_owner(app, caller, &p.id).await?;
     let member = group.is_some_and(|g| caller.in_group(g));
     if !(caller.is_admin() || member || owner) {
         return Err(AppError::forbidden(format!("only admins, owners of {name} and members of its namespace group may change its visibility")));
@@ -203,7 +272,7 @@ pub async fn set_visibility(
     app.catalog.set_visibility(&p.id, wanted).await?;
     app.audit.record(crate::catalog::AuditEvent {
         at: crate::catalog::now_ms(),
-        registry: Some(reg.clone()),
+        registry: Some(reg.to_string()),
         action: "visibility".into(),
         package: Some(p.display_name.clone()),
         version: None,
@@ -211,5 +280,5 @@ pub async fn set_visibility(
         outcome: "ok".into(),
         detail: Some(wanted.as_str().into()),
     });
-    Ok(Json(json!({ "registry": reg, "name": p.display_name, "visibility": wanted.as_str() })).into_response())
+    Ok((p.display_name, wanted))
 }

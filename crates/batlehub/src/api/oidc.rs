@@ -46,7 +46,7 @@ fn base_of(app: &App, req: &Request) -> String {
 }
 
 /// Only a path on this server: never another origin.
-fn safe_return(to: Option<&str>) -> String {
+pub fn safe_return(to: Option<&str>) -> String {
     match to {
         Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) => p.to_string(),
         _ => "/".to_string(),
@@ -163,6 +163,16 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
     let tokens: Value = serde_json::from_slice(&answer.body).map_err(|_| AppError::upstream("the token endpoint answered something else than JSON"))?;
     let id_token = tokens.get("id_token").and_then(|t| t.as_str()).ok_or_else(|| AppError::upstream("the provider sent no id_token"))?;
     let principal = provider.authenticate_id_token(id_token, &cfg.client_id, &pending.nonce).await?;
+    let mut r = start_session(&app, &principal, &base, &pending.return_to).await?;
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    set_cookie(&mut r, format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=0{secure}"));
+    Ok(r)
+}
+
+/// A new browser session for `principal`: the session row (holding only the
+/// secret's hash) and a 303 to `location` that sets the HttpOnly cookie.
+/// OIDC sign-in and the web UI's token sign-in both end here.
+pub async fn start_session(app: &App, principal: &crate::access::Principal, base: &str, location: &str) -> AppResult<Response> {
     let secret = random_string(43);
     let user_id = principal.user_id.clone().ok_or_else(|| AppError::InvalidToken("no user".into()))?;
     app.identity
@@ -176,19 +186,25 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
         })
         .await?;
     let mut r = StatusCode::SEE_OTHER.into_response();
-    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&pending.return_to).unwrap_or(HeaderValue::from_static("/")));
+    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&safe_return(Some(location))).unwrap_or(HeaderValue::from_static("/")));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
     set_cookie(&mut r, format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={SESSION_SECS}{secure}"));
-    set_cookie(&mut r, format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=0{secure}"));
     Ok(r)
 }
 
-pub async fn logout(State(app): State<App>, req: Request) -> AppResult<Response> {
-    if let Some(secret) = cookie(req.headers(), SESSION_COOKIE) {
+/// End the browser session the request carries (if any): the row is
+/// deleted and the cookie cleared on `r`.
+pub async fn end_session(app: &App, headers: &axum::http::HeaderMap, r: &mut Response) -> AppResult<()> {
+    if let Some(secret) = cookie(headers, SESSION_COOKIE) {
         app.identity.catalog().delete_session(&sha256_hex(&secret)).await?;
     }
+    set_cookie(r, format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"));
+    Ok(())
+}
+
+pub async fn logout(State(app): State<App>, req: Request) -> AppResult<Response> {
     let mut r = StatusCode::NO_CONTENT.into_response();
-    set_cookie(&mut r, format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"));
+    end_session(&app, req.headers(), &mut r).await?;
     Ok(r)
 }

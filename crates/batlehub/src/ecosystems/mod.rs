@@ -108,3 +108,55 @@ pub fn render_error(kind: Kind, err: &AppError) -> Response {
         Kind::Pypi => pypi::render_error(err),
     }
 }
+
+/// The Setup Guide's snippets for a registry of `kind`.
+pub fn setup_snippets(kind: Kind, target: &crate::setup::Target) -> Vec<crate::setup::Snippet> {
+    match kind {
+        Kind::Npm => npm::setup::snippets(target),
+        Kind::Cargo => cargo::setup::snippets(target),
+        Kind::Pypi => pypi::setup::snippets(target),
+    }
+}
+
+/// The command that installs `package` from a registry of `kind`.
+pub fn install_command(kind: Kind, target: &crate::setup::Target, package: &str) -> String {
+    match kind {
+        Kind::Npm => npm::setup::install_command(target, package),
+        Kind::Cargo => cargo::setup::install_command(target, package),
+        Kind::Pypi => pypi::setup::install_command(target, package),
+    }
+}
+
+/// What the web UI's Upload card asks for a registry type that takes a
+/// file from the browser.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserUpload {
+    /// The `accept` attribute of the file input.
+    pub accept: &'static str,
+    /// What the user is told about the file.
+    pub hint: &'static str,
+    /// Extra form fields (name, label), none for most types.
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// The Upload card's form for `kind`, or `None` where publishing is a CLI
+/// matter (npm, Cargo): those registries get CLI instructions instead.
+pub fn browser_upload(kind: Kind) -> Option<BrowserUpload> {
+    match kind {
+        Kind::Pypi => Some(BrowserUpload {
+            accept: ".whl,.tar.gz,.zip",
+            hint: "A wheel or source distribution: name and version are read from the file name and checked against its metadata.",
+            fields: &[],
+        }),
+        Kind::Npm | Kind::Cargo => None,
+    }
+}
+
+/// Publish a file sent through the web UI through the same code path as the
+/// ecosystem's own publish endpoint. Returns what was published.
+pub async fn publish_browser_upload(ctx: &crate::registry::RequestCtx, upload: crate::multipart::Upload) -> Result<String, AppError> {
+    match ctx.registry.kind {
+        Kind::Pypi => pypi::publish_distribution(ctx, upload).await,
+        Kind::Npm | Kind::Cargo => Err(AppError::bad_request(format!("{} packages are published with the {} client", ctx.registry.kind, ctx.registry.kind))),
+    }
+}

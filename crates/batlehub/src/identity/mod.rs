@@ -106,6 +106,26 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
     cookie(headers, SESSION_COOKIE)
 }
 
+/// The secret of the browser session a request is authenticated by: set
+/// only when the request carries no other credentials, since those win.
+pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+    if has_credentials(headers) { None } else { session_cookie(headers) }
+}
+
+/// The anti-CSRF token of a browser session: derived from the session's
+/// secret (which lives only in the HttpOnly cookie), so another origin can
+/// neither read nor compute it. Cookie-authenticated writes must echo it, as
+/// the `csrf` form field or the `X-CSRF-Token` header.
+pub fn csrf_token(session_secret: &str) -> String {
+    let digest = Sha256::digest(format!("batlehub-csrf\0{session_secret}").as_bytes());
+    hex::encode(&digest[..20])
+}
+
+/// Whether `presented` is the CSRF token of `session_secret` (constant time).
+pub fn csrf_matches(session_secret: &str, presented: &str) -> bool {
+    bool::from(csrf_token(session_secret).as_bytes().ct_eq(presented.trim().as_bytes()))
+}
+
 /// A random alphanumeric string of `len` characters.
 pub fn random_string(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -262,8 +262,11 @@ client_secret = "s3cret"
     let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
     assert_eq!(me["user_id"], "erin");
     assert_eq!(me["groups"], json!(["oidc:staff"]));
-    // A session may mint API tokens like any identity.
+    // A session may mint API tokens like any identity, with its CSRF token.
+    let csrf = me["csrf_token"].as_str().expect("a session learns its CSRF token").to_string();
     let r = browser.post(format!("{}/api/v1/auth/tokens", s.url)).json(&json!({"name": "from-ui"})).send().await.expect("post");
+    assert_eq!(r.status(), 403, "a cookie-authenticated write without X-CSRF-Token");
+    let r = browser.post(format!("{}/api/v1/auth/tokens", s.url)).header("x-csrf-token", &csrf).json(&json!({"name": "from-ui"})).send().await.expect("post");
     assert_eq!(r.status(), 201);
     // 5. the same callback again: refused (the state is single use).
     assert_eq!(browser.get(&back).send().await.expect("replay").status(), 400);
@@ -274,7 +277,8 @@ client_secret = "s3cret"
     let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     assert_eq!(stranger.get(&back).send().await.expect("callback").status(), 400);
     // 6. logout.
-    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).send().await.expect("logout").status(), 204);
+    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).send().await.expect("logout").status(), 403, "CSRF-checked");
+    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).header("x-csrf-token", &csrf).send().await.expect("logout").status(), 204);
     let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
     assert_eq!(me["role"], "anonymous");
     // An ID token whose nonce is not this sign-in's is refused.

@@ -22,3 +22,5 @@ mod ops;
 mod pypi;
 mod pypi_clients;
 mod tidy;
+mod ui;
+mod ui_browser;

@@ -20,6 +20,7 @@
 //! digest every download is verified against.
 
 pub mod names;
+pub mod setup;
 pub mod publish;
 
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@
 //! streamed (see [`publish`]).
 
 pub mod names;
+pub mod setup;
 pub mod op;
 pub mod publish;
 pub mod render;

@@ -18,8 +18,8 @@
 
 pub mod dist;
 pub mod names;
+pub mod setup;
 pub mod simple;
-pub mod upload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -40,6 +40,7 @@ use crate::access::{self, Permission};
 use crate::app::App;
 use crate::catalog::{FileRow, NewVersion, PackageRow, VersionRow};
 use crate::error::{AppError, AppResult};
+use crate::multipart::Upload;
 use crate::registry::{self, PublishFile, Registry, RequestCtx};
 use crate::upstream::artifacts::{Artifact, ExpectedDigest};
 use crate::upstream::documents::{CacheState, DocFetch};
@@ -431,20 +432,40 @@ async fn upload(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respon
         return Err(AppError::PayloadTooLarge(limit));
     }
     let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let up = upload::read_upload(body, ct, &ctx.app.blobs, limit).await?;
+    let up = crate::multipart::read_upload(body, ct, &ctx.app.blobs, limit, "content").await?;
     if let Some(action) = up.field(":action")
         && action != "file_upload"
     {
         return Err(AppError::bad_request(format!("unsupported :action `{action}`")));
     }
-    let name = up.field("name").ok_or_else(|| AppError::bad_request("the upload has no `name`"))?.to_string();
+    if up.field("name").is_none() {
+        return Err(AppError::bad_request("the upload has no `name`"));
+    }
+    if up.field("version").is_none() {
+        return Err(AppError::bad_request("the upload has no `version`"));
+    }
+    publish_distribution(ctx, up).await?;
+    let mut r = (StatusCode::OK, "OK\n").into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    Ok(r)
+}
+
+/// Publish one distribution file: the legacy upload API (whose form declares
+/// `name` and `version`, checked against the file) and the web UI's Upload
+/// card (which sends the file alone: name and version come from the file
+/// name and its metadata) both end here. Returns `name version`.
+pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<String> {
+    ctx.require_local_mode()?;
+    ctx.require(Permission::ReleasesWrite)?;
+    let parsed = parse_filename(&up.filename).map_err(AppError::BadRequest)?;
+    let declared_name = up.field("name").map(str::to_string);
+    let name = declared_name.clone().unwrap_or_else(|| parsed.project.clone());
     if !valid_name(&name) {
         return Err(AppError::bad_request(format!("invalid project name `{name}`")));
     }
     let key = normalize(&name);
-    let raw_version = up.field("version").ok_or_else(|| AppError::bad_request("the upload has no `version`"))?;
-    let version = normalize_version(raw_version).ok_or_else(|| AppError::bad_request(format!("invalid version `{raw_version}` (PEP 440)")))?;
-    let parsed = parse_filename(&up.filename).map_err(AppError::BadRequest)?;
+    let raw_version = up.field("version").map(str::to_string).unwrap_or_else(|| parsed.version.clone());
+    let version = normalize_version(&raw_version).ok_or_else(|| AppError::bad_request(format!("invalid version `{raw_version}` (PEP 440)")))?;
     if parsed.project != key || parsed.version != version {
         return Err(AppError::bad_request(format!("the file name `{}` does not match {name} {version}", up.filename)));
     }
@@ -475,6 +496,7 @@ async fn upload(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respon
             up.filename, core.name, core.version
         )));
     }
+    let name = declared_name.unwrap_or_else(|| core.name.clone());
 
     let (package, claim) = registry::own_package(ctx, &key).await?;
     registry::check_package_write(ctx, package.as_ref(), claim.as_ref(), &name).await?;
@@ -538,9 +560,7 @@ async fn upload(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respon
             other => other,
         })?;
     tracing::info!(registry = %ctx.registry.name, project = %key, version = %version, file = %filename, by = %ctx.principal.label(), "uploaded");
-    let mut r = (StatusCode::OK, "OK\n").into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    Ok(r)
+    Ok(format!("{name} {version}"))
 }
 
 #[cfg(test)]

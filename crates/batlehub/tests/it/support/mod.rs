@@ -201,3 +201,17 @@ pub async fn public_upstream(kind: &str) -> TestServer {
     )))
     .await
 }
+
+/// The Setup Guide's snippets for `registry` of `server`: the one source the
+/// web UI renders and the real-client tests write to disk.
+pub fn snippets(server: &TestServer, registry: &str) -> Vec<batlehub::setup::Snippet> {
+    let r = server.app.config.registries.iter().find(|r| r.name == registry).unwrap_or_else(|| panic!("no registry {registry}"));
+    let target = batlehub::setup::Target { base: server.url.clone(), registry: registry.into(), mode: r.mode };
+    batlehub::ecosystems::setup_snippets(r.kind, &target)
+}
+
+/// One snippet's body with the user id and token filled in, as a user pastes it.
+pub fn snippet(server: &TestServer, registry: &str, id: &str, user: &str, token: &str) -> String {
+    let all = snippets(server, registry);
+    batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry} has no snippet {id}")).fill(user, token)
+}

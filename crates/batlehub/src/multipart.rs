@@ -1,12 +1,11 @@
-//! The legacy upload API (`POST /legacy/`), as twine, `uv publish` and
-//! `poetry publish` speak it: multipart/form-data with metadata fields and
-//! the distribution in the `content` part, which is streamed to a temporary
-//! blob as it arrives.
+//! Streaming `multipart/form-data` uploads: small text fields are kept in
+//! memory (bounded), the one file part is streamed to a temporary blob as it
+//! arrives. PyPI's legacy upload API (`content` part) and the web UI's
+//! Upload card (`file` part) both read their bodies here.
 
 use std::collections::HashMap;
 
 use axum::body::Body;
-use futures_util::StreamExt;
 
 use crate::blobs::{BlobError, BlobStore, PendingBlob};
 use crate::error::AppError;
@@ -16,7 +15,7 @@ const MAX_FIELD: usize = 4 * 1024 * 1024;
 const MAX_FIELDS_TOTAL: usize = 16 * 1024 * 1024;
 
 pub struct Upload {
-    /// Every form field but `content`, repeated fields in order.
+    /// Every form field but the file, repeated fields in order.
     pub fields: HashMap<String, Vec<String>>,
     pub filename: String,
     pub pending: PendingBlob,
@@ -40,8 +39,8 @@ fn multipart_error(e: multer::Error) -> AppError {
     }
 }
 
-/// Read an upload body of at most `limit` bytes of distribution.
-pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobStore, limit: u64) -> Result<Upload, AppError> {
+/// Read an upload body whose part `file_part` (at most `limit` bytes) is the file.
+pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobStore, limit: u64, file_part: &str) -> Result<Upload, AppError> {
     let content_type = content_type.ok_or_else(|| AppError::bad_request("expected a multipart/form-data upload"))?;
     let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::bad_request("expected a multipart/form-data upload"))?;
     let constraints = multer::Constraints::new()
@@ -52,9 +51,9 @@ pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobSto
     let mut content: Option<(String, PendingBlob)> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
-        if name == "content" {
+        if name == file_part {
             if content.is_some() {
-                return Err(AppError::bad_request("more than one `content` part"));
+                return Err(AppError::bad_request(format!("more than one `{file_part}` part")));
             }
             let filename = field.file_name().unwrap_or("").to_string();
             let mut temp = blobs.temp(limit).await?;
@@ -78,11 +77,6 @@ pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobSto
         let value = String::from_utf8(value).map_err(|_| AppError::bad_request(format!("field `{name}` is not UTF-8")))?;
         fields.entry(name).or_default().push(value);
     }
-    let (filename, pending) = content.ok_or_else(|| AppError::bad_request("the upload has no `content` part"))?;
+    let (filename, pending) = content.ok_or_else(|| AppError::bad_request(format!("the upload has no `{file_part}` part")))?;
     Ok(Upload { fields, filename, pending })
-}
-
-/// A body stream of chunks, for tests.
-pub fn body_from_chunks(chunks: Vec<Vec<u8>>) -> Body {
-    Body::from_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)).map(|c| c.map(bytes::Bytes::from)))
 }

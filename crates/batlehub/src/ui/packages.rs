@@ -1,0 +1,179 @@
+//! `/packages`: search the packages published here (only those the viewer
+//! may see), and a page per package: versions, files, sizes, publisher,
+//! visibility, yanked state and the install command.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+use super::{Nav, Viewer, copyable, date, size, visibility_badge};
+use crate::access::{self, Permission};
+use crate::app::App;
+use crate::catalog::PackageRow;
+use crate::ecosystems;
+use crate::error::{AppError, AppResult};
+use crate::registry::{self, Registry};
+use crate::setup::Target;
+
+const MAX_RESULTS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    pub q: Option<String>,
+}
+
+/// Whether the viewer may see `p` of `reg`: the registry's read permission
+/// and the package's visibility, as the registry endpoints decide.
+async fn visible(app: &App, v: &Viewer, reg: &Registry, p: &PackageRow) -> AppResult<bool> {
+    if registry::require_on(&v.principal, reg, Permission::ReleasesRead).is_err() {
+        return Ok(false);
+    }
+    let claim = registry::claim_for(app, &reg.name, &p.name).await?;
+    Ok(access::can_see(&v.principal, p.visibility, claim.as_ref().map(|c| c.group_id.as_str())))
+}
+
+pub async fn search(State(app): State<App>, v: Viewer, Query(q): Query<SearchQuery>) -> Response {
+    let text = q.q.unwrap_or_default();
+    let text = text.trim();
+    let regs = super::local_registries(&app);
+    let names: Vec<String> = regs.iter().map(|r| r.name.clone()).collect();
+    let by_name: HashMap<&str, &Arc<Registry>> = regs.iter().map(|r| (r.name.as_str(), r)).collect();
+    let rows = match app.catalog.search_packages(&names, text, 1000).await {
+        Ok(rows) => rows,
+        Err(e) => return v.app_error(&e.into()),
+    };
+    let mut results = Vec::new();
+    for p in rows {
+        let Some(reg) = by_name.get(p.registry.as_str()) else { continue };
+        match visible(&app, &v, reg, &p).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => return v.app_error(&e),
+        }
+        let latest = match app.catalog.list_versions(&p.id).await {
+            Ok(vs) => vs.iter().rev().find(|v| !v.yanked).or(vs.last()).map(|v| v.version.clone()),
+            Err(e) => return v.app_error(&e.into()),
+        };
+        results.push((p, reg.kind, latest));
+        if results.len() >= MAX_RESULTS {
+            break;
+        }
+    }
+    let body = html! {
+        h1 { "Packages" }
+        section.card {
+            form.search method="get" action="/packages" role="search" {
+                input type="search" name="q" value=(text) aria-label="Package name" placeholder="Search packages by name";
+                button type="submit" { "Search" }
+            }
+        }
+        section.card {
+            @if results.is_empty() {
+                p.empty {
+                    @if text.is_empty() { "No packages are published here yet, or none you may see." }
+                    @else { "No package you may see matches “" (text) "”." }
+                }
+            } @else {
+                div.table-wrap { table {
+                    thead { tr { th { "Name" } th { "Registry" } th { "Type" } th { "Latest" } th { "Visibility" } th { "Updated" } } }
+                    tbody {
+                        @for (p, kind, latest) in &results {
+                            @let href = format!("/packages/{}/{}", p.registry, p.display_name);
+                            tr data-href=(href) {
+                                td { a href=(href) { (p.display_name) } }
+                                td { (p.registry) }
+                                td { (kind.as_str()) }
+                                td { (latest.as_deref().unwrap_or("—")) }
+                                td { (visibility_badge(p.visibility)) }
+                                td { (date(p.updated_at)) }
+                            }
+                        }
+                    }
+                } }
+                @if results.len() >= MAX_RESULTS { p.muted { "Showing the first " (MAX_RESULTS) " matches; refine the search." } }
+            }
+            p.muted { "Packages published to this server's local and hybrid registries. Cached upstream packages are served by the proxies but not listed." }
+        }
+    };
+    super::page(&v, "Packages", Nav::Packages, body)
+}
+
+pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): Path<(String, String)>) -> Response {
+    let not_found = || v.error(StatusCode::NOT_FOUND, &format!("No package {name} in {reg_name} that you may see."));
+    let Some(reg) = app.registries.get(&reg_name).cloned() else { return not_found() };
+    let Some(key) = ecosystems::normalize_name(reg.kind, &name) else { return not_found() };
+    let p = match app.catalog.get_package(&reg_name, &key).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(),
+        Err(e) => return v.app_error(&AppError::from(e)),
+    };
+    match visible(&app, &v, &reg, &p).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(),
+        Err(e) => return v.app_error(&e),
+    }
+    let (versions, files, owners) = match tokio::try_join!(app.catalog.list_versions(&p.id), app.catalog.list_files(&p.id), app.catalog.list_owners(&p.id)) {
+        Ok(x) => x,
+        Err(e) => return v.app_error(&e.into()),
+    };
+    let claim = registry::claim_for(&app, &reg_name, &p.name).await.ok().flatten();
+    let target = Target { base: v.base.clone(), registry: reg.name.clone(), mode: reg.mode };
+    let install = ecosystems::install_command(reg.kind, &target, &p.display_name);
+    let body = html! {
+        p.muted { a href="/packages" { "Packages" } " / " (reg.name) }
+        h1 { (p.display_name) " " (visibility_badge(p.visibility)) }
+        div.grid {
+            section.card {
+                h2 { "Install" }
+                (copyable("install-command", &install))
+            }
+            section.card {
+                h2 { "About" }
+                dl.facts {
+                    dt { "Registry" } dd { (reg.name) " (" (reg.kind.as_str()) ", " (reg.mode.as_str()) ")" }
+                    dt { "Visibility" } dd { (p.visibility.as_str()) }
+                    dt { "Namespace" } dd { @if let Some(c) = &claim { code { (c.prefix) } " · " (c.group_id) } @else { span.muted { "none" } } }
+                    dt { "Owners" } dd {
+                        @if owners.is_empty() { span.muted { "none" } }
+                        @else { (owners.iter().map(|o| if o.is_group() { format!("group:{}", o.principal_id) } else { o.principal_id.clone() }).collect::<Vec<_>>().join(", ")) }
+                    }
+                    dt { "Created" } dd { (date(p.created_at)) }
+                }
+            }
+        }
+        section.card {
+            h2 { "Versions" }
+            @if versions.is_empty() { p.empty { "No versions." } }
+            div.table-wrap { table {
+                thead { tr { th { "Version" } th { "Published" } th { "Publisher" } th { "Files" } } }
+                tbody {
+                    @for ver in versions.iter().rev() {
+                        tr data-version=(ver.version) {
+                            td {
+                                strong { (ver.version) }
+                                @if ver.yanked {
+                                    " " span.badge title=(ver.yanked_reason.as_deref().unwrap_or("")) { "yanked" }
+                                }
+                            }
+                            td { (date(ver.published_at)) }
+                            td { (ver.published_by.as_deref().unwrap_or("—")) }
+                            td {
+                                @for f in files.iter().filter(|f| f.version_id == ver.id) {
+                                    div {
+                                        code { (f.filename) } " " span.muted { (size(f.size)) " · sha256 " (f.sha256.get(..12).unwrap_or("")) "…" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    super::page(&v, &p.display_name, Nav::Packages, body)
+}
