@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config, snippet};
 
 struct CargoHome {
     dir: tempfile::TempDir,
@@ -57,11 +57,11 @@ impl CargoHome {
     }
 }
 
-const TOKENS: &[(&str, &str)] = &[
-    ("CARGO_REGISTRIES_INTERNAL_TOKEN", ALICE),
-    ("CARGO_REGISTRIES_BATLEHUB_TOKEN", BOB),
-    ("CARGO_REGISTRIES_SEED_TOKEN", ADMIN),
-];
+/// `CARGO_REGISTRIES_X_TOKEN` from the token snippet's `export X=$BATLEHUB_TOKEN`.
+fn token_variable(snippet: &str) -> String {
+    let line = snippet.trim().strip_prefix("export ").unwrap_or_else(|| panic!("not an export line: {snippet}"));
+    line.split_once('=').map(|(k, _)| k.to_string()).unwrap_or_else(|| panic!("no variable in {snippet}"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cargo_publishes_yanks_and_builds_through_the_mirror() {
@@ -86,54 +86,44 @@ upstreams = ["{up_index}"]
     .await;
     let home = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo };
     std::fs::create_dir_all(home.path("home")).expect("mkdir");
-    // The user guide's two configurations; the mirror is declared under
-    // [registries] so that it can carry a token, and replace-with names it.
-    std::fs::write(
-        home.path("home/config.toml"),
-        format!(
-            r#"[registry]
-global-credential-providers = ["cargo:token"]
-
-[registries.internal]
-index = "sparse+{internal}/registry/"
-
-[registries.batlehub]
-index = "sparse+{mirror}/registry/"
-
-[registries.seed]
-index = "{up_index}"
-
-[source.crates-io]
-replace-with = "batlehub"
-"#,
-            internal = hub.reg("internal"),
-            mirror = hub.reg("cargo"),
-        ),
-    )
-    .expect("config");
+    // The Setup Guide's snippets, as pasted: the private registry, the
+    // crates-io mirror, and the stand-in crates-io itself (a BatleHub, named
+    // `public`) to seed it; each token from the variable its snippet names.
+    let config = [
+        snippet(&hub, "internal", "cargo-registry", "", ""),
+        snippet(&hub, "cargo", "cargo-mirror", "", ""),
+        snippet(&upstream, "public", "cargo-registry", "", ""),
+    ]
+    .join("\n");
+    assert!(config.contains(&format!("index = \"{up_index}\"")), "{config}");
+    std::fs::write(home.path("home/config.toml"), config).expect("config");
+    let tokens = [("internal", &hub, ALICE), ("cargo", &hub, BOB), ("public", &upstream, ADMIN)]
+        .map(|(name, server, token)| (token_variable(&snippet(server, name, "cargo-token", "", "")), token));
+    let tokens: Vec<(&str, &str)> = tokens.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let tokens = tokens.as_slice();
 
     // Seed "crates-io" with the real cargo.
     let pubdep = home.krate("pubdep", "1.0.0", "", "pub fn answer() -> u32 { 42 }\n");
-    home.ok(&["publish", "--registry", "seed", "--no-verify", "--allow-dirty"], &pubdep, TOKENS).await;
+    home.ok(&["publish", "--registry", "public", "--no-verify", "--allow-dirty"], &pubdep, tokens).await;
 
     // Two private crates, one depending on the other and on crates-io.
     let core = home.krate("priv-core", "0.1.0", "", "pub fn core() -> u32 { 1 }\n");
-    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &core, TOKENS).await;
+    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &core, tokens).await;
     let app_lib = home.krate(
         "priv-app-lib",
         "0.1.0",
         "priv-core = { version = \"0.1\", registry = \"internal\" }\npubdep = \"1\"\n",
         "pub fn total() -> u32 { priv_core::core() + pubdep::answer() }\n",
     );
-    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &app_lib, TOKENS).await;
+    home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &app_lib, tokens).await;
     // Republishing: cargo sees the version in the index and refuses (the
     // server's own 409 is covered by the in-process tests).
-    let (ok, _, err) = home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, TOKENS).await;
+    let (ok, _, err) = home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, tokens).await;
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
 
     // yank / yank --undo, as the user guide shows them.
-    home.ok(&["yank", "--registry", "internal", "priv-core@0.1.0"], &core, TOKENS).await;
+    home.ok(&["yank", "--registry", "internal", "priv-core@0.1.0"], &core, tokens).await;
     let idx = reqwest::Client::new()
         .get(format!("{}/registry/pr/iv/priv-core", hub.reg("internal")))
         .header("authorization", BOB)
@@ -144,13 +134,13 @@ replace-with = "batlehub"
         .await
         .expect("text");
     assert!(idx.contains("\"yanked\":true"), "{idx}");
-    home.ok(&["yank", "--undo", "--registry", "internal", "priv-core@0.1.0"], &core, TOKENS).await;
+    home.ok(&["yank", "--undo", "--registry", "internal", "priv-core@0.1.0"], &core, tokens).await;
 
     // Owners and search.
-    home.ok(&["owner", "--add", "bob", "--registry", "internal", "priv-core"], &core, TOKENS).await;
-    let out = home.ok(&["owner", "--list", "--registry", "internal", "priv-core"], &core, TOKENS).await;
+    home.ok(&["owner", "--add", "bob", "--registry", "internal", "priv-core"], &core, tokens).await;
+    let out = home.ok(&["owner", "--list", "--registry", "internal", "priv-core"], &core, tokens).await;
     assert!(out.contains("alice") && out.contains("bob"), "{out}");
-    let out = home.ok(&["search", "--registry", "internal", "priv"], &core, TOKENS).await;
+    let out = home.ok(&["search", "--registry", "internal", "priv"], &core, tokens).await;
     assert!(out.contains("priv-core = \"0.1.0\"") && out.contains("priv-app-lib = \"0.1.0\""), "{out}");
 
     // A consumer that builds with a private crate and a mirrored one.
@@ -160,7 +150,7 @@ replace-with = "batlehub"
         "priv-app-lib = { version = \"0.1\", registry = \"internal\" }\npubdep = \"1\"\n",
         "pub fn run() -> u32 { priv_app_lib::total() + pubdep::answer() }\n",
     );
-    let (ok, out, err) = home.run(&["build", "-v"], &consumer, TOKENS).await;
+    let (ok, out, err) = home.run(&["build", "-v"], &consumer, tokens).await;
     assert!(ok, "{out}{err}");
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).expect("lock");
     assert!(lock.contains("name = \"pubdep\"") && lock.contains("name = \"priv-core\""), "{lock}");

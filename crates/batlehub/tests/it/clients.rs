@@ -40,15 +40,10 @@ impl Sandbox {
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("package.json"), serde_json::to_vec_pretty(&package_json).expect("json")).expect("write");
         std::fs::write(dir.join("index.js"), format!("module.exports = {:?};\n", name)).expect("write");
-        let host_path = registry.trim_start_matches("http://");
-        std::fs::write(
-            dir.join(".npmrc"),
-            format!(
-                "registry={registry}\n//{host_path}:_authToken={token}\n{}",
-                if self.always_auth { "always-auth=true\n" } else { "" }
-            ),
-        )
-        .expect("npmrc");
+        // The Setup Guide's `.npmrc` for this registry, token filled in.
+        let npmrc = crate::support::snippet_at(batlehub::ecosystems::Kind::Npm, registry, "npmrc", "", token);
+        assert!(npmrc.starts_with(&format!("registry={registry}\n")), "{npmrc}");
+        std::fs::write(dir.join(".npmrc"), format!("{npmrc}{}", if self.always_auth { "always-auth=true\n" } else { "" })).expect("npmrc");
         std::fs::write(dir.join(".yarnrc"), format!("registry \"{registry}\"\n")).expect("yarnrc");
         dir
     }
@@ -151,12 +146,15 @@ async fn npm_follows_the_user_guide() {
     let proxy = format!("{}/", w.hub.reg("npm"));
     let sb = Sandbox::new(&proxy);
 
-    // npm publish --registry .../proxy/internal-npm/ (token in .npmrc).
+    // The Setup Guide's publish command (token in .npmrc).
     let lib = sb.project("private-lib", json!({"name": "@myorg/my-private-package", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
-    let out = sb.ok(&npm, &["publish", "--registry", &internal], &lib).await;
+    let publish = crate::support::snippet(&w.hub, "internal-npm", "npm-publish", "", "");
+    let publish: Vec<&str> = publish.split_whitespace().collect();
+    assert_eq!(publish[..2], ["npm", "publish"]);
+    let out = sb.ok(&npm, &publish[1..], &lib).await;
     assert!(out.contains("@myorg/my-private-package@1.0.0"), "{out}");
     // Republishing the same version: 409, npm fails.
-    let (ok, out) = sb.run(&npm, &["publish", "--registry", &internal], &lib).await;
+    let (ok, out) = sb.run(&npm, &publish[1..], &lib).await;
     assert!(!ok, "{out}");
     // npm whoami with the user guide's .npmrc for /proxy/npm/.
     let guide = sb.project("guide", json!({"name": "guide", "version": "1.0.0", "private": true}), &proxy, ALICE);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config, snippet};
 
 struct Py {
     dir: tempfile::TempDir,
@@ -115,8 +115,10 @@ upstreams = ["{up_simple}"]
     .await;
     let py = Py { dir: tempfile::tempdir().expect("dir") };
     std::fs::create_dir_all(py.path("home")).expect("home");
-    // ~/.netrc, as the user guide shows it.
-    std::fs::write(py.path("home/.netrc"), format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n")).expect("netrc");
+    // ~/.netrc from the Setup Guide.
+    let netrc = snippet(&hub, "my-pypi", "netrc", "bob", BOB);
+    assert_eq!(netrc, format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n"));
+    std::fs::write(py.path("home/.netrc"), &netrc).expect("netrc");
     let home = py.path("home");
 
     // Seed "PyPI" with twine.
@@ -128,43 +130,49 @@ upstreams = ["{up_simple}"]
     args.extend(files.iter().map(String::as_str));
     py.ok(&twine, &args, &pubdep, &[]).await;
 
-    // twine upload to the private index (the user guide's command).
-    let private_legacy = format!("{}/legacy/", hub.reg("private"));
+    // twine upload to the private index: the Setup Guide's command, run by
+    // the shell with BATLEHUB_TOKEN set.
+    let sh = Path::new("/bin/sh");
+    let tools_path = format!("{}:{}", twine.parent().map(|p| p.display().to_string()).unwrap_or_default(), std::env::var("PATH").unwrap_or_default());
+    let twine_upload = snippet(&hub, "private", "twine-upload", "", "");
+    let twine_upload = twine_upload.lines().find(|l| l.starts_with("twine upload")).expect("twine line").to_string();
     let acme = py.project("acme-private", "1.0.0", &["pubdep>=1"]);
-    let dists = py.build(&python, &acme).await;
-    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["upload", "--non-interactive", "--repository-url", &private_legacy, "--username", "__token__", "--password", ALICE];
-    args.extend(files.iter().map(String::as_str));
-    py.ok(&twine, &args, &acme, &[]).await;
+    py.build(&python, &acme).await;
+    let as_alice = [("BATLEHUB_TOKEN", ALICE), ("PATH", tools_path.as_str())];
+    py.ok(sh, &["-c", &twine_upload], &acme, &as_alice).await;
     // Again: 409, which twine reports.
-    let (ok, text) = py.run(&twine, &args, &acme, &[]).await;
+    let (ok, text) = py.run(sh, &["-c", &twine_upload], &acme, &as_alice).await;
     assert!(!ok && text.contains("409"), "{text}");
 
-    // uv publish.
+    // uv publish, the Setup Guide's command.
+    let uv_publish = snippet(&hub, "private", "uv-publish", "", "");
     let acme_uv = py.project("acme-uv", "0.1.0", &[]);
-    let dists = py.build(&python, &acme_uv).await;
-    let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["publish", "--publish-url", &private_legacy, "--username", "__token__", "--password", ALICE];
-    args.extend(files.iter().map(String::as_str));
-    py.ok(&uv, &args, &acme_uv, &[]).await;
+    py.build(&python, &acme_uv).await;
+    let uv_path = format!("{}:{tools_path}", uv.parent().map(|p| p.display().to_string()).unwrap_or_default());
+    py.ok(sh, &["-c", uv_publish.trim()], &acme_uv, &[("BATLEHUB_TOKEN", ALICE), ("PATH", uv_path.as_str())]).await;
 
-    // pip install through the aggregate index, credentials from ~/.netrc after a 401.
+    // pip install through the aggregate index configured by the Setup
+    // Guide's pip.conf, credentials from ~/.netrc after a 401.
     let index = format!("{}/simple/", hub.reg("my-pypi"));
-    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-pip").display().to_string(), "--index-url", &index, "acme-private", "acme-uv"], &home, &[]).await;
+    let pip_conf = py.path("pip.conf");
+    std::fs::write(&pip_conf, snippet(&hub, "my-pypi", "pip-conf", "", "")).expect("pip.conf");
+    let pip_conf = pip_conf.display().to_string();
+    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-pip").display().to_string(), "acme-private", "acme-uv"], &home, &[("PIP_CONFIG_FILE", &pip_conf)]).await;
     assert!(py.installed("t-pip", "acme_private") && py.installed("t-pip", "pubdep") && py.installed("t-pip", "acme_uv"));
     // uv pip install, same index, same netrc.
     py.ok(&uv, &["pip", "install", "--target", &py.path("t-uv").display().to_string(), "--python", &python.display().to_string(), "--index-url", &index, "acme-private"], &home, &[]).await;
     assert!(py.installed("t-uv", "acme_private") && py.installed("t-uv", "pubdep"));
     // Credentials embedded in the URL, the guide's alternative.
-    let host_path = index.trim_start_matches("http://");
-    let with_creds = format!("http://__token__:{BOB}@{host_path}");
+    let url_conf = py.path("pip-url.conf");
+    std::fs::write(&url_conf, snippet(&hub, "my-pypi", "pip-url-credentials", "bob", BOB)).expect("pip.conf");
+    let url_conf = url_conf.display().to_string();
     std::fs::remove_file(py.path("home/.netrc")).expect("rm netrc");
-    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-url").display().to_string(), "--index-url", &with_creds, "acme-uv"], &home, &[]).await;
+    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-url").display().to_string(), "acme-uv"], &home, &[("PIP_CONFIG_FILE", &url_conf)]).await;
     assert!(py.installed("t-url", "acme_uv"));
     // Without credentials pip gets the 401 and fails.
     let (ok, text) = py.run(&python, &["-m", "pip", "install", "--target", &py.path("t-anon").display().to_string(), "--index-url", &index, "acme-uv"], &home, &[]).await;
     assert!(!ok && text.contains("401"), "{text}");
-    std::fs::write(py.path("home/.netrc"), format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n")).expect("netrc");
+    std::fs::write(py.path("home/.netrc"), &netrc).expect("netrc");
 
     // poetry resolves from the private source (PyPI disabled by the primary source).
     let consumer = py.path("consumer");
@@ -172,7 +180,8 @@ upstreams = ["{up_simple}"]
     std::fs::write(
         consumer.join("pyproject.toml"),
         format!(
-            "[project]\nname = \"consumer\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"acme-private>=1.0\"]\n\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = \"batlehub\"\nurl = \"{index}\"\npriority = \"primary\"\n"
+            "[project]\nname = \"consumer\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\ndependencies = [\"acme-private>=1.0\"]\n\n[tool.poetry]\npackage-mode = false\n\n{}",
+            snippet(&hub, "my-pypi", "poetry-source", "", "")
         ),
     )
     .expect("pyproject");
@@ -180,12 +189,14 @@ upstreams = ["{up_simple}"]
     let lock = std::fs::read_to_string(consumer.join("poetry.lock")).expect("poetry.lock");
     assert!(lock.contains("name = \"acme-private\"") && lock.contains("name = \"pubdep\""), "{lock}");
 
-    // Hybrid: publish to it, install a mix of private and upstream projects.
-    let hybrid_legacy = format!("{}/legacy/", hub.reg("hybrid"));
+    // Hybrid: publish to it with the Setup Guide's ~/.pypirc and
+    // `twine upload --repository batlehub`, install a mix of private and
+    // upstream projects.
+    std::fs::write(py.path("home/.pypirc"), snippet(&hub, "hybrid", "pypirc", "alice", ALICE)).expect("pypirc");
     let house = py.project("house-tool", "2.0.0", &["pubdep>=1"]);
     let dists = py.build(&python, &house).await;
     let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["upload", "--non-interactive", "--repository-url", &hybrid_legacy, "--username", "__token__", "--password", ALICE];
+    let mut args = vec!["upload", "--non-interactive", "--repository", "batlehub"];
     args.extend(files.iter().map(String::as_str));
     py.ok(&twine, &args, &house, &[]).await;
     let hindex = format!("{}/simple/", hub.reg("hybrid"));

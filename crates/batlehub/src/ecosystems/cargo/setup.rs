@@ -3,7 +3,9 @@
 //!
 //! The mirror is declared under `[registries]` and named by `replace-with`:
 //! a `[source]` entry cannot carry a token, and BatleHub registries that
-//! need one say `auth-required` in their `config.json`.
+//! need one say `auth-required` in their `config.json`. Cargo then insists on
+//! a credential provider: each entry names `cargo:token` (the token from
+//! `CARGO_REGISTRIES_{NAME}_TOKEN` or `cargo login`).
 
 use crate::setup::{Snippet, Target};
 
@@ -28,11 +30,13 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "cargo-mirror",
             "Replace crates-io with this registry",
             Some(".cargo/config.toml"),
-            format!("[registries.{alias}]\nindex = \"{index}\"\n\n[source.crates-io]\nreplace-with = \"{alias}\"\n"),
+            format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n[source.crates-io]\nreplace-with = \"{alias}\"\n"),
         ));
     }
     if t.mode.has_local() {
-        out.push(Snippet::new("cargo-registry", "A named private registry", Some(".cargo/config.toml"), format!("[registries.{alias}]\nindex = \"{index}\"\n")));
+        out.push(Snippet::new("cargo-registry", "A named private registry", Some(".cargo/config.toml"),
+            format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n"),
+        ));
     }
     out.push(Snippet::new("cargo-token", "The token, from the environment (or `cargo login --registry`)", None, token));
     if t.mode.has_local() {

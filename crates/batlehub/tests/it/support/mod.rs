@@ -215,3 +215,12 @@ pub fn snippet(server: &TestServer, registry: &str, id: &str, user: &str, token:
     let all = snippets(server, registry);
     batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry} has no snippet {id}")).fill(user, token)
 }
+
+/// A snippet for the BatleHub registry at `registry_url`
+/// (`{base}/proxy/{name}/`), filled in.
+pub fn snippet_at(kind: batlehub::ecosystems::Kind, registry_url: &str, id: &str, user: &str, token: &str) -> String {
+    let (base, name) = registry_url.trim_end_matches('/').split_once("/proxy/").unwrap_or_else(|| panic!("not a registry URL: {registry_url}"));
+    let target = batlehub::setup::Target { base: base.into(), registry: name.into(), mode: batlehub::config::Mode::Local };
+    let all = batlehub::ecosystems::setup_snippets(kind, &target);
+    batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry_url} has no snippet {id}")).fill(user, token)
+}
