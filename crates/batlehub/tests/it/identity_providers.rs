@@ -236,6 +236,9 @@ client_secret = "s3cret"
     let browser = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let providers: Value = browser.get(format!("{}/api/v1/auth/oidc/providers", s.url)).send().await.expect("get").json().await.expect("json");
     assert_eq!(providers["providers"], json!(["oidc"]));
+    // The web UI's sign-in page has a button for the provider.
+    let page = browser.get(format!("{}/login?return_to=/my-namespace", s.url)).send().await.expect("page").text().await.expect("html");
+    assert!(page.contains(r#"href="/api/v1/auth/oidc/login?provider=oidc&amp;return_to=%2Fmy-namespace""#) && page.contains("Sign in with oidc"), "{page}");
     // 1. login: a redirect to the provider with PKCE, state and nonce.
     let r = browser.get(format!("{}/api/v1/auth/oidc/login?return_to=/api/v1/me", s.url)).send().await.expect("login");
     assert_eq!(r.status(), 302);

@@ -72,9 +72,11 @@ fn ecosystems_never_import_each_other_and_shared_code_knows_none() {
             }
         }
     }
-    // The shared machinery names no ecosystem.
-    for dir in ["access", "blobs", "catalog", "upstream", "registry", "identity"] {
-        for f in rust_files(&src().join(dir)) {
+    // The shared machinery names no ecosystem; the JSON API and the web UI
+    // reach ecosystems only through `ecosystems`' dispatch functions.
+    let shared_files = ["setup.rs", "multipart.rs", "http.rs", "router.rs"].map(|f| src().join(f));
+    for dir in ["access", "blobs", "catalog", "upstream", "registry", "identity", "api", "ui"] {
+        for f in rust_files(&src().join(dir)).into_iter().chain(shared_files.iter().cloned()) {
             let code = production_code(&f);
             for eco in &ecosystems {
                 assert!(!code.contains(&format!("ecosystems::{eco}")), "{} (shared) imports ecosystem {eco}", rel(&f));
@@ -105,5 +107,16 @@ fn no_unwrap_or_expect_outside_tests() {
             assert!(!line.contains(".unwrap()"), "{}:{}: unwrap() outside tests", rel(&f), i + 1);
             assert!(!line.contains(".expect("), "{}:{}: expect() outside tests", rel(&f), i + 1);
         }
+    }
+}
+
+#[test]
+fn ui_renders_through_escaping_templates_only() {
+    // Every page is built with maud's `html!`, which escapes what it
+    // interpolates; `PreEscaped` would bypass that.
+    for f in rust_files(&src().join("ui")) {
+        let code = production_code(&f);
+        assert!(!code.contains("PreEscaped"), "{} renders unescaped HTML", rel(&f));
+        assert!(!code.contains("text/html") || rel(&f) == "ui/mod.rs", "{} builds HTML responses outside the layout", rel(&f));
     }
 }
