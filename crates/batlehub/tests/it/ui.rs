@@ -258,6 +258,12 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
     assert!(r.text().await.expect("body").contains("Published acme-widget 1.0.0 to private"));
     let simple = format!("{}/simple/acme-widget/", s.reg("private"));
     assert_eq!(Client::new().get(&simple).send().await.expect("anon").status(), StatusCode::OK);
+    // Package files share the UI's origin but can never run as a page there.
+    let file = Client::new().get(format!("{}/packages/acme-widget/{}", s.reg("private"), wheel_name("acme-widget", "1.0.0"))).send().await.expect("file");
+    assert_eq!(file.status(), StatusCode::OK);
+    let csp = file.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(file.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
     // The same file again: the ecosystem's conflict.
     let r = alice.post(&up).multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0"))).send().await.expect("up");
     assert_eq!(r.status(), StatusCode::CONFLICT);
