@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
+use crate::blobs::{CHUNK, Readable};
+
 use crate::app::Rendered;
 use crate::upstream::artifacts::Artifact;
 use crate::upstream::documents::CacheState;
@@ -67,16 +69,16 @@ pub fn document(request_headers: &HeaderMap, doc: &Rendered, content_type: &'sta
     response
 }
 
-fn count_bytes(registry: &str) -> metrics::Counter {
-    metrics::counter!("batlehub_bytes_served_total", "registry" => registry.to_string())
-}
-
 /// Stream an artifact, counting the bytes served.
-pub fn artifact(registry: &str, artifact: Artifact, content_type_override: Option<&str>) -> Response {
-    let counter = count_bytes(registry);
+pub fn artifact(registry: &crate::registry::Registry, artifact: Artifact, content_type_override: Option<&str>) -> Response {
+    let counter = registry.metrics.bytes.clone();
     let (body, size, content_type) = match artifact {
-        Artifact::Stored { file, size, content_type } => {
-            let stream = ReaderStream::with_capacity(file, 128 * 1024).map(move |chunk| {
+        Artifact::Stored { file: Readable::Memory(bytes), size, content_type } => {
+            counter.increment(bytes.len() as u64);
+            (Body::from(bytes), Some(size), content_type)
+        }
+        Artifact::Stored { file: Readable::File(file), size, content_type } => {
+            let stream = ReaderStream::with_capacity(file, CHUNK).map(move |chunk| {
                 if let Ok(c) = &chunk {
                     counter.increment(c.len() as u64);
                 }

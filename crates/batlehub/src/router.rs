@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::middleware::{self, Next};
 use axum::routing::{any, get};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -38,7 +38,29 @@ pub fn router(app: App) -> Router {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RequestIds::default()))
+}
+
+/// Request ids: a random prefix per process and a counter, so that making
+/// one costs no system call (a UUID per request asks the kernel for
+/// randomness every time).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: std::sync::Arc<str>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        RequestIds { prefix: identity::random_string(12).into(), next: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)) }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).ok().map(RequestId::new)
+    }
 }
 
 /// `/proxy/{registry}/{rest}`: find the registry, hand the raw path to its
@@ -55,17 +77,14 @@ async fn proxy(State(app): State<App>, req: Request) -> Response {
     };
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let started = std::time::Instant::now();
-    let registry_name = registry.name.clone();
-    let mut response = ecosystems::dispatch(app, registry, rest, req, peer).await;
+    let mut response = ecosystems::dispatch(app, registry.clone(), rest, req, peer).await;
     // Package files share the UI's origin: never let one run as a page.
     response
         .headers_mut()
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("default-src 'none'; sandbox"));
-    let status = response.status();
-    metrics::counter!("batlehub_requests_total", "registry" => registry_name.clone(), "status" => status.as_u16().to_string())
-        .increment(1);
-    metrics::histogram!("batlehub_request_seconds", "registry" => registry_name).record(started.elapsed().as_secs_f64());
+    registry.metrics.request(response.status().as_u16());
+    registry.metrics.seconds.record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -101,4 +120,22 @@ pub fn json_status(status: StatusCode, value: serde_json::Value) -> Response {
 
 pub fn ok_json(value: serde_json::Value) -> Response {
     json_status(StatusCode::OK, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_cheap() {
+        let mut ids = RequestIds::default();
+        let req = axum::http::Request::new(());
+        let a = ids.make_request_id(&req).expect("id");
+        let b = ids.clone().make_request_id(&req).expect("id");
+        assert_ne!(a.header_value(), b.header_value(), "clones share the counter");
+        let a = a.header_value().to_str().expect("ascii").to_string();
+        assert_eq!(a.len(), 14);
+        assert!(a.starts_with(&b.header_value().to_str().expect("ascii")[..13]));
+        assert_ne!(RequestIds::default().prefix, ids.prefix, "each process starts with a new prefix");
+    }
 }

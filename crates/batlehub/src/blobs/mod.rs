@@ -5,7 +5,10 @@
 //! - Bytes arrive as a stream and are written to a temporary file while every
 //!   digest is computed; the file is fsynced and renamed into place. A blob is
 //!   therefore either whole under its final name or absent.
-//! - No artifact is ever held whole in memory.
+//! - No artifact is ever held whole in memory, but for those no bigger than
+//!   one read chunk ([`CHUNK`]): they are read in one go to be served, and
+//!   the most recently served stay in a hot cache bounded by
+//!   [`HOT_CACHE_BYTES`] (blobs are immutable, so it is never stale).
 //! - Paths are built only here, from a validated hex digest or a hashed key:
 //!   no name from a request ever becomes a path.
 
@@ -80,6 +83,22 @@ pub fn is_sha256_hex(s: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Small blobs (at most one [`CHUNK`]) recently served, by SHA-256.
+    /// Blobs never change, so an entry is never stale; bounded by bytes.
+    hot: moka::sync::Cache<String, Bytes>,
+}
+
+/// How many bytes of small blobs the hot cache keeps.
+pub const HOT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How many bytes a stored artifact is read (and sent) at a time.
+pub const CHUNK: usize = 256 * 1024;
+
+/// A blob ready to serve: small ones already read (they fit in one chunk),
+/// the rest a file to stream chunk by chunk.
+pub enum Readable {
+    Memory(Bytes),
+    File(tokio::fs::File),
 }
 
 /// A blob being written: bytes go to a temporary file as they arrive.
@@ -254,7 +273,11 @@ impl BlobStore {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
-        Ok(BlobStore { root: root.to_path_buf() })
+        let hot = moka::sync::Cache::builder()
+            .max_capacity(HOT_CACHE_BYTES)
+            .weigher(|_k: &String, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .build();
+        Ok(BlobStore { root: root.to_path_buf(), hot })
     }
 
     fn blob_path(&self, sha256: &str) -> BlobResult<PathBuf> {
@@ -320,6 +343,39 @@ impl BlobStore {
     }
 
     /// Open a stored blob for reading, with its size.
+    /// Open a blob to serve it: one trip to the blocking pool opens it and,
+    /// when it is no bigger than one read chunk ([`CHUNK`]), reads it whole;
+    /// bigger blobs come back as a file to stream.
+    pub async fn open_readable(&self, sha256: &str) -> BlobResult<Option<(Readable, u64)>> {
+        if let Some(bytes) = self.hot.get(sha256) {
+            let len = bytes.len() as u64;
+            return Ok(Some((Readable::Memory(bytes), len)));
+        }
+        let path = self.blob_path(sha256)?;
+        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Option<(Readable, u64)>> {
+            use std::io::Read;
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let len = f.metadata()?.len();
+            if len <= CHUNK as u64 {
+                let mut buf = Vec::with_capacity(len as usize);
+                f.read_to_end(&mut buf)?;
+                let len = buf.len() as u64;
+                return Ok(Some((Readable::Memory(Bytes::from(buf)), len)));
+            }
+            Ok(Some((Readable::File(tokio::fs::File::from_std(f)), len)))
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
+        if let Some((Readable::Memory(bytes), _)) = &opened {
+            self.hot.insert(sha256.to_string(), bytes.clone());
+        }
+        Ok(opened)
+    }
+
     pub async fn open(&self, sha256: &str) -> BlobResult<Option<(tokio::fs::File, u64)>> {
         let path = self.blob_path(sha256)?;
         match tokio::fs::File::open(&path).await {
@@ -341,6 +397,7 @@ impl BlobStore {
 
     pub async fn delete(&self, sha256: &str) -> BlobResult<()> {
         let path = self.blob_path(sha256)?;
+        self.hot.invalidate(sha256);
         match tokio::fs::remove_file(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -434,6 +491,36 @@ mod tests {
         assert_eq!(len, 11);
         // Nothing is left in tmp.
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn small_blobs_are_served_from_memory_big_ones_streamed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
+        let put = |n: usize, byte: u8| {
+            let store = store.clone();
+            async move {
+                let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![byte; n]))]);
+                store.commit(store.put_stream(chunks, 1 << 30).await.expect("put")).await.expect("commit").digests.sha256
+            }
+        };
+        let small = put(CHUNK, 1).await;
+        let big = put(CHUNK + 1, 2).await;
+        match store.open_readable(&small).await.expect("open") {
+            Some((Readable::Memory(b), len)) => assert_eq!((b.len(), len), (CHUNK, CHUNK as u64)),
+            _ => panic!("a blob of one chunk is read whole"),
+        }
+        match store.open_readable(&big).await.expect("open") {
+            Some((Readable::File(_), len)) => assert_eq!(len, CHUNK as u64 + 1),
+            _ => panic!("a bigger blob is streamed"),
+        }
+        // Served again from the hot cache: no file access at all.
+        std::fs::remove_file(store.blob_path(&small).expect("path")).expect("rm");
+        assert!(matches!(store.open_readable(&small).await.expect("open"), Some((Readable::Memory(_), _))));
+        // Deleting through the store forgets it.
+        store.delete(&small).await.expect("delete");
+        assert!(store.open_readable(&small).await.expect("open").is_none());
+        assert!(store.open_readable(&"0".repeat(64)).await.expect("open").is_none());
     }
 
     #[tokio::test]

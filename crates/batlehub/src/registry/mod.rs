@@ -29,6 +29,51 @@ pub struct Registry {
     pub cache: CacheConfig,
     /// Namespace claims from the configuration: `(prefix, group)`.
     pub config_claims: Vec<(String, String)>,
+    /// This registry's metric handles, registered once.
+    pub metrics: Arc<RegistryMetrics>,
+}
+
+/// Metric handles of one registry, made once so that the request path does
+/// not build label sets and look them up for every response.
+pub struct RegistryMetrics {
+    name: String,
+    requests: std::sync::RwLock<std::collections::HashMap<u16, metrics::Counter>>,
+    pub seconds: metrics::Histogram,
+    pub bytes: metrics::Counter,
+    pub artifact_hits: metrics::Counter,
+}
+
+impl std::fmt::Debug for RegistryMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryMetrics").field("registry", &self.name).finish()
+    }
+}
+
+impl RegistryMetrics {
+    fn new(name: &str) -> RegistryMetrics {
+        RegistryMetrics {
+            name: name.to_string(),
+            requests: Default::default(),
+            seconds: metrics::histogram!("batlehub_request_seconds", "registry" => name.to_string()),
+            bytes: metrics::counter!("batlehub_bytes_served_total", "registry" => name.to_string()),
+            artifact_hits: metrics::counter!("batlehub_cache_total", "registry" => name.to_string(), "kind" => "artifact", "result" => "hit"),
+        }
+    }
+
+    /// Count a response with `status`.
+    pub fn request(&self, status: u16) {
+        if let Ok(map) = self.requests.read()
+            && let Some(c) = map.get(&status)
+        {
+            c.increment(1);
+            return;
+        }
+        let counter = metrics::counter!("batlehub_requests_total", "registry" => self.name.clone(), "status" => status.to_string());
+        counter.increment(1);
+        if let Ok(mut map) = self.requests.write() {
+            map.insert(status, counter);
+        }
+    }
 }
 
 impl Registry {
@@ -42,6 +87,7 @@ impl Registry {
             grants: c.grants(),
             cache: c.cache.clone(),
             config_claims: c.namespaces.iter().map(|n| (n.prefix.clone(), access::normalize_group(&n.group))).collect(),
+            metrics: Arc::new(RegistryMetrics::new(&c.name)),
         }
     }
 }

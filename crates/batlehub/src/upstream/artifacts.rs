@@ -108,7 +108,7 @@ pub struct ArtifactFetch {
 
 pub enum Artifact {
     /// Served from the blob store.
-    Stored { file: tokio::fs::File, size: u64, content_type: String },
+    Stored { file: crate::blobs::Readable, size: u64, content_type: String },
     /// Streamed while it is fetched.
     Streaming { body: BoxStream<'static, std::io::Result<Bytes>>, size: Option<u64>, content_type: String },
 }
@@ -164,7 +164,7 @@ impl ArtifactCache {
             }
         };
         let Some(row) = row else { return Ok(None) };
-        match self.blobs.open(&row.sha256).await {
+        match self.blobs.open_readable(&row.sha256).await {
             Ok(Some((file, size))) => Ok(Some(Artifact::Stored { file, size, content_type: row.content_type })),
             Ok(None) | Err(BlobError::NotFound) => {
                 // The row outlived its blob: forget it and fetch again.

@@ -332,3 +332,21 @@ members = ["internal"]
     let found: Value = c.get(format!("{reg}/api/v1/crates?q=my")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
     assert_eq!(found["crates"][0]["name"], "my-private");
 }
+
+#[tokio::test]
+async fn index_files_follow_the_upstream() {
+    // Index files keep their validator per fetched body: a new upstream body
+    // (after the TTL) must show, with a new ETag.
+    let up = FakeIndex::start(true).await;
+    up.add("growing", "1.0.0");
+    let s = TestServer::start(&proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0")).await;
+    let c = client();
+    let url = format!("{}/registry/gr/ow/growing", s.reg("cargo"));
+    let first = c.get(&url).header("authorization", BOB).send().await.expect("get");
+    let etag = first.headers()["etag"].clone();
+    assert_eq!(lines(&first.text().await.expect("text")).len(), 1);
+    up.add("growing", "1.1.0");
+    let second = c.get(&url).header("authorization", BOB).send().await.expect("get");
+    assert_ne!(second.headers()["etag"], etag);
+    assert_eq!(lines(&second.text().await.expect("text")).len(), 2);
+}

@@ -287,3 +287,24 @@ async fn visibility_applies_to_pages_files_and_json() {
     let root = c.get(format!("{reg}/simple/")).basic_auth("bob", Some(BOB)).send().await.expect("get").text().await.expect("text");
     assert!(!root.contains("team-secret"), "{root}");
 }
+
+#[tokio::test]
+async fn rendered_pages_follow_the_upstream() {
+    // Pages are rendered once per fetched body: a new upstream body (after
+    // the TTL) must show, in both formats, with a new validator.
+    let up = FakeSimple::start(false).await;
+    up.add("growing", &sdist_name("growing", "1.0"), sdist("growing", "1.0"));
+    let s = TestServer::start(&proxy(&up.simple(), "proxy", 0)).await;
+    let c = client();
+    let page = format!("{}/simple/growing/", s.reg("pypi"));
+    let first = c.get(&page).basic_auth("bob", Some(BOB)).send().await.expect("get");
+    let etag = first.headers()["etag"].clone();
+    assert!(!first.text().await.expect("html").contains("growing-2.0"));
+    up.add("growing", &sdist_name("growing", "2.0"), sdist("growing", "2.0"));
+    let second = c.get(&page).basic_auth("bob", Some(BOB)).send().await.expect("get");
+    assert_ne!(second.headers()["etag"], etag);
+    assert!(second.text().await.expect("html").contains(&sdist_name("growing", "2.0")));
+    let json: serde_json::Value =
+        c.get(&page).basic_auth("bob", Some(BOB)).header("accept", "application/vnd.pypi.simple.v1+json").send().await.expect("get").json().await.expect("json");
+    assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
+}

@@ -255,7 +255,16 @@ async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> AppRe
     let lower = name.as_str().to_lowercase();
     let fetch = doc_fetch(ctx, format!("index|{lower}"), name.index_path(), upstream_bases(&ctx.registry), false);
     let served = ctx.app.documents.get(fetch).await?;
-    let rendered = crate::app::Rendered { body: served.doc.body.clone(), etag: http::etag_of(&served.doc.body) };
+    // The validator is computed once per fetched body, not per request.
+    let key = format!("cargo|{}|{lower}|{}", ctx.registry.name, served.doc.generation);
+    let rendered = match ctx.app.rendered.get(&key).await {
+        Some(r) => r,
+        None => {
+            let r = crate::app::Rendered { body: served.doc.body.clone(), etag: http::etag_of(&served.doc.body) };
+            ctx.app.rendered.insert(key, r.clone()).await;
+            r
+        }
+    };
     Ok(http::document(headers, &rendered, "text/plain; charset=utf-8", Some(served.state)))
 }
 
@@ -284,15 +293,15 @@ async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResul
         let (f, size) = ctx
             .app
             .blobs
-            .open(&file.sha256)
+            .open_readable(&file.sha256)
             .await?
             .ok_or_else(|| AppError::internal(format!("blob {} of {filename} is missing", file.sha256)))?;
-        return Ok(http::artifact(&reg.name, Artifact::Stored { file: f, size, content_type: file.content_type }, None));
+        return Ok(http::artifact(&reg, Artifact::Stored { file: f, size, content_type: file.content_type }, None));
     }
     let lower = name.as_str().to_lowercase();
     let key = format!("crate|{lower}|{version}");
     if let Some(hit) = ctx.app.artifacts.cached(&ctx.registry.name, &key).await? {
-        return Ok(http::artifact(&ctx.registry.name, hit, Some("application/x-tar")));
+        return Ok(http::artifact(&ctx.registry, hit, Some("application/x-tar")));
     }
     // The index line gives the checksum and the real name; the upstream that
     // served it gives the download template.
@@ -321,7 +330,7 @@ async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResul
     let url = expand_dl(dl, &real_name, version, &cksum);
     let fetch = registry::artifact_fetch(ctx, key, url, ExpectedDigest::from_hex(&cksum), "application/x-tar");
     let artifact = ctx.app.artifacts.get(fetch).await?;
-    Ok(http::artifact(&ctx.registry.name, artifact, Some("application/x-tar")))
+    Ok(http::artifact(&ctx.registry, artifact, Some("application/x-tar")))
 }
 
 async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {

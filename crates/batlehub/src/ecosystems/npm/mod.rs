@@ -255,17 +255,16 @@ async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<
         let (f, size) = ctx
             .app
             .blobs
-            .open(&file.sha256)
+            .open_readable(&file.sha256)
             .await?
             .ok_or_else(|| AppError::internal(format!("blob {} of {filename} is missing", file.sha256)))?;
         let artifact = upstream::artifacts::Artifact::Stored { file: f, size, content_type: file.content_type };
-        return Ok(http::artifact(&local.registry.name, artifact, None));
+        return Ok(http::artifact(&local.registry, artifact, None));
     }
     let key = format!("tarball|{}|{filename}", name.full());
     if let Some(hit) = ctx.app.artifacts.cached(&ctx.registry.name, &key).await? {
-        metrics::counter!("batlehub_cache_total", "registry" => ctx.registry.name.clone(), "kind" => "artifact", "result" => "hit")
-            .increment(1);
-        return Ok(http::artifact(&ctx.registry.name, hit, Some("application/octet-stream")));
+        ctx.registry.metrics.artifact_hits.increment(1);
+        return Ok(http::artifact(&ctx.registry, hit, Some("application/octet-stream")));
     }
     let (mut parsed, _, _) = upstream_packument(ctx, name, false).await?;
     if !parsed.tarballs.contains_key(filename) {
@@ -280,7 +279,7 @@ async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<
         .or_else(|| source.shasum.as_deref().and_then(ExpectedDigest::from_hex));
     let fetch = registry::artifact_fetch(ctx, key, source.url.clone(), expected, "application/octet-stream");
     let artifact = ctx.app.artifacts.get(fetch).await?;
-    Ok(http::artifact(&ctx.registry.name, artifact, Some("application/octet-stream")))
+    Ok(http::artifact(&ctx.registry, artifact, Some("application/octet-stream")))
 }
 
 /// A publish body, parsed off the async threads with attachments spooled to

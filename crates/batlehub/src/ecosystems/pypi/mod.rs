@@ -190,13 +190,27 @@ fn redirect(to: &str) -> Response {
 }
 
 fn respond(headers: &HeaderMap, page: &ProjectPage, format: Format, state: Option<CacheState>) -> AppResult<Response> {
-    let (body, ct) = match format {
-        Format::Html => (page.render_html().into_bytes(), "text/html; charset=utf-8"),
-        Format::Json => (serde_json::to_vec(&page.render_json()).map_err(|e| AppError::internal(e.to_string()))?, simple::JSON_V1),
-    };
-    let mut r = http::document(headers, &http::rendered(body), ct, state);
+    let body = render_page(page, format)?;
+    Ok(with_vary(http::document(headers, &http::rendered(body), content_type(format), state)))
+}
+
+fn render_page(page: &ProjectPage, format: Format) -> AppResult<Vec<u8>> {
+    match format {
+        Format::Html => Ok(page.render_html().into_bytes()),
+        Format::Json => serde_json::to_vec(&page.render_json()).map_err(|e| AppError::internal(e.to_string())),
+    }
+}
+
+fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::Html => "text/html; charset=utf-8",
+        Format::Json => simple::JSON_V1,
+    }
+}
+
+fn with_vary(mut r: Response) -> Response {
     r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept, Authorization"));
-    Ok(r)
+    r
 }
 
 fn file_url(ctx: &RequestCtx, project: &str, filename: &str) -> String {
@@ -234,7 +248,7 @@ fn upstream_bases(reg: &Registry) -> Vec<String> {
 }
 
 /// An upstream project page, parsed once per fetched body.
-async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> AppResult<(Arc<ProjectPage>, CacheState)> {
+async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> AppResult<(Arc<ProjectPage>, CacheState, u64)> {
     let fetch = DocFetch {
         registry: ctx.registry.name.clone(),
         key: format!("simple|{project}"),
@@ -248,13 +262,13 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
     let served = ctx.app.documents.get(fetch).await?;
     let key = format!("{}|{project}|{}", ctx.registry.name, served.doc.generation);
     if let Some(p) = ctx.app.eco.pypi.parsed.get(&key).await {
-        return Ok((p, served.state));
+        return Ok((p, served.state, served.doc.generation));
     }
     let page_url = upstream::join_url(&served.doc.header.source, &format!("{project}/"));
     let page = ProjectPage::parse(&served.doc.body, served.doc.header.content_type.as_deref(), &page_url, project).map_err(AppError::Upstream)?;
     let page = Arc::new(page);
     ctx.app.eco.pypi.parsed.insert(key, Arc::clone(&page)).await;
-    Ok((page, served.state))
+    Ok((page, served.state, served.doc.generation))
 }
 
 async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
@@ -262,19 +276,29 @@ async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &Head
         let (page, _, _) = local_page(ctx, &package).await?;
         return respond(headers, &page, format, None);
     }
-    let (upstream, state) = upstream_page(ctx, project, false).await?;
-    let mut page = (*upstream).clone();
-    for f in &mut page.files {
-        f.url = file_url(ctx, project, &f.filename);
-    }
-    if page.versions.is_empty() {
-        // HTML pages carry no PEP 700 `versions`: derive them from the files.
-        let mut vs: Vec<String> = page.files.iter().filter_map(|f| parse_filename(&f.filename).ok().map(|d| d.version)).collect();
-        vs.sort_by_key(|v| names::parse_version(v));
-        vs.dedup();
-        page.versions = vs;
-    }
-    respond(headers, &page, format, Some(state))
+    let (upstream, state, generation) = upstream_page(ctx, project, false).await?;
+    // Rendered once per fetched body, format and public address.
+    let key = format!("pypi|{}|{project}|{generation}|{format:?}|{}", ctx.registry.name, ctx.base);
+    let rendered = match ctx.app.rendered.get(&key).await {
+        Some(r) => r,
+        None => {
+            let mut page = (*upstream).clone();
+            for f in &mut page.files {
+                f.url = file_url(ctx, project, &f.filename);
+            }
+            if page.versions.is_empty() {
+                // HTML pages carry no PEP 700 `versions`: derive them from the files.
+                let mut vs: Vec<String> = page.files.iter().filter_map(|f| parse_filename(&f.filename).ok().map(|d| d.version)).collect();
+                vs.sort_by_key(|v| names::parse_version(v));
+                vs.dedup();
+                page.versions = vs;
+            }
+            let r = http::rendered(render_page(&page, format)?);
+            ctx.app.rendered.insert(key, r.clone()).await;
+            r
+        }
+    };
+    Ok(with_vary(http::document(headers, &rendered, content_type(format), Some(state))))
 }
 
 async fn root(ctx: &RequestCtx, format: Format, headers: &HeaderMap) -> AppResult<Response> {
@@ -317,19 +341,19 @@ async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -
         let (f, size) = ctx
             .app
             .blobs
-            .open(&row.sha256)
+            .open_readable(&row.sha256)
             .await?
             .ok_or_else(|| AppError::internal(format!("blob {} of {stored_name} is missing", row.sha256)))?;
-        return Ok(http::artifact(&reg.name, Artifact::Stored { file: f, size, content_type: row.content_type }, None));
+        return Ok(http::artifact(&reg, Artifact::Stored { file: f, size, content_type: row.content_type }, None));
     }
     let key = format!("{}|{project}|{stored_name}", if metadata { "meta" } else { "file" });
     let content_type = if metadata { "text/plain; charset=utf-8" } else { "application/octet-stream" };
     if let Some(hit) = ctx.app.artifacts.cached(&ctx.registry.name, &key).await? {
-        return Ok(http::artifact(&ctx.registry.name, hit, Some(content_type)));
+        return Ok(http::artifact(&ctx.registry, hit, Some(content_type)));
     }
     let mut found = None;
     for force in [false, true] {
-        let (page, _) = upstream_page(ctx, project, force).await?;
+        let (page, _, _) = upstream_page(ctx, project, force).await?;
         found = page.files.iter().find(|f| f.filename == filename).cloned();
         if found.is_some() {
             break;
@@ -348,7 +372,7 @@ async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -
         .or_else(|| hashes.get("sha512").and_then(|h| ExpectedDigest::from_hex(h)));
     let fetch = registry::artifact_fetch(ctx, key, url, expected, content_type);
     let artifact = ctx.app.artifacts.get(fetch).await?;
-    Ok(http::artifact(&ctx.registry.name, artifact, Some(content_type)))
+    Ok(http::artifact(&ctx.registry, artifact, Some(content_type)))
 }
 
 fn file_json(ctx: &RequestCtx, project: &str, f: &FileRow, v: &VersionRow) -> Value {
