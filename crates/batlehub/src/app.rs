@@ -79,7 +79,7 @@ impl AppState {
         let catalog = Catalog::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| format!("opening the catalog at {}", config.database.url))?;
-        let blobs = BlobStore::open_filesystem(&config.storage.path)
+        let blobs = BlobStore::open(&config.storage)
             .await
             .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?;
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);

@@ -45,6 +45,19 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Copy every blob from the [storage] of one configuration to the
+    /// [storage] of another (filesystem to S3, say), verifying each digest.
+    /// Resumable: blobs already at the destination are skipped. Run it with
+    /// the server stopped (or once more after), then switch the server's
+    /// configuration to the new [storage].
+    MigrateStorage {
+        /// The configuration whose [storage] holds the blobs now
+        #[arg(long)]
+        from: PathBuf,
+        /// The configuration whose [storage] receives them
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +140,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("{secret}");
             catalog.close().await;
+            Ok(())
+        }
+        Command::MigrateStorage { from, to } => {
+            let (from, to) = (load_config(&from)?, load_config(&to)?);
+            let source = crate::blobs::BlobStore::open(&from.storage).await?;
+            let dest = crate::blobs::BlobStore::open(&to.storage).await?;
+            eprintln!("copying blobs from {} to {}", source.describe(), dest.describe());
+            let report = crate::blobs::copy_all(&source, &dest, |done, total| {
+                if done % 100 == 0 || done == total {
+                    eprintln!("  {done}/{total}");
+                }
+            })
+            .await?;
+            println!("{} blobs copied, {} already there ({} bytes copied)", report.copied, report.skipped, report.bytes);
             Ok(())
         }
         Command::Serve { config, host, port } => {

@@ -88,12 +88,37 @@ impl Default for DatabaseConfig {
 pub struct StorageConfig {
     #[serde(rename = "type")]
     pub kind: StorageKind,
+    /// The blobs (filesystem), or the replica's local scratch space:
+    /// temporary files and cached upstream documents (s3).
     pub path: PathBuf,
+    /// s3: the bucket.
+    pub bucket: Option<String>,
+    /// s3: the region (else from the AWS environment).
+    pub region: Option<String>,
+    /// s3: an S3-compatible endpoint (MinIO, Ceph, R2...).
+    pub endpoint_url: Option<String>,
+    /// s3: `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    pub force_path_style: bool,
+    /// s3: a key prefix inside the bucket (`team-a/`), empty by default.
+    pub prefix: String,
+    /// s3: explicit credentials (else the standard AWS environment chain).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { kind: StorageKind::Filesystem, path: PathBuf::from("data/storage") }
+        StorageConfig {
+            kind: StorageKind::Filesystem,
+            path: PathBuf::from("data/storage"),
+            bucket: None,
+            region: None,
+            endpoint_url: None,
+            force_path_style: false,
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
     }
 }
 
@@ -101,6 +126,7 @@ impl Default for StorageConfig {
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     Filesystem,
+    S3,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -559,7 +585,7 @@ impl Config {
             }
         }
 
-        validate(&mut c, &server, &database, &auth, &registries);
+        validate(&mut c, &server, &storage, &database, &auth, &registries);
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| (e.line, e.column));
             return Err(ConfigErrors(c.errors));
@@ -674,6 +700,7 @@ pub fn valid_registry_name(name: &str) -> bool {
 fn validate(
     c: &mut Collector<'_>,
     server: &ServerConfig,
+    storage: &StorageConfig,
     database: &DatabaseConfig,
     auth: &[AuthConfig],
     registries: &[(Range<usize>, RegistryConfig)],
@@ -693,6 +720,23 @@ fn validate(
     if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres://") || database.url.starts_with("postgresql://")) {
         let span = section_span("[database]");
         c.push(span, format!("[database] url `{}` must start with `sqlite://` or `postgres://`", database.url));
+    }
+    if storage.kind == StorageKind::S3 {
+        let span = section_span("[storage]");
+        if storage.bucket.as_deref().is_none_or(str::is_empty) {
+            c.push(span.clone(), "[storage] type = \"s3\" needs `bucket`");
+        }
+        if let Some(e) = &storage.endpoint_url
+            && url::Url::parse(e).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+        {
+            c.push(span.clone(), format!("[storage] endpoint_url `{e}` must be an absolute http(s) URL"));
+        }
+        if storage.access_key_id.is_some() != storage.secret_access_key.is_some() {
+            c.push(span, "[storage] access_key_id and secret_access_key go together");
+        }
+    } else if storage.bucket.is_some() || storage.endpoint_url.is_some() {
+        let span = section_span("[storage]");
+        c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
     }
     if database.max_connections == 0 {
         let span = section_span("max_connections");

@@ -77,6 +77,15 @@ pub fn artifact(registry: &crate::registry::Registry, artifact: Artifact, conten
             counter.increment(bytes.len() as u64);
             (Body::from(bytes), Some(size), content_type)
         }
+        Artifact::Stored { file: Readable::Stream(body), size, content_type } => {
+            let stream = body.map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    counter.increment(c.len() as u64);
+                }
+                chunk
+            });
+            (Body::from_stream(stream), Some(size), content_type)
+        }
         Artifact::Stored { file: Readable::File(file), size, content_type } => {
             let stream = ReaderStream::with_capacity(file, CHUNK).map(move |chunk| {
                 if let Ok(c) = &chunk {

@@ -12,7 +12,10 @@
 //! - Paths are built only here, from a validated hex digest or a hashed key:
 //!   no name from a request ever becomes a path.
 
+mod s3;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -82,7 +85,11 @@ pub fn is_sha256_hex(s: &str) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
+    /// Temporary files, cached documents and (without a remote store) the
+    /// committed blobs.
     root: PathBuf,
+    /// Where committed blobs live when `[storage] type = "s3"`.
+    remote: Option<Arc<s3::S3Blobs>>,
     /// Small blobs (at most one [`CHUNK`]) recently served, by SHA-256.
     /// Blobs never change, so an entry is never stale; bounded by bytes.
     hot: moka::sync::Cache<String, Bytes>,
@@ -99,6 +106,8 @@ pub const CHUNK: usize = 256 * 1024;
 pub enum Readable {
     Memory(Bytes),
     File(tokio::fs::File),
+    /// A body arriving from the object store.
+    Stream(futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>),
 }
 
 /// A blob being written: bytes go to a temporary file as they arrive.
@@ -277,7 +286,25 @@ impl BlobStore {
             .max_capacity(HOT_CACHE_BYTES)
             .weigher(|_k: &String, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
             .build();
-        Ok(BlobStore { root: root.to_path_buf(), hot })
+        Ok(BlobStore { root: root.to_path_buf(), remote: None, hot })
+    }
+
+    /// The store `[storage]` describes: the filesystem under `path`, or an
+    /// S3-compatible bucket with `path` holding only local scratch files.
+    pub async fn open(c: &crate::config::StorageConfig) -> anyhow::Result<BlobStore> {
+        let mut store = BlobStore::open_filesystem(&c.path).await?;
+        if c.kind == crate::config::StorageKind::S3 {
+            store.remote = Some(Arc::new(s3::S3Blobs::new(c)?));
+        }
+        Ok(store)
+    }
+
+    /// Where committed blobs live, for messages.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            Some(r) => r.describe(),
+            None => self.root.join("blobs").display().to_string(),
+        }
     }
 
     fn blob_path(&self, sha256: &str) -> BlobResult<PathBuf> {
@@ -323,6 +350,11 @@ impl BlobStore {
         let Some(src) = pending.path.take() else {
             return Err(BlobError::Body("blob already committed".into()));
         };
+        if let Some(remote) = &self.remote {
+            let uploaded = remote.upload(&digests.sha256, &src).await;
+            let _ = tokio::fs::remove_file(&src).await;
+            return Ok(Committed { digests, newly_stored: uploaded? });
+        }
         if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
             let _ = tokio::fs::remove_file(&src).await;
             return Ok(Committed { digests, newly_stored: false });
@@ -342,7 +374,6 @@ impl BlobStore {
         Ok(Committed { digests, newly_stored: true })
     }
 
-    /// Open a stored blob for reading, with its size.
     /// Open a blob to serve it: one trip to the blocking pool opens it and,
     /// when it is no bigger than one read chunk ([`CHUNK`]), reads it whole;
     /// bigger blobs come back as a file to stream.
@@ -352,6 +383,13 @@ impl BlobStore {
             return Ok(Some((Readable::Memory(bytes), len)));
         }
         let path = self.blob_path(sha256)?;
+        if let Some(remote) = &self.remote {
+            let opened = remote.open(sha256).await?;
+            if let Some((Readable::Memory(bytes), _)) = &opened {
+                self.hot.insert(sha256.to_string(), bytes.clone());
+            }
+            return Ok(opened);
+        }
         let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Option<(Readable, u64)>> {
             use std::io::Read;
             let mut f = match std::fs::File::open(&path) {
@@ -376,28 +414,53 @@ impl BlobStore {
         Ok(opened)
     }
 
-    pub async fn open(&self, sha256: &str) -> BlobResult<Option<(tokio::fs::File, u64)>> {
+    pub async fn exists(&self, sha256: &str) -> BlobResult<bool> {
         let path = self.blob_path(sha256)?;
-        match tokio::fs::File::open(&path).await {
-            Ok(f) => {
-                let len = f.metadata().await?.len();
-                Ok(Some((f, len)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+        match &self.remote {
+            Some(remote) => remote.exists(sha256).await,
+            None => Ok(tokio::fs::try_exists(path).await?),
         }
     }
 
-    pub async fn exists(&self, sha256: &str) -> bool {
-        match self.blob_path(sha256) {
-            Ok(p) => tokio::fs::try_exists(p).await.unwrap_or(false),
-            Err(_) => false,
+    /// Every committed blob's SHA-256 (for moving a store).
+    pub async fn list(&self) -> BlobResult<Vec<String>> {
+        if let Some(remote) = &self.remote {
+            return remote.list().await;
         }
+        let root = self.root.join("blobs/sha256");
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let mut dirs = vec![root];
+            while let Some(d) = dirs.pop() {
+                let rd = match std::fs::read_dir(&d) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BlobError::Io(e)),
+                };
+                for entry in rd.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                        && is_sha256_hex(name)
+                    {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
     }
 
     pub async fn delete(&self, sha256: &str) -> BlobResult<()> {
         let path = self.blob_path(sha256)?;
         self.hot.invalidate(sha256);
+        if let Some(remote) = &self.remote {
+            return remote.delete(sha256).await;
+        }
         match tokio::fs::remove_file(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -465,8 +528,50 @@ impl BlobStore {
         let probe = self.root.join("tmp").join(format!("health-{}", crate::catalog::new_id()));
         tokio::fs::write(&probe, b"ok").await?;
         tokio::fs::remove_file(&probe).await?;
+        if let Some(remote) = &self.remote {
+            remote.health().await?;
+        }
         Ok(())
     }
+}
+
+/// What [`copy_all`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CopyReport {
+    pub copied: u64,
+    pub skipped: u64,
+    pub bytes: u64,
+}
+
+/// Copy every blob of `from` that `to` lacks, streaming each through a
+/// temporary file of `to` whose SHA-256 must be the blob's name (a corrupt
+/// source blob stops the copy). Each blob is committed whole or not at all,
+/// so an interrupted copy resumes where it stopped.
+pub async fn copy_all(from: &BlobStore, to: &BlobStore, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<CopyReport> {
+    let all = from.list().await?;
+    let total = all.len() as u64;
+    let mut report = CopyReport::default();
+    for (i, sha256) in all.iter().enumerate() {
+        if to.exists(sha256).await? {
+            report.skipped += 1;
+        } else {
+            let (readable, _) = from.open_readable(sha256).await?.ok_or_else(|| anyhow::anyhow!("blob {sha256} vanished while copying"))?;
+            let stream: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>> = match readable {
+                Readable::Memory(b) => futures_util::stream::iter([Ok(b)]).boxed(),
+                Readable::File(f) => tokio_util::io::ReaderStream::with_capacity(f, CHUNK).boxed(),
+                Readable::Stream(s) => s,
+            };
+            let pending = to.put_stream(stream, u64::MAX).await?;
+            if pending.digests.sha256 != *sha256 {
+                anyhow::bail!("blob {sha256} reads back with SHA-256 {}: the source is corrupt", pending.digests.sha256);
+            }
+            report.bytes += pending.digests.size;
+            to.commit(pending).await?;
+            report.copied += 1;
+        }
+        progress(i as u64 + 1, total);
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -487,7 +592,7 @@ mod tests {
         assert!(c.newly_stored);
         let again = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello world"))]), 1024).await.expect("put");
         assert!(!store.commit(again).await.expect("commit").newly_stored);
-        let (_, len) = store.open(&c.digests.sha256).await.expect("open").expect("present");
+        let (_, len) = store.open_readable(&c.digests.sha256).await.expect("open").expect("present");
         assert_eq!(len, 11);
         // Nothing is left in tmp.
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
@@ -532,7 +637,7 @@ mod tests {
         let pending = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]), 10).await.expect("put");
         drop(pending);
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
-        assert!(store.open("../../etc/passwd").await.is_err());
+        assert!(store.open_readable("../../etc/passwd").await.is_err());
     }
 
     #[tokio::test]

@@ -225,3 +225,36 @@ api_server = "https://127.0.0.1:6443"
     let err = parse("[[auth]]\ntype = \"oidc\"\nissuer_url = \"not a url\"\nclient_id = \"x\"\n").expect_err("bad issuer");
     assert!(err.to_string().contains("issuer_url"), "{err}");
 }
+
+#[test]
+fn s3_storage_keys_and_their_errors() {
+    let cfg = parse(
+        r#"
+[storage]
+type = "s3"
+path = "/var/cache/batlehub"
+bucket = "artifacts"
+region = "eu-west-1"
+endpoint_url = "http://127.0.0.1:9000"
+force_path_style = true
+prefix = "team-a/"
+access_key_id = "AKIA"
+secret_access_key = "${TOKEN}"
+"#,
+    )
+    .expect("valid");
+    assert_eq!(cfg.storage.kind, StorageKind::S3);
+    assert_eq!(cfg.storage.bucket.as_deref(), Some("artifacts"));
+    assert!(cfg.storage.force_path_style);
+    assert_eq!(cfg.storage.prefix, "team-a/");
+    assert_eq!(cfg.storage.secret_access_key.as_deref(), Some("s3cret"));
+
+    let err = parse("[storage]\ntype = \"s3\"\nendpoint_url = \"ftp://x\"\naccess_key_id = \"a\"\n").expect_err("invalid");
+    let all = err.to_string();
+    assert!(all.contains("needs `bucket`"), "{all}");
+    assert!(all.contains("must be an absolute http(s) URL"), "{all}");
+    assert!(all.contains("go together"), "{all}");
+    assert_eq!(lines(&err), vec![1, 1, 1]);
+    let err = parse("[storage]\nbucket = \"b\"\n").expect_err("invalid");
+    assert!(err.to_string().contains("need type = \"s3\""), "{err}");
+}

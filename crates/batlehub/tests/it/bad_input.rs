@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::npm::{publish_body, tarball};
-use crate::support::{ALICE, TestServer, client, config, files_under};
+use crate::support::{ALICE, TestServer, client, config, files_under, stored_blobs};
 
 #[tokio::test]
 async fn bad_publishes_are_4xx_and_leave_nothing() {
@@ -55,7 +55,7 @@ async fn bad_publishes_are_4xx_and_leave_nothing() {
         assert!(err["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {err}");
     }
     assert!(s.app.catalog.get_package("internal", "pkg").await.expect("db").is_none());
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty(), "no blob without its row");
+    assert!(stored_blobs(&s).await.is_empty(), "no blob without its row");
     assert!(files_under(&s.data.join("storage/tmp")).is_empty(), "no temporary file left");
 }
 

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::support::cargo::{FakeIndex, body, crate_file, crate_file_declaring, meta, publish, sha256};
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, stored_blobs};
 
 fn registries(extra: &str) -> String {
     config(&format!(
@@ -185,7 +185,7 @@ async fn bad_publishes_are_4xx_in_cargo_shape_and_leave_nothing() {
         let v: Value = r.json().await.expect("cargo error shape");
         assert!(!detail(&v).is_empty(), "{what}: {v}");
     }
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     assert!(files_under(&s.data.join("storage/tmp")).is_empty());
     // Traversal in the index path.
     let addr = s.url.trim_start_matches("http://");
@@ -261,7 +261,7 @@ async fn proxy_corruption_is_502_and_stale_index_survives_outages() {
     assert_eq!(r.status(), 502);
     let v: Value = r.json().await.expect("json");
     assert!(detail(&v).contains("integrity"), "{v}");
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     up.set_corrupt(false);
     let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), bytes);

@@ -11,6 +11,7 @@ mod auth;
 mod cargo;
 mod cargo_client;
 mod bad_input;
+mod blob_store;
 mod cli;
 mod fuzz_corpus;
 mod identity_providers;

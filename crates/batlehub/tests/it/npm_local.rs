@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::npm::{escaped, integrity, publish, publish_body, tarball};
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, json};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, stored_blobs, json};
 
 fn local(extra: &str) -> String {
     config(&format!(
@@ -245,7 +245,7 @@ async fn dist_tags_deprecate_and_unpublish() {
     assert_eq!(r.status(), 200);
     assert_eq!(c.get(format!("{reg}/@myorg%2flib")).bearer_auth(BOB).send().await.expect("get").status(), 404);
     // Every blob of the package is gone with it.
-    let blobs = files_under(&s.data.join("storage/blobs"));
+    let blobs = stored_blobs(&s).await;
     assert!(blobs.is_empty(), "{blobs:?}");
 }
 
@@ -290,7 +290,7 @@ async fn oversized_publish_is_413_and_leaves_nothing() {
         .expect("put");
     assert_eq!(r.status(), 413);
     assert!(s.app.catalog.get_package("internal", "big").await.expect("db").is_none());
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     assert!(files_under(&s.data.join("storage/tmp")).is_empty());
 }
 

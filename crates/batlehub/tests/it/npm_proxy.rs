@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::fake_npm::{Behaviour, FakeNpm};
 use crate::support::npm::tarball;
-use crate::support::{ALICE, TestServer, client, config, files_under, json};
+use crate::support::{ALICE, TestServer, client, config, files_under, stored_blobs, json};
 
 fn proxy(upstreams: &[&str], ttl: u64, verify_before_serve: u64) -> String {
     let list: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
@@ -131,7 +131,7 @@ async fn corrupted_tarballs_are_502_and_never_kept() {
     let r = c.get(format!("{reg}/lib/-/lib-1.0.0.tgz")).bearer_auth(ALICE).send().await.expect("get");
     assert_eq!(r.status(), 502);
     assert!(json(r).await["error"].as_str().unwrap_or("").contains("integrity"));
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     assert!(files_under(&s.data.join("storage/tmp")).is_empty());
     // Not cached: once the upstream is fixed, the right bytes come through.
     up.set(Behaviour::Normal);

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::support::pypi::{FakeSimple, form, metadata, sdist, sdist_name, sha256, upload, wheel, wheel_name};
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, stored_blobs};
 
 const JSON_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
 
@@ -137,7 +137,7 @@ async fn bad_uploads_are_4xx_plain_text_and_leave_nothing() {
     let r = c.post(format!("{reg}/legacy/")).basic_auth("__token__", Some(ALICE)).body("not multipart").send().await.expect("post");
     assert_eq!(r.status(), 400);
     assert!(s.app.catalog.get_package("private", "demo").await.expect("db").is_none());
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     assert!(files_under(&s.data.join("storage/tmp")).is_empty());
     // The first publisher owns the project.
     assert_eq!(upload(&c, &reg, ALICE, "demo", "1.0", &wheel_name("demo", "1.0"), &w).await.0, 200);
@@ -213,7 +213,7 @@ async fn proxy_corruption_and_outages() {
     up.set_corrupt(true);
     let r = c.get(format!("{reg}/packages/flaky/{}", sdist_name("flaky", "1.0"))).basic_auth("bob", Some(BOB)).send().await.expect("get");
     assert_eq!(r.status(), 502);
-    assert!(files_under(&s.data.join("storage/blobs")).is_empty());
+    assert!(stored_blobs(&s).await.is_empty());
     up.set_corrupt(false);
     let r = c.get(format!("{reg}/packages/flaky/{}", sdist_name("flaky", "1.0"))).basic_auth("bob", Some(BOB)).send().await.expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), sd);

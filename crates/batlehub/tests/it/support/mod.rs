@@ -7,6 +7,7 @@ pub mod idp;
 pub mod tls;
 pub mod npm;
 pub mod pypi;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -145,9 +146,25 @@ pub async fn json(resp: reqwest::Response) -> serde_json::Value {
 }
 
 /// The configuration a test server on `data` runs with: `{DATA}` replaced,
-/// and on the PostgreSQL pass (BATLEHUB_TEST_PG) the catalog moved there.
+/// on the PostgreSQL pass (BATLEHUB_TEST_PG) the catalog moved there, and
+/// with BATLEHUB_TEST_S3=<endpoint> the blobs moved to a bucket of their own.
 pub async fn config_text(data: &Path, toml: &str) -> String {
     let mut text = toml.replace("{DATA}", &data.display().to_string());
+    if let Ok(endpoint) = std::env::var("BATLEHUB_TEST_S3") {
+        let fs = format!("[storage]\ntype = \"filesystem\"\npath = \"{}/storage\"\n", data.display());
+        if text.contains(&fs) {
+            let marker = data.join("s3-bucket");
+            let bucket = match std::fs::read_to_string(&marker) {
+                Ok(b) => b,
+                Err(_) => {
+                    let b = s3::create_bucket(&endpoint).await;
+                    std::fs::write(&marker, &b).expect("marker");
+                    b
+                }
+            };
+            text = text.replace(&fs, &s3::storage_section(data, &endpoint, &bucket));
+        }
+    }
     if let Ok(admin_url) = std::env::var("BATLEHUB_TEST_PG") {
         // The same suite on PostgreSQL: one database per data folder.
         let db = pg_database_for(&admin_url, data).await;
@@ -223,4 +240,10 @@ pub fn snippet_at(kind: batlehub::ecosystems::Kind, registry_url: &str, id: &str
     let target = batlehub::setup::Target { base: base.into(), registry: name.into(), mode: batlehub::config::Mode::Local };
     let all = batlehub::ecosystems::setup_snippets(kind, &target);
     batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry_url} has no snippet {id}")).fill(user, token)
+}
+
+/// The SHA-256 of every blob `server` has committed, wherever its store is
+/// (a folder, or a bucket on the S3 pass).
+pub async fn stored_blobs(server: &TestServer) -> Vec<String> {
+    server.app.blobs.list().await.expect("list blobs")
 }
