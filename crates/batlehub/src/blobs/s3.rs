@@ -55,11 +55,16 @@ impl S3Blobs {
         }
         if let Some(endpoint) = &c.endpoint_url {
             b = b.with_endpoint(endpoint.trim_end_matches('/'));
-            if endpoint.starts_with("http://") {
-                b = b.with_allow_http(true);
-            }
         }
         b = b.with_virtual_hosted_style_request(!c.force_path_style);
+        // An unreachable store must fail requests (and /healthz) within
+        // seconds, not after minutes of retries.
+        let retry = object_store::RetryConfig { max_retries: 3, retry_timeout: std::time::Duration::from_secs(30), ..Default::default() };
+        let client = object_store::ClientOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(5))
+            .with_timeout(std::time::Duration::from_secs(300))
+            .with_allow_http(c.endpoint_url.as_deref().is_some_and(|e| e.starts_with("http://")));
+        b = b.with_retry(retry).with_client_options(client);
         if let (Some(id), Some(secret)) = (&c.access_key_id, &c.secret_access_key) {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
         }

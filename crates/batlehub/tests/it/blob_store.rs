@@ -99,6 +99,24 @@ async fn s3_store() {
     // A bucket that does not answer makes the store unhealthy.
     let gone = storage_config(&storage_section(dir.path(), "http://127.0.0.1:9", &bucket));
     assert!(BlobStore::open(&gone.storage).await.expect("store").health().await.is_err());
+
+    // /healthz checks the object store: 200, then 503 naming storage once
+    // the S3 server is gone.
+    let server_dir = tempfile::tempdir().expect("dir");
+    let toml = crate::support::config("[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"local\"\n");
+    let fs = "[storage]\ntype = \"filesystem\"\npath = \"{DATA}/storage\"\n";
+    assert!(toml.contains(fs));
+    let toml = toml.replace(fs, &storage_section(std::path::Path::new("{DATA}"), &moto.url, &create_bucket(&moto.url).await));
+    let s = crate::support::TestServer::start_at(server_dir.path(), &toml).await;
+    let c = crate::support::client();
+    assert_eq!(c.get(format!("{}/healthz", s.url)).send().await.expect("get").status(), 200);
+    drop(moto);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = c.get(format!("{}/healthz", s.url)).send().await.expect("get");
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["storage"]["status"], "error", "{v}");
+    assert_eq!(v["catalog"]["status"], "ok", "{v}");
 }
 
 /// `batlehub migrate-storage` of a populated instance from its folder to a

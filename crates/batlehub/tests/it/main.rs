@@ -22,6 +22,7 @@ mod npm_proxy;
 mod ops;
 mod pypi;
 mod pypi_clients;
+mod replicas;
 mod tidy;
 mod ui;
 mod ui_browser;
