@@ -142,32 +142,50 @@ pub(super) async fn run(catalog: &Catalog) -> anyhow::Result<()> {
     if catalog.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
     }
-    let result = apply(&mut conn).await;
+    let result = apply(&mut conn, catalog.dialect()).await;
     if catalog.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
     }
     result
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+/// Apply what is missing, one migration per transaction. Each transaction
+/// checks again, under the write lock, whether its migration is applied:
+/// on SQLite `BEGIN IMMEDIATE` takes the database's write lock (processes
+/// starting together on one file wait for each other, within the busy
+/// timeout); on PostgreSQL the advisory lock already serialises them.
+async fn apply(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyhow::Result<()> {
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .await?;
-    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
+    let begin = if dialect == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
     for (version, statements) in MIGRATIONS {
-        if applied.iter().any(|(v,)| v == version) {
-            continue;
+        conn.execute(begin).await?;
+        match apply_one(conn, *version, statements).await {
+            Ok(applied) => {
+                conn.execute("COMMIT").await?;
+                if applied {
+                    tracing::info!(version, "applied catalog migration");
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e);
+            }
         }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for stmt in *statements {
-            tx.execute(*stmt).await.map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
-        }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(*version)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(version, "applied catalog migration");
     }
     Ok(())
+}
+
+/// Inside a transaction: apply `version` unless it is there; whether it was applied.
+async fn apply_one(conn: &mut sqlx::AnyConnection, version: i64, statements: &[&'static str]) -> anyhow::Result<bool> {
+    let done: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(version).fetch_optional(&mut *conn).await?;
+    if done.is_some() {
+        return Ok(false);
+    }
+    for stmt in statements {
+        conn.execute(*stmt).await.map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
+    }
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)").bind(version).bind(now_ms()).execute(&mut *conn).await?;
+    Ok(true)
 }

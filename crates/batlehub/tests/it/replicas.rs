@@ -151,3 +151,24 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_may_start_at_once() {
+    // Three servers start together on a fresh catalog: the migrations run
+    // once, under the lock, and every replica serves.
+    let dir = tempfile::tempdir().expect("dir");
+    let toml = config(REGISTRIES);
+    let _ = config_text(dir.path(), &toml).await; // the database and bucket, made once
+    let (x, y, z) = tokio::join!(
+        TestServer::start_at(dir.path(), &toml),
+        TestServer::start_at(dir.path(), &toml),
+        TestServer::start_at(dir.path(), &toml)
+    );
+    let c = client();
+    let (status, body) = publish(&c, &x.reg("npm"), ALICE, "early-lib", "1.0.0").await;
+    assert_eq!(status, 201, "{body}");
+    for s in [&y, &z] {
+        assert_eq!(c.get(format!("{}/early-lib", s.reg("npm"))).bearer_auth(BOB).send().await.expect("get").status(), 200);
+        assert_eq!(c.get(format!("{}/healthz", s.url)).send().await.expect("get").status(), 200);
+    }
+}
