@@ -249,6 +249,9 @@ def start_nginx():
         default_type application/octet-stream;
         types {{ application/json json; text/html html; }}
     """
+    # npm packuments: /npm/{name} and /npm/@scope/{name} are index.json files.
+    packuments = ("location ~ ^/npm/([^/]+)$ { default_type application/json; try_files /npm/$1/index.json =404; }\n"
+                  "        location ~ ^/npm/(@[^/]+)/([^/]+)$ { default_type application/json; try_files /npm/$1/$2/index.json =404; }")
     open(conf, "w").write(f"""
 daemon off;
 worker_processes 2;
@@ -267,8 +270,7 @@ http {{
     server {{
         listen 127.0.0.1:{UPSTREAM};
         root {FIX};
-        location ~ ^/npm/([^/]+)$ {{ default_type application/json; try_files /npm/$1/index.json =404; }}
-        location ~ ^/npm/(@[^/]+)/([^/]+)$ {{ default_type application/json; try_files /npm/$1/$2/index.json =404; }}
+        {packuments}
         location /pypi/ {{ index index.html; default_type text/html; }}
     }}
     server {{
@@ -276,7 +278,7 @@ http {{
         root {FIX};
         access_log {WORK}/throttled-access.log;
         limit_rate {THROTTLE};
-        location ~ ^/npm/([^/]+)$ {{ default_type application/json; try_files /npm/$1/index.json =404; }}
+        {packuments}
     }}
 }}
 """)

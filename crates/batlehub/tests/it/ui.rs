@@ -9,7 +9,8 @@ use reqwest::{Client, StatusCode};
 use crate::support::pypi::{upload, wheel, wheel_name};
 use crate::support::{ADMIN, ALICE, BOB, TestServer, config};
 
-const REGISTRIES: &str = r#"
+/// The registries of the web UI tests (the browser test uses them too).
+pub const REGISTRIES: &str = r#"
 [[registries]]
 type = "pypi"
 name = "private"

@@ -65,30 +65,7 @@ async fn the_web_ui_in_chromium() {
     let tmp = tempfile::tempdir().expect("dir");
     let Some(browser) = Browser::find(tmp.path()) else { return };
     let Some(python) = client_tool("python3") else { return };
-    let hub = TestServer::start(&config(
-        r#"
-[[registries]]
-type = "pypi"
-name = "private"
-mode = "local"
-namespaces = [{ prefix = "acme-", group = "oidc:my org" }]
-[registries.rbac]
-anonymous = ["releases:read", "source:read"]
-user = ["releases:read", "source:read", "releases:write"]
-
-[[registries]]
-type = "npm"
-name = "internal-npm"
-mode = "local"
-
-[[registries]]
-type = "cargo"
-name = "crates"
-mode = "proxy"
-upstreams = ["http://127.0.0.1:9/index/"]
-"#,
-    ))
-    .await;
+    let hub = TestServer::start(&config(crate::ui::REGISTRIES)).await;
     let base = hub.url.clone();
     let env = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
         let mut v = vec![("BASE", base.clone()), ("TOKEN", ALICE.to_string())];
@@ -136,8 +113,8 @@ upstreams = ["http://127.0.0.1:9/index/"]
             "{id} does not name this server: {text}");
     }
     assert_eq!(snippets["snip-private-pip-conf"], snippet(&hub, "private", "pip-conf", "alice", "<your-token>"));
-    assert_eq!(snippets["snip-internal-npm-npmrc"], snippet(&hub, "internal-npm", "npmrc", "alice", "${BATLEHUB_TOKEN}"));
-    assert!(snippets["snip-crates-cargo-mirror"].as_str().unwrap_or("").contains(&format!("sparse+{base}/proxy/crates/registry/")));
+    assert_eq!(snippets["snip-npm-npmrc"], snippet(&hub, "npm", "npmrc", "alice", "${BATLEHUB_TOKEN}"));
+    assert!(snippets["snip-internal-cargo-registry"].as_str().unwrap_or("").contains(&format!("sparse+{base}/proxy/internal/registry/")));
     assert!(out["copyButtons"].as_u64().unwrap_or(0) >= per_registry.len() as u64);
 
     // Upload a wheel through the Upload card, install it back with pip.
