@@ -84,13 +84,11 @@ impl AppState {
             .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?;
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);
         let upstream = Upstream::new(&config)?;
-        let documents = Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, 512 * 1024 * 1024));
+        let documents =
+            Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, 512 * 1024 * 1024));
         let artifacts = Arc::new(ArtifactCache::new(blobs.clone(), catalog.clone()));
-        let registries = config
-            .registries
-            .iter()
-            .map(|r| (r.name.clone(), Arc::new(Registry::from_config(r))))
-            .collect();
+        let registries =
+            config.registries.iter().map(|r| (r.name.clone(), Arc::new(Registry::from_config(r)))).collect();
         let rendered = moka::future::Cache::builder()
             .weigher(|_k: &String, v: &Rendered| v.body.len().min(u32::MAX as usize) as u32)
             .max_capacity(256 * 1024 * 1024)

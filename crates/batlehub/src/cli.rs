@@ -11,7 +11,11 @@ use crate::config::{Config, LogFormat};
 use crate::ecosystems::Kind;
 
 #[derive(Debug, Parser)]
-#[command(name = "batlehub", version, about = "A self-hosted package registry: caching proxy, private registry, or both")]
+#[command(
+    name = "batlehub",
+    version,
+    about = "A self-hosted package registry: caching proxy, private registry, or both"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,9 +36,7 @@ pub enum Command {
         port: Option<u16>,
     },
     /// Print an Argon2id hash of TOKEN, usable as a token `value` in the configuration
-    HashToken {
-        token: String,
-    },
+    HashToken { token: String },
     /// Configuration file commands
     Config {
         #[command(subcommand)]
@@ -95,7 +97,8 @@ pub enum ConfigCommand {
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Config::parse(&text).map_err(|errors| {
-        let lines: Vec<String> = errors.0.iter().map(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)).collect();
+        let lines: Vec<String> =
+            errors.0.iter().map(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)).collect();
         anyhow::anyhow!("invalid configuration:\n{}", lines.join("\n"))
     })
 }
@@ -129,7 +132,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--user must not be empty");
             }
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
-            let (secret, row) = crate::identity::mint_api_token(&catalog, &name, user.trim(), role, &groups, "cli", Some(expires_at)).await?;
+            let (secret, row) =
+                crate::identity::mint_api_token(&catalog, &name, user.trim(), role, &groups, "cli", Some(expires_at))
+                    .await?;
             eprintln!(
                 "Token {} for {} (role {}, groups [{}]) expires {}; it is shown only this once:",
                 row.id,
@@ -153,7 +158,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            println!("{} blobs copied, {} already there ({} bytes copied)", report.copied, report.skipped, report.bytes);
+            println!(
+                "{} blobs copied, {} already there ({} bytes copied)",
+                report.copied, report.skipped, report.bytes
+            );
             Ok(())
         }
         Command::Serve { config, host, port } => {

@@ -205,7 +205,11 @@ pub struct OidcConfig {
 
 impl fmt::Debug for OidcConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OidcConfig").field("name", &self.name).field("issuer_url", &self.issuer_url).field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("OidcConfig")
+            .field("name", &self.name)
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -613,7 +617,11 @@ fn section<T: for<'de> Deserialize<'de>>(c: &mut Collector<'_>, name: &str, valu
     }
 }
 
-fn array_items<'i>(c: &mut Collector<'_>, name: &str, value: Spanned<DeValue<'i>>) -> Vec<(Range<usize>, Spanned<DeValue<'i>>)> {
+fn array_items<'i>(
+    c: &mut Collector<'_>,
+    name: &str,
+    value: Spanned<DeValue<'i>>,
+) -> Vec<(Range<usize>, Spanned<DeValue<'i>>)> {
     let span = value.span();
     match value.into_inner() {
         DeValue::Array(items) => items.iter().map(|v| (v.span(), v.clone())).collect(),
@@ -705,9 +713,7 @@ fn validate(
     auth: &[AuthConfig],
     registries: &[(Range<usize>, RegistryConfig)],
 ) {
-    let section_span = |key: &str| -> Option<Range<usize>> {
-        c.text.find(key).map(|i| i..i + key.len())
-    };
+    let section_span = |key: &str| -> Option<Range<usize>> { c.text.find(key).map(|i| i..i + key.len()) };
     if let Some(url) = &server.public_url {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -717,7 +723,10 @@ fn validate(
             }
         }
     }
-    if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres://") || database.url.starts_with("postgresql://")) {
+    if !(database.url.starts_with("sqlite:")
+        || database.url.starts_with("postgres://")
+        || database.url.starts_with("postgresql://"))
+    {
         let span = section_span("[database]");
         c.push(span, format!("[database] url `{}` must start with `sqlite://` or `postgres://`", database.url));
     }
@@ -746,48 +755,80 @@ fn validate(
         match a {
             AuthConfig::Oidc(o) => {
                 if url::Url::parse(&o.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-                    c.push(section_span(&o.issuer_url), format!("[[auth]] {}: issuer_url must be an http(s) URL", o.name));
+                    c.push(
+                        section_span(&o.issuer_url),
+                        format!("[[auth]] {}: issuer_url must be an http(s) URL", o.name),
+                    );
                 }
             }
             AuthConfig::ActionsOidc(a) => {
                 if url::Url::parse(&a.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-                    c.push(section_span(&a.issuer_url), format!("[[auth]] {}: issuer_url must be an http(s) URL", a.name));
+                    c.push(
+                        section_span(&a.issuer_url),
+                        format!("[[auth]] {}: issuer_url must be an http(s) URL", a.name),
+                    );
                 }
                 if a.audience.trim().is_empty() {
                     c.push(section_span("actions-oidc"), format!("[[auth]] {}: audience is required", a.name));
                 }
                 if a.rules.is_empty() {
-                    c.push(section_span("actions-oidc"), format!("[[auth]] {}: at least one [[auth.rules]] is needed", a.name));
+                    c.push(
+                        section_span("actions-oidc"),
+                        format!("[[auth]] {}: at least one [[auth.rules]] is needed", a.name),
+                    );
                 }
                 for r in &a.rules {
                     if r.conditions.is_empty() {
                         c.push(
                             section_span("[[auth.rules]]"),
-                            format!("[[auth]] {}: a rule without conditions would admit every repository of the issuer", a.name),
+                            format!(
+                                "[[auth]] {}: a rule without conditions would admit every repository of the issuer",
+                                a.name
+                            ),
                         );
                     }
                     if r.group.is_none() == r.group_template.is_none() {
-                        c.push(section_span("[[auth.rules]]"), format!("[[auth]] {}: a rule needs exactly one of group and group_template", a.name));
+                        c.push(
+                            section_span("[[auth.rules]]"),
+                            format!("[[auth]] {}: a rule needs exactly one of group and group_template", a.name),
+                        );
                     }
                     for cond in &r.conditions {
-                        if cond.pattern.starts_with('^') && cond.pattern.ends_with('$') && regex::Regex::new(&cond.pattern).is_err() {
-                            c.push(section_span(&cond.pattern), format!("[[auth]] {}: invalid regular expression `{}`", a.name, cond.pattern));
+                        if cond.pattern.starts_with('^')
+                            && cond.pattern.ends_with('$')
+                            && regex::Regex::new(&cond.pattern).is_err()
+                        {
+                            c.push(
+                                section_span(&cond.pattern),
+                                format!("[[auth]] {}: invalid regular expression `{}`", a.name, cond.pattern),
+                            );
                         }
                     }
                 }
             }
             AuthConfig::Kubernetes(k) => {
                 if url::Url::parse(&k.api_server).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-                    c.push(section_span(&k.api_server), format!("[[auth]] {}: api_server must be an http(s) URL", k.name));
+                    c.push(
+                        section_span(&k.api_server),
+                        format!("[[auth]] {}: api_server must be an http(s) URL", k.name),
+                    );
                 }
             }
             AuthConfig::Token(t) => {
                 for tok in &t.tokens {
                     if tok.value.is_empty() {
-                        c.push(section_span("[[auth.tokens]]"), format!("token for `{}` has an empty value", tok.user_id));
+                        c.push(
+                            section_span("[[auth.tokens]]"),
+                            format!("token for `{}` has an empty value", tok.user_id),
+                        );
                     }
-                    if tok.value.starts_with("$argon2") && argon2::password_hash::phc::PasswordHash::new(&tok.value).is_err() {
-                        c.push(section_span(&tok.value), format!("token for `{}` is not a valid Argon2 PHC string", tok.user_id));
+                    if tok.value.starts_with("$argon2")
+                        && argon2::password_hash::phc::PasswordHash::new(&tok.value).is_err()
+                    {
+                        c.push(
+                            section_span(&tok.value),
+                            format!("token for `{}` is not a valid Argon2 PHC string", tok.user_id),
+                        );
                     }
                 }
             }
@@ -797,7 +838,10 @@ fn validate(
     for (span, r) in registries {
         let span = Some(span.clone());
         if !valid_registry_name(&r.name) {
-            c.push(span.clone(), format!("registry name `{}` may only contain letters, digits, `-`, `_` and `.`", r.name));
+            c.push(
+                span.clone(),
+                format!("registry name `{}` may only contain letters, digits, `-`, `_` and `.`", r.name),
+            );
         }
         if !seen.insert(r.name.as_str()) {
             c.push(span.clone(), format!("duplicate registry name `{}`", r.name));
@@ -810,19 +854,27 @@ fn validate(
             );
         }
         if r.mode == Mode::Local && !r.upstreams.is_empty() {
-            c.push(span.clone(), format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name));
+            c.push(
+                span.clone(),
+                format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name),
+            );
         }
         for u in &r.upstreams {
             // `sparse+https://...` is how cargo names a sparse index.
             let plain = u.strip_prefix("sparse+").unwrap_or(u);
             match url::Url::parse(plain) {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
-                _ => c.push(span.clone(), format!("registry `{}`: upstream `{u}` must be an absolute http(s) URL", r.name)),
+                _ => c.push(
+                    span.clone(),
+                    format!("registry `{}`: upstream `{u}` must be an absolute http(s) URL", r.name),
+                ),
             }
         }
         for m in &r.members {
             match registries.iter().find(|(_, o)| &o.name == m) {
-                None => c.push(span.clone(), format!("registry `{}`: member `{m}` is not a configured registry", r.name)),
+                None => {
+                    c.push(span.clone(), format!("registry `{}`: member `{m}` is not a configured registry", r.name))
+                }
                 Some((_, o)) if o.name == r.name => {
                     c.push(span.clone(), format!("registry `{}` cannot be its own member", r.name))
                 }
@@ -830,10 +882,9 @@ fn validate(
                     span.clone(),
                     format!("registry `{}`: member `{m}` is of type `{}`, not `{}`", r.name, o.kind, r.kind),
                 ),
-                Some((_, o)) if !o.mode.has_local() => c.push(
-                    span.clone(),
-                    format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name),
-                ),
+                Some((_, o)) if !o.mode.has_local() => {
+                    c.push(span.clone(), format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name))
+                }
                 Some((_, o)) if !o.members.is_empty() => c.push(
                     span.clone(),
                     format!("registry `{}`: member `{m}` has members of its own; nesting is not supported", r.name),
@@ -843,7 +894,13 @@ fn validate(
         }
         for ns in &r.namespaces {
             if ns.prefix.is_empty() || ns.prefix.len() > 200 || ns.prefix.chars().any(char::is_control) {
-                c.push(span.clone(), format!("registry `{}`: namespace prefix `{}` must be 1 to 200 printable characters", r.name, ns.prefix));
+                c.push(
+                    span.clone(),
+                    format!(
+                        "registry `{}`: namespace prefix `{}` must be 1 to 200 printable characters",
+                        r.name, ns.prefix
+                    ),
+                );
             }
             if ns.group.trim().is_empty() {
                 c.push(span.clone(), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
@@ -852,7 +909,10 @@ fn validate(
         if let Some(tls) = &r.tls
             && !tls.ca_file.exists()
         {
-            c.push(span.clone(), format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()));
+            c.push(
+                span.clone(),
+                format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()),
+            );
         }
     }
 }

@@ -79,7 +79,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,

@@ -43,7 +43,12 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 }
 
 /// A document with its validator: 304 when the client already has it.
-pub fn document(request_headers: &HeaderMap, doc: &Rendered, content_type: &'static str, state: Option<CacheState>) -> Response {
+pub fn document(
+    request_headers: &HeaderMap,
+    doc: &Rendered,
+    content_type: &'static str,
+    state: Option<CacheState>,
+) -> Response {
     let not_modified = request_headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -70,7 +75,11 @@ pub fn document(request_headers: &HeaderMap, doc: &Rendered, content_type: &'sta
 }
 
 /// Stream an artifact, counting the bytes served.
-pub fn artifact(registry: &crate::registry::Registry, artifact: Artifact, content_type_override: Option<&str>) -> Response {
+pub fn artifact(
+    registry: &crate::registry::Registry,
+    artifact: Artifact,
+    content_type_override: Option<&str>,
+) -> Response {
     let counter = registry.metrics.bytes.clone();
     let (body, size, content_type) = match artifact {
         Artifact::Stored { file: Readable::Memory(bytes), size, content_type } => {

@@ -33,18 +33,32 @@ impl Upload {
 
 fn multipart_error(e: multer::Error) -> AppError {
     match e {
-        multer::Error::StreamSizeExceeded { limit } | multer::Error::FieldSizeExceeded { limit, .. } => AppError::PayloadTooLarge(limit),
-        multer::Error::StreamReadFailed(inner) if inner.to_string().contains("too large") => AppError::PayloadTooLarge(0),
+        multer::Error::StreamSizeExceeded { limit } | multer::Error::FieldSizeExceeded { limit, .. } => {
+            AppError::PayloadTooLarge(limit)
+        }
+        multer::Error::StreamReadFailed(inner) if inner.to_string().contains("too large") => {
+            AppError::PayloadTooLarge(0)
+        }
         other => AppError::bad_request(format!("malformed multipart body: {other}")),
     }
 }
 
 /// Read an upload body whose part `file_part` (at most `limit` bytes) is the file.
-pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobStore, limit: u64, file_part: &str) -> Result<Upload, AppError> {
+pub async fn read_upload(
+    body: Body,
+    content_type: Option<&str>,
+    blobs: &BlobStore,
+    limit: u64,
+    file_part: &str,
+) -> Result<Upload, AppError> {
     let content_type = content_type.ok_or_else(|| AppError::bad_request("expected a multipart/form-data upload"))?;
-    let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::bad_request("expected a multipart/form-data upload"))?;
-    let constraints = multer::Constraints::new()
-        .size_limit(multer::SizeLimit::new().whole_stream(limit.saturating_add(MAX_FIELDS_TOTAL as u64 + 64 * 1024)).per_field(limit));
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| AppError::bad_request("expected a multipart/form-data upload"))?;
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limit.saturating_add(MAX_FIELDS_TOTAL as u64 + 64 * 1024))
+            .per_field(limit),
+    );
     let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut fields: HashMap<String, Vec<String>> = HashMap::new();
     let mut total = 0usize;
@@ -74,9 +88,11 @@ pub async fn read_upload(body: Body, content_type: Option<&str>, blobs: &BlobSto
                 return Err(AppError::PayloadTooLarge(MAX_FIELD as u64));
             }
         }
-        let value = String::from_utf8(value).map_err(|_| AppError::bad_request(format!("field `{name}` is not UTF-8")))?;
+        let value =
+            String::from_utf8(value).map_err(|_| AppError::bad_request(format!("field `{name}` is not UTF-8")))?;
         fields.entry(name).or_default().push(value);
     }
-    let (filename, pending) = content.ok_or_else(|| AppError::bad_request(format!("the upload has no `{file_part}` part")))?;
+    let (filename, pending) =
+        content.ok_or_else(|| AppError::bad_request(format!("the upload has no `{file_part}` part")))?;
     Ok(Upload { fields, filename, pending })
 }

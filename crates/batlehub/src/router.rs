@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -52,7 +52,10 @@ struct RequestIds {
 
 impl Default for RequestIds {
     fn default() -> Self {
-        RequestIds { prefix: identity::random_string(12).into(), next: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)) }
+        RequestIds {
+            prefix: identity::random_string(12).into(),
+            next: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
     }
 }
 
@@ -97,14 +100,19 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
     if !safe && let Some(secret) = identity::session_secret(req.headers()) {
         let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
         if !identity::csrf_matches(&secret, presented) {
-            return AppError::forbidden("a write made with the session cookie needs the session's X-CSRF-Token header").into_response();
+            return AppError::forbidden("a write made with the session cookie needs the session's X-CSRF-Token header")
+                .into_response();
         }
     }
     next.run(req).await
 }
 
 /// Serve until `shutdown` resolves.
-pub async fn serve(app: App, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let router = router(app.clone());
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -45,7 +45,10 @@ impl Target {
 
     /// The host name alone (what `~/.netrc` matches on).
     pub fn host(&self) -> String {
-        url::Url::parse(&self.base).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| self.base.clone())
+        url::Url::parse(&self.base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| self.base.clone())
     }
 }
 

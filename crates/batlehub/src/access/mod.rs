@@ -282,7 +282,12 @@ pub fn hidden_decision(principal: &Principal) -> Decision {
 /// deprecate, unpublish)? `owners` are `(is_group, id)` pairs; `claim_group`
 /// is the group claiming the package's namespace. Publishing a *new* package
 /// needs only the claim's group, if there is a claim.
-pub fn may_write_package(principal: &Principal, exists: bool, owners: &[(bool, String)], claim_group: Option<&str>) -> bool {
+pub fn may_write_package(
+    principal: &Principal,
+    exists: bool,
+    owners: &[(bool, String)],
+    claim_group: Option<&str>,
+) -> bool {
     if principal.is_admin() {
         return true;
     }
@@ -306,10 +311,7 @@ pub fn may_write_package(principal: &Principal, exists: bool, owners: &[(bool, S
 /// ends in a separator (`@myorg/`, `myorg-`, `myorg_`, `myorg.`), any name
 /// starting with it.
 pub fn longest_claim<'a>(name: &str, claims: &'a [(String, String)]) -> Option<&'a (String, String)> {
-    claims
-        .iter()
-        .filter(|(prefix, _)| claim_covers(prefix, name))
-        .max_by_key(|(prefix, _)| prefix.len())
+    claims.iter().filter(|(prefix, _)| claim_covers(prefix, name)).max_by_key(|(prefix, _)| prefix.len())
 }
 
 pub fn claim_covers(prefix: &str, name: &str) -> bool {

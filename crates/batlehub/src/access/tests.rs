@@ -42,10 +42,7 @@ fn roles_inherit_and_groups_add() {
         anonymous: vec![ReleasesRead],
         user: vec![SourceRead],
         admin: vec![],
-        groups: vec![
-            ("oidc:release team".into(), vec![ReleasesWrite]),
-            ("github-actions/myorg-*".into(), vec![All]),
-        ],
+        groups: vec![("oidc:release team".into(), vec![ReleasesWrite]), ("github-actions/myorg-*".into(), vec![All])],
     };
     let cases: &[(Role, &[&str], Permission, Decision)] = &[
         (Role::Anonymous, &[], ReleasesRead, Decision::Allow),

@@ -22,7 +22,10 @@ pub fn router() -> Router<App> {
         .route("/me/namespaces", get(namespaces::my_namespaces))
         .route("/me/namespaces/{registry}/{prefix}/packages", get(namespaces::namespace_packages))
         .route("/registries", get(registries))
-        .route("/registries/{registry}/packages/{name}/visibility", get(namespaces::get_visibility).put(namespaces::set_visibility))
+        .route(
+            "/registries/{registry}/packages/{name}/visibility",
+            get(namespaces::get_visibility).put(namespaces::set_visibility),
+        )
         .route("/auth/oidc/providers", get(oidc::providers))
         .route("/auth/oidc/login", get(oidc::login))
         .route("/auth/oidc/callback", get(oidc::callback))
@@ -53,7 +56,11 @@ pub fn require_admin(p: &Principal) -> AppResult<()> {
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     match app.identity.resolve(&headers).await {
         Ok(p) => {
-            let csrf = if p.is_anonymous() { None } else { crate::identity::session_secret(&headers).map(|s| crate::identity::csrf_token(&s)) };
+            let csrf = if p.is_anonymous() {
+                None
+            } else {
+                crate::identity::session_secret(&headers).map(|s| crate::identity::csrf_token(&s))
+            };
             let mut body = json!({
                 "user_id": p.user_id,
                 "role": p.role.as_str(),

@@ -44,9 +44,15 @@ pub async fn list_claims(State(app): State<App>, headers: HeaderMap, Path(reg): 
     Ok(Json(json!({ "namespaces": claims })).into_response())
 }
 
-pub async fn add_claim(State(app): State<App>, headers: HeaderMap, Path(reg): Path<String>, body: axum::body::Bytes) -> AppResult<Response> {
+pub async fn add_claim(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(reg): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
-    let req: NewClaim = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
+    let req: NewClaim =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
     let group = create_claim(&app, &caller, &reg, &req.prefix, &req.group).await?;
     Ok((StatusCode::CREATED, Json(json!({ "registry": reg, "prefix": req.prefix, "group": group }))).into_response())
 }
@@ -68,7 +74,11 @@ pub async fn create_claim(app: &App, caller: &Principal, reg: &str, prefix: &str
     Ok(access::normalize_group(group))
 }
 
-pub async fn delete_claim(State(app): State<App>, headers: HeaderMap, Path((reg, prefix)): Path<(String, String)>) -> AppResult<Response> {
+pub async fn delete_claim(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((reg, prefix)): Path<(String, String)>,
+) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     remove_claim(&app, &caller, &reg, &prefix).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -79,9 +89,15 @@ pub async fn remove_claim(app: &App, caller: &Principal, reg: &str, prefix: &str
     require_admin(caller)?;
     let r = registry_of(app, reg)?;
     if r.config_claims.iter().any(|(p, _)| *p == prefix) {
-        return Err(AppError::conflict(format!("prefix {prefix} is claimed in the configuration file; remove it there")));
+        return Err(AppError::conflict(format!(
+            "prefix {prefix} is claimed in the configuration file; remove it there"
+        )));
     }
-    if app.catalog.delete_claim(reg, prefix).await? { Ok(()) } else { Err(AppError::not_found(format!("prefix {prefix} is not claimed"))) }
+    if app.catalog.delete_claim(reg, prefix).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found(format!("prefix {prefix} is not claimed")))
+    }
 }
 
 /// A namespace claim of one of the caller's groups.
@@ -99,7 +115,8 @@ pub async fn namespaces_of(app: &App, caller: &Principal) -> AppResult<Vec<MyNam
     let mut names: Vec<&String> = app.registries.keys().collect();
     names.sort();
     for reg in names {
-        let claims: Vec<_> = registry::claims(app, reg).await?.into_iter().filter(|c| caller.in_group(&c.group_id)).collect();
+        let claims: Vec<_> =
+            registry::claims(app, reg).await?.into_iter().filter(|c| caller.in_group(&c.group_id)).collect();
         if claims.is_empty() {
             continue;
         }
@@ -181,7 +198,13 @@ pub async fn namespace_items(app: &App, caller: &Principal, reg: &str, prefix: &
 
 async fn is_owner(app: &App, caller: &Principal, package_id: &str) -> AppResult<bool> {
     let owners = app.catalog.list_owners(package_id).await?;
-    Ok(owners.iter().any(|o| if o.is_group() { caller.in_group(&o.principal_id) } else { caller.user_id.as_deref() == Some(o.principal_id.as_str()) }))
+    Ok(owners.iter().any(|o| {
+        if o.is_group() {
+            caller.in_group(&o.principal_id)
+        } else {
+            caller.user_id.as_deref() == Some(o.principal_id.as_str())
+        }
+    }))
 }
 
 pub async fn namespace_packages(
@@ -222,12 +245,21 @@ pub struct SetVisibility {
 
 async fn package_of(app: &App, reg: &str, name: &str) -> AppResult<(std::sync::Arc<Registry>, PackageRow)> {
     let r = registry_of(app, reg)?.clone();
-    let key = crate::ecosystems::normalize_name(r.kind, name).ok_or_else(|| AppError::bad_request(format!("invalid package name `{name}`")))?;
-    let p = app.catalog.get_package(reg, &key).await?.ok_or_else(|| AppError::not_found(format!("{name} not found in {reg}")))?;
+    let key = crate::ecosystems::normalize_name(r.kind, name)
+        .ok_or_else(|| AppError::bad_request(format!("invalid package name `{name}`")))?;
+    let p = app
+        .catalog
+        .get_package(reg, &key)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("{name} not found in {reg}")))?;
     Ok((r, p))
 }
 
-pub async fn get_visibility(State(app): State<App>, headers: HeaderMap, Path((reg, name)): Path<(String, String)>) -> AppResult<Response> {
+pub async fn get_visibility(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((reg, name)): Path<(String, String)>,
+) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     let (_, p) = package_of(&app, &reg, &name).await?;
     let claim = registry::claim_for(&app, &reg, &p.name).await?;
@@ -245,16 +277,23 @@ pub async fn set_visibility(
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
-    let req: SetVisibility = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
+    let req: SetVisibility =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
     let (display, wanted) = change_visibility(&app, &caller, &reg, &name, &req.visibility).await?;
     Ok(Json(json!({ "registry": reg, "name": display, "visibility": wanted.as_str() })).into_response())
 }
 
 /// Change a package's visibility (the JSON API and the web UI both come
 /// here); returns the package's display name and the new level.
-pub async fn change_visibility(app: &App, caller: &Principal, reg: &str, name: &str, wanted: &str) -> AppResult<(String, Visibility)> {
-    let wanted =
-        Visibility::parse(wanted).ok_or_else(|| AppError::bad_request(format!("unknown visibility `{wanted}`: public, internal or team")))?;
+pub async fn change_visibility(
+    app: &App,
+    caller: &Principal,
+    reg: &str,
+    name: &str,
+    wanted: &str,
+) -> AppResult<(String, Visibility)> {
+    let wanted = Visibility::parse(wanted)
+        .ok_or_else(|| AppError::bad_request(format!("unknown visibility `{wanted}`: public, internal or team")))?;
     let (_, p) = package_of(app, reg, name).await?;
     let claim = registry::claim_for(app, reg, &p.name).await?;
     let group = claim.as_ref().map(|c| c.group_id.as_str());
@@ -264,10 +303,14 @@ pub async fn change_visibility(app: &App, caller: &Principal, reg: &str, name: &
     let owner = is_owner(app, caller, &p.id).await?;
     let member = group.is_some_and(|g| caller.in_group(g));
     if !(caller.is_admin() || member || owner) {
-        return Err(AppError::forbidden(format!("only admins, owners of {name} and members of its namespace group may change its visibility")));
+        return Err(AppError::forbidden(format!(
+            "only admins, owners of {name} and members of its namespace group may change its visibility"
+        )));
     }
     if wanted == Visibility::Team && claim.is_none() {
-        return Err(AppError::conflict(format!("{name} is under no namespace claim: team visibility needs a claiming group")));
+        return Err(AppError::conflict(format!(
+            "{name} is under no namespace claim: team visibility needs a claiming group"
+        )));
     }
     app.catalog.set_visibility(&p.id, wanted).await?;
     app.audit.record(crate::catalog::AuditEvent {

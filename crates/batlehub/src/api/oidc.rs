@@ -48,7 +48,11 @@ fn base_of(app: &App, req: &Request) -> String {
 /// Only a path on this server: never another origin.
 pub fn safe_return(to: Option<&str>) -> String {
     match to {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) => p.to_string(),
+        Some(p)
+            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -81,13 +85,16 @@ pub async fn login(State(app): State<App>, Query(q): Query<LoginQuery>, req: Req
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     app.identity
         .catalog()
-        .insert_login(&state, &PendingLogin {
-            provider: provider.name.clone(),
-            nonce: nonce.clone(),
-            verifier,
-            return_to: safe_return(q.return_to.as_deref()),
-            created_at: now_ms(),
-        })
+        .insert_login(
+            &state,
+            &PendingLogin {
+                provider: provider.name.clone(),
+                nonce: nonce.clone(),
+                verifier,
+                return_to: safe_return(q.return_to.as_deref()),
+                created_at: now_ms(),
+            },
+        )
         .await?;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
@@ -103,18 +110,25 @@ pub async fn login(State(app): State<App>, Query(q): Query<LoginQuery>, req: Req
     let mut r = StatusCode::FOUND.into_response();
     r.headers_mut().insert(
         header::LOCATION,
-        HeaderValue::from_str(&format!("{authorize}{sep}{query}")).map_err(|_| AppError::internal("bad authorization URL"))?,
+        HeaderValue::from_str(&format!("{authorize}{sep}{query}"))
+            .map_err(|_| AppError::internal("bad authorization URL"))?,
     );
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
     // Binds the sign-in to this browser: the callback must come back with it.
-    set_cookie(&mut r, format!("{LOGIN_COOKIE}={state}; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=600{secure}"));
+    set_cookie(
+        &mut r,
+        format!("{LOGIN_COOKIE}={state}; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=600{secure}"),
+    );
     Ok(r)
 }
 
 pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, req: Request) -> AppResult<Response> {
     if let Some(e) = q.error {
-        return Err(AppError::bad_request(format!("sign-in refused by the provider: {e} {}", q.error_description.unwrap_or_default())));
+        return Err(AppError::bad_request(format!(
+            "sign-in refused by the provider: {e} {}",
+            q.error_description.unwrap_or_default()
+        )));
     }
     let (Some(code), Some(state)) = (q.code, q.state) else {
         return Err(AppError::bad_request("the callback needs code and state"));
@@ -122,11 +136,19 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
     if cookie(req.headers(), LOGIN_COOKIE).as_deref() != Some(state.as_str()) {
         return Err(AppError::bad_request("this sign-in did not start in this browser"));
     }
-    let pending = app.identity.catalog().take_login(&state).await?.ok_or_else(|| AppError::bad_request("unknown or already used sign-in"))?;
+    let pending = app
+        .identity
+        .catalog()
+        .take_login(&state)
+        .await?
+        .ok_or_else(|| AppError::bad_request("unknown or already used sign-in"))?;
     if now_ms() - pending.created_at > LOGIN_TTL_MS {
         return Err(AppError::bad_request("the sign-in took too long; start again"));
     }
-    let provider = app.identity.oidc_provider(Some(&pending.provider)).ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
+    let provider = app
+        .identity
+        .oidc_provider(Some(&pending.provider))
+        .ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
     let cfg = provider.oidc_config().ok_or_else(|| AppError::not_found("no such OIDC provider"))?;
     let discovery = provider.discovery().await?;
     let token_endpoint = discovery
@@ -160,8 +182,12 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
     if !answer.status.is_success() {
         return Err(AppError::bad_request(format!("the provider refused the code ({})", answer.status)));
     }
-    let tokens: Value = serde_json::from_slice(&answer.body).map_err(|_| AppError::upstream("the token endpoint answered something else than JSON"))?;
-    let id_token = tokens.get("id_token").and_then(|t| t.as_str()).ok_or_else(|| AppError::upstream("the provider sent no id_token"))?;
+    let tokens: Value = serde_json::from_slice(&answer.body)
+        .map_err(|_| AppError::upstream("the token endpoint answered something else than JSON"))?;
+    let id_token = tokens
+        .get("id_token")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| AppError::upstream("the provider sent no id_token"))?;
     let principal = provider.authenticate_id_token(id_token, &cfg.client_id, &pending.nonce).await?;
     let mut r = start_session(&app, &principal, &base, &pending.return_to).await?;
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
@@ -172,24 +198,38 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
 /// A new browser session for `principal`: the session row (holding only the
 /// secret's hash) and a 303 to `location` that sets the HttpOnly cookie.
 /// OIDC sign-in and the web UI's token sign-in both end here.
-pub async fn start_session(app: &App, principal: &crate::access::Principal, base: &str, location: &str) -> AppResult<Response> {
+pub async fn start_session(
+    app: &App,
+    principal: &crate::access::Principal,
+    base: &str,
+    location: &str,
+) -> AppResult<Response> {
     let secret = random_string(43);
     let user_id = principal.user_id.clone().ok_or_else(|| AppError::InvalidToken("no user".into()))?;
     app.identity
         .catalog()
-        .insert_session(&sha256_hex(&secret), &SessionRow {
-            user_id,
-            role: principal.role.as_str().into(),
-            groups: principal.groups.clone(),
-            provider: principal.provider.clone(),
-            expires_at: now_ms() + SESSION_SECS * 1000,
-        })
+        .insert_session(
+            &sha256_hex(&secret),
+            &SessionRow {
+                user_id,
+                role: principal.role.as_str().into(),
+                groups: principal.groups.clone(),
+                provider: principal.provider.clone(),
+                expires_at: now_ms() + SESSION_SECS * 1000,
+            },
+        )
         .await?;
     let mut r = StatusCode::SEE_OTHER.into_response();
-    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&safe_return(Some(location))).unwrap_or(HeaderValue::from_static("/")));
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&safe_return(Some(location))).unwrap_or(HeaderValue::from_static("/")),
+    );
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
-    set_cookie(&mut r, format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={SESSION_SECS}{secure}"));
+    set_cookie(
+        &mut r,
+        format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={SESSION_SECS}{secure}"),
+    );
     Ok(r)
 }
 

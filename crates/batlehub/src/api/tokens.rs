@@ -58,7 +58,11 @@ pub fn check_request(name: &str, days: Option<i64>, role: Option<&str>, ceiling:
         return Err(AppError::bad_request("a token's role must be user or admin"));
     }
     if role > ceiling {
-        return Err(AppError::forbidden(format!("a {} may not create a token with role {}", ceiling.as_str(), role.as_str())));
+        return Err(AppError::forbidden(format!(
+            "a {} may not create a token with role {}",
+            ceiling.as_str(),
+            role.as_str()
+        )));
     }
     Ok((role, now_ms() + days * 24 * 3600 * 1000))
 }
@@ -89,11 +93,18 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, body: axum::body
     let req: CreateToken = parse_body(&body)?;
     let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
     let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
-    let (secret, row) = app.identity.create_api_token(req.name.trim(), &user, role, &caller.groups, &caller.provider, Some(expires_at)).await?;
+    let (secret, row) = app
+        .identity
+        .create_api_token(req.name.trim(), &user, role, &caller.groups, &caller.provider, Some(expires_at))
+        .await?;
     Ok(created(&secret, &row))
 }
 
-pub async fn create_for_user(State(app): State<App>, headers: HeaderMap, body: axum::body::Bytes) -> AppResult<Response> {
+pub async fn create_for_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     require_admin(&caller)?;
     let req: AdminCreateToken = parse_body(&body)?;
@@ -104,7 +115,10 @@ pub async fn create_for_user(State(app): State<App>, headers: HeaderMap, body: a
         return Err(AppError::bad_request("groups must be 1 to 256 printable characters each"));
     }
     let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
-    let (secret, row) = app.identity.create_api_token(req.name.trim(), req.user_id.trim(), role, &req.groups, "admin", Some(expires_at)).await?;
+    let (secret, row) = app
+        .identity
+        .create_api_token(req.name.trim(), req.user_id.trim(), role, &req.groups, "admin", Some(expires_at))
+        .await?;
     Ok(created(&secret, &row))
 }
 

@@ -150,7 +150,10 @@ impl Drop for SyncTempBlob {
 impl std::io::Write for SyncTempBlob {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.hasher.size() + buf.len() as u64 > self.limit {
-            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, format!("exceeds the limit of {} bytes", self.limit)));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("exceeds the limit of {} bytes", self.limit),
+            ));
         }
         let Some(f) = self.file.as_mut() else {
             return Err(std::io::Error::other("write after finish"));
@@ -325,7 +328,13 @@ impl BlobStore {
     pub fn temp_sync(&self, limit: u64) -> std::io::Result<SyncTempBlob> {
         let path = self.root.join("tmp").join(crate::catalog::new_id());
         let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(SyncTempBlob { path, file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)), hasher: Hasher::default(), limit, head: Vec::new() })
+        Ok(SyncTempBlob {
+            path,
+            file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)),
+            hasher: Hasher::default(),
+            limit,
+            head: Vec::new(),
+        })
     }
 
     /// Stream `body` into a pending blob.
@@ -547,7 +556,11 @@ pub struct CopyReport {
 /// temporary file of `to` whose SHA-256 must be the blob's name (a corrupt
 /// source blob stops the copy). Each blob is committed whole or not at all,
 /// so an interrupted copy resumes where it stopped.
-pub async fn copy_all(from: &BlobStore, to: &BlobStore, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<CopyReport> {
+pub async fn copy_all(
+    from: &BlobStore,
+    to: &BlobStore,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<CopyReport> {
     let all = from.list().await?;
     let total = all.len() as u64;
     let mut report = CopyReport::default();
@@ -555,7 +568,10 @@ pub async fn copy_all(from: &BlobStore, to: &BlobStore, mut progress: impl FnMut
         if to.exists(sha256).await? {
             report.skipped += 1;
         } else {
-            let (readable, _) = from.open_readable(sha256).await?.ok_or_else(|| anyhow::anyhow!("blob {sha256} vanished while copying"))?;
+            let (readable, _) = from
+                .open_readable(sha256)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("blob {sha256} vanished while copying"))?;
             let stream: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>> = match readable {
                 Readable::Memory(b) => futures_util::stream::iter([Ok(b)]).boxed(),
                 Readable::File(f) => tokio_util::io::ReaderStream::with_capacity(f, CHUNK).boxed(),
@@ -563,7 +579,10 @@ pub async fn copy_all(from: &BlobStore, to: &BlobStore, mut progress: impl FnMut
             };
             let pending = to.put_stream(stream, u64::MAX).await?;
             if pending.digests.sha256 != *sha256 {
-                anyhow::bail!("blob {sha256} reads back with SHA-256 {}: the source is corrupt", pending.digests.sha256);
+                anyhow::bail!(
+                    "blob {sha256} reads back with SHA-256 {}: the source is corrupt",
+                    pending.digests.sha256
+                );
             }
             report.bytes += pending.digests.size;
             to.commit(pending).await?;
@@ -582,7 +601,10 @@ mod tests {
     async fn write_once_content_addressed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
-        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]);
+        let chunks = futures_util::stream::iter(vec![
+            Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ]);
         let pending = store.put_stream(chunks, 1024).await.expect("put");
         assert_eq!(pending.digests.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
         assert_eq!(pending.digests.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
@@ -590,7 +612,13 @@ mod tests {
         assert_eq!(pending.digests.size, 11);
         let c = store.commit(pending).await.expect("commit");
         assert!(c.newly_stored);
-        let again = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello world"))]), 1024).await.expect("put");
+        let again = store
+            .put_stream(
+                futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello world"))]),
+                1024,
+            )
+            .await
+            .expect("put");
         assert!(!store.commit(again).await.expect("commit").newly_stored);
         let (_, len) = store.open_readable(&c.digests.sha256).await.expect("open").expect("present");
         assert_eq!(len, 11);
@@ -606,7 +634,12 @@ mod tests {
             let store = store.clone();
             async move {
                 let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![byte; n]))]);
-                store.commit(store.put_stream(chunks, 1 << 30).await.expect("put")).await.expect("commit").digests.sha256
+                store
+                    .commit(store.put_stream(chunks, 1 << 30).await.expect("put"))
+                    .await
+                    .expect("commit")
+                    .digests
+                    .sha256
             }
         };
         let small = put(CHUNK, 1).await;
@@ -634,7 +667,10 @@ mod tests {
         let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
         let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 100]))]);
         assert!(matches!(store.put_stream(chunks, 99).await, Err(BlobError::TooLarge(99))));
-        let pending = store.put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]), 10).await.expect("put");
+        let pending = store
+            .put_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]), 10)
+            .await
+            .expect("put");
         drop(pending);
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
         assert!(store.open_readable("../../etc/passwd").await.is_err());
@@ -644,7 +680,13 @@ mod tests {
     async fn documents_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
-        let h = DocHeader { etag: Some("\"1\"".into()), last_modified: None, content_type: None, fetched_at: 5, source: "u".into() };
+        let h = DocHeader {
+            etag: Some("\"1\"".into()),
+            last_modified: None,
+            content_type: None,
+            fetched_at: 5,
+            source: "u".into(),
+        };
         store.write_doc("npm", "pkg/lodash", &h, b"{\"a\":1}").await.expect("write");
         let (h2, body) = store.read_doc("npm", "pkg/lodash").await.expect("read").expect("present");
         assert_eq!(h2.etag.as_deref(), Some("\"1\""));

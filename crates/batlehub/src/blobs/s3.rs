@@ -59,7 +59,11 @@ impl S3Blobs {
         b = b.with_virtual_hosted_style_request(!c.force_path_style);
         // An unreachable store must fail requests (and /healthz) within
         // seconds, not after minutes of retries.
-        let retry = object_store::RetryConfig { max_retries: 3, retry_timeout: std::time::Duration::from_secs(30), ..Default::default() };
+        let retry = object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(30),
+            ..Default::default()
+        };
         let client = object_store::ClientOptions::new()
             .with_connect_timeout(std::time::Duration::from_secs(5))
             .with_timeout(std::time::Duration::from_secs(300))

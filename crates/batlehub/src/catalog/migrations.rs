@@ -7,11 +7,12 @@ use sqlx::Executor;
 use super::{Catalog, Dialect, now_ms};
 
 /// `(version, statements)`. Never edit an applied migration: append a new one.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE packages (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE packages (
             id TEXT PRIMARY KEY,
             registry TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -23,7 +24,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             updated_at BIGINT NOT NULL,
             UNIQUE (registry, name)
         )",
-        "CREATE TABLE versions (
+            "CREATE TABLE versions (
             id TEXT PRIMARY KEY,
             package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
             version TEXT NOT NULL,
@@ -34,7 +35,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             yanked_reason TEXT,
             UNIQUE (package_id, version)
         )",
-        "CREATE TABLE files (
+            "CREATE TABLE files (
             id TEXT PRIMARY KEY,
             version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
             package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
@@ -49,15 +50,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             UNIQUE (package_id, filename)
         )",
-        "CREATE INDEX files_sha256 ON files (sha256)",
-        "CREATE INDEX files_version ON files (version_id)",
-        "CREATE TABLE package_tags (
+            "CREATE INDEX files_sha256 ON files (sha256)",
+            "CREATE INDEX files_version ON files (version_id)",
+            "CREATE TABLE package_tags (
             package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
             tag TEXT NOT NULL,
             version TEXT NOT NULL,
             PRIMARY KEY (package_id, tag)
         )",
-        "CREATE TABLE package_owners (
+            "CREATE TABLE package_owners (
             package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
             principal_type TEXT NOT NULL,
             principal_id TEXT NOT NULL,
@@ -65,7 +66,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             PRIMARY KEY (package_id, principal_type, principal_id)
         )",
-        "CREATE TABLE namespace_claims (
+            "CREATE TABLE namespace_claims (
             registry TEXT NOT NULL,
             prefix TEXT NOT NULL,
             group_id TEXT NOT NULL,
@@ -73,7 +74,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             PRIMARY KEY (registry, prefix)
         )",
-        "CREATE TABLE api_tokens (
+            "CREATE TABLE api_tokens (
             id TEXT PRIMARY KEY,
             token_hash TEXT NOT NULL UNIQUE,
             name TEXT NOT NULL,
@@ -86,8 +87,8 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             revoked_at BIGINT,
             last_used_at BIGINT
         )",
-        "CREATE INDEX api_tokens_user ON api_tokens (user_id)",
-        "CREATE TABLE audit_events (
+            "CREATE INDEX api_tokens_user ON api_tokens (user_id)",
+            "CREATE TABLE audit_events (
             id TEXT PRIMARY KEY,
             at BIGINT NOT NULL,
             registry TEXT,
@@ -98,8 +99,8 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             outcome TEXT NOT NULL,
             detail TEXT
         )",
-        "CREATE INDEX audit_events_at ON audit_events (at)",
-        "CREATE TABLE cached_artifacts (
+            "CREATE INDEX audit_events_at ON audit_events (at)",
+            "CREATE TABLE cached_artifacts (
             registry TEXT NOT NULL,
             cache_key TEXT NOT NULL,
             sha256 TEXT NOT NULL,
@@ -109,12 +110,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             fetched_at BIGINT NOT NULL,
             PRIMARY KEY (registry, cache_key)
         )",
-        "CREATE INDEX cached_artifacts_sha256 ON cached_artifacts (sha256)",
-    ],
-), (
-    2,
-    &[
-        "CREATE TABLE sessions (
+            "CREATE INDEX cached_artifacts_sha256 ON cached_artifacts (sha256)",
+        ],
+    ),
+    (
+        2,
+        &[
+            "CREATE TABLE sessions (
             id_hash TEXT PRIMARY KEY,
             user_id TEXT NOT NULL,
             role TEXT NOT NULL,
@@ -123,7 +125,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             expires_at BIGINT NOT NULL
         )",
-        "CREATE TABLE oidc_logins (
+            "CREATE TABLE oidc_logins (
             state TEXT PRIMARY KEY,
             provider TEXT NOT NULL,
             nonce TEXT NOT NULL,
@@ -131,8 +133,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             return_to TEXT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-    ],
-)];
+        ],
+    ),
+];
 
 /// An arbitrary constant naming BatleHub's migration lock.
 const PG_LOCK_KEY: i64 = 0x6261_746c_6568_7562;
@@ -155,8 +158,10 @@ pub(super) async fn run(catalog: &Catalog) -> anyhow::Result<()> {
 /// starting together on one file wait for each other, within the busy
 /// timeout); on PostgreSQL the advisory lock already serialises them.
 async fn apply(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyhow::Result<()> {
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        .await?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
     let begin = if dialect == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
     for (version, statements) in MIGRATIONS {
         conn.execute(begin).await?;
@@ -178,14 +183,20 @@ async fn apply(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> anyhow::Resu
 
 /// Inside a transaction: apply `version` unless it is there; whether it was applied.
 async fn apply_one(conn: &mut sqlx::AnyConnection, version: i64, statements: &[&'static str]) -> anyhow::Result<bool> {
-    let done: Option<(i64,)> =
-        sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(version).fetch_optional(&mut *conn).await?;
+    let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await?;
     if done.is_some() {
         return Ok(false);
     }
     for stmt in statements {
         conn.execute(*stmt).await.map_err(|e| anyhow::anyhow!("migration {version}: {e}"))?;
     }
-    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)").bind(version).bind(now_ms()).execute(&mut *conn).await?;
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        .bind(version)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
     Ok(true)
 }

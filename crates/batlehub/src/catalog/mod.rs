@@ -52,10 +52,7 @@ pub struct Catalog {
 
 /// Epoch milliseconds, the catalog's one time format.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub fn new_id() -> String {
@@ -81,7 +78,8 @@ impl Catalog {
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             // `sqlite:///abs` keeps its leading slash; `sqlite://rel` is relative.
-            let path = if rest.starts_with("///") { format!("/{}", path.trim_start_matches('/')) } else { path.to_string() };
+            let path =
+                if rest.starts_with("///") { format!("/{}", path.trim_start_matches('/')) } else { path.to_string() };
             let (file, query) = match path.split_once('?') {
                 Some((f, q)) => (f.to_string(), Some(q.to_string())),
                 None => (path.clone(), None),
@@ -144,10 +142,8 @@ impl Catalog {
     }
 
     pub async fn get_setting(&self, key: &str) -> DbResult<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.0))
     }
 

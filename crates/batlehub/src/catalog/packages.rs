@@ -1,8 +1,8 @@
 //! Local packages, versions, files, tags, owners, claims, cached artifacts
 //! and the audit trail.
 
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Catalog, DbError, DbResult, is_unique_violation, new_id, now_ms};
 use crate::access::Visibility;
@@ -383,11 +383,13 @@ impl Catalog {
         );
         let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).bind(version).fetch_all(&mut *tx).await?;
         let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
-        sqlx::query("DELETE FROM files WHERE version_id IN (SELECT id FROM versions WHERE package_id = $1 AND version = $2)")
-            .bind(package_id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM files WHERE version_id IN (SELECT id FROM versions WHERE package_id = $1 AND version = $2)",
+        )
+        .bind(package_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
         let res = sqlx::query("DELETE FROM versions WHERE package_id = $1 AND version = $2")
             .bind(package_id)
             .bind(version)
@@ -556,7 +558,13 @@ impl Catalog {
             .collect())
     }
 
-    pub async fn add_claim(&self, registry: &str, prefix: &str, group_id: &str, claimed_by: Option<&str>) -> DbResult<()> {
+    pub async fn add_claim(
+        &self,
+        registry: &str,
+        prefix: &str,
+        group_id: &str,
+        claimed_by: Option<&str>,
+    ) -> DbResult<()> {
         let res = sqlx::query(
             "INSERT INTO namespace_claims (registry, prefix, group_id, claimed_by, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -676,7 +684,12 @@ impl Catalog {
     }
 }
 
-async fn upsert_tag(tx: &mut sqlx::Transaction<'static, sqlx::Any>, package_id: &str, tag: &str, version: &str) -> DbResult<()> {
+async fn upsert_tag(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    package_id: &str,
+    tag: &str,
+    version: &str,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO package_tags (package_id, tag, version) VALUES ($1, $2, $3)
          ON CONFLICT (package_id, tag) DO UPDATE SET version = excluded.version",

@@ -63,7 +63,10 @@ impl Catalog {
 
     pub async fn insert_login(&self, state: &str, l: &PendingLogin) -> DbResult<()> {
         // Old, abandoned sign-ins are swept here.
-        sqlx::query("DELETE FROM oidc_logins WHERE created_at < $1").bind(now_ms() - 15 * 60 * 1000).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM oidc_logins WHERE created_at < $1")
+            .bind(now_ms() - 15 * 60 * 1000)
+            .execute(self.pool())
+            .await?;
         sqlx::query("INSERT INTO oidc_logins (state, provider, nonce, verifier, return_to, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(state)
             .bind(&l.provider)
@@ -86,6 +89,12 @@ impl Catalog {
                 .await?;
         sqlx::query("DELETE FROM oidc_logins WHERE state = $1").bind(state).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(row.map(|(provider, nonce, verifier, return_to, created_at)| PendingLogin { provider, nonce, verifier, return_to, created_at }))
+        Ok(row.map(|(provider, nonce, verifier, return_to, created_at)| PendingLogin {
+            provider,
+            nonce,
+            verifier,
+            return_to,
+            created_at,
+        }))
     }
 }

@@ -1,7 +1,7 @@
 //! API tokens: stored only as the SHA-256 of the secret.
 
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Catalog, DbResult, now_ms};
 
@@ -103,12 +103,13 @@ impl Catalog {
 
     /// Revoke a token of `user_id`; returns whether one was revoked.
     pub async fn revoke_api_token(&self, id: &str, user_id: &str) -> DbResult<bool> {
-        let res = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .bind(user_id)
-            .execute(self.pool())
-            .await?;
+        let res =
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .bind(user_id)
+                .execute(self.pool())
+                .await?;
         Ok(res.rows_affected() > 0)
     }
 

@@ -222,7 +222,8 @@ api_server = "https://127.0.0.1:6443"
     )
     .expect_err("a rule without conditions");
     assert!(err.to_string().contains("without conditions"), "{err}");
-    let err = parse("[[auth]]\ntype = \"oidc\"\nissuer_url = \"not a url\"\nclient_id = \"x\"\n").expect_err("bad issuer");
+    let err =
+        parse("[[auth]]\ntype = \"oidc\"\nissuer_url = \"not a url\"\nclient_id = \"x\"\n").expect_err("bad issuer");
     assert!(err.to_string().contains("issuer_url"), "{err}");
 }
 
@@ -249,7 +250,8 @@ secret_access_key = "${TOKEN}"
     assert_eq!(cfg.storage.prefix, "team-a/");
     assert_eq!(cfg.storage.secret_access_key.as_deref(), Some("s3cret"));
 
-    let err = parse("[storage]\ntype = \"s3\"\nendpoint_url = \"ftp://x\"\naccess_key_id = \"a\"\n").expect_err("invalid");
+    let err =
+        parse("[storage]\ntype = \"s3\"\nendpoint_url = \"ftp://x\"\naccess_key_id = \"a\"\n").expect_err("invalid");
     let all = err.to_string();
     assert!(all.contains("needs `bucket`"), "{all}");
     assert!(all.contains("must be an absolute http(s) URL"), "{all}");

@@ -82,7 +82,13 @@ pub struct EcosystemState {
 }
 
 /// Serve `rest` (the raw path after `/proxy/{registry}`) for `registry`.
-pub async fn dispatch(app: App, registry: Arc<Registry>, rest: &str, req: Request, peer: Option<SocketAddr>) -> Response {
+pub async fn dispatch(
+    app: App,
+    registry: Arc<Registry>,
+    rest: &str,
+    req: Request,
+    peer: Option<SocketAddr>,
+) -> Response {
     match registry.kind {
         Kind::Npm => npm::handle(app, registry, rest, req, peer).await,
         Kind::Cargo => cargo::handle(app, registry, rest, req, peer).await,
@@ -154,9 +160,15 @@ pub fn browser_upload(kind: Kind) -> Option<BrowserUpload> {
 
 /// Publish a file sent through the web UI through the same code path as the
 /// ecosystem's own publish endpoint. Returns what was published.
-pub async fn publish_browser_upload(ctx: &crate::registry::RequestCtx, upload: crate::multipart::Upload) -> Result<String, AppError> {
+pub async fn publish_browser_upload(
+    ctx: &crate::registry::RequestCtx,
+    upload: crate::multipart::Upload,
+) -> Result<String, AppError> {
     match ctx.registry.kind {
         Kind::Pypi => pypi::publish_distribution(ctx, upload).await,
-        Kind::Npm | Kind::Cargo => Err(AppError::bad_request(format!("{} packages are published with the {} client", ctx.registry.kind, ctx.registry.kind))),
+        Kind::Npm | Kind::Cargo => Err(AppError::bad_request(format!(
+            "{} packages are published with the {} client",
+            ctx.registry.kind, ctx.registry.kind
+        ))),
     }
 }

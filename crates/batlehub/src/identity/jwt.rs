@@ -124,7 +124,11 @@ impl JwtProvider {
             .map(|r| {
                 r.conditions
                     .iter()
-                    .map(|c| (c.pattern.starts_with('^') && c.pattern.ends_with('$')).then(|| regex::Regex::new(&c.pattern).ok()).flatten())
+                    .map(|c| {
+                        (c.pattern.starts_with('^') && c.pattern.ends_with('$'))
+                            .then(|| regex::Regex::new(&c.pattern).ok())
+                            .flatten()
+                    })
                     .collect()
             })
             .collect();
@@ -145,13 +149,21 @@ impl JwtProvider {
     }
 
     async fn fetch_json(&self, url: &str) -> Result<Value, AppError> {
-        let f = upstream::forward(&self.client, reqwest::Method::GET, url, &[("accept", "application/json".into())], None, 1024 * 1024)
-            .await
-            .map_err(|e| AppError::Unavailable(format!("identity provider {} unreachable: {e}", self.name)))?;
+        let f = upstream::forward(
+            &self.client,
+            reqwest::Method::GET,
+            url,
+            &[("accept", "application/json".into())],
+            None,
+            1024 * 1024,
+        )
+        .await
+        .map_err(|e| AppError::Unavailable(format!("identity provider {} unreachable: {e}", self.name)))?;
         if !f.status.is_success() {
             return Err(AppError::Unavailable(format!("identity provider {}: {url} answered {}", self.name, f.status)));
         }
-        serde_json::from_slice(&f.body).map_err(|e| AppError::Unavailable(format!("identity provider {}: {url} is not JSON: {e}", self.name)))
+        serde_json::from_slice(&f.body)
+            .map_err(|e| AppError::Unavailable(format!("identity provider {}: {url} is not JSON: {e}", self.name)))
     }
 
     /// The OIDC client settings, for browser sign-in (OIDC providers only).
@@ -177,7 +189,12 @@ impl JwtProvider {
 
     /// Verify an ID token from the authorization-code flow: audience is the
     /// client id, and the nonce must be the one this sign-in sent.
-    pub async fn authenticate_id_token(&self, token: &str, client_id: &str, nonce: &str) -> Result<Principal, AppError> {
+    pub async fn authenticate_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<Principal, AppError> {
         self.verify(token, client_id, Some(nonce)).await
     }
 
@@ -189,7 +206,8 @@ impl JwtProvider {
             .ok_or_else(|| AppError::Unavailable(format!("identity provider {}: no jwks_uri", self.name)))?
             .to_string();
         let jwks = self.fetch_json(&jwks_uri).await?;
-        serde_json::from_value(jwks).map_err(|e| AppError::Unavailable(format!("identity provider {}: bad JWKS: {e}", self.name)))
+        serde_json::from_value(jwks)
+            .map_err(|e| AppError::Unavailable(format!("identity provider {}: bad JWKS: {e}", self.name)))
     }
 
     /// The decoding key for `kid`, refreshing the JWKS when it is unknown.
@@ -238,10 +256,19 @@ impl JwtProvider {
         if token.len() > MAX_TOKEN {
             return Err(AppError::InvalidToken("token too large".into()));
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AppError::InvalidToken(format!("malformed JWT: {e}")))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AppError::InvalidToken(format!("malformed JWT: {e}")))?;
         let asymmetric = matches!(
             header.alg,
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 | Algorithm::ES256 | Algorithm::ES384 | Algorithm::EdDSA
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+                | Algorithm::EdDSA
         );
         if !asymmetric {
             return Err(AppError::InvalidToken(format!("algorithm {:?} is not accepted", header.alg)));
@@ -270,11 +297,13 @@ impl JwtProvider {
         {
             return Err(AppError::InvalidToken("the ID token's nonce does not match this sign-in".into()));
         }
-        let user_id = claim_str(&claims, &self.user_id_claim).ok_or_else(|| AppError::InvalidToken(format!("token has no `{}` claim", self.user_id_claim)))?;
+        let user_id = claim_str(&claims, &self.user_id_claim)
+            .ok_or_else(|| AppError::InvalidToken(format!("token has no `{}` claim", self.user_id_claim)))?;
         let (role, groups) = match &self.mapping {
             Mapping::Oidc(c) => {
                 let values = claim_values(&claims, &c.groups_claim);
-                let groups: Vec<String> = values.iter().map(|v| normalize_group(&format!("{}:{v}", self.name))).collect();
+                let groups: Vec<String> =
+                    values.iter().map(|v| normalize_group(&format!("{}:{v}", self.name))).collect();
                 let role_values = match &c.role_claim {
                     Some(rc) => claim_values(&claims, rc),
                     None => values.clone(),
@@ -320,7 +349,8 @@ impl JwtProvider {
                         role = Some(role.map_or(rule.role, |r| r.max(rule.role)));
                     }
                 }
-                let role = role.ok_or_else(|| AppError::InvalidToken(format!("no rule of {} admits this token", self.name)))?;
+                let role =
+                    role.ok_or_else(|| AppError::InvalidToken(format!("no rule of {} admits this token", self.name)))?;
                 (role, groups)
             }
         };
@@ -330,7 +360,12 @@ impl JwtProvider {
 
 /// For tests: the claims of a template expansion.
 pub fn claims_from(pairs: &[(&str, &str)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string()))).collect::<BTreeMap<_, _>>().into_iter().collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
@@ -340,7 +375,10 @@ mod tests {
     #[test]
     fn templates() {
         let c = claims_from(&[("repository", "myorg/my-repo"), ("ref", "refs/heads/main"), ("actor", "alice")]);
-        assert_eq!(expand_template("github-actions/{repository}/{ref_name}", "gh", &c).as_deref(), Some("github-actions/myorg-my-repo/main"));
+        assert_eq!(
+            expand_template("github-actions/{repository}/{ref_name}", "gh", &c).as_deref(),
+            Some("github-actions/myorg-my-repo/main")
+        );
         assert_eq!(expand_template("{name}/{actor}", "forgejo", &c).as_deref(), Some("forgejo/alice"));
         assert_eq!(expand_template("{missing}", "gh", &c), None);
         let t = claims_from(&[("ref", "refs/tags/v1.0")]);

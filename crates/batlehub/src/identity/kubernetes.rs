@@ -26,7 +26,10 @@ impl KubeProvider {
         KubeProvider {
             config: config.clone(),
             client,
-            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(config.cache_ttl_secs.max(1))).build(),
+            cache: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(config.cache_ttl_secs.max(1)))
+                .build(),
         }
     }
 
@@ -45,12 +48,17 @@ impl KubeProvider {
             "kind": "TokenReview",
             "spec": { "token": token, "audiences": self.config.audiences },
         });
-        let url = format!("{}/apis/authentication.k8s.io/v1/tokenreviews", self.config.api_server.trim_end_matches('/'));
+        let url =
+            format!("{}/apis/authentication.k8s.io/v1/tokenreviews", self.config.api_server.trim_end_matches('/'));
         let answer = upstream::forward(
             &self.client,
             reqwest::Method::POST,
             &url,
-            &[("authorization", format!("Bearer {}", own.trim())), ("content-type", "application/json".into()), ("accept", "application/json".into())],
+            &[
+                ("authorization", format!("Bearer {}", own.trim())),
+                ("content-type", "application/json".into()),
+                ("accept", "application/json".into()),
+            ],
             Some(bytes::Bytes::from(body.to_string())),
             1024 * 1024,
         )
@@ -59,13 +67,17 @@ impl KubeProvider {
         if !answer.status.is_success() {
             return Err(AppError::Unavailable(format!("TokenReview answered {}", answer.status)));
         }
-        let v: Value = serde_json::from_slice(&answer.body).map_err(|e| AppError::Unavailable(format!("TokenReview answer is not JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| AppError::Unavailable(format!("TokenReview answer is not JSON: {e}")))?;
         let status = v.get("status").cloned().unwrap_or(Value::Null);
         let principal = if status.get("authenticated").and_then(|a| a.as_bool()) == Some(true) {
             let user = status.get("user").cloned().unwrap_or(Value::Null);
             let username = user.get("username").and_then(|u| u.as_str()).unwrap_or("").to_string();
-            let raw_groups: Vec<String> =
-                user.get("groups").and_then(|g| g.as_array()).map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect()).unwrap_or_default();
+            let raw_groups: Vec<String> = user
+                .get("groups")
+                .and_then(|g| g.as_array())
+                .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
             let mut role = Role::User;
             for k in std::iter::once(&username).chain(raw_groups.iter()) {
                 if let Some(r) = self.config.role_mappings.get(k) {

@@ -164,7 +164,15 @@ pub async fn mint_api_token(
     let hash = sha256_hex(&secret);
     let groups: Vec<String> = groups.iter().map(|g| normalize_group(g)).collect();
     let row = catalog
-        .insert_api_token(&NewApiToken { token_hash: &hash, name, user_id, role: role.as_str(), groups: &groups, provider, expires_at })
+        .insert_api_token(&NewApiToken {
+            token_hash: &hash,
+            name,
+            user_id,
+            role: role.as_str(),
+            groups: &groups,
+            provider,
+            expires_at,
+        })
         .await?;
     Ok((secret, row))
 }
@@ -186,8 +194,12 @@ impl Identity {
         for auth in &config.auth {
             match auth {
                 AuthConfig::Oidc(o) => jwt.push(jwt::JwtProvider::oidc(o, crate::upstream::control_client(None)?)),
-                AuthConfig::ActionsOidc(a) => jwt.push(jwt::JwtProvider::actions(a, crate::upstream::control_client(None)?)),
-                AuthConfig::Kubernetes(k) => kube.push(kubernetes::KubeProvider::new(k, crate::upstream::control_client(Some(&k.ca_cert_path))?)),
+                AuthConfig::ActionsOidc(a) => {
+                    jwt.push(jwt::JwtProvider::actions(a, crate::upstream::control_client(None)?))
+                }
+                AuthConfig::Kubernetes(k) => {
+                    kube.push(kubernetes::KubeProvider::new(k, crate::upstream::control_client(Some(&k.ca_cert_path))?))
+                }
                 AuthConfig::Token(t) => {
                     let provider = t.name.clone().unwrap_or_else(|| "token".into());
                     for tok in &t.tokens {

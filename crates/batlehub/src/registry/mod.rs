@@ -138,7 +138,9 @@ pub fn public_base(app: &App, headers: &HeaderMap, peer: Option<SocketAddr>) -> 
         return url.trim_end_matches('/').to_string();
     }
     let trusted = peer.is_some_and(|p| app.config.server.trusted_proxies.iter().any(|net| net.contains(&p.ip())));
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.split(',').next().unwrap_or("").trim().to_string());
+    let header = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.split(',').next().unwrap_or("").trim().to_string())
+    };
     let host = trusted
         .then(|| header("x-forwarded-host"))
         .flatten()
@@ -237,7 +239,12 @@ pub async fn resolve_source(ctx: &RequestCtx, name: &str) -> AppResult<Source> {
 /// checked: `Some((registry, package))` for a local package the caller may
 /// see, `None` when the upstreams serve the name, a 404 when a local registry
 /// owns the name but holds nothing (a claim, an unpublished name).
-pub async fn read_local(ctx: &RequestCtx, key: &str, display: &str, wanted: Permission) -> AppResult<Option<(Arc<Registry>, PackageRow)>> {
+pub async fn read_local(
+    ctx: &RequestCtx,
+    key: &str,
+    display: &str,
+    wanted: Permission,
+) -> AppResult<Option<(Arc<Registry>, PackageRow)>> {
     match resolve_source(ctx, key).await? {
         Source::Upstream => Ok(None),
         Source::Local { registry, package: Some(package), claim } => {
@@ -337,7 +344,12 @@ pub fn check_local_read(
 
 /// Check that the caller may publish to, tag, deprecate or unpublish a
 /// package (ownership, namespace claim, admin).
-pub async fn check_package_write(ctx: &RequestCtx, package: Option<&PackageRow>, claim: Option<&ClaimRow>, display: &str) -> AppResult<()> {
+pub async fn check_package_write(
+    ctx: &RequestCtx,
+    package: Option<&PackageRow>,
+    claim: Option<&ClaimRow>,
+    display: &str,
+) -> AppResult<()> {
     let owners = match package {
         Some(p) => ctx.app.catalog.list_owners(&p.id).await?,
         None => Vec::new(),
@@ -379,7 +391,12 @@ pub struct PublishFile {
 /// in one transaction. If the rows cannot be written (a conflict, say), blobs
 /// this publish added and nothing references are removed again, so neither a
 /// row without its blob nor a blob without its row is left.
-pub async fn commit_publish(app: &App, mut version: NewVersion, files: Vec<PublishFile>, first_owner: Option<&str>) -> AppResult<PublishOutcome> {
+pub async fn commit_publish(
+    app: &App,
+    mut version: NewVersion,
+    files: Vec<PublishFile>,
+    first_owner: Option<&str>,
+) -> AppResult<PublishOutcome> {
     let mut added = Vec::new();
     version.files.clear();
     for f in files {

@@ -97,7 +97,8 @@ impl Viewer {
         if self.signed_in() {
             Ok(())
         } else {
-            let back = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &self.here).finish();
+            let back =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &self.here).finish();
             Err(see_other(&format!("/login?{back}")))
         }
     }
@@ -124,7 +125,10 @@ impl Viewer {
     }
 
     pub fn csrf_refused(&self) -> Response {
-        self.error(StatusCode::FORBIDDEN, "This form has expired or did not come from this site (CSRF check failed). Reload the page and try again.")
+        self.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this site (CSRF check failed). Reload the page and try again.",
+        )
     }
 
     /// The hidden CSRF field every form carries.
@@ -149,7 +153,10 @@ impl Viewer {
     /// An [`AppError`] as an error page.
     pub fn app_error(&self, e: &AppError) -> Response {
         if matches!(e, AppError::Unauthenticated) {
-            return self.require_signed_in().err().unwrap_or_else(|| self.error(StatusCode::UNAUTHORIZED, "Sign in first."));
+            return self
+                .require_signed_in()
+                .err()
+                .unwrap_or_else(|| self.error(StatusCode::UNAUTHORIZED, "Sign in first."));
         }
         self.error(e.status(), &e.public_message())
     }
@@ -175,7 +182,11 @@ impl FromRequestParts<App> for Viewer {
                 return Err(anonymous.app_error(&e));
             }
         };
-        let csrf = if principal.is_anonymous() { None } else { identity::session_secret(&parts.headers).map(|s| identity::csrf_token(&s)) };
+        let csrf = if principal.is_anonymous() {
+            None
+        } else {
+            identity::session_secret(&parts.headers).map(|s| identity::csrf_token(&s))
+        };
         Ok(Viewer { principal, csrf, base, same_origin, here })
     }
 }
@@ -196,7 +207,12 @@ impl Form {
 
 /// The local and hybrid registries, in configuration order.
 pub fn local_registries(app: &App) -> Vec<std::sync::Arc<crate::registry::Registry>> {
-    app.config.registries.iter().filter(|r| r.mode.has_local()).filter_map(|r| app.registries.get(&r.name).cloned()).collect()
+    app.config
+        .registries
+        .iter()
+        .filter(|r| r.mode.has_local())
+        .filter_map(|r| app.registries.get(&r.name).cloned())
+        .collect()
 }
 
 /// Which navigation entry is current.

@@ -39,7 +39,9 @@ fn ns_link(registry: &str, prefix: &str, page: usize) -> String {
 async fn packages_card(app: &App, v: &Viewer, reg: &str, prefix: &str, page: usize) -> Markup {
     let items = match namespace_items(app, &v.principal, reg, prefix).await {
         Ok(items) => items,
-        Err(e) => return html! { section.card id="packages" { h2 { "Packages" } (notice("bad", &e.public_message())) } },
+        Err(e) => {
+            return html! { section.card id="packages" { h2 { "Packages" } (notice("bad", &e.public_message())) } };
+        }
     };
     let total = items.len();
     let pages = total.div_ceil(PER_PAGE).max(1);
@@ -232,7 +234,8 @@ pub async fn visibility(State(app): State<App>, v: Viewer, body: Bytes) -> Respo
             see_other(&format!("/my-namespace?{q}#packages"))
         }
         Err(e) => {
-            let q = NsQuery { registry: Some(reg.into()), prefix: Some(prefix.into()), page: Some(page), changed: None };
+            let q =
+                NsQuery { registry: Some(reg.into()), prefix: Some(prefix.into()), page: Some(page), changed: None };
             let mut r = render(&app, &v, &q, Some(notice("bad", &e.public_message()))).await;
             *r.status_mut() = e.status();
             r
@@ -261,9 +264,20 @@ pub async fn upload(State(app): State<App>, v: Viewer, headers: HeaderMap, body:
         return fail(&app, &v, StatusCode::BAD_REQUEST, "Choose a registry.".into()).await;
     };
     if !registry.mode.has_local() || ecosystems::browser_upload(registry.kind).is_none() {
-        return fail(&app, &v, StatusCode::BAD_REQUEST, format!("{} does not take uploads from the browser.", registry.name)).await;
+        return fail(
+            &app,
+            &v,
+            StatusCode::BAD_REQUEST,
+            format!("{} does not take uploads from the browser.", registry.name),
+        )
+        .await;
     }
-    let ctx = RequestCtx { app: app.clone(), registry: registry.clone(), principal: v.principal.clone(), base: v.base.clone() };
+    let ctx = RequestCtx {
+        app: app.clone(),
+        registry: registry.clone(),
+        principal: v.principal.clone(),
+        base: v.base.clone(),
+    };
     match ecosystems::publish_browser_upload(&ctx, up).await {
         Ok(what) => {
             let msg = notice("ok", &format!("Published {what} to {}.", registry.name));

@@ -117,7 +117,11 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
         Ok(false) => return not_found(),
         Err(e) => return v.app_error(&e),
     }
-    let (versions, files, owners) = match tokio::try_join!(app.catalog.list_versions(&p.id), app.catalog.list_files(&p.id), app.catalog.list_owners(&p.id)) {
+    let (versions, files, owners) = match tokio::try_join!(
+        app.catalog.list_versions(&p.id),
+        app.catalog.list_files(&p.id),
+        app.catalog.list_owners(&p.id)
+    ) {
         Ok(x) => x,
         Err(e) => return v.app_error(&e.into()),
     };

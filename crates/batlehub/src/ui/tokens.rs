@@ -124,7 +124,9 @@ pub async fn create(State(app): State<App>, v: Viewer, body: Bytes) -> Response 
         "" => None,
         d => match d.parse::<i64>() {
             Ok(d) => Some(d),
-            Err(_) => return render_error(&app, &v, StatusCode::BAD_REQUEST, "The lifetime must be a number of days.").await,
+            Err(_) => {
+                return render_error(&app, &v, StatusCode::BAD_REQUEST, "The lifetime must be a number of days.").await;
+            }
         },
     };
     let role = Some(form.get("role")).filter(|r| !r.is_empty());

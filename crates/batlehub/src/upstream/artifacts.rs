@@ -156,7 +156,11 @@ impl ArtifactCache {
         let row = match self.index.get(&map_key).await {
             Some(r) => Some(r),
             None => {
-                let r = self.catalog.get_cached_artifact(registry, key).await.map_err(|e| UpstreamError::Storage(e.to_string()))?;
+                let r = self
+                    .catalog
+                    .get_cached_artifact(registry, key)
+                    .await
+                    .map_err(|e| UpstreamError::Storage(e.to_string()))?;
                 if let Some(r) = &r {
                     self.index.insert(map_key.clone(), r.clone()).await;
                 }
@@ -229,7 +233,13 @@ impl ArtifactCache {
         Ok(entry)
     }
 
-    async fn run_fetch(self: Arc<Self>, fetch: ArtifactFetch, temp: TempBlob, tx: watch::Sender<Progress>, map_key: String) {
+    async fn run_fetch(
+        self: Arc<Self>,
+        fetch: ArtifactFetch,
+        temp: TempBlob,
+        tx: watch::Sender<Progress>,
+        map_key: String,
+    ) {
         let started = Instant::now();
         let result = download(&fetch, temp, &tx).await;
         metrics::histogram!("batlehub_upstream_request_seconds", "registry" => fetch.registry.clone(), "kind" => "artifact")
@@ -269,8 +279,13 @@ impl ArtifactCache {
     }
 }
 
-async fn download(fetch: &ArtifactFetch, mut temp: TempBlob, tx: &watch::Sender<Progress>) -> Result<PendingBlob, UpstreamError> {
-    let resp = fetch.client.get(&fetch.url).send().await.map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
+async fn download(
+    fetch: &ArtifactFetch,
+    mut temp: TempBlob,
+    tx: &watch::Sender<Progress>,
+) -> Result<PendingBlob, UpstreamError> {
+    let resp =
+        fetch.client.get(&fetch.url).send().await.map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
     let status = resp.status();
     if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
         return Err(UpstreamError::NotFound);

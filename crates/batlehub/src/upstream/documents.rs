@@ -206,7 +206,8 @@ impl DocumentCache {
                 if let Err(e) = self.blobs.write_doc(&fetch.registry, &fetch.key, &header, &p.body).await {
                     tracing::warn!(error = %e, "could not persist a revalidated document");
                 }
-                let doc = Arc::new(Document { body: p.body.clone(), header, generation: p.generation, stale_until: None });
+                let doc =
+                    Arc::new(Document { body: p.body.clone(), header, generation: p.generation, stale_until: None });
                 self.memory.insert(mem_key, Arc::clone(&doc)).await;
                 return Ok(Served { doc, state: CacheState::Revalidated });
             }
@@ -224,7 +225,12 @@ impl DocumentCache {
                 .get(CACHE_CONTROL)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
-            let header_str = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+            let header_str = |name| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                    .map(str::to_string)
+            };
             let header = DocHeader {
                 etag: header_str(ETAG),
                 last_modified: header_str(LAST_MODIFIED),

@@ -44,7 +44,9 @@ impl From<UpstreamError> for crate::error::AppError {
             UpstreamError::NotFound => AppError::NotFound("not found".into()),
             UpstreamError::Failed(m) => AppError::Upstream(format!("upstream failed: {m}")),
             UpstreamError::Integrity(m) => AppError::Upstream(format!("upstream integrity check failed: {m}")),
-            UpstreamError::TooLarge(n) => AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes")),
+            UpstreamError::TooLarge(n) => {
+                AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes"))
+            }
             UpstreamError::Storage(m) => AppError::Unavailable(format!("storage unavailable: {m}")),
         }
     }
@@ -183,7 +185,9 @@ pub async fn forward(
     }
     let mut resp = req.send().await.map_err(|e| UpstreamError::Failed(format!("{url}: {e}")))?;
     let status = resp.status();
-    let header = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+    let header = |name| {
+        resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string)
+    };
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let content_encoding = header(reqwest::header::CONTENT_ENCODING);
     let mut buf = bytes::BytesMut::new();

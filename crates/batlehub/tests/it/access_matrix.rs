@@ -79,7 +79,11 @@ user = ["releases:read", "source:read", "releases:write"]
         for (name, visibility, _) in PACKAGES {
             assert_eq!(publish(&c, &reg, ADMIN, name, "1.0.0").await.0, 201, "{name}");
             let p = s.app.catalog.get_package(reg_name, name).await.expect("db").expect("row");
-            s.app.catalog.set_visibility(&p.id, batlehub::access::Visibility::parse(visibility).expect("vis")).await.expect("set");
+            s.app
+                .catalog
+                .set_visibility(&p.id, batlehub::access::Visibility::parse(visibility).expect("vis"))
+                .await
+                .expect("set");
         }
         for who in WHO {
             let get = |path: String| {
@@ -90,10 +94,15 @@ user = ["releases:read", "source:read", "releases:write"]
                 r.send()
             };
             // Search: exactly what the caller may see.
-            let found: Value = get(format!("{reg}/-/v1/search?text=")).await.expect("search").json().await.expect("json");
-            let mut names: Vec<String> = found["objects"].as_array().map(|a| a.iter().filter_map(|o| o["package"]["name"].as_str().map(str::to_string)).collect()).unwrap_or_default();
+            let found: Value =
+                get(format!("{reg}/-/v1/search?text=")).await.expect("search").json().await.expect("json");
+            let mut names: Vec<String> = found["objects"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|o| o["package"]["name"].as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
             names.sort();
-            let mut expected: Vec<String> = PACKAGES.iter().filter(|(_, v, _)| sees(who, v)).map(|(n, _, _)| n.to_string()).collect();
+            let mut expected: Vec<String> =
+                PACKAGES.iter().filter(|(_, v, _)| sees(who, v)).map(|(n, _, _)| n.to_string()).collect();
             expected.sort();
             if names != expected {
                 failures.push(format!("{reg_name} {who:?} search: got {names:?}, expected {expected:?}"));
@@ -105,11 +114,13 @@ user = ["releases:read", "source:read", "releases:write"]
                 let read = if visible { 200 } else { hidden_status(who) };
                 let got = get(format!("{reg}/{escaped}")).await.expect("get").status().as_u16();
                 if got != read {
-                    failures.push(format!("{reg_name} {who:?} {name} ({visibility}) listing: got {got}, expected {read}"));
+                    failures
+                        .push(format!("{reg_name} {who:?} {name} ({visibility}) listing: got {got}, expected {read}"));
                 }
                 let got = get(format!("{reg}/{name}/-/{bare}-1.0.0.tgz")).await.expect("get").status().as_u16();
                 if got != read {
-                    failures.push(format!("{reg_name} {who:?} {name} ({visibility}) artifact: got {got}, expected {read}"));
+                    failures
+                        .push(format!("{reg_name} {who:?} {name} ({visibility}) artifact: got {got}, expected {read}"));
                 }
                 // Publish a new version: members of the claim's group and
                 // admins under a claim; owners (admin here) elsewhere.
@@ -125,7 +136,12 @@ user = ["releases:read", "source:read", "releases:write"]
                     None => {
                         let r = c
                             .put(format!("{reg}/{escaped}"))
-                            .json(&crate::support::npm::publish_body(name, &version, &tarball(name, &version, &[]), &reg))
+                            .json(&crate::support::npm::publish_body(
+                                name,
+                                &version,
+                                &tarball(name, &version, &[]),
+                                &reg,
+                            ))
                             .send()
                             .await
                             .expect("put");
@@ -133,13 +149,21 @@ user = ["releases:read", "source:read", "releases:write"]
                     }
                 };
                 if got != write {
-                    failures.push(format!("{reg_name} {who:?} {name} ({visibility}) publish: got {got}, expected {write}: {body}"));
+                    failures.push(format!(
+                        "{reg_name} {who:?} {name} ({visibility}) publish: got {got}, expected {write}: {body}"
+                    ));
                 }
                 if got == 403 && body.to_string().contains("own") && claimed {
-                    failures.push(format!("{reg_name} {who:?} {name}: a refused write under a claim must not reveal the package"));
+                    failures.push(format!(
+                        "{reg_name} {who:?} {name}: a refused write under a claim must not reveal the package"
+                    ));
                 }
                 // Change visibility (back to what it is: the state stays put).
-                let vis_url = format!("{}/api/v1/registries/{reg_name}/packages/{}/visibility", s.url, name.replacen('/', "%2F", 1));
+                let vis_url = format!(
+                    "{}/api/v1/registries/{reg_name}/packages/{}/visibility",
+                    s.url,
+                    name.replacen('/', "%2F", 1)
+                );
                 let mut r = c.put(vis_url).json(&json!({"visibility": visibility}));
                 if let Some(t) = who.token() {
                     r = r.bearer_auth(t);
@@ -153,7 +177,9 @@ user = ["releases:read", "source:read", "releases:write"]
                     _ => 403,
                 };
                 if got != allowed {
-                    failures.push(format!("{reg_name} {who:?} {name} ({visibility}) visibility: got {got}, expected {allowed}"));
+                    failures.push(format!(
+                        "{reg_name} {who:?} {name} ({visibility}) visibility: got {got}, expected {allowed}"
+                    ));
                 }
             }
             // A claimed name that only the upstream has: never served, in any mode.

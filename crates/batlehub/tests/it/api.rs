@@ -26,7 +26,13 @@ mode = "local"
     )
 }
 
-async fn api(c: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn api(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut r = c.request(method, url);
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -62,7 +68,14 @@ async fn token_lifecycle() {
     }
     assert_eq!(api(&c, Method::POST, tokens.clone(), None, Some(json!({"name": "x"}))).await.0, 401);
     // Alice mints a token; it carries her groups.
-    let (st, created) = api(&c, Method::POST, tokens.clone(), Some(ALICE), Some(json!({"name": "my-laptop", "expires_in_days": 90, "role": "user"}))).await;
+    let (st, created) = api(
+        &c,
+        Method::POST,
+        tokens.clone(),
+        Some(ALICE),
+        Some(json!({"name": "my-laptop", "expires_in_days": 90, "role": "user"})),
+    )
+    .await;
     assert_eq!(st, 201, "{created}");
     let secret = created["token"].as_str().expect("token").to_string();
     assert!(secret.starts_with("bh_"));
@@ -73,7 +86,12 @@ async fn token_lifecycle() {
     // It works in every credential form.
     let whoami = format!("{}/-/whoami", s.reg("internal"));
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{secret}"));
-    for (h, v) in [("authorization", format!("Bearer {secret}")), ("authorization", format!("Basic {b64}")), ("authorization", secret.clone()), ("x-nuget-apikey", secret.clone())] {
+    for (h, v) in [
+        ("authorization", format!("Bearer {secret}")),
+        ("authorization", format!("Basic {b64}")),
+        ("authorization", secret.clone()),
+        ("x-nuget-apikey", secret.clone()),
+    ] {
         let r = c.get(&whoami).header(h, &v).send().await.expect("get");
         assert_eq!(r.json::<Value>().await.expect("json")["username"], "alice", "{h}");
     }
@@ -96,7 +114,10 @@ async fn token_lifecycle() {
     // A token cannot mint a token above its own role.
     let (_, t) = api(&c, Method::POST, tokens.clone(), Some(BOB), Some(json!({"name": "b"}))).await;
     let bob_token = t["token"].as_str().expect("token").to_string();
-    assert_eq!(api(&c, Method::POST, tokens.clone(), Some(&bob_token), Some(json!({"name": "c", "role": "admin"}))).await.0, 403);
+    assert_eq!(
+        api(&c, Method::POST, tokens.clone(), Some(&bob_token), Some(json!({"name": "c", "role": "admin"}))).await.0,
+        403
+    );
     assert_eq!(api(&c, Method::POST, tokens.clone(), Some(&bob_token), Some(json!({"name": "c"}))).await.0, 201);
 }
 
@@ -157,16 +178,43 @@ async fn namespace_claims_and_the_callers_view() {
     // The config's claim is listed; only admins see or change claims.
     assert_eq!(api(&c, Method::GET, claims.clone(), Some(BOB), None).await.0, 403);
     let (_, list) = api(&c, Method::GET, claims.clone(), Some(ADMIN), None).await;
-    assert_eq!(list["namespaces"][0], json!({"registry": "internal", "prefix": "@frontend/", "group": "oidc:frontend", "claimed_by": "config", "source": "config"}));
-    let (st, made) = api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "@myorg/", "group": "oidc:my org"}))).await;
+    assert_eq!(
+        list["namespaces"][0],
+        json!({"registry": "internal", "prefix": "@frontend/", "group": "oidc:frontend", "claimed_by": "config", "source": "config"})
+    );
+    let (st, made) =
+        api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "@myorg/", "group": "oidc:my org"})))
+            .await;
     assert_eq!(st, 201);
     assert_eq!(made["group"], "oidc:myorg");
-    assert_eq!(api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "@myorg/", "group": "x"}))).await.0, 409);
-    assert_eq!(api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "", "group": "x"}))).await.0, 400);
-    assert_eq!(api(&c, Method::POST, format!("{}/api/v1/admin/registries/nosuch/namespaces", s.url), Some(ADMIN), Some(json!({"prefix": "a", "group": "b"}))).await.0, 404);
+    assert_eq!(
+        api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "@myorg/", "group": "x"}))).await.0,
+        409
+    );
+    assert_eq!(
+        api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "", "group": "x"}))).await.0,
+        400
+    );
+    assert_eq!(
+        api(
+            &c,
+            Method::POST,
+            format!("{}/api/v1/admin/registries/nosuch/namespaces", s.url),
+            Some(ADMIN),
+            Some(json!({"prefix": "a", "group": "b"}))
+        )
+        .await
+        .0,
+        404
+    );
     // Cargo claims are plain prefixes of the normalised name.
     let cargo_claims = format!("{}/api/v1/admin/registries/crates/namespaces", s.url);
-    assert_eq!(api(&c, Method::POST, cargo_claims, Some(ADMIN), Some(json!({"prefix": "myorg-", "group": "oidc:myorg"}))).await.0, 201);
+    assert_eq!(
+        api(&c, Method::POST, cargo_claims, Some(ADMIN), Some(json!({"prefix": "myorg-", "group": "oidc:myorg"})))
+            .await
+            .0,
+        201
+    );
     // Alice (oidc:myorg) publishes under her namespace; bob cannot.
     let reg = s.reg("internal");
     assert_eq!(publish(&c, &reg, ALICE, "@myorg/ui", "1.0.0").await.0, 201);
@@ -217,7 +265,10 @@ async fn visibility_is_changed_by_owners_members_and_admins() {
     assert_eq!(c.get(format!("{reg}/@myorg%2flib")).bearer_auth(BOB).send().await.expect("get").status(), 404);
     assert_eq!(c.get(format!("{reg}/@myorg%2flib")).bearer_auth(ALICE).send().await.expect("get").status(), 200);
     // Bob sees nothing of it, not even through the API.
-    assert_eq!(api(&c, Method::PUT, vis("%40myorg%2Flib"), Some(BOB), Some(json!({"visibility": "public"}))).await.0, 404);
+    assert_eq!(
+        api(&c, Method::PUT, vis("%40myorg%2Flib"), Some(BOB), Some(json!({"visibility": "public"}))).await.0,
+        404
+    );
     assert_eq!(api(&c, Method::GET, vis("%40myorg%2Flib"), Some(BOB), None).await.0, 404);
     // Bob owns `plain`: he may make it internal, but not team (no claim).
     assert_eq!(api(&c, Method::PUT, vis("plain"), Some(BOB), Some(json!({"visibility": "internal"}))).await.0, 200);

@@ -34,7 +34,9 @@ async fn every_credential_form_is_accepted() {
     let s = TestServer::start(&config(&extra)).await;
     let c = client();
     let whoami = format!("{}/-/whoami", s.reg("internal"));
-    let basic = |user: &str, pass: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let basic = |user: &str, pass: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    };
     let forms: Vec<(&str, String, &str)> = vec![
         ("authorization", format!("Bearer {ALICE}"), "alice"),
         ("authorization", basic("__token__", ALICE), "alice"),
@@ -102,13 +104,23 @@ async fn api_tokens_work_until_revoked_or_expired() {
     assert_eq!(c.get(format!("{}/x", s.reg("locked"))).bearer_auth(&secret).send().await.expect("get").status(), 404);
     // Basic auth with the API token as password works too.
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{secret}"));
-    assert_eq!(c.get(&whoami).header("authorization", format!("Basic {basic}")).send().await.expect("get").status(), 200);
+    assert_eq!(
+        c.get(&whoami).header("authorization", format!("Basic {basic}")).send().await.expect("get").status(),
+        200
+    );
     assert!(s.app.catalog.revoke_api_token(&row.id, "dave").await.expect("revoke"));
     assert_eq!(c.get(&whoami).bearer_auth(&secret).send().await.expect("get").status(), 401);
     let (expired, _) = s
         .app
         .identity
-        .create_api_token("old", "erin", batlehub::access::Role::User, &[], "test", Some(batlehub::catalog::now_ms() - 1000))
+        .create_api_token(
+            "old",
+            "erin",
+            batlehub::access::Role::User,
+            &[],
+            "test",
+            Some(batlehub::catalog::now_ms() - 1000),
+        )
         .await
         .expect("token");
     assert_eq!(c.get(&whoami).bearer_auth(&expired).send().await.expect("get").status(), 401);

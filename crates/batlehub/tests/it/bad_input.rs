@@ -46,10 +46,21 @@ async fn bad_publishes_are_4xx_and_leave_nothing() {
         ("invalid version", serde_json::to_vec(&bad_version).expect("json"), 400),
         ("two versions", serde_json::to_vec(&two_versions).expect("json"), 400),
         ("manifest names another package", serde_json::to_vec(&manifest_mismatch).expect("json"), 400),
-        ("metadata update of a missing package", serde_json::to_vec(&json!({"name": "pkg", "versions": {}})).expect("json"), 404),
+        (
+            "metadata update of a missing package",
+            serde_json::to_vec(&json!({"name": "pkg", "versions": {}})).expect("json"),
+            404,
+        ),
     ];
     for (what, body, status) in cases {
-        let r = c.put(format!("{reg}/pkg")).bearer_auth(ALICE).header("content-type", "application/json").body(body).send().await.expect("put");
+        let r = c
+            .put(format!("{reg}/pkg"))
+            .bearer_auth(ALICE)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("put");
         assert_eq!(r.status().as_u16(), status, "{what}");
         let err: serde_json::Value = r.json().await.expect("npm error shape");
         assert!(err["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {err}");
@@ -84,12 +95,19 @@ async fn bad_names_and_paths_are_4xx() {
         // Sent raw: HTTP client libraries normalise dot segments away.
         let (got, body) = raw_get(&addr, &format!("/proxy/internal{path}"), ALICE).await;
         assert_eq!(got, status, "{path}: {body}");
-        let err: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: npm error shape: {body}"));
+        let err: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: npm error shape: {body}"));
         assert!(err["error"].is_string(), "{path}");
     }
     // Publishing a traversal name.
     let tgz = tarball("x", "1.0.0", &[]);
-    let r = c.put(format!("{reg}/.hidden")).bearer_auth(ALICE).json(&publish_body(".hidden", "1.0.0", &tgz, &reg)).send().await.expect("put");
+    let r = c
+        .put(format!("{reg}/.hidden"))
+        .bearer_auth(ALICE)
+        .json(&publish_body(".hidden", "1.0.0", &tgz, &reg))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 400);
     // An unknown registry.
     let r = c.get(format!("{}/proxy/nosuch/pkg", s.url)).send().await.expect("get");
@@ -106,7 +124,8 @@ async fn bad_names_and_paths_are_4xx() {
 async fn raw_get(addr: &str, path: &str, token: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await.expect("read");

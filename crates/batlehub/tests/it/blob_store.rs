@@ -32,7 +32,8 @@ async fn read_all(r: Readable) -> Vec<u8> {
 }
 
 async fn put(store: &BlobStore, bytes: Vec<u8>) -> (String, bool) {
-    let chunks: Vec<Result<Bytes, std::io::Error>> = bytes.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        bytes.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let pending = store.put_stream(futures_util::stream::iter(chunks), 1 << 30).await.expect("put");
     let c = store.commit(pending).await.expect("commit");
     (c.digests.sha256, c.newly_stored)
@@ -75,7 +76,8 @@ async fn contract(store: BlobStore, remote: bool) {
 }
 
 fn storage_config(section: &str) -> Config {
-    Config::parse(&format!("{section}\n[[registries]]\ntype = \"npm\"\nname = \"x\"\nmode = \"local\"\n")).expect("config")
+    Config::parse(&format!("{section}\n[[registries]]\ntype = \"npm\"\nname = \"x\"\nmode = \"local\"\n"))
+        .expect("config")
 }
 
 #[tokio::test]
@@ -106,7 +108,8 @@ async fn s3_store() {
     let toml = crate::support::config("[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"local\"\n");
     let fs = "[storage]\ntype = \"filesystem\"\npath = \"{DATA}/storage\"\n";
     assert!(toml.contains(fs));
-    let toml = toml.replace(fs, &storage_section(std::path::Path::new("{DATA}"), &moto.url, &create_bucket(&moto.url).await));
+    let toml =
+        toml.replace(fs, &storage_section(std::path::Path::new("{DATA}"), &moto.url, &create_bucket(&moto.url).await));
     let s = crate::support::TestServer::start_at(server_dir.path(), &toml).await;
     let c = crate::support::client();
     assert_eq!(c.get(format!("{}/healthz", s.url)).send().await.expect("get").status(), 200);
@@ -137,12 +140,14 @@ async fn migrate_storage_from_the_filesystem_to_s3() {
         downloads.push(format!("/proxy/npm/moving-lib/-/moving-lib-{v}.tgz"));
     }
     let wheel = pypi::wheel("moving-py", "1.0");
-    let (status, body) = pypi::upload(&c, &s.reg("py"), ALICE, "moving-py", "1.0", &pypi::wheel_name("moving-py", "1.0"), &wheel).await;
+    let (status, body) =
+        pypi::upload(&c, &s.reg("py"), ALICE, "moving-py", "1.0", &pypi::wheel_name("moving-py", "1.0"), &wheel).await;
     assert_eq!(status, 200, "{body}");
     downloads.push(format!("/proxy/py/packages/moving-py/{}", pypi::wheel_name("moving-py", "1.0")));
     let mut digests = Vec::new();
     for d in &downloads {
-        let bytes = c.get(format!("{}{d}", s.url)).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes");
+        let bytes =
+            c.get(format!("{}{d}", s.url)).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes");
         digests.push(hex::encode(Sha256::digest(&bytes)));
     }
     let before = stored_blobs(&s).await;
@@ -152,7 +157,8 @@ async fn migrate_storage_from_the_filesystem_to_s3() {
     let keep = s.stop().await;
 
     let bucket = create_bucket(&moto.url).await;
-    let fs_section = |t: &str| t[t.find("[storage]").expect("storage")..].split("\n\n").next().expect("section").to_string();
+    let fs_section =
+        |t: &str| t[t.find("[storage]").expect("storage")..].split("\n\n").next().expect("section").to_string();
     let to_text = from_text.replace(&fs_section(&from_text), &storage_section(&data, &moto.url, &bucket));
     let (from, to) = (data.join("from.toml"), data.join("to.toml"));
     std::fs::write(&from, &from_text).expect("write");

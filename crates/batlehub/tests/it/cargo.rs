@@ -43,14 +43,24 @@ async fn publish_index_download_and_config() {
     let (status, body) = publish(&c, &reg, ALICE, "My_Lib", "0.1.0", dep).await;
     assert_eq!(status, 200, "{body}");
     // config.json: anonymous may read it; auth is required for the rest.
-    let cfg: Value = c.get(format!("{reg}/registry/config.json")).send().await.expect("get").json().await.expect("json");
+    let cfg: Value =
+        c.get(format!("{reg}/registry/config.json")).send().await.expect("get").json().await.expect("json");
     assert_eq!(cfg["dl"], format!("{reg}/api/v1/crates/{{crate}}/{{version}}/download"));
     assert_eq!(cfg["api"], reg);
     assert_eq!(cfg["auth-required"], true);
-    let open_cfg: Value = c.get(format!("{}/registry/config.json", s.reg("open"))).send().await.expect("get").json().await.expect("json");
+    let open_cfg: Value =
+        c.get(format!("{}/registry/config.json", s.reg("open"))).send().await.expect("get").json().await.expect("json");
     assert!(open_cfg.get("auth-required").is_none());
     // Even a bad token gets config.json.
-    assert_eq!(c.get(format!("{reg}/registry/config.json")).header("authorization", "nope").send().await.expect("get").status(), 200);
+    assert_eq!(
+        c.get(format!("{reg}/registry/config.json"))
+            .header("authorization", "nope")
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
     let r = c.get(format!("{reg}/registry/my/_l/my_lib")).send().await.expect("get");
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"batlehub\"");
@@ -67,15 +77,34 @@ async fn publish_index_download_and_config() {
     assert_eq!(idx[0]["yanked"], false);
     assert_eq!(idx[0]["deps"][0]["registry"], "https://crates-upstream.example/index");
     assert_eq!(idx[0]["deps"][0]["req"], "^1");
-    let r = c.get(format!("{reg}/registry/my/_l/my_lib")).header("authorization", BOB).header("if-none-match", &etag).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/registry/my/_l/my_lib"))
+        .header("authorization", BOB)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 304);
     // Download at the dl URL.
-    let r = c.get(format!("{reg}/api/v1/crates/My_Lib/0.1.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/My_Lib/0.1.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), crate_bytes);
     let r = c.get(format!("{reg}/api/v1/crates/My_Lib/0.1.0/download")).send().await.expect("get");
     assert_eq!(r.status(), 401);
-    assert_eq!(c.get(format!("{reg}/registry/no/ne/nonexistent")).header("authorization", BOB).send().await.expect("get").status(), 404);
+    assert_eq!(
+        c.get(format!("{reg}/registry/no/ne/nonexistent"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -93,17 +122,52 @@ async fn conflicts_names_and_ownership() {
     let (status, b) = publish(&c, &reg, BOB, "foo-bar", "1.1.0", json!([])).await;
     assert_eq!(status, 403, "{b}");
     // Owners: list, add a user and a group, remove.
-    let owners: Value = c.get(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    let owners: Value = c
+        .get(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(owners["users"][0]["login"], "alice");
-    let r = c.put(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).json(&json!({"users": ["bob"]})).send().await.expect("put");
+    let r = c
+        .put(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", BOB)
+        .json(&json!({"users": ["bob"]}))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 403, "only owners change owners");
-    let r = c.put(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", ALICE).json(&json!({"users": ["bob", "group:oidc:ops"]})).send().await.expect("put");
+    let r = c
+        .put(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", ALICE)
+        .json(&json!({"users": ["bob", "group:oidc:ops"]}))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 200);
     assert_eq!(publish(&c, &reg, BOB, "foo-bar", "1.1.0", json!([])).await.0, 200);
-    let owners: Value = c.get(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
-    let logins: Vec<&str> = owners["users"].as_array().expect("users").iter().map(|u| u["login"].as_str().unwrap_or("")).collect();
+    let owners: Value = c
+        .get(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let logins: Vec<&str> =
+        owners["users"].as_array().expect("users").iter().map(|u| u["login"].as_str().unwrap_or("")).collect();
     assert_eq!(logins, vec!["alice", "bob", "group:oidc:ops"]);
-    let r = c.delete(format!("{reg}/api/v1/crates/foo-bar/owners")).header("authorization", ALICE).json(&json!({"users": ["bob"]})).send().await.expect("del");
+    let r = c
+        .delete(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", ALICE)
+        .json(&json!({"users": ["bob"]}))
+        .send()
+        .await
+        .expect("del");
     assert_eq!(r.status(), 200);
     assert_eq!(publish(&c, &reg, BOB, "foo-bar", "1.2.0", json!([])).await.0, 403);
     let r = c
@@ -132,23 +196,62 @@ async fn yank_unyank_and_search() {
     let index = |c: reqwest::Client, url: String| async move {
         lines(&c.get(url).header("authorization", BOB).send().await.expect("get").text().await.expect("text"))
     };
-    let r = c.delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank")).header("authorization", BOB).send().await.expect("del");
+    let r = c
+        .delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("del");
     assert_eq!(r.status(), 403);
-    let r = c.delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank")).header("authorization", ALICE).send().await.expect("del");
+    let r = c
+        .delete(format!("{reg}/api/v1/crates/yanker/0.2.0/yank"))
+        .header("authorization", ALICE)
+        .send()
+        .await
+        .expect("del");
     assert_eq!(r.status(), 200);
     let idx = index(c.clone(), format!("{reg}/registry/ya/nk/yanker")).await;
     assert_eq!(idx[1]["yanked"], true, "yanked versions stay in the index");
     // A yanked version still downloads (lockfiles keep working).
-    assert_eq!(c.get(format!("{reg}/api/v1/crates/yanker/0.2.0/download")).header("authorization", BOB).send().await.expect("get").status(), 200);
-    let found: Value = c.get(format!("{reg}/api/v1/crates?q=yank&per_page=5")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    assert_eq!(
+        c.get(format!("{reg}/api/v1/crates/yanker/0.2.0/download"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    let found: Value = c
+        .get(format!("{reg}/api/v1/crates?q=yank&per_page=5"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(found["crates"][0]["name"], "yanker");
     assert_eq!(found["crates"][0]["max_version"], "0.1.0", "search skips yanked versions");
     assert_eq!(found["crates"][0]["description"], "the yanker crate");
     assert_eq!(found["meta"]["total"], 1);
-    let r = c.put(format!("{reg}/api/v1/crates/yanker/0.2.0/unyank")).header("authorization", ALICE).send().await.expect("put");
+    let r = c
+        .put(format!("{reg}/api/v1/crates/yanker/0.2.0/unyank"))
+        .header("authorization", ALICE)
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 200);
     assert_eq!(index(c.clone(), format!("{reg}/registry/ya/nk/yanker")).await[1]["yanked"], false);
-    assert_eq!(c.delete(format!("{reg}/api/v1/crates/yanker/9.9.9/yank")).header("authorization", ALICE).send().await.expect("del").status(), 404);
+    assert_eq!(
+        c.delete(format!("{reg}/api/v1/crates/yanker/9.9.9/yank"))
+            .header("authorization", ALICE)
+            .send()
+            .await
+            .expect("del")
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -169,8 +272,16 @@ async fn bad_publishes_are_4xx_in_cargo_shape_and_leave_nothing() {
         ("trailing bytes", trailing, 400),
         ("empty", Vec::new(), 400),
         ("metadata not JSON", body(&json!("x"), &good_crate)[..].to_vec(), 400),
-        ("name mismatch with Cargo.toml", body(&meta("good", "1.0.0", json!([])), &crate_file_declaring("good", "1.0.0", "evil", "1.0.0")), 400),
-        ("version mismatch with Cargo.toml", body(&meta("good", "1.0.0", json!([])), &crate_file("good", "2.0.0")), 400),
+        (
+            "name mismatch with Cargo.toml",
+            body(&meta("good", "1.0.0", json!([])), &crate_file_declaring("good", "1.0.0", "evil", "1.0.0")),
+            400,
+        ),
+        (
+            "version mismatch with Cargo.toml",
+            body(&meta("good", "1.0.0", json!([])), &crate_file("good", "2.0.0")),
+            400,
+        ),
         ("not gzip", body(&good_meta, b"plain text, not a tarball"), 400),
         ("empty name", body(&meta("", "1.0.0", json!([])), &good_crate), 400),
         ("leading digit", body(&meta("1abc", "1.0.0", json!([])), &good_crate), 400),
@@ -180,7 +291,8 @@ async fn bad_publishes_are_4xx_in_cargo_shape_and_leave_nothing() {
         ("oversized", body(&good_meta, &vec![0x1f; 200_000]), 413),
     ];
     for (what, b, status) in cases {
-        let r = c.put(format!("{reg}/api/v1/crates/new")).header("authorization", ALICE).body(b).send().await.expect("put");
+        let r =
+            c.put(format!("{reg}/api/v1/crates/new")).header("authorization", ALICE).body(b).send().await.expect("put");
         assert_eq!(r.status().as_u16(), status, "{what}");
         let v: Value = r.json().await.expect("cargo error shape");
         assert!(!detail(&v).is_empty(), "{what}: {v}");
@@ -192,7 +304,9 @@ async fn bad_publishes_are_4xx_in_cargo_shape_and_leave_nothing() {
     for path in ["/registry/../../catalog.db", "/registry/%2e%2e/x/y", "/registry/se/rd/..%2fserde"] {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let req = format!("GET /proxy/internal{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {BOB}\r\nConnection: close\r\n\r\n");
+        let req = format!(
+            "GET /proxy/internal{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {BOB}\r\nConnection: close\r\n\r\n"
+        );
         stream.write_all(req.as_bytes()).await.expect("write");
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf).await.expect("read");
@@ -227,24 +341,36 @@ async fn proxy_passes_the_index_through_and_verifies_downloads() {
         let c = client();
         let reg = s.reg("cargo");
         for _ in 0..2 {
-            let r = c.get(format!("{reg}/registry/se/rd/serde")).header("authorization", BOB).send().await.expect("get");
+            let r =
+                c.get(format!("{reg}/registry/se/rd/serde")).header("authorization", BOB).send().await.expect("get");
             assert_eq!(r.status(), 200);
             let idx = lines(&r.text().await.expect("text"));
             assert_eq!(idx[0]["cksum"], sha256(&serde_bytes));
         }
         assert_eq!(up.hits("/index/se/rd/serde"), 1);
         for _ in 0..2 {
-            let r = c.get(format!("{reg}/api/v1/crates/serde/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+            let r = c
+                .get(format!("{reg}/api/v1/crates/serde/1.0.0/download"))
+                .header("authorization", BOB)
+                .send()
+                .await
+                .expect("get");
             assert_eq!(r.status(), 200, "markers={markers}");
             assert_eq!(r.bytes().await.expect("bytes").to_vec(), serde_bytes);
         }
-        let dl_hits = if markers { up.hits("/dl/se/rd/serde-1.0.0.crate") } else { up.hits("/dl/plain/serde/1.0.0/download") };
+        let dl_hits =
+            if markers { up.hits("/dl/se/rd/serde-1.0.0.crate") } else { up.hits("/dl/plain/serde/1.0.0/download") };
         assert_eq!(dl_hits, 1, "markers={markers}");
         // Writes are refused in cargo's shape.
         let (status, b) = publish(&c, &reg, ADMIN, "mine", "0.1.0", json!([])).await;
         assert_eq!(status, 403);
         assert_eq!(detail(&b), "registry is not in local or hybrid mode");
-        let r = c.delete(format!("{reg}/api/v1/crates/serde/1.0.0/yank")).header("authorization", ADMIN).send().await.expect("del");
+        let r = c
+            .delete(format!("{reg}/api/v1/crates/serde/1.0.0/yank"))
+            .header("authorization", ADMIN)
+            .send()
+            .await
+            .expect("del");
         assert_eq!(r.status(), 403);
     }
 }
@@ -253,24 +379,42 @@ async fn proxy_passes_the_index_through_and_verifies_downloads() {
 async fn proxy_corruption_is_502_and_stale_index_survives_outages() {
     let up = FakeIndex::start(true).await;
     let bytes = up.add("tokio", "1.0.0");
-    let s = TestServer::start(&proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0")).await;
+    let s = TestServer::start(
+        &proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0"),
+    )
+    .await;
     let c = client();
     let reg = s.reg("cargo");
     up.set_corrupt(true);
-    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/tokio/1.0.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 502);
     let v: Value = r.json().await.expect("json");
     assert!(detail(&v).contains("integrity"), "{v}");
     assert!(stored_blobs(&s).await.is_empty());
     up.set_corrupt(false);
-    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/tokio/1.0.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), bytes);
     up.set_fail(true);
     let r = c.get(format!("{reg}/registry/to/ki/tokio")).header("authorization", BOB).send().await.expect("get");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-batlehub-cache"], "stale");
     // Cached downloads need no upstream at all.
-    let r = c.get(format!("{reg}/api/v1/crates/tokio/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/tokio/1.0.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 200);
 }
 
@@ -285,14 +429,50 @@ async fn hybrid_shadows_upstream_crates() {
     let c = client();
     let reg = s.reg("cargo");
     assert_eq!(publish(&c, &reg, ALICE, "shared", "1.0.0", json!([])).await.0, 200);
-    let idx = lines(&c.get(format!("{reg}/registry/sh/ar/shared")).header("authorization", BOB).send().await.expect("get").text().await.expect("text"));
+    let idx = lines(
+        &c.get(format!("{reg}/registry/sh/ar/shared"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text"),
+    );
     assert_eq!(idx.len(), 1);
     assert_eq!(idx[0]["vers"], "1.0.0");
-    assert_eq!(c.get(format!("{reg}/api/v1/crates/shared/9.0.0/download")).header("authorization", BOB).send().await.expect("get").status(), 404);
-    assert_eq!(c.get(format!("{reg}/registry/my/or/myorg-secret")).header("authorization", BOB).send().await.expect("get").status(), 404);
+    assert_eq!(
+        c.get(format!("{reg}/api/v1/crates/shared/9.0.0/download"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(format!("{reg}/registry/my/or/myorg-secret"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
     assert_eq!(up.total_hits(), 0, "shadowed names never reach the upstream");
-    assert_eq!(c.get(format!("{reg}/registry/pu/bl/public")).header("authorization", BOB).send().await.expect("get").status(), 200);
-    assert_eq!(c.get(format!("{reg}/api/v1/crates/public/1.0.0/download")).header("authorization", BOB).send().await.expect("get").status(), 200);
+    assert_eq!(
+        c.get(format!("{reg}/registry/pu/bl/public")).header("authorization", BOB).send().await.expect("get").status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{reg}/api/v1/crates/public/1.0.0/download"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -320,16 +500,43 @@ members = ["internal"]
     let c = client();
     assert_eq!(publish(&c, &s.reg("internal"), ALICE, "my-private", "0.1.0", json!([])).await.0, 200);
     let reg = s.reg("cargo");
-    let idx = lines(&c.get(format!("{reg}/registry/my/-p/my-private")).header("authorization", BOB).send().await.expect("get").text().await.expect("text"));
+    let idx = lines(
+        &c.get(format!("{reg}/registry/my/-p/my-private"))
+            .header("authorization", BOB)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text"),
+    );
     assert_eq!(idx.len(), 1);
     assert_eq!(idx[0]["vers"], "0.1.0");
-    let r = c.get(format!("{reg}/api/v1/crates/my-private/0.1.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/my-private/0.1.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), crate_file("my-private", "0.1.0"));
     assert_eq!(up.hits("/index/my/-p/my-private"), 0, "a member's crate is never looked up upstream");
-    let r = c.get(format!("{reg}/api/v1/crates/public/1.0.0/download")).header("authorization", BOB).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/api/v1/crates/public/1.0.0/download"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), public_bytes);
     // Search through the aggregate finds the member's crates.
-    let found: Value = c.get(format!("{reg}/api/v1/crates?q=my")).header("authorization", BOB).send().await.expect("get").json().await.expect("json");
+    let found: Value = c
+        .get(format!("{reg}/api/v1/crates?q=my"))
+        .header("authorization", BOB)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(found["crates"][0]["name"], "my-private");
 }
 
@@ -339,7 +546,10 @@ async fn index_files_follow_the_upstream() {
     // (after the TTL) must show, with a new ETag.
     let up = FakeIndex::start(true).await;
     up.add("growing", "1.0.0");
-    let s = TestServer::start(&proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0")).await;
+    let s = TestServer::start(
+        &proxy_config(&up.index(), "proxy", "").replace("metadata_ttl_secs = 300", "metadata_ttl_secs = 0"),
+    )
+    .await;
     let c = client();
     let url = format!("{}/registry/gr/ow/growing", s.reg("cargo"));
     let first = c.get(&url).header("authorization", BOB).send().await.expect("get");

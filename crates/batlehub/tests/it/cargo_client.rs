@@ -46,8 +46,15 @@ impl CargoHome {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("cargo timed out").expect("run cargo");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+            .await
+            .expect("cargo timed out")
+            .expect("run cargo");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     async fn ok(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
@@ -118,7 +125,8 @@ upstreams = ["{up_index}"]
     home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &app_lib, tokens).await;
     // Republishing: cargo sees the version in the index and refuses (the
     // server's own 409 is covered by the in-process tests).
-    let (ok, _, err) = home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, tokens).await;
+    let (ok, _, err) =
+        home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, tokens).await;
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
 
@@ -159,7 +167,8 @@ upstreams = ["{up_index}"]
     let fresh = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo: home.cargo.clone() };
     std::fs::create_dir_all(fresh.path("home")).expect("mkdir");
     std::fs::copy(home.path("home/config.toml"), fresh.path("home/config.toml")).expect("copy");
-    let consumer2 = fresh.krate("consumer2", "0.1.0", "priv-core = { version = \"0.1\", registry = \"internal\" }\n", "");
+    let consumer2 =
+        fresh.krate("consumer2", "0.1.0", "priv-core = { version = \"0.1\", registry = \"internal\" }\n", "");
     let (ok, _, err) = fresh.run(&["generate-lockfile"], &consumer2, &[]).await;
     assert!(!ok, "{err}");
     assert!(err.contains("token") || err.contains("401") || err.contains("authentication"), "{err}");

@@ -57,7 +57,11 @@ async fn embedded_default_first_start() {
     let dir = tempfile::tempdir().expect("dir");
     let start = || {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_batlehub"));
-        cmd.args(["serve", "--port", "0"]).current_dir(dir.path()).env_remove("BATLEHUB_CONFIG").stdout(std::process::Stdio::piped()).kill_on_drop(true);
+        cmd.args(["serve", "--port", "0"])
+            .current_dir(dir.path())
+            .env_remove("BATLEHUB_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
         cmd.spawn().expect("spawn")
     };
     let read_banner = |child: &mut tokio::process::Child| {
@@ -88,7 +92,15 @@ async fn embedded_default_first_start() {
     assert!(banner.contains(&format!("//{host}/proxy/npm/:_authToken={token}")), "{banner}");
     // The token is an admin on the default npm registry.
     let c = crate::support::client();
-    let who: serde_json::Value = c.get(format!("{url}/proxy/npm/-/whoami")).bearer_auth(&token).send().await.expect("get").json().await.expect("json");
+    let who: serde_json::Value = c
+        .get(format!("{url}/proxy/npm/-/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(who["username"], "admin");
     let (status, _) = crate::support::npm::publish(&c, &format!("{url}/proxy/npm"), &token, "hello", "1.0.0").await;
     assert_eq!(status, 201);

@@ -38,12 +38,17 @@ impl Sandbox {
     fn project(&self, name: &str, package_json: serde_json::Value, registry: &str, token: &str) -> PathBuf {
         let dir = self.path(name);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("package.json"), serde_json::to_vec_pretty(&package_json).expect("json")).expect("write");
+        std::fs::write(dir.join("package.json"), serde_json::to_vec_pretty(&package_json).expect("json"))
+            .expect("write");
         std::fs::write(dir.join("index.js"), format!("module.exports = {:?};\n", name)).expect("write");
         // The Setup Guide's `.npmrc` for this registry, token filled in.
         let npmrc = crate::support::snippet_at(batlehub::ecosystems::Kind::Npm, registry, "npmrc", "", token);
         assert!(npmrc.starts_with(&format!("registry={registry}\n")), "{npmrc}");
-        std::fs::write(dir.join(".npmrc"), format!("{npmrc}{}", if self.always_auth { "always-auth=true\n" } else { "" })).expect("npmrc");
+        std::fs::write(
+            dir.join(".npmrc"),
+            format!("{npmrc}{}", if self.always_auth { "always-auth=true\n" } else { "" }),
+        )
+        .expect("npmrc");
         std::fs::write(dir.join(".yarnrc"), format!("registry \"{registry}\"\n")).expect("yarnrc");
         dir
     }
@@ -134,7 +139,9 @@ upstreams = ["{up}"]
 
 fn installed(project: &Path, name: &str) -> String {
     let p = project.join("node_modules").join(name).join("package.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{} missing: {e}", p.display()))).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{} missing: {e}", p.display())))
+            .expect("json");
     v["version"].as_str().unwrap_or("").to_string()
 }
 
@@ -147,7 +154,12 @@ async fn npm_follows_the_user_guide() {
     let sb = Sandbox::new(&proxy);
 
     // The Setup Guide's publish command (token in .npmrc).
-    let lib = sb.project("private-lib", json!({"name": "@myorg/my-private-package", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    let lib = sb.project(
+        "private-lib",
+        json!({"name": "@myorg/my-private-package", "version": "1.0.0", "main": "index.js"}),
+        &internal,
+        ALICE,
+    );
     let publish = crate::support::snippet(&w.hub, "internal-npm", "npm-publish", "", "");
     let publish: Vec<&str> = publish.split_whitespace().collect();
     assert_eq!(publish[..2], ["npm", "publish"]);
@@ -184,7 +196,12 @@ async fn npm_follows_the_user_guide() {
     assert!(w.upstream.app.catalog.get_package("public", "@myorg/my-private-package").await.expect("db").is_none());
 
     // Without a token: npm reports the 401.
-    let anon = sb.project("anon", json!({"name": "anon", "version": "1.0.0", "private": true, "dependencies": {"right-lib": "^2.0.0"}}), &proxy, "");
+    let anon = sb.project(
+        "anon",
+        json!({"name": "anon", "version": "1.0.0", "private": true, "dependencies": {"right-lib": "^2.0.0"}}),
+        &proxy,
+        "",
+    );
     std::fs::write(anon.join(".npmrc"), format!("registry={proxy}\n")).expect("npmrc");
     let (ok, out) = sb.run(&npm, &["install"], &anon).await;
     assert!(!ok);
@@ -197,7 +214,12 @@ async fn npm_hybrid_install_mixes_private_and_upstream() {
     let w = world(&npm).await;
     let hybrid = format!("{}/", w.hub.reg("hybrid"));
     let sb = Sandbox::new(&hybrid);
-    let lib = sb.project("house-lib", json!({"name": "house-lib", "version": "0.3.0", "main": "index.js", "dependencies": {"left-lib": "^1.0.0"}}), &hybrid, ALICE);
+    let lib = sb.project(
+        "house-lib",
+        json!({"name": "house-lib", "version": "0.3.0", "main": "index.js", "dependencies": {"left-lib": "^1.0.0"}}),
+        &hybrid,
+        ALICE,
+    );
     sb.ok(&npm, &["publish"], &lib).await;
     let app = sb.project(
         "app",
@@ -223,7 +245,12 @@ async fn pnpm_installs_and_publishes() {
     let proxy = format!("{}/", w.hub.reg("npm"));
     let hybrid = format!("{}/", w.hub.reg("hybrid"));
     let sb = Sandbox::new(&proxy);
-    let lib = sb.project("pnpm-lib", json!({"name": "@myorg/pnpm-lib", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    let lib = sb.project(
+        "pnpm-lib",
+        json!({"name": "@myorg/pnpm-lib", "version": "1.0.0", "main": "index.js"}),
+        &internal,
+        ALICE,
+    );
     sb.ok(&pnpm, &["publish", "--no-git-checks", "--registry", &internal], &lib).await;
     let app = sb.project(
         "app",
@@ -236,7 +263,8 @@ async fn pnpm_installs_and_publishes() {
     assert_eq!(installed(&app, "@myorg/pnpm-lib"), "1.0.0");
     assert_eq!(installed(&app, "right-lib"), "2.0.0");
     // Hybrid: a private package published to the hybrid registry plus upstream.
-    let hlib = sb.project("pnpm-house", json!({"name": "pnpm-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
+    let hlib =
+        sb.project("pnpm-house", json!({"name": "pnpm-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
     sb.ok(&pnpm, &["publish", "--no-git-checks"], &hlib).await;
     let happ = sb.project(
         "happ",
@@ -260,7 +288,12 @@ async fn yarn1_installs_and_publishes() {
     let hybrid = format!("{}/", w.hub.reg("hybrid"));
     let mut sb = Sandbox::new(&proxy);
     sb.always_auth = true;
-    let lib = sb.project("yarn-lib", json!({"name": "@myorg/yarn-lib", "version": "1.0.0", "main": "index.js"}), &internal, ALICE);
+    let lib = sb.project(
+        "yarn-lib",
+        json!({"name": "@myorg/yarn-lib", "version": "1.0.0", "main": "index.js"}),
+        &internal,
+        ALICE,
+    );
     sb.ok(&yarn, &["publish", "--non-interactive", "--new-version", "1.0.0", "--registry", &internal], &lib).await;
     let app = sb.project(
         "app",
@@ -274,7 +307,8 @@ async fn yarn1_installs_and_publishes() {
     let lock = std::fs::read_to_string(app.join("yarn.lock")).expect("yarn.lock");
     assert!(lock.contains(&format!("{proxy}right-lib/-/right-lib-2.0.0.tgz")), "{lock}");
     // Hybrid.
-    let hlib = sb.project("yarn-house", json!({"name": "yarn-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
+    let hlib =
+        sb.project("yarn-house", json!({"name": "yarn-house", "version": "1.0.0", "main": "index.js"}), &hybrid, ALICE);
     sb.ok(&yarn, &["publish", "--non-interactive", "--new-version", "1.0.0", "--registry", &hybrid], &hlib).await;
     let happ = sb.project(
         "happ",

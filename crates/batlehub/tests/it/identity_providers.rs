@@ -41,14 +41,23 @@ mode = "local"
     let t = idp.token("batlehub", json!({"sub": "carol", "groups": ["my team", "platform admins"]}));
     let (status, who) = me(&c, &s.url, &t).await;
     assert_eq!(status, 200, "{who}");
-    assert_eq!(who, json!({"user_id": "carol", "role": "admin", "groups": ["oidc:myteam", "oidc:platformadmins"], "provider": "oidc"}));
+    assert_eq!(
+        who,
+        json!({"user_id": "carol", "role": "admin", "groups": ["oidc:myteam", "oidc:platformadmins"], "provider": "oidc"})
+    );
     // EC keys work too; no mapping: role user.
     let t = idp.sign(Algorithm::ES256, "ec1", "batlehub", json!({"sub": "dave", "groups": ["devs"]}));
     let (_, who) = me(&c, &s.url, &t).await;
     assert_eq!(who["role"], "user");
     assert_eq!(who["groups"], json!(["oidc:devs"]));
     // The user guide: exchange the OIDC token for a long-lived API token.
-    let r = c.post(format!("{}/api/v1/auth/tokens", s.url)).bearer_auth(&t).json(&json!({"name": "my-laptop", "expires_in_days": 90, "role": "user"})).send().await.expect("post");
+    let r = c
+        .post(format!("{}/api/v1/auth/tokens", s.url))
+        .bearer_auth(&t)
+        .json(&json!({"name": "my-laptop", "expires_in_days": 90, "role": "user"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 201);
     let minted: Value = r.json().await.expect("json");
     let (_, who) = me(&c, &s.url, minted["token"].as_str().expect("token")).await;
@@ -192,7 +201,10 @@ user = []
     let reg = s.reg("internal");
     let (_, who) = me(&c, &s.url, "sa-ci-deployer").await;
     assert_eq!(who["user_id"], "system:serviceaccount:ci:deployer");
-    assert!(who["groups"].as_array().expect("groups").contains(&json!("kubernetes:system:serviceaccounts:ci")), "{who}");
+    assert!(
+        who["groups"].as_array().expect("groups").contains(&json!("kubernetes:system:serviceaccounts:ci")),
+        "{who}"
+    );
     // The namespace's group grants write: the user guide's "permissions to
     // Kubernetes service account namespaces".
     assert_eq!(publish(&c, &reg, "sa-ci-deployer", "from-ci", "1.0.0").await.0, 201);
@@ -233,12 +245,34 @@ client_secret = "s3cret"
     )))
     .await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let browser = reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let providers: Value = browser.get(format!("{}/api/v1/auth/oidc/providers", s.url)).send().await.expect("get").json().await.expect("json");
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let providers: Value = browser
+        .get(format!("{}/api/v1/auth/oidc/providers", s.url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(providers["providers"], json!(["oidc"]));
     // The web UI's sign-in page has a button for the provider.
-    let page = browser.get(format!("{}/login?return_to=/my-namespace", s.url)).send().await.expect("page").text().await.expect("html");
-    assert!(page.contains(r#"href="/api/v1/auth/oidc/login?provider=oidc&amp;return_to=%2Fmy-namespace""#) && page.contains("Sign in with oidc"), "{page}");
+    let page = browser
+        .get(format!("{}/login?return_to=/my-namespace", s.url))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(r#"href="/api/v1/auth/oidc/login?provider=oidc&amp;return_to=%2Fmy-namespace""#)
+            && page.contains("Sign in with oidc"),
+        "{page}"
+    );
     // 1. login: a redirect to the provider with PKCE, state and nonce.
     let r = browser.get(format!("{}/api/v1/auth/oidc/login?return_to=/api/v1/me", s.url)).send().await.expect("login");
     assert_eq!(r.status(), 302);
@@ -257,7 +291,8 @@ client_secret = "s3cret"
     let r = browser.get(&back).send().await.expect("callback");
     assert_eq!(r.status(), 303, "{}", r.headers().get("location").map(|v| v.to_str().unwrap_or("")).unwrap_or(""));
     assert_eq!(r.headers()["location"], "/api/v1/me");
-    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap_or("").to_string()).collect();
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap_or("").to_string()).collect();
     let session = cookies.iter().find(|c| c.starts_with("batlehub_session=")).expect("session cookie");
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
     assert_eq!(idp.flow().token_requests, 1);
@@ -267,9 +302,20 @@ client_secret = "s3cret"
     assert_eq!(me["groups"], json!(["oidc:staff"]));
     // A session may mint API tokens like any identity, with its CSRF token.
     let csrf = me["csrf_token"].as_str().expect("a session learns its CSRF token").to_string();
-    let r = browser.post(format!("{}/api/v1/auth/tokens", s.url)).json(&json!({"name": "from-ui"})).send().await.expect("post");
+    let r = browser
+        .post(format!("{}/api/v1/auth/tokens", s.url))
+        .json(&json!({"name": "from-ui"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 403, "a cookie-authenticated write without X-CSRF-Token");
-    let r = browser.post(format!("{}/api/v1/auth/tokens", s.url)).header("x-csrf-token", &csrf).json(&json!({"name": "from-ui"})).send().await.expect("post");
+    let r = browser
+        .post(format!("{}/api/v1/auth/tokens", s.url))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "from-ui"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 201);
     // 5. the same callback again: refused (the state is single use).
     assert_eq!(browser.get(&back).send().await.expect("replay").status(), 400);
@@ -280,8 +326,21 @@ client_secret = "s3cret"
     let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     assert_eq!(stranger.get(&back).send().await.expect("callback").status(), 400);
     // 6. logout.
-    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).send().await.expect("logout").status(), 403, "CSRF-checked");
-    assert_eq!(browser.post(format!("{}/api/v1/auth/logout", s.url)).header("x-csrf-token", &csrf).send().await.expect("logout").status(), 204);
+    assert_eq!(
+        browser.post(format!("{}/api/v1/auth/logout", s.url)).send().await.expect("logout").status(),
+        403,
+        "CSRF-checked"
+    );
+    assert_eq!(
+        browser
+            .post(format!("{}/api/v1/auth/logout", s.url))
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .expect("logout")
+            .status(),
+        204
+    );
     let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
     assert_eq!(me["role"], "anonymous");
     // An ID token whose nonce is not this sign-in's is refused.
@@ -291,9 +350,15 @@ client_secret = "s3cret"
     let back = browser.get(&to).send().await.expect("authorize").headers()["location"].to_str().expect("l").to_string();
     let r = browser.get(&back).send().await.expect("callback");
     assert_eq!(r.status(), 401);
-    assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap_or("").starts_with("batlehub_session=")));
+    assert!(
+        r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap_or("").starts_with("batlehub_session="))
+    );
     // An open redirect is not possible: return_to must be a path here.
-    let r = browser.get(format!("{}/api/v1/auth/oidc/login?return_to=//evil.example/x", s.url)).send().await.expect("login");
+    let r = browser
+        .get(format!("{}/api/v1/auth/oidc/login?return_to=//evil.example/x", s.url))
+        .send()
+        .await
+        .expect("login");
     idp.flow().wrong_nonce = false;
     let to = r.headers()["location"].to_str().expect("location").to_string();
     let back = browser.get(&to).send().await.expect("authorize").headers()["location"].to_str().expect("l").to_string();

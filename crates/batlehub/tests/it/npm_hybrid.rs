@@ -33,7 +33,15 @@ upstreams = ["{}"]
     let doc = json(c.get(format!("{reg}/shared-name")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
     assert!(doc["versions"].get("9.9.9").is_none());
-    assert_eq!(c.get(format!("{reg}/shared-name/-/shared-name-9.9.9.tgz")).bearer_auth(BOB).send().await.expect("get").status(), 404);
+    assert_eq!(
+        c.get(format!("{reg}/shared-name/-/shared-name-9.9.9.tgz"))
+            .bearer_auth(BOB)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
     assert_eq!(up.hits("/shared-name"), 0);
     assert_eq!(up.hits("/shared-name/-/shared-name-9.9.9.tgz"), 0);
     // A claimed namespace with nothing published yet is not found, never upstream.
@@ -42,10 +50,18 @@ upstreams = ["{}"]
     // Everything else comes from upstream.
     let doc = json(c.get(format!("{reg}/public-lib")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], format!("{reg}/public-lib/-/public-lib-1.0.0.tgz"));
-    assert_eq!(c.get(format!("{reg}/public-lib/-/public-lib-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").status(), 200);
+    assert_eq!(
+        c.get(format!("{reg}/public-lib/-/public-lib-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").status(),
+        200
+    );
     // Search merges local hits with upstream ones, minus shadowed names.
     let found = json(c.get(format!("{reg}/-/v1/search?text=")).bearer_auth(BOB).send().await.expect("get")).await;
-    let names: Vec<&str> = found["objects"].as_array().expect("objects").iter().map(|o| o["package"]["name"].as_str().unwrap_or("")).collect();
+    let names: Vec<&str> = found["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["package"]["name"].as_str().unwrap_or(""))
+        .collect();
     assert!(names.contains(&"shared-name"));
     assert!(names.contains(&"public-lib"));
     assert_eq!(names.iter().filter(|n| **n == "shared-name").count(), 1, "{names:?}");
@@ -55,7 +71,13 @@ upstreams = ["{}"]
     }
     // npm audit: private names are never sent upstream.
     let report = json!({"shared-name": ["1.0.0"], "public-lib": ["1.0.0"], "@myorg/claimed": ["1.0.0"]});
-    let r = c.post(format!("{reg}/-/npm/v1/security/advisories/bulk")).bearer_auth(BOB).json(&report).send().await.expect("post");
+    let r = c
+        .post(format!("{reg}/-/npm/v1/security/advisories/bulk"))
+        .bearer_auth(BOB)
+        .json(&report)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 200);
     let sent = up.audit_bodies();
     assert_eq!(sent.len(), 1);
@@ -89,7 +111,8 @@ members = ["internal-npm"]
     let c = client();
     assert_eq!(publish(&c, &s.reg("internal-npm"), ALICE, "@myorg/my-private-package", "1.0.0").await.0, 201);
     let reg = s.reg("npm");
-    let doc = json(c.get(format!("{reg}/@myorg%2fmy-private-package")).bearer_auth(BOB).send().await.expect("get")).await;
+    let doc =
+        json(c.get(format!("{reg}/@myorg%2fmy-private-package")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
     let tarball_url = doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().expect("url").to_string();
     assert_eq!(tarball_url, format!("{reg}/@myorg/my-private-package/-/my-private-package-1.0.0.tgz"));

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::npm::{escaped, integrity, publish, publish_body, tarball};
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, stored_blobs, json};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, files_under, json, stored_blobs};
 
 fn local(extra: &str) -> String {
     config(&format!(
@@ -173,7 +173,10 @@ user = ["releases:read", "source:read", "releases:write"]
     assert_eq!(get("inside", Some(BOB)).await.expect("get").status(), 200);
     // Search shows each caller only what it may see.
     let names = |v: serde_json::Value| -> Vec<String> {
-        v["objects"].as_array().map(|a| a.iter().map(|o| o["package"]["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+        v["objects"]
+            .as_array()
+            .map(|a| a.iter().map(|o| o["package"]["name"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
     };
     let anon = names(json(get("-/v1/search?text=", None).await.expect("get")).await);
     assert!(anon.is_empty(), "{anon:?}");
@@ -212,17 +215,27 @@ async fn dist_tags_deprecate_and_unpublish() {
     assert_eq!(r.status(), 400);
 
     // npm deprecate: GET ?write=true, set versions[v].deprecated, PUT it back.
-    let mut doc = json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
+    let mut doc =
+        json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
     doc["versions"]["1.0.0"]["deprecated"] = json!("use 1.1");
     let r = c.put(format!("{reg}/@myorg%2flib")).bearer_auth(ALICE).json(&doc).send().await.expect("put");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let v = json(c.get(format!("{reg}/@myorg%2flib/1.0.0")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(v["deprecated"], "use 1.1");
-    let abbreviated = json(c.get(format!("{reg}/@myorg%2flib")).header("accept", "application/vnd.npm.install-v1+json").bearer_auth(BOB).send().await.expect("get")).await;
+    let abbreviated = json(
+        c.get(format!("{reg}/@myorg%2flib"))
+            .header("accept", "application/vnd.npm.install-v1+json")
+            .bearer_auth(BOB)
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
     assert_eq!(abbreviated["versions"]["1.0.0"]["deprecated"], "use 1.1");
 
     // npm unpublish @myorg/lib@1.0.0: PUT -rev without the version, then DELETE the tarball.
-    let mut doc = json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
+    let mut doc =
+        json(c.get(format!("{reg}/@myorg%2flib?write=true")).bearer_auth(ALICE).send().await.expect("get")).await;
     let rev = doc["_rev"].as_str().expect("rev").to_string();
     let tarball_url = doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().expect("tarball").to_string();
     doc["versions"].as_object_mut().expect("versions").remove("1.0.0");
@@ -276,7 +289,14 @@ async fn oversized_publish_is_413_and_leaves_nothing() {
     let reg = s.reg("internal");
     let big = tarball_with_size("big", "1.0.0", 20_000);
     let body = serde_json::to_vec(&publish_body("big", "1.0.0", &big, &reg)).expect("json");
-    let r = c.put(format!("{reg}/big")).bearer_auth(ALICE).header("content-type", "application/json").body(body).send().await.expect("put");
+    let r = c
+        .put(format!("{reg}/big"))
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 413);
     // Chunked (no Content-Length): the limit applies while streaming.
     let body = serde_json::to_vec(&publish_body("big", "1.0.0", &big, &reg)).expect("json");
@@ -314,14 +334,30 @@ async fn restart_keeps_everything() {
     let c = client();
     let reg = s.reg("internal");
     assert_eq!(publish(&c, &reg, ALICE, "@myorg/keep", "1.0.0").await.0, 201);
-    let before = c.get(format!("{reg}/@myorg/keep/-/keep-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
+    let before = c
+        .get(format!("{reg}/@myorg/keep/-/keep-1.0.0.tgz"))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("b");
     let data = s.data.clone();
     let guard = s.stop().await;
     let s2 = TestServer::start_at(&data, &toml).await;
     let reg2 = s2.reg("internal");
     let doc = json(c.get(format!("{reg2}/@myorg%2fkeep")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
-    let after = c.get(format!("{reg2}/@myorg/keep/-/keep-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
+    let after = c
+        .get(format!("{reg2}/@myorg/keep/-/keep-1.0.0.tgz"))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("b");
     assert_eq!(before, after);
     // Ownership survived too.
     assert_eq!(publish(&c, &reg2, BOB, "@myorg/keep", "1.1.0").await.0, 403);
@@ -345,9 +381,13 @@ async fn document_urls_follow_public_url_and_trusted_proxies_only() {
             .send()
     };
     let doc = json(get(format!("{}/pkg", s.reg("internal"))).await.expect("get")).await;
-    assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], "http://registry.internal.example:8443/proxy/internal/pkg/-/pkg-1.0.0.tgz");
+    assert_eq!(
+        doc["versions"]["1.0.0"]["dist"]["tarball"],
+        "http://registry.internal.example:8443/proxy/internal/pkg/-/pkg-1.0.0.tgz"
+    );
     // A header that could inject into documents is not believed.
-    let r = c.get(format!("{}/pkg", s.reg("internal"))).bearer_auth(BOB).header("host", "a\"b").send().await.expect("get");
+    let r =
+        c.get(format!("{}/pkg", s.reg("internal"))).bearer_auth(BOB).header("host", "a\"b").send().await.expect("get");
     let doc = json(r).await;
     assert!(!doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().unwrap_or("").contains('"'));
     drop(s);
@@ -361,11 +401,17 @@ async fn document_urls_follow_public_url_and_trusted_proxies_only() {
     drop(s);
 
     // public_url wins over everything.
-    let public = config(registries).replace("port = 0\n", "port = 0\npublic_url = \"https://batlehub.example.com/\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n");
+    let public = config(registries).replace(
+        "port = 0\n",
+        "port = 0\npublic_url = \"https://batlehub.example.com/\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
     let s = TestServer::start(&public).await;
     assert_eq!(publish(&c, &s.reg("internal"), ALICE, "pkg", "1.0.0").await.0, 201);
     let doc = json(get(format!("{}/pkg", s.reg("internal"))).await.expect("get")).await;
-    assert_eq!(doc["versions"]["1.0.0"]["dist"]["tarball"], "https://batlehub.example.com/proxy/internal/pkg/-/pkg-1.0.0.tgz");
+    assert_eq!(
+        doc["versions"]["1.0.0"]["dist"]["tarball"],
+        "https://batlehub.example.com/proxy/internal/pkg/-/pkg-1.0.0.tgz"
+    );
 }
 
 #[tokio::test]
@@ -373,10 +419,22 @@ async fn audit_in_local_mode_is_an_empty_report() {
     let s = TestServer::start(&local("")).await;
     let c = client();
     let reg = s.reg("internal");
-    let r = c.post(format!("{reg}/-/npm/v1/security/advisories/bulk")).bearer_auth(BOB).json(&json!({"x": ["1.0.0"]})).send().await.expect("post");
+    let r = c
+        .post(format!("{reg}/-/npm/v1/security/advisories/bulk"))
+        .bearer_auth(BOB)
+        .json(&json!({"x": ["1.0.0"]}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await, json!({}));
-    let r = c.post(format!("{reg}/-/npm/v1/security/audits/quick")).bearer_auth(BOB).json(&json!({"name": "app"})).send().await.expect("post");
+    let r = c
+        .post(format!("{reg}/-/npm/v1/security/audits/quick"))
+        .bearer_auth(BOB)
+        .json(&json!({"name": "app"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 200);
     let report = json(r).await;
     assert_eq!(report["metadata"]["vulnerabilities"]["critical"], 0);

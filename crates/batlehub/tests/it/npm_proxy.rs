@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::fake_npm::{Behaviour, FakeNpm};
 use crate::support::npm::tarball;
-use crate::support::{ALICE, TestServer, client, config, files_under, stored_blobs, json};
+use crate::support::{ALICE, TestServer, client, config, files_under, json, stored_blobs};
 
 fn proxy(upstreams: &[&str], ttl: u64, verify_before_serve: u64) -> String {
     let list: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
@@ -42,7 +42,13 @@ async fn packuments_are_rewritten_and_tarballs_cached() {
     assert_eq!(r.headers()["x-batlehub-cache"], "hit");
     assert_eq!(up.hits("/@up%2flib"), 1);
     // Abbreviated form of the same cached document.
-    let r = c.get(format!("{reg}/@up%2flib")).header("accept", "application/vnd.npm.install-v1+json").bearer_auth(ALICE).send().await.expect("get");
+    let r = c
+        .get(format!("{reg}/@up%2flib"))
+        .header("accept", "application/vnd.npm.install-v1+json")
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.headers()["content-type"], "application/vnd.npm.install-v1+json");
     assert_eq!(json(r).await["versions"]["1.0.0"]["dist"]["tarball"], format!("{reg}/@up/lib/-/lib-1.0.0.tgz"));
     assert_eq!(up.hits("/@up%2flib"), 1);
@@ -79,7 +85,9 @@ async fn fifty_concurrent_misses_make_one_upstream_request() {
     for _ in 0..50 {
         let c = c.clone();
         let url = format!("{reg}/lib/-/lib-1.0.0.tgz");
-        tasks.push(tokio::spawn(async move { c.get(url).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes") }));
+        tasks.push(tokio::spawn(async move {
+            c.get(url).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes")
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.expect("join").to_vec(), tgz);
@@ -157,14 +165,21 @@ async fn large_artifacts_stream_before_the_download_ends() {
     // The first half arrives while the upstream still holds the rest.
     let mut got = Vec::new();
     while got.len() < tgz.len() / 2 {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), r.chunk()).await.expect("first bytes in time").expect("chunk").expect("some");
+        let chunk = tokio::time::timeout(Duration::from_secs(10), r.chunk())
+            .await
+            .expect("first bytes in time")
+            .expect("chunk")
+            .expect("some");
         got.extend_from_slice(&chunk);
     }
     assert_eq!(&got[..], &tgz[..got.len()]);
     // A second client joins the same download.
     let c2 = c.clone();
     let url = format!("{reg}/lib/-/lib-1.0.0.tgz");
-    let late = tokio::spawn(async move { c2.get(url).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes") });
+    let late =
+        tokio::spawn(
+            async move { c2.get(url).bearer_auth(ALICE).send().await.expect("get").bytes().await.expect("bytes") },
+        );
     tokio::time::sleep(Duration::from_millis(200)).await;
     up.release();
     while let Some(chunk) = r.chunk().await.expect("chunk") {
@@ -190,7 +205,10 @@ async fn upstreams_are_tried_in_order_and_no_store_is_respected() {
     assert_eq!(first.hits("/only-second"), 1);
     let r = c.get(format!("{reg}/only-second/-/only-second-2.0.0.tgz")).bearer_auth(ALICE).send().await.expect("get");
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), tgz);
-    assert_eq!(json(c.get(format!("{reg}/only-first")).bearer_auth(ALICE).send().await.expect("get")).await["name"], "only-first");
+    assert_eq!(
+        json(c.get(format!("{reg}/only-first")).bearer_auth(ALICE).send().await.expect("get")).await["name"],
+        "only-first"
+    );
     // Cache-Control: no-store answers are served but never kept.
     second.set_no_store(true);
     let doc2 = FakeNpm::start().await;
@@ -234,7 +252,8 @@ upstreams = ["{0}"]
     )))
     .await;
     let c = client();
-    let r = c.get(format!("{}/secure/-/secure-1.0.0.tgz", s.reg("trusting"))).bearer_auth(ALICE).send().await.expect("get");
+    let r =
+        c.get(format!("{}/secure/-/secure-1.0.0.tgz", s.reg("trusting"))).bearer_auth(ALICE).send().await.expect("get");
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.expect("bytes").to_vec(), tgz);
     // Without the CA the upstream's certificate is refused.
@@ -243,7 +262,11 @@ upstreams = ["{0}"]
 }
 
 /// Spawn the real binary with `envs`; returns it and its base URL.
-pub async fn spawn_binary(config_text: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> (tokio::process::Child, String) {
+pub async fn spawn_binary(
+    config_text: &str,
+    dir: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let cfg = dir.join("batlehub.toml");
     std::fs::write(&cfg, config_text.replace("{DATA}", &dir.display().to_string())).expect("write config");

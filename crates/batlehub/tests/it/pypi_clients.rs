@@ -62,7 +62,10 @@ impl Py {
             .await
             .unwrap_or_else(|_| panic!("{} {args:?} timed out", program.display()))
             .expect("run");
-        (out.status.success(), format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
     }
 
     async fn ok(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
@@ -73,8 +76,10 @@ impl Py {
 
     /// `python -m build --no-isolation`: no index is contacted.
     async fn build(&self, python: &Path, project: &Path) -> Vec<PathBuf> {
-        self.ok(python, &["-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", "dist"], project, &[]).await;
-        let mut out: Vec<PathBuf> = std::fs::read_dir(project.join("dist")).expect("dist").flatten().map(|e| e.path()).collect();
+        self.ok(python, &["-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", "dist"], project, &[])
+            .await;
+        let mut out: Vec<PathBuf> =
+            std::fs::read_dir(project.join("dist")).expect("dist").flatten().map(|e| e.path()).collect();
         out.sort();
         assert_eq!(out.len(), 2, "{out:?}");
         out
@@ -87,7 +92,11 @@ impl Py {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_uv_twine_and_poetry() {
-    let (Some(python), Some(twine), Some(uv), Some(poetry)) = (client_tool("python3"), client_tool("twine"), client_tool("uv"), client_tool("poetry")) else { return };
+    let (Some(python), Some(twine), Some(uv), Some(poetry)) =
+        (client_tool("python3"), client_tool("twine"), client_tool("uv"), client_tool("poetry"))
+    else {
+        return;
+    };
     // "PyPI": a second BatleHub in local mode with anonymous reads.
     let upstream = crate::support::public_upstream("pypi").await;
     let up_simple = format!("{}/simple/", upstream.reg("public"));
@@ -125,7 +134,16 @@ upstreams = ["{up_simple}"]
     let pubdep = py.project("pubdep", "1.0.0", &[]);
     let dists = py.build(&python, &pubdep).await;
     let up_legacy = format!("{}/legacy/", upstream.reg("public"));
-    let mut args = vec!["upload", "--non-interactive", "--repository-url", &up_legacy, "--username", "__token__", "--password", ADMIN];
+    let mut args = vec![
+        "upload",
+        "--non-interactive",
+        "--repository-url",
+        &up_legacy,
+        "--username",
+        "__token__",
+        "--password",
+        ADMIN,
+    ];
     let files: Vec<String> = dists.iter().map(|p| p.display().to_string()).collect();
     args.extend(files.iter().map(String::as_str));
     py.ok(&twine, &args, &pubdep, &[]).await;
@@ -133,7 +151,11 @@ upstreams = ["{up_simple}"]
     // twine upload to the private index: the Setup Guide's command, run by
     // the shell with BATLEHUB_TOKEN set.
     let sh = Path::new("/bin/sh");
-    let tools_path = format!("{}:{}", twine.parent().map(|p| p.display().to_string()).unwrap_or_default(), std::env::var("PATH").unwrap_or_default());
+    let tools_path = format!(
+        "{}:{}",
+        twine.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let twine_upload = snippet(&hub, "private", "twine-upload", "", "");
     let twine_upload = twine_upload.lines().find(|l| l.starts_with("twine upload")).expect("twine line").to_string();
     let acme = py.project("acme-private", "1.0.0", &["pubdep>=1"]);
@@ -157,20 +179,66 @@ upstreams = ["{up_simple}"]
     let pip_conf = py.path("pip.conf");
     std::fs::write(&pip_conf, snippet(&hub, "my-pypi", "pip-conf", "", "")).expect("pip.conf");
     let pip_conf = pip_conf.display().to_string();
-    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-pip").display().to_string(), "acme-private", "acme-uv"], &home, &[("PIP_CONFIG_FILE", &pip_conf)]).await;
-    assert!(py.installed("t-pip", "acme_private") && py.installed("t-pip", "pubdep") && py.installed("t-pip", "acme_uv"));
+    py.ok(
+        &python,
+        &["-m", "pip", "install", "--target", &py.path("t-pip").display().to_string(), "acme-private", "acme-uv"],
+        &home,
+        &[("PIP_CONFIG_FILE", &pip_conf)],
+    )
+    .await;
+    assert!(
+        py.installed("t-pip", "acme_private") && py.installed("t-pip", "pubdep") && py.installed("t-pip", "acme_uv")
+    );
     // uv pip install, same index, same netrc.
-    py.ok(&uv, &["pip", "install", "--target", &py.path("t-uv").display().to_string(), "--python", &python.display().to_string(), "--index-url", &index, "acme-private"], &home, &[]).await;
+    py.ok(
+        &uv,
+        &[
+            "pip",
+            "install",
+            "--target",
+            &py.path("t-uv").display().to_string(),
+            "--python",
+            &python.display().to_string(),
+            "--index-url",
+            &index,
+            "acme-private",
+        ],
+        &home,
+        &[],
+    )
+    .await;
     assert!(py.installed("t-uv", "acme_private") && py.installed("t-uv", "pubdep"));
     // Credentials embedded in the URL, the guide's alternative.
     let url_conf = py.path("pip-url.conf");
     std::fs::write(&url_conf, snippet(&hub, "my-pypi", "pip-url-credentials", "bob", BOB)).expect("pip.conf");
     let url_conf = url_conf.display().to_string();
     std::fs::remove_file(py.path("home/.netrc")).expect("rm netrc");
-    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-url").display().to_string(), "acme-uv"], &home, &[("PIP_CONFIG_FILE", &url_conf)]).await;
+    py.ok(
+        &python,
+        &["-m", "pip", "install", "--target", &py.path("t-url").display().to_string(), "acme-uv"],
+        &home,
+        &[("PIP_CONFIG_FILE", &url_conf)],
+    )
+    .await;
     assert!(py.installed("t-url", "acme_uv"));
     // Without credentials pip gets the 401 and fails.
-    let (ok, text) = py.run(&python, &["-m", "pip", "install", "--target", &py.path("t-anon").display().to_string(), "--index-url", &index, "acme-uv"], &home, &[]).await;
+    let (ok, text) = py
+        .run(
+            &python,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--target",
+                &py.path("t-anon").display().to_string(),
+                "--index-url",
+                &index,
+                "acme-uv",
+            ],
+            &home,
+            &[],
+        )
+        .await;
     assert!(!ok && text.contains("401"), "{text}");
     std::fs::write(py.path("home/.netrc"), &netrc).expect("netrc");
 
@@ -185,7 +253,13 @@ upstreams = ["{up_simple}"]
         ),
     )
     .expect("pyproject");
-    py.ok(&poetry, &["lock", "--no-interaction"], &consumer, &[("POETRY_HTTP_BASIC_BATLEHUB_USERNAME", "__token__"), ("POETRY_HTTP_BASIC_BATLEHUB_PASSWORD", BOB)]).await;
+    py.ok(
+        &poetry,
+        &["lock", "--no-interaction"],
+        &consumer,
+        &[("POETRY_HTTP_BASIC_BATLEHUB_USERNAME", "__token__"), ("POETRY_HTTP_BASIC_BATLEHUB_PASSWORD", BOB)],
+    )
+    .await;
     let lock = std::fs::read_to_string(consumer.join("poetry.lock")).expect("poetry.lock");
     assert!(lock.contains("name = \"acme-private\"") && lock.contains("name = \"pubdep\""), "{lock}");
 
@@ -200,6 +274,21 @@ upstreams = ["{up_simple}"]
     args.extend(files.iter().map(String::as_str));
     py.ok(&twine, &args, &house, &[]).await;
     let hindex = format!("{}/simple/", hub.reg("hybrid"));
-    py.ok(&python, &["-m", "pip", "install", "--target", &py.path("t-hybrid").display().to_string(), "--index-url", &hindex, "house-tool"], &home, &[]).await;
+    py.ok(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            &py.path("t-hybrid").display().to_string(),
+            "--index-url",
+            &hindex,
+            "house-tool",
+        ],
+        &home,
+        &[],
+    )
+    .await;
     assert!(py.installed("t-hybrid", "house_tool") && py.installed("t-hybrid", "pubdep"));
 }

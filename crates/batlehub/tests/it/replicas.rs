@@ -18,7 +18,14 @@ const REGISTRIES: &str = "[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode =
 
 async fn put(c: &reqwest::Client, reg: &str, name: &str, version: &str, tgz: &[u8]) -> u16 {
     let body = publish_body(name, version, tgz, reg);
-    c.put(format!("{reg}/{}", escaped(name))).bearer_auth(ALICE).json(&body).send().await.expect("publish").status().as_u16()
+    c.put(format!("{reg}/{}", escaped(name)))
+        .bearer_auth(ALICE)
+        .json(&body)
+        .send()
+        .await
+        .expect("publish")
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,9 +43,11 @@ async fn two_replicas_serve_as_one() {
     // Published through A: listed and downloadable through B at once.
     let (status, body) = publish(&c, &reg_a, ALICE, "shared-lib", "1.0.0").await;
     assert_eq!(status, 201, "{body}");
-    let doc: serde_json::Value = c.get(format!("{reg_b}/shared-lib")).bearer_auth(BOB).send().await.expect("get").json().await.expect("json");
+    let doc: serde_json::Value =
+        c.get(format!("{reg_b}/shared-lib")).bearer_auth(BOB).send().await.expect("get").json().await.expect("json");
     assert!(doc["versions"]["1.0.0"].is_object(), "{doc}");
-    let from_b = c.get(format!("{reg_b}/shared-lib/-/shared-lib-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get");
+    let from_b =
+        c.get(format!("{reg_b}/shared-lib/-/shared-lib-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get");
     assert_eq!(from_b.status(), 200);
     let digest = hex::encode(Sha256::digest(from_b.bytes().await.expect("bytes")));
     assert_eq!(digest, hex::encode(Sha256::digest(tarball("shared-lib", "1.0.0", &[]))));
@@ -50,8 +59,16 @@ async fn two_replicas_serve_as_one() {
             std::fs::create_dir_all(p.path().join(d)).expect("mkdir");
         }
         let app = p.path().join("app");
-        std::fs::write(app.join("package.json"), r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"shared-lib":"^1.0.0"}}"#).expect("pj");
-        std::fs::write(app.join(".npmrc"), snippet_at(batlehub::ecosystems::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB)).expect("npmrc");
+        std::fs::write(
+            app.join("package.json"),
+            r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"shared-lib":"^1.0.0"}}"#,
+        )
+        .expect("pj");
+        std::fs::write(
+            app.join(".npmrc"),
+            snippet_at(batlehub::ecosystems::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB),
+        )
+        .expect("npmrc");
         let out = tokio::process::Command::new(npm)
             .args(["install", "--no-audit", "--no-fund"])
             .current_dir(&app)
@@ -81,7 +98,15 @@ async fn two_replicas_serve_as_one() {
     let token = made["token"].as_str().expect("token").to_string();
     assert_eq!(c.get(format!("{}/api/v1/me", b.url)).bearer_auth(&token).send().await.expect("me").status(), 200);
     let id = made["id"].as_str().expect("id");
-    assert_eq!(c.delete(format!("{}/api/v1/auth/tokens/{id}", b.url)).bearer_auth(ALICE).send().await.expect("revoke").status(), 204);
+    assert_eq!(
+        c.delete(format!("{}/api/v1/auth/tokens/{id}", b.url))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .expect("revoke")
+            .status(),
+        204
+    );
     assert_eq!(c.get(format!("{url_a}/api/v1/me")).bearer_auth(&token).send().await.expect("me").status(), 401);
     let r = c
         .post(format!("{}/api/v1/admin/registries/npm/namespaces", b.url))
@@ -103,8 +128,24 @@ async fn two_replicas_serve_as_one() {
         got.sort();
         assert_eq!(got, [201, 409], "{name}");
         // Both replicas serve the winner's bytes.
-        let a_bytes = c.get(format!("{reg_a}/{name}/-/{name}-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
-        let b_bytes = c.get(format!("{reg_b}/{name}/-/{name}-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("b");
+        let a_bytes = c
+            .get(format!("{reg_a}/{name}/-/{name}-1.0.0.tgz"))
+            .bearer_auth(BOB)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("b");
+        let b_bytes = c
+            .get(format!("{reg_b}/{name}/-/{name}-1.0.0.tgz"))
+            .bearer_auth(BOB)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("b");
         assert_eq!(a_bytes, b_bytes);
         assert!(a_bytes == x || a_bytes == y);
     }
@@ -121,7 +162,13 @@ async fn two_replicas_serve_as_one() {
         let len = body.len();
         tokio::spawn(async move {
             let stream = tokio_stream_from(rx);
-            c.put(url).bearer_auth(ALICE).header("content-type", "application/json").header("content-length", len).body(reqwest::Body::wrap_stream(stream)).send().await
+            c.put(url)
+                .bearer_auth(ALICE)
+                .header("content-type", "application/json")
+                .header("content-length", len)
+                .body(reqwest::Body::wrap_stream(stream))
+                .send()
+                .await
         })
     };
     let mut sent = 0;
@@ -140,7 +187,15 @@ async fn two_replicas_serve_as_one() {
     assert!(outcome.map(|r| !r.status().is_success()).unwrap_or(true), "an interrupted publish is never acknowledged");
     assert_eq!(c.get(format!("{reg_b}/killed-lib")).bearer_auth(BOB).send().await.expect("get").status(), 404);
     // Everything acknowledged is intact.
-    let again = c.get(format!("{reg_b}/shared-lib/-/shared-lib-1.0.0.tgz")).bearer_auth(BOB).send().await.expect("get").bytes().await.expect("bytes");
+    let again = c
+        .get(format!("{reg_b}/shared-lib/-/shared-lib-1.0.0.tgz"))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
     assert_eq!(hex::encode(Sha256::digest(again)), digest);
     // And publishing it again through B works: no leftover blocks it.
     assert_eq!(publish(&c, &reg_b, ALICE, "killed-lib", "1.0.0").await.0, 201);
@@ -168,7 +223,10 @@ async fn replicas_may_start_at_once() {
     let (status, body) = publish(&c, &x.reg("npm"), ALICE, "early-lib", "1.0.0").await;
     assert_eq!(status, 201, "{body}");
     for s in [&y, &z] {
-        assert_eq!(c.get(format!("{}/early-lib", s.reg("npm"))).bearer_auth(BOB).send().await.expect("get").status(), 200);
+        assert_eq!(
+            c.get(format!("{}/early-lib", s.reg("npm"))).bearer_auth(BOB).send().await.expect("get").status(),
+            200
+        );
         assert_eq!(c.get(format!("{}/healthz", s.url)).send().await.expect("get").status(), 200);
     }
 }

@@ -117,6 +117,10 @@ fn ui_renders_through_escaping_templates_only() {
     for f in rust_files(&src().join("ui")) {
         let code = production_code(&f);
         assert!(!code.contains("PreEscaped"), "{} renders unescaped HTML", rel(&f));
-        assert!(!code.contains("text/html") || rel(&f) == "ui/mod.rs", "{} builds HTML responses outside the layout", rel(&f));
+        assert!(
+            !code.contains("text/html") || rel(&f) == "ui/mod.rs",
+            "{} builds HTML responses outside the layout",
+            rel(&f)
+        );
     }
 }

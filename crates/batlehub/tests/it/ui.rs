@@ -48,10 +48,14 @@ async fn text(c: &Client, url: &str) -> (StatusCode, String) {
 /// A browser signed in with `token`; returns it and the session's CSRF token.
 async fn signed_in(s: &TestServer, token: &str) -> (Client, String) {
     let c = browser();
-    let r = c.post(format!("{}/login", s.url)).form(&[("token", token), ("return_to", "/")]).send().await.expect("login");
+    let r =
+        c.post(format!("{}/login", s.url)).form(&[("token", token), ("return_to", "/")]).send().await.expect("login");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    assert!(cookie.starts_with("batlehub_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.starts_with("batlehub_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let (status, body) = text(&c, &format!("{}/settings/tokens", s.url)).await;
     assert_eq!(status, StatusCode::OK);
     (c, csrf_of(&body))
@@ -70,7 +74,12 @@ async fn every_page_renders_with_security_headers() {
     assert_eq!(r.status(), StatusCode::OK);
     let h = r.headers().clone();
     let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
     assert_eq!(h.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     assert!(h.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").starts_with("text/html"));
@@ -82,7 +91,12 @@ async fn every_page_renders_with_security_headers() {
 
     let (status, login) = text(&anon, &format!("{}/login", s.url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(login.contains(r#"type="password""#) && login.contains(r#"name="token""#) && login.contains(">Sign in</button>"), "{login}");
+    assert!(
+        login.contains(r#"type="password""#)
+            && login.contains(r#"name="token""#)
+            && login.contains(">Sign in</button>"),
+        "{login}"
+    );
 
     let (status, setup) = text(&anon, &format!("{}/setup", s.url)).await;
     assert_eq!(status, StatusCode::OK);
@@ -110,7 +124,13 @@ async fn every_page_renders_with_security_headers() {
     let (alice, _) = signed_in(&s, ALICE).await;
     let (status, ns) = text(&alice, &format!("{}/my-namespace", s.url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(ns.contains("oidc:myorg") && ns.contains("acme-") && ns.contains("Upload package") && ns.contains("CLI instructions"), "{ns}");
+    assert!(
+        ns.contains("oidc:myorg")
+            && ns.contains("acme-")
+            && ns.contains("Upload package")
+            && ns.contains("CLI instructions"),
+        "{ns}"
+    );
     assert!(ns.contains("cargo publish --registry internal"), "CLI instructions for cargo");
     let (status, _) = text(&alice, &format!("{}/admin/namespaces", s.url)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -129,7 +149,13 @@ async fn token_sign_in_tokens_page_and_csrf() {
     assert!(r.headers().get("set-cookie").is_none());
     assert!(r.text().await.expect("body").contains("not accepted"));
     // A sign-in posted from another origin is refused.
-    let r = anon.post(format!("{}/login", s.url)).header("origin", "http://evil.example").form(&[("token", ALICE)]).send().await.expect("login");
+    let r = anon
+        .post(format!("{}/login", s.url))
+        .header("origin", "http://evil.example")
+        .form(&[("token", ALICE)])
+        .send()
+        .await
+        .expect("login");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     let (alice, csrf) = signed_in(&s, ALICE).await;
@@ -139,12 +165,23 @@ async fn token_sign_in_tokens_page_and_csrf() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = alice.post(&tokens).form(&[("name", "x"), ("csrf", &"0".repeat(40))]).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = alice.post(&tokens).header("origin", "http://evil.example").form(&[("name", "x"), ("csrf", csrf.as_str())]).send().await.expect("post");
+    let r = alice
+        .post(&tokens)
+        .header("origin", "http://evil.example")
+        .form(&[("name", "x"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(s.app.catalog.list_api_tokens("alice").await.expect("db").len(), 0);
 
     // A role above one's own is refused; the defaults make a user token for 90 days.
-    let r = alice.post(&tokens).form(&[("name", "x"), ("role", "admin"), ("csrf", csrf.as_str())]).send().await.expect("post");
+    let r = alice
+        .post(&tokens)
+        .form(&[("name", "x"), ("role", "admin"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = alice
         .post(&tokens)
@@ -155,7 +192,11 @@ async fn token_sign_in_tokens_page_and_csrf() {
         .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
     let body = r.text().await.expect("body");
-    let secret = regex::Regex::new(r"bh_[A-Za-z0-9]{40}").expect("re").find(&body).map(|m| m.as_str().to_string()).expect("token shown");
+    let secret = regex::Regex::new(r"bh_[A-Za-z0-9]{40}")
+        .expect("re")
+        .find(&body)
+        .map(|m| m.as_str().to_string())
+        .expect("token shown");
     assert!(body.contains(&format!("export BATLEHUB_TOKEN={secret}")));
     let rows = s.app.catalog.list_api_tokens("alice").await.expect("db");
     assert_eq!(rows.len(), 1);
@@ -169,10 +210,22 @@ async fn token_sign_in_tokens_page_and_csrf() {
     let api = format!("{}/api/v1/auth/tokens", s.url);
     let r = alice.post(&api).json(&serde_json::json!({"name": "via-api"})).send().await.expect("api");
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a cookie-authenticated API write without X-CSRF-Token");
-    let r = alice.post(&api).header("x-csrf-token", csrf.as_str()).json(&serde_json::json!({"name": "via-api"})).send().await.expect("api");
+    let r = alice
+        .post(&api)
+        .header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"name": "via-api"}))
+        .send()
+        .await
+        .expect("api");
     assert_eq!(r.status(), StatusCode::CREATED);
     // Bearer tokens are not cookies: no CSRF token needed.
-    let r = Client::new().post(&api).bearer_auth(&secret).json(&serde_json::json!({"name": "from-ci"})).send().await.expect("api");
+    let r = Client::new()
+        .post(&api)
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({"name": "from-ci"}))
+        .send()
+        .await
+        .expect("api");
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // Revoke through the form.
@@ -195,7 +248,11 @@ async fn token_sign_in_tokens_page_and_csrf() {
 #[tokio::test]
 async fn hostile_input_is_escaped() {
     let hostile = r#"<script>alert("x")</script>"#;
-    let s = TestServer::start(&config(REGISTRIES).replace(r#"groups = ["oidc:my org"]"#, &format!(r#"groups = ["oidc:my org", "{}"]"#, hostile.replace('"', "\\\"")))).await;
+    let s = TestServer::start(&config(REGISTRIES).replace(
+        r#"groups = ["oidc:my org"]"#,
+        &format!(r#"groups = ["oidc:my org", "{}"]"#, hostile.replace('"', "\\\"")),
+    ))
+    .await;
     let (alice, csrf) = signed_in(&s, ALICE).await;
     let (admin, admin_csrf) = signed_in(&s, ADMIN).await;
     let tokens = format!("{}/settings/tokens", s.url);
@@ -218,7 +275,10 @@ async fn hostile_input_is_escaped() {
         text(&alice, &format!("{}/login?return_to=%22%3E%3Cscript%3E", s.url)).await.1,
     ];
     for (i, page) in pages.iter().enumerate() {
-        assert!(!page.contains("<script>alert") && !page.contains("<img/src=x>") && !page.contains("\"><script>"), "page {i} renders input raw:\n{page}");
+        assert!(
+            !page.contains("<script>alert") && !page.contains("<img/src=x>") && !page.contains("\"><script>"),
+            "page {i} renders input raw:\n{page}"
+        );
     }
     assert!(pages[0].contains("&lt;script&gt;alert"), "the token name is shown, escaped");
     assert!(pages[2].contains("&lt;img/src=x&gt;"), "the prefix is shown, escaped");
@@ -227,10 +287,13 @@ async fn hostile_input_is_escaped() {
 
 /// A multipart upload as the Upload card's form sends it.
 fn upload_form(csrf: &str, registry: &str, filename: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .text("csrf", csrf.to_string())
-        .text("registry", registry.to_string())
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()).mime_str("application/octet-stream").expect("mime"))
+    reqwest::multipart::Form::new().text("csrf", csrf.to_string()).text("registry", registry.to_string()).part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str("application/octet-stream")
+            .expect("mime"),
+    )
 }
 
 #[tokio::test]
@@ -239,7 +302,12 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
     let (alice, csrf) = signed_in(&s, ALICE).await;
     let up = format!("{}/my-namespace/upload", s.url);
     // Without the CSRF field: 403, nothing published.
-    let r = alice.post(&up).multipart(upload_form("", "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0"))).send().await.expect("up");
+    let r = alice
+        .post(&up)
+        .multipart(upload_form("", "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0")))
+        .send()
+        .await
+        .expect("up");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(s.app.catalog.get_package("private", "acme-widget").await.expect("db").is_none());
     // To a registry that is not local: refused.
@@ -248,41 +316,72 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
     let body = r.text().await.expect("body");
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // A file that is not what its name says: the ecosystem's own check.
-    let r = alice.post(&up).multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), b"not a zip".to_vec())).send().await.expect("up");
+    let r = alice
+        .post(&up)
+        .multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), b"not a zip".to_vec()))
+        .send()
+        .await
+        .expect("up");
     let status = r.status();
     let body = r.text().await.expect("body");
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("is not a valid bdist_wheel"), "{body}");
     // A real wheel: published under alice's namespace, owned by her.
-    let r = alice.post(&up).multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0"))).send().await.expect("up");
+    let r = alice
+        .post(&up)
+        .multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0")))
+        .send()
+        .await
+        .expect("up");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.text().await.expect("body").contains("Published acme-widget 1.0.0 to private"));
     let simple = format!("{}/simple/acme-widget/", s.reg("private"));
     assert_eq!(Client::new().get(&simple).send().await.expect("anon").status(), StatusCode::OK);
     // Package files share the UI's origin but can never run as a page there.
-    let file = Client::new().get(format!("{}/packages/acme-widget/{}", s.reg("private"), wheel_name("acme-widget", "1.0.0"))).send().await.expect("file");
+    let file = Client::new()
+        .get(format!("{}/packages/acme-widget/{}", s.reg("private"), wheel_name("acme-widget", "1.0.0")))
+        .send()
+        .await
+        .expect("file");
     assert_eq!(file.status(), StatusCode::OK);
     let csp = file.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
     assert_eq!(file.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
     // The same file again: the ecosystem's conflict.
-    let r = alice.post(&up).multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0"))).send().await.expect("up");
+    let r = alice
+        .post(&up)
+        .multipart(upload_form(&csrf, "private", &wheel_name("acme-widget", "1.0.0"), wheel("acme-widget", "1.0.0")))
+        .send()
+        .await
+        .expect("up");
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     // Visibility: CSRF-checked; then team hides it from the anonymous.
     let vis = format!("{}/my-namespace/visibility", s.url);
     let fields = |csrf: &str, level: &str| {
-        vec![("registry", "private".to_string()), ("prefix", "acme-".into()), ("name", "acme-widget".into()), ("visibility", level.into()), ("csrf", csrf.into())]
+        vec![
+            ("registry", "private".to_string()),
+            ("prefix", "acme-".into()),
+            ("name", "acme-widget".into()),
+            ("visibility", level.into()),
+            ("csrf", csrf.into()),
+        ]
     };
     assert_eq!(alice.post(&vis).form(&fields("", "team")).send().await.expect("vis").status(), StatusCode::FORBIDDEN);
-    assert_eq!(alice.post(&vis).form(&fields(&csrf, "secret")).send().await.expect("vis").status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        alice.post(&vis).form(&fields(&csrf, "secret")).send().await.expect("vis").status(),
+        StatusCode::BAD_REQUEST
+    );
     let r = alice.post(&vis).form(&fields(&csrf, "team")).send().await.expect("vis");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // Anonymous: 401, so that pip asks for credentials.
     assert_eq!(Client::new().get(&simple).send().await.expect("anon").status(), StatusCode::UNAUTHORIZED);
     // bob (no group) may not change it, and does not see it in the browser.
     let (bob, bob_csrf) = signed_in(&s, BOB).await;
-    assert_eq!(bob.post(&vis).form(&fields(&bob_csrf, "public")).send().await.expect("vis").status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob.post(&vis).form(&fields(&bob_csrf, "public")).send().await.expect("vis").status(),
+        StatusCode::NOT_FOUND
+    );
     let (_, found) = text(&bob, &format!("{}/packages?q=acme", s.url)).await;
     assert!(!found.contains("acme-widget"), "{found}");
     let (status, _) = text(&bob, &format!("{}/packages/private/acme-widget", s.url)).await;
@@ -291,14 +390,26 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
     assert!(found.contains("acme-widget"));
     let (status, pkg) = text(&alice, &format!("{}/packages/private/acme-widget", s.url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(pkg.contains("acme_widget-1.0.0-py3-none-any.whl") && pkg.contains("team") && pkg.contains("alice"), "{pkg}");
+    assert!(
+        pkg.contains("acme_widget-1.0.0-py3-none-any.whl") && pkg.contains("team") && pkg.contains("alice"),
+        "{pkg}"
+    );
     assert!(pkg.contains(&format!("pip install --index-url {}/proxy/private/simple/ acme-widget", s.url)));
 
     // The Packages card: 50 per page, Previous / Next, owned rows marked.
     let c = Client::new();
     for i in 1..=50 {
         let v = format!("1.0.{i}");
-        let (status, body) = upload(&c, &s.reg("private"), ALICE, "acme-widget", &v, &wheel_name("acme-widget", &v), &wheel("acme-widget", &v)).await;
+        let (status, body) = upload(
+            &c,
+            &s.reg("private"),
+            ALICE,
+            "acme-widget",
+            &v,
+            &wheel_name("acme-widget", &v),
+            &wheel("acme-widget", &v),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
     }
     let link = |page: u32| format!("{}/my-namespace?registry=private&prefix=acme-&page={page}", s.url);

@@ -51,10 +51,18 @@ impl Browser {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("browser step timed out").expect("run node");
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("browser step timed out")
+            .expect("run node");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "browser step {step} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{step}: {e}: {stdout}"));
+        assert!(
+            out.status.success(),
+            "browser step {step} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{step}: {e}: {stdout}"));
         assert_eq!(v["errors"], serde_json::json!([]), "{step}: the page logged errors (a CSP violation?)");
         v
     }
@@ -109,12 +117,21 @@ async fn the_web_ui_in_chromium() {
         let text = snippets[*id].as_str().unwrap_or("");
         let host = base.trim_start_matches("http://");
         let host_only = host.split(':').next().unwrap_or("");
-        assert!(text.contains(host) || text.contains(&format!("machine {host_only}")) || !text.contains("://") && !text.contains("machine"),
-            "{id} does not name this server: {text}");
+        assert!(
+            text.contains(host)
+                || text.contains(&format!("machine {host_only}"))
+                || !text.contains("://") && !text.contains("machine"),
+            "{id} does not name this server: {text}"
+        );
     }
     assert_eq!(snippets["snip-private-pip-conf"], snippet(&hub, "private", "pip-conf", "alice", "<your-token>"));
     assert_eq!(snippets["snip-npm-npmrc"], snippet(&hub, "npm", "npmrc", "alice", "${BATLEHUB_TOKEN}"));
-    assert!(snippets["snip-internal-cargo-registry"].as_str().unwrap_or("").contains(&format!("sparse+{base}/proxy/internal/registry/")));
+    assert!(
+        snippets["snip-internal-cargo-registry"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("sparse+{base}/proxy/internal/registry/"))
+    );
     assert!(out["copyButtons"].as_u64().unwrap_or(0) >= per_registry.len() as u64);
 
     // Upload a wheel through the Upload card, install it back with pip.

@@ -20,8 +20,8 @@
 //! digest every download is verified against.
 
 pub mod names;
-pub mod setup;
 pub mod publish;
+pub mod setup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,10 +41,10 @@ use crate::access::{self, Decision, Permission, Principal};
 use crate::app::App;
 use crate::catalog::{NewVersion, PackageRow};
 use crate::error::{AppError, AppResult};
+use crate::http;
 use crate::registry::{self, PublishFile, Registry, RequestCtx};
 use crate::upstream::artifacts::{Artifact, ExpectedDigest};
 use crate::upstream::documents::DocFetch;
-use crate::http;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -78,12 +78,16 @@ impl Op {
 }
 
 fn crate_name(seg: &str) -> Result<CrateName, AppError> {
-    let decoded = percent_decode_str(seg).decode_utf8().map_err(|_| AppError::bad_request("path is not valid UTF-8"))?;
+    let decoded =
+        percent_decode_str(seg).decode_utf8().map_err(|_| AppError::bad_request("path is not valid UTF-8"))?;
     CrateName::parse(&decoded).map_err(AppError::BadRequest)
 }
 
 fn version_seg(seg: &str) -> Result<String, AppError> {
-    let v = percent_decode_str(seg).decode_utf8().map_err(|_| AppError::bad_request("path is not valid UTF-8"))?.into_owned();
+    let v = percent_decode_str(seg)
+        .decode_utf8()
+        .map_err(|_| AppError::bad_request("path is not valid UTF-8"))?
+        .into_owned();
     if semver::Version::parse(&v).is_err() {
         return Err(AppError::bad_request(format!("invalid version `{v}`")));
     }
@@ -107,7 +111,9 @@ pub fn parse(method: &Method, rest: &str) -> Result<Op, AppError> {
             if rest.iter().any(|s| s.contains('%') || *s == ".." || *s == ".") {
                 return Err(AppError::bad_request("invalid index path"));
             }
-            parse_index_path(rest).map(|name| Op::Index { name }).ok_or_else(|| AppError::not_found("no such index file"))
+            parse_index_path(rest)
+                .map(|name| Op::Index { name })
+                .ok_or_else(|| AppError::not_found("no such index file"))
         }
         ["api", "v1", "crates", "new"] if method == Method::PUT => Ok(Op::Publish),
         ["api", "v1", "crates"] if get => Ok(Op::Search),
@@ -161,7 +167,13 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            registry::audit_denied(&ctx, &e, op.is_write(), &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), None);
+            registry::audit_denied(
+                &ctx,
+                &e,
+                op.is_write(),
+                &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(),
+                None,
+            );
             render_error(&e)
         }
     }
@@ -193,7 +205,8 @@ async fn serve(ctx: &RequestCtx, op: &Op, parts: &Parts, body: Body) -> AppResul
 fn config_json(ctx: &RequestCtx) -> Response {
     let base = ctx.registry_base();
     let anonymous = Principal::anonymous();
-    let mut auth_required = access::decide(&anonymous, &ctx.registry.grants, Permission::ReleasesRead) != Decision::Allow;
+    let mut auth_required =
+        access::decide(&anonymous, &ctx.registry.grants, Permission::ReleasesRead) != Decision::Allow;
     for m in &ctx.registry.members {
         if let Some(r) = ctx.app.registries.get(m) {
             auth_required |= access::decide(&anonymous, &r.grants, Permission::ReleasesRead) != Decision::Allow;
@@ -245,7 +258,9 @@ fn doc_fetch(ctx: &RequestCtx, key: String, path: String, upstreams: Vec<String>
 }
 
 async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> AppResult<Response> {
-    if let Some((_, package)) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead).await? {
+    if let Some((_, package)) =
+        registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead).await?
+    {
         let body = local_index_body(ctx, &package).await?;
         if body.is_empty() {
             return Err(AppError::not_found(format!("crate {} not found", name.as_str())));
@@ -282,7 +297,9 @@ pub fn expand_dl(dl: &str, name: &str, version: &str, cksum: &str) -> String {
 }
 
 async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResult<Response> {
-    if let Some((reg, package)) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::SourceRead).await? {
+    if let Some((reg, package)) =
+        registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::SourceRead).await?
+    {
         let filename = format!("{}-{version}.crate", package.display_name);
         let file = ctx
             .app
@@ -324,9 +341,14 @@ async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResul
     let line = line.ok_or_else(|| AppError::not_found(format!("{} {version} not found", name.as_str())))?;
     let cksum = line.get("cksum").and_then(|c| c.as_str()).unwrap_or("").to_string();
     let real_name = line.get("name").and_then(|n| n.as_str()).unwrap_or(name.as_str()).to_string();
-    let config = ctx.app.documents.get(doc_fetch(ctx, "config.json".into(), "config.json".into(), vec![source], false)).await?;
-    let config: Value = serde_json::from_slice(&config.doc.body).map_err(|e| AppError::upstream(format!("upstream config.json is not JSON: {e}")))?;
-    let dl = config.get("dl").and_then(|d| d.as_str()).ok_or_else(|| AppError::upstream("upstream config.json has no dl"))?;
+    let config =
+        ctx.app.documents.get(doc_fetch(ctx, "config.json".into(), "config.json".into(), vec![source], false)).await?;
+    let config: Value = serde_json::from_slice(&config.doc.body)
+        .map_err(|e| AppError::upstream(format!("upstream config.json is not JSON: {e}")))?;
+    let dl = config
+        .get("dl")
+        .and_then(|d| d.as_str())
+        .ok_or_else(|| AppError::upstream("upstream config.json has no dl"))?;
     let url = expand_dl(dl, &real_name, version, &cksum);
     let fetch = registry::artifact_fetch(ctx, key, url, ExpectedDigest::from_hex(&cksum), "application/x-tar");
     let artifact = ctx.app.artifacts.get(fetch).await?;
@@ -336,7 +358,8 @@ async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResul
 async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
     let limit = ctx.app.config.limits.max_artifact_size_bytes;
     let body_limit = limit + publish::MAX_METADATA as u64 + 8;
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > body_limit
     {
         return Err(AppError::PayloadTooLarge(limit));
@@ -352,21 +375,25 @@ async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respo
     });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let blobs = ctx.app.blobs.clone();
-    let parsed = tokio::task::spawn_blocking(move || -> AppResult<(publish::PublishMeta, crate::blobs::PendingBlob)> {
-        let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
-        let mut sink = blobs.temp_sync(limit).map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
-        let (json, _) = publish::read_frame(&mut reader, limit, &mut sink).map_err(|e| match e {
-            publish::FrameError::TooLarge(n) => AppError::PayloadTooLarge(n),
-            publish::FrameError::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => AppError::PayloadTooLarge(limit),
-            publish::FrameError::Io(io) => AppError::bad_request(format!("could not read the publish body: {io}")),
-            publish::FrameError::Invalid(m) => AppError::BadRequest(m),
-        })?;
-        let meta = publish::parse_meta(&json).map_err(AppError::BadRequest)?;
-        let pending = sink.finish().map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
-        Ok((meta, pending))
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("publish parser failed: {e}")))??;
+    let parsed =
+        tokio::task::spawn_blocking(move || -> AppResult<(publish::PublishMeta, crate::blobs::PendingBlob)> {
+            let mut reader = std::io::BufReader::with_capacity(256 * 1024, reader);
+            let mut sink =
+                blobs.temp_sync(limit).map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
+            let (json, _) = publish::read_frame(&mut reader, limit, &mut sink).map_err(|e| match e {
+                publish::FrameError::TooLarge(n) => AppError::PayloadTooLarge(n),
+                publish::FrameError::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+                    AppError::PayloadTooLarge(limit)
+                }
+                publish::FrameError::Io(io) => AppError::bad_request(format!("could not read the publish body: {io}")),
+                publish::FrameError::Invalid(m) => AppError::BadRequest(m),
+            })?;
+            let meta = publish::parse_meta(&json).map_err(AppError::BadRequest)?;
+            let pending = sink.finish().map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
+            Ok((meta, pending))
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("publish parser failed: {e}")))??;
     let (meta, pending) = parsed;
 
     let name = CrateName::parse(&meta.name).map_err(AppError::BadRequest)?;
@@ -390,7 +417,10 @@ async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respo
     if let Some(p) = &package
         && p.display_name != meta.name
     {
-        return Err(AppError::conflict(format!("crate `{}` conflicts with the existing crate `{}`", meta.name, p.display_name)));
+        return Err(AppError::conflict(format!(
+            "crate `{}` conflicts with the existing crate `{}`",
+            meta.name, p.display_name
+        )));
     }
     registry::check_package_write(ctx, package.as_ref(), claim.as_ref(), &meta.name).await?;
     if let Some(p) = &package
@@ -411,21 +441,25 @@ async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Respo
         visibility: access::Visibility::Public,
         append: false,
     };
-    let extra = json!({ "description": meta.description, "license": meta.license, "keywords": meta.keywords }).to_string();
+    let extra =
+        json!({ "description": meta.description, "license": meta.license, "keywords": meta.keywords }).to_string();
     let file = PublishFile {
         filename: format!("{}-{}.crate", meta.name, meta.vers),
         pending,
         content_type: "application/x-tar".into(),
         metadata: extra,
     };
-    registry::commit_publish(&ctx.app, new_version, vec![file], ctx.principal.user_id.as_deref())
-        .await
-        .map_err(|e| match e {
+    registry::commit_publish(&ctx.app, new_version, vec![file], ctx.principal.user_id.as_deref()).await.map_err(
+        |e| match e {
             AppError::Conflict(_) => already_uploaded(&meta.name, &meta.vers),
             other => other,
-        })?;
+        },
+    )?;
     tracing::info!(registry = %ctx.registry.name, krate = %meta.name, version = %meta.vers, by = %ctx.principal.label(), "published");
-    Ok(http::json(StatusCode::OK, &json!({ "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] } })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] } }),
+    ))
 }
 
 fn already_uploaded(name: &str, version: &str) -> AppError {
@@ -434,7 +468,9 @@ fn already_uploaded(name: &str, version: &str) -> AppError {
 
 async fn writable_package(ctx: &RequestCtx, name: &CrateName) -> AppResult<PackageRow> {
     let (package, claim) = registry::own_package(ctx, &name.key()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("crate {} not found in registry {}", name.as_str(), ctx.registry.name)))?;
+    let package = package.ok_or_else(|| {
+        AppError::not_found(format!("crate {} not found in registry {}", name.as_str(), ctx.registry.name))
+    })?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &package.display_name).await?;
     Ok(package)
 }
@@ -457,9 +493,10 @@ fn owner_login(o: &crate::catalog::OwnerRow) -> String {
 }
 
 async fn owners_list(ctx: &RequestCtx, name: &CrateName) -> AppResult<Response> {
-    let (_, package) = registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("crate {} not found", name.as_str())))?;
+    let (_, package) =
+        registry::read_local(ctx, &name.key(), &format!("crate {}", name.as_str()), Permission::ReleasesRead)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("crate {} not found", name.as_str())))?;
     let owners = ctx.app.catalog.list_owners(&package.id).await?;
     let users: Vec<Value> = owners
         .iter()
@@ -472,7 +509,8 @@ async fn owners_list(ctx: &RequestCtx, name: &CrateName) -> AppResult<Response> 
 /// `cargo owner --add/--remove`: logins are user ids; `group:NAME` names a group.
 async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: bool) -> AppResult<Response> {
     let raw = http::read_small_body(body, 64 * 1024).await?;
-    let req: Value = serde_json::from_slice(&raw).map_err(|e| AppError::bad_request(format!("invalid owners body: {e}")))?;
+    let req: Value =
+        serde_json::from_slice(&raw).map_err(|e| AppError::bad_request(format!("invalid owners body: {e}")))?;
     let logins: Vec<String> = req
         .get("users")
         .and_then(|u| u.as_array())
@@ -503,7 +541,10 @@ async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: bool
     }
     registry::audit_ok(ctx, if add { "owner-add" } else { "owner-remove" }, &package.display_name, None);
     let verb = if add { "added as owners of" } else { "removed from the owners of" };
-    Ok(http::json(StatusCode::OK, &json!({ "ok": true, "msg": format!("{} {verb} crate {}", logins.join(", "), package.display_name) })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "ok": true, "msg": format!("{} {verb} crate {}", logins.join(", "), package.display_name) }),
+    ))
 }
 
 async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
@@ -541,9 +582,15 @@ async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
         let description = files
             .iter()
             .rev()
-            .find_map(|f| serde_json::from_str::<Value>(&f.metadata).ok().and_then(|m| m.get("description").and_then(|d| d.as_str()).map(str::to_string)))
+            .find_map(|f| {
+                serde_json::from_str::<Value>(&f.metadata)
+                    .ok()
+                    .and_then(|m| m.get("description").and_then(|d| d.as_str()).map(str::to_string))
+            })
             .unwrap_or_default();
-        crates.push(json!({ "name": row.display_name, "max_version": max_version.to_string(), "description": description }));
+        crates.push(
+            json!({ "name": row.display_name, "max_version": max_version.to_string(), "description": description }),
+        );
     }
     let total = crates.len();
     crates.truncate(per_page);
@@ -569,9 +616,17 @@ mod tests {
             (Method::GET, "/registry/my/-l/my-lib", Op::Index { name: n("my-lib") }),
             (Method::PUT, "/api/v1/crates/new", Op::Publish),
             (Method::GET, "/api/v1/crates", Op::Search),
-            (Method::GET, "/api/v1/crates/serde/1.0.0/download", Op::Download { name: n("serde"), version: "1.0.0".into() }),
+            (
+                Method::GET,
+                "/api/v1/crates/serde/1.0.0/download",
+                Op::Download { name: n("serde"), version: "1.0.0".into() },
+            ),
             (Method::DELETE, "/api/v1/crates/serde/1.0.0/yank", Op::Yank { name: n("serde"), version: "1.0.0".into() }),
-            (Method::PUT, "/api/v1/crates/serde/1.0.0/unyank", Op::Unyank { name: n("serde"), version: "1.0.0".into() }),
+            (
+                Method::PUT,
+                "/api/v1/crates/serde/1.0.0/unyank",
+                Op::Unyank { name: n("serde"), version: "1.0.0".into() },
+            ),
             (Method::GET, "/api/v1/crates/serde/owners", Op::OwnersList { name: n("serde") }),
             (Method::PUT, "/api/v1/crates/serde/owners", Op::OwnersAdd { name: n("serde") }),
             (Method::DELETE, "/api/v1/crates/serde/owners", Op::OwnersRemove { name: n("serde") }),
@@ -598,11 +653,22 @@ mod tests {
     #[test]
     fn dl_templates() {
         let ck = "ab".repeat(32);
-        assert_eq!(expand_dl("https://dl.example/crates", "Serde", "1.0.0", &ck), "https://dl.example/crates/Serde/1.0.0/download");
         assert_eq!(
-            expand_dl("https://dl.example/{prefix}/{lowerprefix}/{crate}/{crate}-{version}.crate?sum={sha256-checksum}", "Serde", "1.0.0", &ck),
+            expand_dl("https://dl.example/crates", "Serde", "1.0.0", &ck),
+            "https://dl.example/crates/Serde/1.0.0/download"
+        );
+        assert_eq!(
+            expand_dl(
+                "https://dl.example/{prefix}/{lowerprefix}/{crate}/{crate}-{version}.crate?sum={sha256-checksum}",
+                "Serde",
+                "1.0.0",
+                &ck
+            ),
             format!("https://dl.example/Se/rd/se/rd/Serde/Serde-1.0.0.crate?sum={ck}")
         );
-        assert_eq!(expand_dl("https://dl.example/{crate}/{version}", "ab", "0.1.0", &ck), "https://dl.example/ab/0.1.0");
+        assert_eq!(
+            expand_dl("https://dl.example/{crate}/{version}", "ab", "0.1.0", &ck),
+            "https://dl.example/ab/0.1.0"
+        );
     }
 }

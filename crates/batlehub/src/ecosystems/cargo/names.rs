@@ -18,7 +18,10 @@ impl CrateName {
             return Err(format!("crate name `{s}` must start with an ASCII letter"));
         }
         if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-            return Err(format!("crate name `{s}` contains `{}`: only ASCII letters, digits, `-` and `_` are allowed", c.escape_default()));
+            return Err(format!(
+                "crate name `{s}` contains `{}`: only ASCII letters, digits, `-` and `_` are allowed",
+                c.escape_default()
+            ));
         }
         Ok(CrateName(s.to_string()))
     }

@@ -93,7 +93,11 @@ fn read_u32(r: &mut impl Read, what: &str) -> Result<u32, FrameError> {
 
 /// Read the frame: returns the metadata JSON bytes and the number of `.crate`
 /// bytes written to `sink`.
-pub fn read_frame<R: Read, W: Write>(reader: &mut R, max_crate: u64, sink: &mut W) -> Result<(Vec<u8>, u64), FrameError> {
+pub fn read_frame<R: Read, W: Write>(
+    reader: &mut R,
+    max_crate: u64,
+    sink: &mut W,
+) -> Result<(Vec<u8>, u64), FrameError> {
     let json_len = read_u32(reader, "metadata")?;
     if json_len > MAX_METADATA {
         return Err(FrameError::Invalid(format!("the metadata length {json_len} exceeds {MAX_METADATA} bytes")));
@@ -216,11 +220,14 @@ pub fn check_crate<R: Read>(reader: R, name: &str, vers: &str) -> Result<(), Str
             .read_to_string(&mut text)
             .map_err(|e| format!("{wanted} is not readable text: {e}"))?;
         let manifest: toml::Table = toml::from_str(&text).map_err(|e| format!("{wanted} is not valid TOML: {e}"))?;
-        let package = manifest.get("package").and_then(|p| p.as_table()).ok_or_else(|| format!("{wanted} has no [package]"))?;
+        let package =
+            manifest.get("package").and_then(|p| p.as_table()).ok_or_else(|| format!("{wanted} has no [package]"))?;
         let got_name = package.get("name").and_then(|v| v.as_str()).unwrap_or("");
         let got_vers = package.get("version").and_then(|v| v.as_str()).unwrap_or("");
         if got_name != name || got_vers != vers {
-            return Err(format!("the .crate's Cargo.toml is {got_name} {got_vers}, but the metadata says {name} {vers}"));
+            return Err(format!(
+                "the .crate's Cargo.toml is {got_name} {got_vers}, but the metadata says {name} {vers}"
+            ));
         }
         return Ok(());
     }

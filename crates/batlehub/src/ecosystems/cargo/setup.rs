@@ -11,7 +11,11 @@ use crate::setup::{Snippet, Target};
 
 /// The name Cargo knows the registry by (`crates-io` is Cargo's own).
 pub fn alias(t: &Target) -> String {
-    let a: String = t.registry.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let a: String = t
+        .registry
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     if a == "crates-io" { "batlehub".into() } else { a }
 }
 
@@ -34,7 +38,10 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
         ));
     }
     if t.mode.has_local() {
-        out.push(Snippet::new("cargo-registry", "A named private registry", Some(".cargo/config.toml"),
+        out.push(Snippet::new(
+            "cargo-registry",
+            "A named private registry",
+            Some(".cargo/config.toml"),
             format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n"),
         ));
     }
@@ -49,13 +56,18 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             )
             .publishing(),
         );
-        out.push(Snippet::new("cargo-publish", "Publish a crate", None, format!("cargo publish --registry {alias}\n")).publishing());
+        out.push(
+            Snippet::new("cargo-publish", "Publish a crate", None, format!("cargo publish --registry {alias}\n"))
+                .publishing(),
+        );
         out.push(
             Snippet::new(
                 "cargo-yank",
                 "Yank / restore a version",
                 None,
-                format!("cargo yank --registry {alias} my-lib@0.1.0\ncargo yank --undo --registry {alias} my-lib@0.1.0\n"),
+                format!(
+                    "cargo yank --registry {alias} my-lib@0.1.0\ncargo yank --undo --registry {alias} my-lib@0.1.0\n"
+                ),
             )
             .publishing(),
         );
@@ -64,5 +76,9 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
 }
 
 pub fn install_command(t: &Target, package: &str) -> String {
-    if t.mode.has_local() { format!("cargo add {package} --registry {}", alias(t)) } else { format!("cargo add {package}") }
+    if t.mode.has_local() {
+        format!("cargo add {package} --registry {}", alias(t))
+    } else {
+        format!("cargo add {package}")
+    }
 }

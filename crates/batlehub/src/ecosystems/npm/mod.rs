@@ -19,10 +19,10 @@
 //! streamed (see [`publish`]).
 
 pub mod names;
-pub mod setup;
 pub mod op;
 pub mod publish;
 pub mod render;
+pub mod setup;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -62,10 +62,7 @@ pub struct NpmState {
 impl Default for NpmState {
     fn default() -> Self {
         NpmState {
-            parsed: moka::future::Cache::builder()
-                .max_capacity(2_000)
-                .time_to_idle(Duration::from_secs(3600))
-                .build(),
+            parsed: moka::future::Cache::builder().max_capacity(2_000).time_to_idle(Duration::from_secs(3600)).build(),
         }
     }
 }
@@ -90,7 +87,13 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            registry::audit_denied(&ctx, &e, op.is_write(), &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), op_package(&op));
+            registry::audit_denied(
+                &ctx,
+                &e,
+                op.is_write(),
+                &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(),
+                op_package(&op),
+            );
             render_error(&e)
         }
     }
@@ -143,10 +146,7 @@ async fn serve(ctx: &RequestCtx, op: &Op, parts: &Parts, body: Body) -> AppResul
 }
 
 fn wants_abbreviated(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(ABBREVIATED))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ABBREVIATED))
 }
 
 /// A local package as this request sees it: checked for visibility.
@@ -170,7 +170,11 @@ async fn local_packument(ctx: &RequestCtx, name: &NpmName, package: &PackageRow)
     Ok(render::local_packument(name, package, &versions, &files, &tags, &owners, &ctx.registry_base()))
 }
 
-async fn upstream_packument(ctx: &RequestCtx, name: &NpmName, force_refresh: bool) -> AppResult<(Arc<UpstreamPackument>, CacheState, u64)> {
+async fn upstream_packument(
+    ctx: &RequestCtx,
+    name: &NpmName,
+    force_refresh: bool,
+) -> AppResult<(Arc<UpstreamPackument>, CacheState, u64)> {
     let fetch = DocFetch {
         registry: ctx.registry.name.clone(),
         key: format!("packument|{}", name.full()),
@@ -293,7 +297,8 @@ async fn read_publish_body(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppRe
     let artifact_limit = ctx.app.config.limits.max_artifact_size_bytes;
     // Base64 is 4/3 of the bytes; allow room for the manifest and readme.
     let body_limit = artifact_limit.saturating_mul(4) / 3 + 32 * 1024 * 1024;
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > body_limit
     {
         return Err(AppError::PayloadTooLarge(artifact_limit));
@@ -321,14 +326,18 @@ async fn read_publish_body(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppRe
                 let mut attachments = Vec::new();
                 for a in p.attachments {
                     let pending = match a.data {
-                        Some(d) => Some(d.finish().map_err(|e| (false, format!("could not store the attachment: {e}")))?),
+                        Some(d) => {
+                            Some(d.finish().map_err(|e| (false, format!("could not store the attachment: {e}")))?)
+                        }
                         None => None,
                     };
                     attachments.push((a.name, a.length, pending));
                 }
                 Ok(Parsed { doc: p.doc, attachments })
             }
-            Err(publish::ParseError::Io(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => Err((true, e.to_string())),
+            Err(publish::ParseError::Io(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                Err((true, e.to_string()))
+            }
             Err(e) => Err((false, e.to_string())),
         }
     })
@@ -336,16 +345,28 @@ async fn read_publish_body(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppRe
     .map_err(|e| AppError::internal(format!("publish parser failed: {e}")))?;
     match result {
         Ok(p) => Ok(p),
-        Err((too_large, _)) if too_large || exceeded.load(Ordering::Relaxed) => Err(AppError::PayloadTooLarge(artifact_limit)),
+        Err((too_large, _)) if too_large || exceeded.load(Ordering::Relaxed) => {
+            Err(AppError::PayloadTooLarge(artifact_limit))
+        }
         Err((_, msg)) => Err(AppError::bad_request(msg)),
     }
 }
 
-async fn publish(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, parts: &Parts, body: Body) -> AppResult<Response> {
+async fn publish(
+    ctx: &RequestCtx,
+    name: &NpmName,
+    rev: Option<&str>,
+    parts: &Parts,
+    body: Body,
+) -> AppResult<Response> {
     let parsed = read_publish_body(ctx, parts, body).await?;
     match parsed.doc.get("name").and_then(|n| n.as_str()) {
         Some(n) if n == name.full() => {}
-        Some(n) => return Err(AppError::bad_request(format!("the package name in the body ({n}) does not match the URL ({name})"))),
+        Some(n) => {
+            return Err(AppError::bad_request(format!(
+                "the package name in the body ({n}) does not match the URL ({name})"
+            )));
+        }
         None => return Err(AppError::bad_request("the body has no package name")),
     }
     if parsed.attachments.is_empty() {
@@ -356,7 +377,10 @@ async fn publish(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, parts: &Pa
 
 async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> AppResult<Response> {
     let Parsed { doc, attachments } = parsed;
-    let versions = doc.get("versions").and_then(|v| v.as_object()).ok_or_else(|| AppError::bad_request("the body has no versions"))?;
+    let versions = doc
+        .get("versions")
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| AppError::bad_request("the body has no versions"))?;
     if versions.len() != 1 {
         return Err(AppError::bad_request("publish exactly one version at a time"));
     }
@@ -366,7 +390,8 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
     if !valid_version(version) {
         return Err(AppError::bad_request(format!("invalid version `{version}`: versions must be valid semver")));
     }
-    let mut manifest = manifest.as_object().cloned().ok_or_else(|| AppError::bad_request("a version manifest must be an object"))?;
+    let mut manifest =
+        manifest.as_object().cloned().ok_or_else(|| AppError::bad_request("a version manifest must be an object"))?;
     if manifest.get("name").and_then(|v| v.as_str()) != Some(name.full().as_str()) {
         return Err(AppError::bad_request("the version manifest's name does not match the package"));
     }
@@ -454,9 +479,9 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
     let outcome = registry::commit_publish(&ctx.app, new_version, vec![file], ctx.principal.user_id.as_deref())
         .await
         .map_err(|e| match e {
-            AppError::Conflict(_) => conflict(name, version),
-            other => other,
-        })?;
+        AppError::Conflict(_) => conflict(name, version),
+        other => other,
+    })?;
     tracing::info!(registry = %ctx.registry.name, package = %name, version = %version, by = %ctx.principal.label(), "published");
     Ok(http::json(
         StatusCode::CREATED,
@@ -470,9 +495,15 @@ fn conflict(name: &NpmName, version: &str) -> AppError {
 
 /// `PUT /{name}` without attachments: `npm deprecate`, and with `-rev` the
 /// packument rewrite of `npm unpublish name@version`.
-async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, doc: Map<String, Value>) -> AppResult<Response> {
+async fn update_metadata(
+    ctx: &RequestCtx,
+    name: &NpmName,
+    rev: Option<&str>,
+    doc: Map<String, Value>,
+) -> AppResult<Response> {
     let (package, claim) = registry::own_package(ctx, &name.full()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
+    let package =
+        package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     let empty = Map::new();
     let body_versions = doc.get("versions").and_then(|v| v.as_object()).unwrap_or(&empty);
@@ -496,7 +527,12 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
                     };
                     let text = serde_json::to_string(&stored).map_err(|e| AppError::internal(e.to_string()))?;
                     catalog.update_version_metadata(&v.id, &text).await?;
-                    registry::audit_ok(ctx, if wanted.is_some() { "deprecate" } else { "undeprecate" }, &name.full(), Some(&v.version));
+                    registry::audit_ok(
+                        ctx,
+                        if wanted.is_some() { "deprecate" } else { "undeprecate" },
+                        &name.full(),
+                        Some(&v.version),
+                    );
                 }
             }
             None if rev.is_some() => {
@@ -510,7 +546,8 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
     if rev.is_some()
         && let Some(tags) = doc.get("dist-tags").and_then(|t| t.as_object())
     {
-        let remaining: HashSet<&str> = existing.iter().map(|v| v.version.as_str()).filter(|v| body_versions.contains_key(*v)).collect();
+        let remaining: HashSet<&str> =
+            existing.iter().map(|v| v.version.as_str()).filter(|v| body_versions.contains_key(*v)).collect();
         for (tag, version) in catalog.list_tags(&package.id).await? {
             match tags.get(&tag).and_then(|v| v.as_str()) {
                 Some(v) if v == version => {}
@@ -538,7 +575,8 @@ async fn update_metadata(ctx: &RequestCtx, name: &NpmName, rev: Option<&str>, do
 
 async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
     let (package, claim) = registry::own_package(ctx, &name.full()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
+    let package =
+        package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     let files = ctx.app.catalog.delete_package(&package.id).await?;
     registry::release_blobs(&ctx.app, &files).await;
@@ -548,7 +586,8 @@ async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Respon
 
 async fn delete_tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppResult<Response> {
     let (package, claim) = registry::own_package(ctx, &name.full()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
+    let package =
+        package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     // npm deletes the tarball after removing its version from the packument;
     // if the version is still there, the tarball's deletion removes it.
@@ -579,7 +618,8 @@ async fn dist_tag_set(ctx: &RequestCtx, name: &NpmName, tag: &str, body: Body) -
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AppError::bad_request("the body must be the version, as a JSON string"))?;
     let (package, claim) = registry::own_package(ctx, &name.full()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
+    let package =
+        package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     if ctx.app.catalog.get_version(&package.id, &version).await?.is_none() {
         return Err(AppError::not_found(format!("version {version} of {name} not found")));
@@ -594,7 +634,8 @@ async fn dist_tag_delete(ctx: &RequestCtx, name: &NpmName, tag: &str) -> AppResu
         return Err(AppError::bad_request("the latest tag cannot be removed"));
     }
     let (package, claim) = registry::own_package(ctx, &name.full()).await?;
-    let package = package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
+    let package =
+        package.ok_or_else(|| AppError::not_found(format!("{name} not found in registry {}", ctx.registry.name)))?;
     registry::check_package_write(ctx, Some(&package), claim.as_ref(), &name.full()).await?;
     if !ctx.app.catalog.delete_tag(&package.id, tag).await? {
         return Err(AppError::not_found(format!("{name} has no tag {tag}")));
@@ -703,7 +744,16 @@ async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
         for base in &ctx.registry.upstreams {
             let url = upstream::join_url(base, &format!("-/v1/search?{q}"));
             let client = ctx.app.upstream.client_for(&ctx.registry.name);
-            match upstream::forward(client, reqwest::Method::GET, &url, &[("accept", "application/json".into())], None, 16 * 1024 * 1024).await {
+            match upstream::forward(
+                client,
+                reqwest::Method::GET,
+                &url,
+                &[("accept", "application/json".into())],
+                None,
+                16 * 1024 * 1024,
+            )
+            .await
+            {
                 Ok(f) if f.status.is_success() => {
                     let v: Value = serde_json::from_slice(&f.body).unwrap_or_else(|_| json!({}));
                     let mut upstream_total = v.get("total").and_then(|t| t.as_u64()).unwrap_or(0) as usize;
@@ -770,9 +820,7 @@ async fn audit(ctx: &RequestCtx, op: &Op, parts: &Parts, body: Body) -> AppResul
     };
     // Never tell the upstream which private packages we have.
     let (names, claims) = shadowed(ctx).await?;
-    if !quick
-        && let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&payload)
-    {
+    if !quick && let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&payload) {
         map.retain(|n, _| !is_shadowed(n, &names, &claims));
         if map.is_empty() {
             return Ok(http::json(StatusCode::OK, &json!({})));

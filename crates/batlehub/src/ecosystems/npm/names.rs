@@ -136,8 +136,21 @@ mod tests {
             assert_eq!(parsed.full(), n);
         }
         let bad = [
-            "", ".hidden", "_private", "..", "@scope", "@scope/", "@/x", "@a/b/c", "a/b", "a b", "a\\b", "a\0b", "@sc ope/x",
-            "%2e%2e", "é",
+            "",
+            ".hidden",
+            "_private",
+            "..",
+            "@scope",
+            "@scope/",
+            "@/x",
+            "@a/b/c",
+            "a/b",
+            "a b",
+            "a\\b",
+            "a\0b",
+            "@sc ope/x",
+            "%2e%2e",
+            "é",
         ];
         for n in bad {
             assert!(NpmName::parse(n).is_err(), "{n:?} should be rejected");

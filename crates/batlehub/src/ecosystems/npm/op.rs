@@ -18,18 +18,42 @@ pub enum Op {
     AuditQuick,
     /// `npm login` / `npm adduser` with a password: not supported (tokens only).
     Login,
-    Packument { name: NpmName },
-    Version { name: NpmName, spec: String },
-    Tarball { name: NpmName, filename: String },
+    Packument {
+        name: NpmName,
+    },
+    Version {
+        name: NpmName,
+        spec: String,
+    },
+    Tarball {
+        name: NpmName,
+        filename: String,
+    },
     /// `PUT /{name}`: a publish, or (without attachments) a metadata change
     /// such as `npm deprecate`; with `-rev`, the packument replaces the
     /// current one (npm unpublish of one version).
-    Publish { name: NpmName, rev: Option<String> },
-    UnpublishPackage { name: NpmName },
-    DeleteTarball { name: NpmName, filename: String },
-    DistTags { name: NpmName },
-    DistTagSet { name: NpmName, tag: String },
-    DistTagDelete { name: NpmName, tag: String },
+    Publish {
+        name: NpmName,
+        rev: Option<String>,
+    },
+    UnpublishPackage {
+        name: NpmName,
+    },
+    DeleteTarball {
+        name: NpmName,
+        filename: String,
+    },
+    DistTags {
+        name: NpmName,
+    },
+    DistTagSet {
+        name: NpmName,
+        tag: String,
+    },
+    DistTagDelete {
+        name: NpmName,
+        tag: String,
+    },
 }
 
 impl Op {
@@ -38,9 +62,12 @@ impl Op {
     pub fn permission(&self) -> Option<Permission> {
         match self {
             Op::Ping | Op::Whoami | Op::Login => None,
-            Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Packument { .. } | Op::Version { .. } | Op::DistTags { .. } => {
-                Some(Permission::ReleasesRead)
-            }
+            Op::Search
+            | Op::AuditBulk
+            | Op::AuditQuick
+            | Op::Packument { .. }
+            | Op::Version { .. }
+            | Op::DistTags { .. } => Some(Permission::ReleasesRead),
             Op::Tarball { .. } => Some(Permission::SourceRead),
             Op::Publish { .. }
             | Op::UnpublishPackage { .. }
@@ -204,20 +231,44 @@ mod tests {
             (get.clone(), "/lodash/latest", Op::Version { name: n("lodash"), spec: "latest".into() }),
             (get.clone(), "/@myorg/pkg/1.0.0", Op::Version { name: n("@myorg/pkg"), spec: "1.0.0".into() }),
             (get.clone(), "/@myorg%2fpkg/1.0.0", Op::Version { name: n("@myorg/pkg"), spec: "1.0.0".into() }),
-            (get.clone(), "/lodash/-/lodash-4.17.21.tgz", Op::Tarball { name: n("lodash"), filename: "lodash-4.17.21.tgz".into() }),
-            (Method::HEAD, "/lodash/-/lodash-4.17.21.tgz", Op::Tarball { name: n("lodash"), filename: "lodash-4.17.21.tgz".into() }),
-            (get.clone(), "/@myorg/pkg/-/pkg-1.0.0.tgz", Op::Tarball { name: n("@myorg/pkg"), filename: "pkg-1.0.0.tgz".into() }),
-            (get.clone(), "/@myorg%2fpkg/-/pkg-1.0.0.tgz", Op::Tarball { name: n("@myorg/pkg"), filename: "pkg-1.0.0.tgz".into() }),
+            (
+                get.clone(),
+                "/lodash/-/lodash-4.17.21.tgz",
+                Op::Tarball { name: n("lodash"), filename: "lodash-4.17.21.tgz".into() },
+            ),
+            (
+                Method::HEAD,
+                "/lodash/-/lodash-4.17.21.tgz",
+                Op::Tarball { name: n("lodash"), filename: "lodash-4.17.21.tgz".into() },
+            ),
+            (
+                get.clone(),
+                "/@myorg/pkg/-/pkg-1.0.0.tgz",
+                Op::Tarball { name: n("@myorg/pkg"), filename: "pkg-1.0.0.tgz".into() },
+            ),
+            (
+                get.clone(),
+                "/@myorg%2fpkg/-/pkg-1.0.0.tgz",
+                Op::Tarball { name: n("@myorg/pkg"), filename: "pkg-1.0.0.tgz".into() },
+            ),
             (put.clone(), "/lodash", Op::Publish { name: n("lodash"), rev: None }),
             (put.clone(), "/@myorg%2fpkg", Op::Publish { name: n("@myorg/pkg"), rev: None }),
             (put.clone(), "/lodash/-rev/3-abc", Op::Publish { name: n("lodash"), rev: Some("3-abc".into()) }),
             (del.clone(), "/lodash/-rev/3-abc", Op::UnpublishPackage { name: n("lodash") }),
-            (del.clone(), "/lodash/-/lodash-1.0.0.tgz/-rev/4-x", Op::DeleteTarball { name: n("lodash"), filename: "lodash-1.0.0.tgz".into() }),
+            (
+                del.clone(),
+                "/lodash/-/lodash-1.0.0.tgz/-rev/4-x",
+                Op::DeleteTarball { name: n("lodash"), filename: "lodash-1.0.0.tgz".into() },
+            ),
             (get.clone(), "/-/package/lodash/dist-tags", Op::DistTags { name: n("lodash") }),
             (get.clone(), "/-/package/@myorg%2fpkg/dist-tags", Op::DistTags { name: n("@myorg/pkg") }),
             (get.clone(), "/-/package/@myorg/pkg/dist-tags", Op::DistTags { name: n("@myorg/pkg") }),
             (put.clone(), "/-/package/lodash/dist-tags/beta", Op::DistTagSet { name: n("lodash"), tag: "beta".into() }),
-            (del.clone(), "/-/package/@myorg%2fpkg/dist-tags/beta", Op::DistTagDelete { name: n("@myorg/pkg"), tag: "beta".into() }),
+            (
+                del.clone(),
+                "/-/package/@myorg%2fpkg/dist-tags/beta",
+                Op::DistTagDelete { name: n("@myorg/pkg"), tag: "beta".into() },
+            ),
         ];
         for (method, path, expected) in cases {
             let got = parse(&method, path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -256,7 +307,10 @@ mod tests {
 
     #[test]
     fn permissions() {
-        assert_eq!(Op::Tarball { name: n("a"), filename: "a-1.0.0.tgz".into() }.permission(), Some(Permission::SourceRead));
+        assert_eq!(
+            Op::Tarball { name: n("a"), filename: "a-1.0.0.tgz".into() }.permission(),
+            Some(Permission::SourceRead)
+        );
         assert_eq!(Op::Packument { name: n("a") }.permission(), Some(Permission::ReleasesRead));
         assert!(Op::Publish { name: n("a"), rev: None }.is_write());
         assert!(Op::DistTagDelete { name: n("a"), tag: "x".into() }.is_write());

@@ -124,7 +124,8 @@ fn read_attachment<R: Read, W: Write>(
                 let mut sink = open(&att.name)?;
                 {
                     let string_reader = json.next_string_reader()?;
-                    let mut decoder = base64::read::DecoderReader::new(string_reader, &base64::engine::general_purpose::STANDARD);
+                    let mut decoder =
+                        base64::read::DecoderReader::new(string_reader, &base64::engine::general_purpose::STANDARD);
                     std::io::copy(&mut decoder, &mut sink).map_err(|e| match e.kind() {
                         std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
                             ParseError::Invalid(format!("data of attachment `{}` is not valid base64: {e}", att.name))
@@ -139,7 +140,9 @@ fn read_attachment<R: Read, W: Write>(
                 att.content_type = Some(json.next_string()?);
             }
             "length" if json.peek()? == struson::reader::ValueType::Number => {
-                let n = json.next_number::<u64>()?.map_err(|_| ParseError::Invalid("attachment length is not a size".into()))?;
+                let n = json
+                    .next_number::<u64>()?
+                    .map_err(|_| ParseError::Invalid("attachment length is not a size".into()))?;
                 att.length = Some(n);
             }
             _ => json.skip_value()?,

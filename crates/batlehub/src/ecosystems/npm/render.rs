@@ -48,12 +48,7 @@ pub fn tarball_url(registry_base: &str, name: &NpmName, filename: &str) -> Strin
 pub fn highest_version<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
     let mut parsed: Vec<semver::Version> = versions.filter_map(|v| semver::Version::parse(v).ok()).collect();
     parsed.sort();
-    parsed
-        .iter()
-        .rev()
-        .find(|v| v.pre.is_empty())
-        .or_else(|| parsed.last())
-        .map(|v| v.to_string())
+    parsed.iter().rev().find(|v| v.pre.is_empty()).or_else(|| parsed.last()).map(|v| v.to_string())
 }
 
 /// The revision token npm echoes back on unpublish (`-rev/{rev}`).
@@ -111,11 +106,8 @@ pub fn local_packument(
         dist_tags.insert("latest".into(), json!(latest));
     }
     let latest_manifest = dist_tags.get("latest").and_then(|l| l.as_str()).and_then(|l| vmap.get(l)).cloned();
-    let maintainers: Vec<Value> = owners
-        .iter()
-        .filter(|o| !o.is_group())
-        .map(|o| json!({"name": o.principal_id, "email": ""}))
-        .collect();
+    let maintainers: Vec<Value> =
+        owners.iter().filter(|o| !o.is_group()).map(|o| json!({"name": o.principal_id, "email": ""})).collect();
     let mut doc = Map::new();
     doc.insert("_id".into(), json!(name.full()));
     doc.insert("_rev".into(), json!(revision(pkg, versions.len())));
@@ -309,7 +301,8 @@ mod tests {
             created_at: 0,
         }];
         let tags = vec![("beta".to_string(), "2.0.0-beta.1".to_string())];
-        let owners = vec![OwnerRow { principal_type: "user".into(), principal_id: "alice".into(), role: "owner".into() }];
+        let owners =
+            vec![OwnerRow { principal_type: "user".into(), principal_id: "alice".into(), role: "owner".into() }];
         let doc = local_packument(&name, &pkg(), &versions, &files, &tags, &owners, "http://h/proxy/npm");
         let expected = json!({
             "_id": "@myorg/pkg",
@@ -357,7 +350,10 @@ mod tests {
         let v = p.rewritten(&name, "http://me/proxy/npm");
         assert_eq!(v["versions"]["1.0.0"]["dist"]["tarball"], "http://me/proxy/npm/@a/b/-/b-1.0.0.tgz");
         assert_eq!(v["versions"]["0.1.0"]["dist"].get("tarball"), None);
-        assert_eq!(resolve_spec(&v, "latest").and_then(|m| m["dist"]["integrity"].as_str().map(str::to_string)).as_deref(), Some("sha512-x"));
+        assert_eq!(
+            resolve_spec(&v, "latest").and_then(|m| m["dist"]["integrity"].as_str().map(str::to_string)).as_deref(),
+            Some("sha512-x")
+        );
         assert!(resolve_spec(&v, "nope").is_none());
         assert!(UpstreamPackument::parse(b"[]").is_err());
     }

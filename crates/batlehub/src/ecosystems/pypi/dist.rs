@@ -151,7 +151,8 @@ mod tests {
         h.set_cksum();
         b.append_data(&mut h, "my-pkg-1.0/PKG-INFO", &info[..]).expect("append");
         let sdist = b.into_inner().expect("tar").finish().expect("gz");
-        let m = parse_metadata(&extract(DistKind::SdistTarGz, std::io::Cursor::new(sdist)).expect("pkg-info")).expect("parsed");
+        let m = parse_metadata(&extract(DistKind::SdistTarGz, std::io::Cursor::new(sdist)).expect("pkg-info"))
+            .expect("parsed");
         assert_eq!(m.name, "my-pkg");
         assert!(extract(DistKind::Wheel, std::io::Cursor::new(b"not a zip".to_vec())).is_err());
         assert!(extract(DistKind::SdistTarGz, std::io::Cursor::new(b"not gzip".to_vec())).is_err());

@@ -50,10 +50,22 @@ use crate::{http, upstream};
 pub enum Op {
     Root,
     /// `name` as requested; `slash` tells whether the URL ended with `/`.
-    Project { name: String, slash: bool },
-    File { project: String, filename: String },
-    Metadata { project: String, filename: String },
-    Json { project: String, version: Option<String> },
+    Project {
+        name: String,
+        slash: bool,
+    },
+    File {
+        project: String,
+        filename: String,
+    },
+    Metadata {
+        project: String,
+        filename: String,
+    },
+    Json {
+        project: String,
+        version: Option<String>,
+    },
     Upload,
 }
 
@@ -110,7 +122,9 @@ pub fn parse(method: &Method, rest: &str) -> Result<Op, AppError> {
             }
         }
         ["pypi", project, "json"] if get => Ok(Op::Json { project: project_seg(project)?, version: None }),
-        ["pypi", project, version, "json"] if get => Ok(Op::Json { project: project_seg(project)?, version: Some(decode(version)?) }),
+        ["pypi", project, version, "json"] if get => {
+            Ok(Op::Json { project: project_seg(project)?, version: Some(decode(version)?) })
+        }
         ["legacy"] if method == Method::POST => Ok(Op::Upload),
         ["simple", ..] | ["packages", ..] | ["pypi", ..] | ["legacy"] => Err(AppError::MethodNotAllowed),
         _ => Err(AppError::not_found("no such endpoint")),
@@ -134,7 +148,9 @@ pub struct PypiState {
 
 impl Default for PypiState {
     fn default() -> Self {
-        PypiState { parsed: moka::future::Cache::builder().max_capacity(5_000).time_to_idle(Duration::from_secs(3600)).build() }
+        PypiState {
+            parsed: moka::future::Cache::builder().max_capacity(5_000).time_to_idle(Duration::from_secs(3600)).build(),
+        }
     }
 }
 
@@ -153,7 +169,13 @@ pub async fn handle(app: App, registry: Arc<Registry>, rest: &str, req: Request,
     match serve(&ctx, &op, &parts, body).await {
         Ok(r) => r,
         Err(e) => {
-            registry::audit_denied(&ctx, &e, op == Op::Upload, &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(), None);
+            registry::audit_denied(
+                &ctx,
+                &e,
+                op == Op::Upload,
+                &format!("{op:?}").split([' ', '{', '(']).next().unwrap_or("op").to_lowercase(),
+                None,
+            );
             render_error(&e)
         }
     }
@@ -222,7 +244,8 @@ async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(Projec
     let versions = ctx.app.catalog.list_versions(&package.id).await?;
     let files = ctx.app.catalog.list_files(&package.id).await?;
     let by_version: HashMap<&str, &VersionRow> = versions.iter().map(|v| (v.id.as_str(), v)).collect();
-    let metadata_files: HashMap<&str, &FileRow> = files.iter().filter_map(|f| f.filename.strip_suffix(".metadata").map(|d| (d, f))).collect();
+    let metadata_files: HashMap<&str, &FileRow> =
+        files.iter().filter_map(|f| f.filename.strip_suffix(".metadata").map(|d| (d, f))).collect();
     let mut page_files = Vec::new();
     for f in files.iter().filter(|f| !f.filename.ends_with(".metadata")) {
         let meta: Value = serde_json::from_str(&f.metadata).unwrap_or_else(|_| json!({}));
@@ -231,9 +254,15 @@ async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(Projec
             filename: f.filename.clone(),
             url: file_url(ctx, &package.name, &f.filename),
             hashes: BTreeMap::from([("sha256".to_string(), f.sha256.clone())]),
-            requires_python: meta.get("requires_python").and_then(|r| r.as_str()).filter(|s| !s.is_empty()).map(str::to_string),
+            requires_python: meta
+                .get("requires_python")
+                .and_then(|r| r.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             yanked: v.filter(|v| v.yanked).map(|v| v.yanked_reason.clone().unwrap_or_default()),
-            core_metadata: metadata_files.get(f.filename.as_str()).map(|m| BTreeMap::from([("sha256".to_string(), m.sha256.clone())])),
+            core_metadata: metadata_files
+                .get(f.filename.as_str())
+                .map(|m| BTreeMap::from([("sha256".to_string(), m.sha256.clone())])),
             size: Some(f.size as u64),
             upload_time: Some(http::iso8601(f.created_at)),
         });
@@ -248,7 +277,11 @@ fn upstream_bases(reg: &Registry) -> Vec<String> {
 }
 
 /// An upstream project page, parsed once per fetched body.
-async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> AppResult<(Arc<ProjectPage>, CacheState, u64)> {
+async fn upstream_page(
+    ctx: &RequestCtx,
+    project: &str,
+    force_refresh: bool,
+) -> AppResult<(Arc<ProjectPage>, CacheState, u64)> {
     let fetch = DocFetch {
         registry: ctx.registry.name.clone(),
         key: format!("simple|{project}"),
@@ -265,14 +298,17 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
         return Ok((p, served.state, served.doc.generation));
     }
     let page_url = upstream::join_url(&served.doc.header.source, &format!("{project}/"));
-    let page = ProjectPage::parse(&served.doc.body, served.doc.header.content_type.as_deref(), &page_url, project).map_err(AppError::Upstream)?;
+    let page = ProjectPage::parse(&served.doc.body, served.doc.header.content_type.as_deref(), &page_url, project)
+        .map_err(AppError::Upstream)?;
     let page = Arc::new(page);
     ctx.app.eco.pypi.parsed.insert(key, Arc::clone(&page)).await;
     Ok((page, served.state, served.doc.generation))
 }
 
 async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
-    if let Some((_, package)) = registry::read_local(ctx, project, &format!("project {}", project), Permission::ReleasesRead).await? {
+    if let Some((_, package)) =
+        registry::read_local(ctx, project, &format!("project {}", project), Permission::ReleasesRead).await?
+    {
         let (page, _, _) = local_page(ctx, &package).await?;
         return respond(headers, &page, format, None);
     }
@@ -288,7 +324,8 @@ async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &Head
             }
             if page.versions.is_empty() {
                 // HTML pages carry no PEP 700 `versions`: derive them from the files.
-                let mut vs: Vec<String> = page.files.iter().filter_map(|f| parse_filename(&f.filename).ok().map(|d| d.version)).collect();
+                let mut vs: Vec<String> =
+                    page.files.iter().filter_map(|f| parse_filename(&f.filename).ok().map(|d| d.version)).collect();
                 vs.sort_by_key(|v| names::parse_version(v));
                 vs.dedup();
                 page.versions = vs;
@@ -329,7 +366,11 @@ async fn root(ctx: &RequestCtx, format: Format, headers: &HeaderMap) -> AppResul
 }
 
 async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -> AppResult<Response> {
-    let wanted = if metadata { Permission::ReleasesRead } else { Op::File { project: project.into(), filename: filename.into() }.permission() };
+    let wanted = if metadata {
+        Permission::ReleasesRead
+    } else {
+        Op::File { project: project.into(), filename: filename.into() }.permission()
+    };
     let stored_name = if metadata { format!("{filename}.metadata") } else { filename.to_string() };
     if let Some((reg, package)) = registry::read_local(ctx, project, &format!("project {}", project), wanted).await? {
         let row = ctx
@@ -361,7 +402,10 @@ async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: bool) -
     }
     let dist = found.ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
     let (url, hashes) = if metadata {
-        let hashes = dist.core_metadata.clone().ok_or_else(|| AppError::not_found(format!("{filename} has no metadata file")))?;
+        let hashes = dist
+            .core_metadata
+            .clone()
+            .ok_or_else(|| AppError::not_found(format!("{filename} has no metadata file")))?;
         (format!("{}.metadata", dist.url), hashes)
     } else {
         (dist.url.clone(), dist.hashes.clone())
@@ -404,13 +448,19 @@ async fn json_api(ctx: &RequestCtx, project: &str, version: Option<&str>) -> App
     let mut sorted: Vec<&VersionRow> = versions.iter().collect();
     sorted.sort_by_key(|v| names::parse_version(&v.version));
     for v in &sorted {
-        let fs: Vec<Value> = dists.iter().filter(|f| f.version_id == v.id).map(|f| file_json(ctx, project, f, v)).collect();
+        let fs: Vec<Value> =
+            dists.iter().filter(|f| f.version_id == v.id).map(|f| file_json(ctx, project, f, v)).collect();
         releases.insert(v.version.clone(), Value::Array(fs));
     }
     let chosen = match version {
         Some(want) => {
-            let want = normalize_version(want).ok_or_else(|| AppError::not_found(format!("version {want} not found")))?;
-            sorted.iter().find(|v| v.version == want).copied().ok_or_else(|| AppError::not_found(format!("version {want} not found")))?
+            let want =
+                normalize_version(want).ok_or_else(|| AppError::not_found(format!("version {want} not found")))?;
+            sorted
+                .iter()
+                .find(|v| v.version == want)
+                .copied()
+                .ok_or_else(|| AppError::not_found(format!("version {want} not found")))?
         }
         None => sorted
             .iter()
@@ -436,7 +486,8 @@ async fn json_api(ctx: &RequestCtx, project: &str, version: Option<&str>) -> App
         "yanked": chosen.yanked,
         "yanked_reason": chosen.yanked_reason,
     });
-    let urls: Vec<Value> = dists.iter().filter(|f| f.version_id == chosen.id).map(|f| file_json(ctx, project, f, chosen)).collect();
+    let urls: Vec<Value> =
+        dists.iter().filter(|f| f.version_id == chosen.id).map(|f| file_json(ctx, project, f, chosen)).collect();
     let mut doc = json!({ "info": info, "last_serial": package.updated_at, "urls": urls, "vulnerabilities": [] });
     if version.is_none() {
         doc["releases"] = Value::Object(releases);
@@ -450,7 +501,8 @@ fn hex_eq(a: &str, b: &str) -> bool {
 
 async fn upload(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
     let limit = ctx.app.config.limits.max_artifact_size_bytes;
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limit + 32 * 1024 * 1024
     {
         return Err(AppError::PayloadTooLarge(limit));
@@ -489,7 +541,8 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
     }
     let key = normalize(&name);
     let raw_version = up.field("version").map(str::to_string).unwrap_or_else(|| parsed.version.clone());
-    let version = normalize_version(&raw_version).ok_or_else(|| AppError::bad_request(format!("invalid version `{raw_version}` (PEP 440)")))?;
+    let version = normalize_version(&raw_version)
+        .ok_or_else(|| AppError::bad_request(format!("invalid version `{raw_version}` (PEP 440)")))?;
     if parsed.project != key || parsed.version != version {
         return Err(AppError::bad_request(format!("the file name `{}` does not match {name} {version}", up.filename)));
     }
@@ -504,7 +557,8 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
         return Err(AppError::bad_request("md5_digest does not match the uploaded file"));
     }
     // The content must be a distribution of what the form declares.
-    let path = up.pending.path().map(|p| p.to_path_buf()).ok_or_else(|| AppError::internal("pending blob has no file"))?;
+    let path =
+        up.pending.path().map(|p| p.to_path_buf()).ok_or_else(|| AppError::internal("pending blob has no file"))?;
     let kind = parsed.kind;
     let raw_meta = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
@@ -564,7 +618,15 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
         });
     }
     let filename = up.filename.clone();
-    files.insert(0, PublishFile { filename: up.filename, pending: up.pending, content_type: "application/octet-stream".into(), metadata: file_meta.to_string() });
+    files.insert(
+        0,
+        PublishFile {
+            filename: up.filename,
+            pending: up.pending,
+            content_type: "application/octet-stream".into(),
+            metadata: file_meta.to_string(),
+        },
+    );
     let new_version = NewVersion {
         registry: ctx.registry.name.clone(),
         name: key.clone(),
@@ -577,12 +639,12 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
         visibility: access::Visibility::Public,
         append: true,
     };
-    registry::commit_publish(&ctx.app, new_version, files, ctx.principal.user_id.as_deref())
-        .await
-        .map_err(|e| match e {
+    registry::commit_publish(&ctx.app, new_version, files, ctx.principal.user_id.as_deref()).await.map_err(
+        |e| match e {
             AppError::Conflict(_) => AppError::conflict(format!("File already exists: {filename}")),
             other => other,
-        })?;
+        },
+    )?;
     tracing::info!(registry = %ctx.registry.name, project = %key, version = %version, file = %filename, by = %ctx.principal.label(), "uploaded");
     Ok(format!("{name} {version}"))
 }
@@ -597,8 +659,16 @@ mod tests {
             (Method::GET, "/simple/", Op::Root),
             (Method::GET, "/simple/requests/", Op::Project { name: "requests".into(), slash: true }),
             (Method::GET, "/simple/Requests", Op::Project { name: "Requests".into(), slash: false }),
-            (Method::GET, "/packages/demo/demo-1.0.tar.gz", Op::File { project: "demo".into(), filename: "demo-1.0.tar.gz".into() }),
-            (Method::GET, "/packages/demo/demo-1.0-py3-none-any.whl.metadata", Op::Metadata { project: "demo".into(), filename: "demo-1.0-py3-none-any.whl".into() }),
+            (
+                Method::GET,
+                "/packages/demo/demo-1.0.tar.gz",
+                Op::File { project: "demo".into(), filename: "demo-1.0.tar.gz".into() },
+            ),
+            (
+                Method::GET,
+                "/packages/demo/demo-1.0-py3-none-any.whl.metadata",
+                Op::Metadata { project: "demo".into(), filename: "demo-1.0-py3-none-any.whl".into() },
+            ),
             (Method::GET, "/pypi/demo/json", Op::Json { project: "demo".into(), version: None }),
             (Method::GET, "/pypi/demo/1.0/json", Op::Json { project: "demo".into(), version: Some("1.0".into()) }),
             (Method::POST, "/legacy/", Op::Upload),
@@ -616,7 +686,13 @@ mod tests {
         ] {
             assert_eq!(parse(&m, p).expect_err(p).status().as_u16(), status, "{m} {p}");
         }
-        assert_eq!(Op::File { project: "d".into(), filename: "d-1.0.tar.gz".into() }.permission(), Permission::SourceRead);
-        assert_eq!(Op::File { project: "d".into(), filename: "d-1.0-py3-none-any.whl".into() }.permission(), Permission::ReleasesRead);
+        assert_eq!(
+            Op::File { project: "d".into(), filename: "d-1.0.tar.gz".into() }.permission(),
+            Permission::SourceRead
+        );
+        assert_eq!(
+            Op::File { project: "d".into(), filename: "d-1.0-py3-none-any.whl".into() }.permission(),
+            Permission::ReleasesRead
+        );
     }
 }

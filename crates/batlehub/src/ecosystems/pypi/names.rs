@@ -121,7 +121,13 @@ mod tests {
 
     #[test]
     fn pep503() {
-        for (a, b) in [("Django", "django"), ("my_pkg", "my-pkg"), ("My.Pkg__x", "my-pkg-x"), ("a-_.b", "a-b"), ("zope.interface", "zope-interface")] {
+        for (a, b) in [
+            ("Django", "django"),
+            ("my_pkg", "my-pkg"),
+            ("My.Pkg__x", "my-pkg-x"),
+            ("a-_.b", "a-b"),
+            ("zope.interface", "zope-interface"),
+        ] {
             assert_eq!(normalize(a), b, "{a}");
         }
         assert!(valid_name("requests"));
@@ -145,13 +151,24 @@ mod tests {
     #[test]
     fn filenames() {
         let w = parse_filename("my_pkg-1.0.0-py3-none-any.whl").expect("wheel");
-        assert_eq!((w.kind, w.project.as_str(), w.version.as_str(), w.python_tag.as_deref()), (DistKind::Wheel, "my-pkg", "1.0.0", Some("py3")));
+        assert_eq!(
+            (w.kind, w.project.as_str(), w.version.as_str(), w.python_tag.as_deref()),
+            (DistKind::Wheel, "my-pkg", "1.0.0", Some("py3"))
+        );
         let w = parse_filename("numpy-2.1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl").expect("wheel with build tag");
         assert_eq!(w.python_tag.as_deref(), Some("cp311"));
         let s = parse_filename("my-pkg-1.0.0.tar.gz").expect("legacy sdist");
         assert_eq!((s.kind, s.project.as_str(), s.version.as_str()), (DistKind::SdistTarGz, "my-pkg", "1.0.0"));
         assert_eq!(parse_filename("my_pkg-1.0rc1.zip").expect("zip").version, "1.0rc1");
-        for bad in ["x.exe", "../x-1.0.tar.gz", "x-1.0-py3.whl", "x-notaversion.tar.gz", "-1.0.tar.gz", "a/b-1.0.tar.gz", ".x-1.0.tar.gz"] {
+        for bad in [
+            "x.exe",
+            "../x-1.0.tar.gz",
+            "x-1.0-py3.whl",
+            "x-notaversion.tar.gz",
+            "-1.0.tar.gz",
+            "a/b-1.0.tar.gz",
+            ".x-1.0.tar.gz",
+        ] {
             assert!(parse_filename(bad).is_err(), "{bad}");
         }
     }

@@ -7,7 +7,12 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
     let simple = format!("{}/simple/", t.url());
     let legacy = format!("{}/legacy/", t.url());
     let mut out = vec![
-        Snippet::new("pip-conf", "Point pip at this registry", Some("~/.pip/pip.conf"), format!("[global]\nindex-url = {simple}\n")),
+        Snippet::new(
+            "pip-conf",
+            "Point pip at this registry",
+            Some("~/.pip/pip.conf"),
+            format!("[global]\nindex-url = {simple}\n"),
+        ),
         Snippet::new(
             "uv-index",
             "Point uv at this registry",
@@ -20,7 +25,12 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             Some("pyproject.toml"),
             format!("[[tool.poetry.source]]\nname = \"batlehub\"\nurl = \"{simple}\"\npriority = \"primary\"\n"),
         ),
-        Snippet::new("netrc", "Credentials for pip, uv and poetry", Some("~/.netrc"), format!("machine {}\nlogin {USER}\npassword {TOKEN}\n", t.host())),
+        Snippet::new(
+            "netrc",
+            "Credentials for pip, uv and poetry",
+            Some("~/.netrc"),
+            format!("machine {}\nlogin {USER}\npassword {TOKEN}\n", t.host()),
+        ),
         Snippet::new(
             "pip-url-credentials",
             "Or credentials in the index URL",
@@ -48,8 +58,13 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             .publishing(),
         );
         out.push(
-            Snippet::new("uv-publish", "Upload with uv", None, format!("uv publish --publish-url {legacy} --username __token__ --password $BATLEHUB_TOKEN dist/*\n"))
-                .publishing(),
+            Snippet::new(
+                "uv-publish",
+                "Upload with uv",
+                None,
+                format!("uv publish --publish-url {legacy} --username __token__ --password $BATLEHUB_TOKEN dist/*\n"),
+            )
+            .publishing(),
         );
     }
     out

@@ -47,10 +47,8 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     for item in accept.split(',') {
         let mut parts = item.split(';');
         let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .next()
-            .unwrap_or(1.0);
+        let q =
+            parts.filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).next().unwrap_or(1.0);
         let format = match mime.as_str() {
             JSON_V1 | "application/vnd.pypi.simple.latest+json" => Format::Json,
             HTML_V1 | "application/vnd.pypi.simple.latest+html" | "text/html" | "*/*" => Format::Html,
@@ -79,14 +77,23 @@ fn escape(s: &str) -> String {
 }
 
 fn hash_attr(hashes: &BTreeMap<String, String>) -> Option<String> {
-    hashes.get("sha256").map(|h| format!("sha256={h}")).or_else(|| hashes.iter().next().map(|(a, h)| format!("{a}={h}")))
+    hashes
+        .get("sha256")
+        .map(|h| format!("sha256={h}"))
+        .or_else(|| hashes.iter().next().map(|(a, h)| format!("{a}={h}")))
 }
 
 impl ProjectPage {
     pub fn render_html(&self) -> String {
         let mut out = String::new();
-        out.push_str("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n");
-        out.push_str(&format!("    <title>Links for {}</title>\n  </head>\n  <body>\n    <h1>Links for {}</h1>\n", escape(&self.name), escape(&self.name)));
+        out.push_str(
+            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n",
+        );
+        out.push_str(&format!(
+            "    <title>Links for {}</title>\n  </head>\n  <body>\n    <h1>Links for {}</h1>\n",
+            escape(&self.name),
+            escape(&self.name)
+        ));
         for f in &self.files {
             let mut href = f.url.clone();
             if let Some(h) = hash_attr(&f.hashes) {
@@ -101,7 +108,11 @@ impl ProjectPage {
             }
             if let Some(cm) = &f.core_metadata {
                 let v = hash_attr(cm).unwrap_or_else(|| "true".into());
-                out.push_str(&format!(" data-core-metadata=\"{}\" data-dist-info-metadata=\"{}\"", escape(&v), escape(&v)));
+                out.push_str(&format!(
+                    " data-core-metadata=\"{}\" data-dist-info-metadata=\"{}\"",
+                    escape(&v),
+                    escape(&v)
+                ));
             }
             out.push_str(&format!(">{}</a><br/>\n", escape(&f.filename)));
         }
@@ -166,7 +177,8 @@ fn resolve(base: &url::Url, href: &str) -> Option<(String, Option<(String, Strin
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    let frag = url.fragment().and_then(|f| f.split_once('=')).map(|(a, h)| (a.to_ascii_lowercase(), h.to_ascii_lowercase()));
+    let frag =
+        url.fragment().and_then(|f| f.split_once('=')).map(|(a, h)| (a.to_ascii_lowercase(), h.to_ascii_lowercase()));
     url.set_fragment(None);
     Some((url.to_string(), frag))
 }
@@ -202,7 +214,8 @@ fn parse_html(body: &[u8], base: &url::Url) -> Result<ProjectPage, String> {
         if let Some((alg, h)) = frag {
             hashes.insert(alg, h);
         }
-        let core_metadata = el.attr("data-core-metadata").or_else(|| el.attr("data-dist-info-metadata")).and_then(meta_attr);
+        let core_metadata =
+            el.attr("data-core-metadata").or_else(|| el.attr("data-dist-info-metadata")).and_then(meta_attr);
         files.push(DistFile {
             filename,
             url,
@@ -239,7 +252,11 @@ fn parse_json(body: &[u8], base: &url::Url) -> Result<ProjectPage, String> {
         let mut hashes: BTreeMap<String, String> = f
             .get("hashes")
             .and_then(|h| h.as_object())
-            .map(|h| h.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_ascii_lowercase()))).collect())
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_ascii_lowercase())))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some((alg, h)) = frag {
             hashes.entry(alg).or_insert(h);
@@ -247,7 +264,11 @@ fn parse_json(body: &[u8], base: &url::Url) -> Result<ProjectPage, String> {
         let cm = f.get("core-metadata").or_else(|| f.get("dist-info-metadata"));
         let core_metadata = match cm {
             Some(Value::Bool(true)) => Some(BTreeMap::new()),
-            Some(Value::Object(o)) => Some(o.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_ascii_lowercase()))).collect()),
+            Some(Value::Object(o)) => Some(
+                o.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_ascii_lowercase())))
+                    .collect(),
+            ),
             _ => None,
         };
         let yanked = match f.get("yanked") {
@@ -271,7 +292,9 @@ fn parse_json(body: &[u8], base: &url::Url) -> Result<ProjectPage, String> {
 
 /// The root index: every project name.
 pub fn render_root_html(names: &[String]) -> String {
-    let mut out = String::from("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n");
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n",
+    );
     for n in names {
         out.push_str(&format!("    <a href=\"{}/\">{}</a><br/>\n", escape(&super::names::normalize(n)), escape(n)));
     }
@@ -292,7 +315,12 @@ mod tests {
     fn accept_negotiation() {
         assert_eq!(negotiate(None), Format::Html);
         assert_eq!(negotiate(Some("text/html")), Format::Html);
-        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01")), Format::Json);
+        assert_eq!(
+            negotiate(Some(
+                "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+            )),
+            Format::Json
+        );
         assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json; q=0.1, text/html")), Format::Html);
         assert_eq!(negotiate(Some("application/vnd.pypi.simple.latest+json")), Format::Json);
         assert_eq!(negotiate(Some("application/json")), Format::Html);
@@ -305,7 +333,8 @@ mod tests {
             <a href="https://files.example/demo-1.0-py3-none-any.whl#sha256=bbbb" data-core-metadata="sha256=cccc" data-yanked="broken">demo-1.0-py3-none-any.whl</a>
             <a href="javascript:alert(1)">evil-1.0.tar.gz</a>
         </body></html>"#;
-        let page = ProjectPage::parse(html, Some("text/html"), "https://pypi-upstream.example/simple/demo/", "demo").expect("parsed");
+        let page = ProjectPage::parse(html, Some("text/html"), "https://pypi-upstream.example/simple/demo/", "demo")
+            .expect("parsed");
         assert_eq!(page.files.len(), 2);
         assert_eq!(page.files[0].url, "https://pypi-upstream.example/packages/ab/cd/demo-1.0.tar.gz");
         assert_eq!(page.files[0].hashes["sha256"], "aaaa");
@@ -314,7 +343,9 @@ mod tests {
         assert_eq!(page.files[1].core_metadata.as_ref().map(|m| m["sha256"].as_str()), Some("cccc"));
         let rendered = page.render_html();
         assert!(rendered.contains("data-requires-python=\"&gt;=3.8\""), "{rendered}");
-        let again = ProjectPage::parse(rendered.as_bytes(), Some("text/html"), "https://me.example/simple/demo/", "demo").expect("parsed");
+        let again =
+            ProjectPage::parse(rendered.as_bytes(), Some("text/html"), "https://me.example/simple/demo/", "demo")
+                .expect("parsed");
         assert_eq!(again.files, page.files);
     }
 
@@ -323,7 +354,8 @@ mod tests {
         let body = br#"{"meta":{"api-version":"1.1"},"name":"demo","versions":["1.0"],"files":[
             {"filename":"demo-1.0.tar.gz","url":"/files/demo-1.0.tar.gz","hashes":{"sha256":"aa"},"yanked":true,"size":10,"upload-time":"2024-01-01T00:00:00Z","core-metadata":false}
         ]}"#;
-        let page = ProjectPage::parse(body, Some(JSON_V1), "https://pypi-upstream.example/simple/demo/", "demo").expect("parsed");
+        let page = ProjectPage::parse(body, Some(JSON_V1), "https://pypi-upstream.example/simple/demo/", "demo")
+            .expect("parsed");
         assert_eq!(page.files[0].url, "https://pypi-upstream.example/files/demo-1.0.tar.gz");
         assert_eq!(page.files[0].yanked.as_deref(), Some(""));
         assert_eq!(page.files[0].size, Some(10));
@@ -331,7 +363,9 @@ mod tests {
         assert_eq!(json["files"][0]["yanked"], true);
         assert_eq!(json["files"][0]["core-metadata"], false);
         assert_eq!(json["versions"][0], "1.0");
-        let again = ProjectPage::parse(json.to_string().as_bytes(), Some(JSON_V1), "https://x.example/simple/demo/", "demo").expect("parsed");
+        let again =
+            ProjectPage::parse(json.to_string().as_bytes(), Some(JSON_V1), "https://x.example/simple/demo/", "demo")
+                .expect("parsed");
         assert_eq!(again.files, page.files);
     }
 }

@@ -20,7 +20,10 @@ pub fn crate_file_declaring(name: &str, vers: &str, toml_name: &str, toml_vers: 
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut b = tar::Builder::new(gz);
     let files = [
-        (format!("{name}-{vers}/Cargo.toml"), format!("[package]\nname = \"{toml_name}\"\nversion = \"{toml_vers}\"\nedition = \"2021\"\n")),
+        (
+            format!("{name}-{vers}/Cargo.toml"),
+            format!("[package]\nname = \"{toml_name}\"\nversion = \"{toml_vers}\"\nedition = \"2021\"\n"),
+        ),
         (format!("{name}-{vers}/src/lib.rs"), "pub fn hello() {}\n".to_string()),
     ];
     for (path, data) in files {
@@ -98,7 +101,13 @@ impl FakeIndex {
 
     pub fn add(&self, name: &str, vers: &str) -> Vec<u8> {
         let bytes = crate_file(name, vers);
-        self.inner.lock().expect("lock").crates.entry(name.to_string()).or_default().push((vers.to_string(), bytes.clone()));
+        self.inner
+            .lock()
+            .expect("lock")
+            .crates
+            .entry(name.to_string())
+            .or_default()
+            .push((vers.to_string(), bytes.clone()));
         bytes
     }
 
@@ -129,7 +138,11 @@ async fn serve(State((inner, url, markers)): State<St>, req: Request) -> Respons
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
     if path == "/index/config.json" {
-        let dl = if markers { format!("{url}/dl/{{lowerprefix}}/{{crate}}-{{version}}.crate") } else { format!("{url}/dl/plain") };
+        let dl = if markers {
+            format!("{url}/dl/{{lowerprefix}}/{{crate}}-{{version}}.crate")
+        } else {
+            format!("{url}/dl/plain")
+        };
         return axum::Json(json!({ "dl": dl })).into_response();
     }
     if let Some(rest) = path.strip_prefix("/index/") {
@@ -137,7 +150,10 @@ async fn serve(State((inner, url, markers)): State<St>, req: Request) -> Respons
         let Some(versions) = i.crates.get(name) else { return StatusCode::NOT_FOUND.into_response() };
         let mut out = String::new();
         for (v, bytes) in versions {
-            out.push_str(&json!({"name": name, "vers": v, "deps": [], "cksum": sha256(bytes), "features": {}, "yanked": false}).to_string());
+            out.push_str(
+                &json!({"name": name, "vers": v, "deps": [], "cksum": sha256(bytes), "features": {}, "yanked": false})
+                    .to_string(),
+            );
             out.push('\n');
         }
         return out.into_response();
@@ -146,7 +162,8 @@ async fn serve(State((inner, url, markers)): State<St>, req: Request) -> Respons
         // `{lowerprefix}/{crate}-{version}.crate` or `plain/{crate}/{version}/download`.
         let found = i.crates.iter().find_map(|(name, vs)| {
             vs.iter().find_map(|(v, b)| {
-                let with_markers = format!("{}/{name}-{v}.crate", batlehub::ecosystems::cargo::names::index_prefix(name));
+                let with_markers =
+                    format!("{}/{name}-{v}.crate", batlehub::ecosystems::cargo::names::index_prefix(name));
                 let plain = format!("plain/{name}/{v}/download");
                 (rest == with_markers || rest == plain).then(|| b.clone())
             })

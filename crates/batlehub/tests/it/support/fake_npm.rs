@@ -174,7 +174,9 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
         let (tgz, delay) = {
             let i = st.inner.lock().expect("lock");
             let found = i.packages.get(name).and_then(|vs| {
-                vs.iter().find(|(v, _)| file == format!("{}-{v}.tgz", name.rsplit('/').next().unwrap_or(name))).map(|(_, t)| t.clone())
+                vs.iter()
+                    .find(|(v, _)| file == format!("{}-{v}.tgz", name.rsplit('/').next().unwrap_or(name)))
+                    .map(|(_, t)| t.clone())
             });
             (found, i.tarball_delay)
         };

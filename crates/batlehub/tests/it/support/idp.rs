@@ -121,7 +121,8 @@ async fn serve_issuer(State(st): State<Arc<IssuerState>>, req: Request) -> Respo
         // The user "signs in" at once and is sent back with a code.
         "/authorize" => {
             let q = query_map(req.uri().query().unwrap_or(""));
-            let ok = q.get("response_type").map(String::as_str) == Some("code") && q.get("code_challenge_method").map(String::as_str) == Some("S256");
+            let ok = q.get("response_type").map(String::as_str) == Some("code")
+                && q.get("code_challenge_method").map(String::as_str) == Some("S256");
             if !ok {
                 return (StatusCode::BAD_REQUEST, "PKCE S256 and response_type=code are required").into_response();
             }
@@ -144,14 +145,19 @@ async fn serve_issuer(State(st): State<Arc<IssuerState>>, req: Request) -> Respo
             let form = query_map(&String::from_utf8_lossy(&body));
             let mut flow = st.flow.lock().expect("lock");
             flow.token_requests += 1;
-            let Some((nonce, challenge, redirect, client_id)) = form.get("code").and_then(|c| flow.codes.remove(c)) else {
+            let Some((nonce, challenge, redirect, client_id)) = form.get("code").and_then(|c| flow.codes.remove(c))
+            else {
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
             };
             use base64::Engine;
             use sha2::Digest;
             let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-            let s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-            if s256 != challenge || form.get("redirect_uri") != Some(&redirect) || form.get("client_secret").map(String::as_str) != Some("s3cret") {
+            let s256 =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+            if s256 != challenge
+                || form.get("redirect_uri") != Some(&redirect)
+                || form.get("client_secret").map(String::as_str) != Some("s3cret")
+            {
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
             }
             let (sub, groups) = flow.user.clone();
@@ -160,7 +166,8 @@ async fn serve_issuer(State(st): State<Arc<IssuerState>>, req: Request) -> Respo
             let mut header = Header::new(Algorithm::RS256);
             header.kid = Some("rsa1".into());
             let id_token = jsonwebtoken::encode(&header, &claims, &st.key).expect("sign");
-            axum::Json(json!({"access_token": "opaque-access", "token_type": "Bearer", "id_token": id_token})).into_response()
+            axum::Json(json!({"access_token": "opaque-access", "token_type": "Bearer", "id_token": id_token}))
+                .into_response()
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
@@ -223,9 +230,12 @@ async fn serve_kube(State((reviews, down, own)): State<KubeState>, req: Request)
     let token = v["spec"]["token"].as_str().unwrap_or("").to_string();
     *reviews.lock().expect("lock").entry(token.clone()).or_default() += 1;
     let status = match token.strip_prefix("sa-").and_then(|r| r.split_once('-')) {
-        Some((ns, name)) => json!({"authenticated": true, "user": {"username": format!("system:serviceaccount:{ns}:{name}"),
-            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"]}}),
+        Some((ns, name)) => {
+            json!({"authenticated": true, "user": {"username": format!("system:serviceaccount:{ns}:{name}"),
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"]}})
+        }
         None => json!({"authenticated": false}),
     };
-    axum::Json(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})).into_response()
+    axum::Json(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}))
+        .into_response()
 }

@@ -4,10 +4,10 @@
 pub mod cargo;
 pub mod fake_npm;
 pub mod idp;
-pub mod tls;
 pub mod npm;
 pub mod pypi;
 pub mod s3;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,7 +92,14 @@ impl TestServer {
             })
             .await;
         });
-        TestServer { url: format!("http://{addr}"), app, data: data.to_path_buf(), _dir: None, shutdown: Some(tx), handle: Some(handle) }
+        TestServer {
+            url: format!("http://{addr}"),
+            app,
+            data: data.to_path_buf(),
+            _dir: None,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// `{url}/proxy/{registry}`
@@ -185,7 +192,10 @@ async fn pg_database_for(admin_url: &str, data: &Path) -> String {
             let n = format!("t{}", uuid::Uuid::new_v4().simple());
             sqlx::any::install_default_drivers();
             let mut conn = sqlx::AnyConnection::connect(admin_url).await.expect("connect to BATLEHUB_TEST_PG");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}"))).execute(&mut conn).await.expect("create database");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}")))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
             std::fs::write(&marker, &n).expect("marker");
             n
         }
@@ -197,9 +207,11 @@ async fn pg_database_for(admin_url: &str, data: &Path) -> String {
 /// A real client's path, or `None` when it is missing: the test then reports
 /// itself skipped, unless BATLEHUB_REQUIRE_CLIENTS=1 (CI), where it fails.
 pub fn client_tool(name: &str) -> Option<PathBuf> {
-    let from_env = (name == "cargo").then(|| std::env::var_os("CARGO").map(PathBuf::from)).flatten().filter(|p| p.is_file());
+    let from_env =
+        (name == "cargo").then(|| std::env::var_os("CARGO").map(PathBuf::from)).flatten().filter(|p| p.is_file());
     let found = from_env.or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
     });
     if found.is_none() {
         if std::env::var("BATLEHUB_REQUIRE_CLIENTS").as_deref() == Ok("1") {
@@ -222,7 +234,13 @@ pub async fn public_upstream(kind: &str) -> TestServer {
 /// The Setup Guide's snippets for `registry` of `server`: the one source the
 /// web UI renders and the real-client tests write to disk.
 pub fn snippets(server: &TestServer, registry: &str) -> Vec<batlehub::setup::Snippet> {
-    let r = server.app.config.registries.iter().find(|r| r.name == registry).unwrap_or_else(|| panic!("no registry {registry}"));
+    let r = server
+        .app
+        .config
+        .registries
+        .iter()
+        .find(|r| r.name == registry)
+        .unwrap_or_else(|| panic!("no registry {registry}"));
     let target = batlehub::setup::Target { base: server.url.clone(), registry: registry.into(), mode: r.mode };
     batlehub::ecosystems::setup_snippets(r.kind, &target)
 }
@@ -236,8 +254,12 @@ pub fn snippet(server: &TestServer, registry: &str, id: &str, user: &str, token:
 /// A snippet for the BatleHub registry at `registry_url`
 /// (`{base}/proxy/{name}/`), filled in.
 pub fn snippet_at(kind: batlehub::ecosystems::Kind, registry_url: &str, id: &str, user: &str, token: &str) -> String {
-    let (base, name) = registry_url.trim_end_matches('/').split_once("/proxy/").unwrap_or_else(|| panic!("not a registry URL: {registry_url}"));
-    let target = batlehub::setup::Target { base: base.into(), registry: name.into(), mode: batlehub::config::Mode::Local };
+    let (base, name) = registry_url
+        .trim_end_matches('/')
+        .split_once("/proxy/")
+        .unwrap_or_else(|| panic!("not a registry URL: {registry_url}"));
+    let target =
+        batlehub::setup::Target { base: base.into(), registry: name.into(), mode: batlehub::config::Mode::Local };
     let all = batlehub::ecosystems::setup_snippets(kind, &target);
     batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry_url} has no snippet {id}")).fill(user, token)
 }

@@ -84,7 +84,13 @@ pub fn escaped(name: &str) -> String {
 }
 
 /// Publish `name@version` with `token`; returns the status and body.
-pub async fn publish(client: &reqwest::Client, registry_url: &str, token: &str, name: &str, version: &str) -> (u16, Value) {
+pub async fn publish(
+    client: &reqwest::Client,
+    registry_url: &str,
+    token: &str,
+    name: &str,
+    version: &str,
+) -> (u16, Value) {
     let tgz = tarball(name, version, &[]);
     let body = publish_body(name, version, &tgz, registry_url);
     let resp = client

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 pub fn metadata(name: &str, version: &str) -> String {
-    format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: the {name} project\nRequires-Python: >=3.8\n\n")
+    format!(
+        "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: the {name} project\nRequires-Python: >=3.8\n\n"
+    )
 }
 
 /// A wheel whose module is the project name with `-` as `_`.
@@ -26,9 +28,11 @@ pub fn wheel(name: &str, version: &str) -> Vec<u8> {
     w.start_file(format!("{dist}/METADATA"), opts).expect("start");
     w.write_all(metadata(name, version).as_bytes()).expect("write");
     w.start_file(format!("{dist}/WHEEL"), opts).expect("start");
-    w.write_all(b"Wheel-Version: 1.0\nGenerator: batlehub-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n").expect("write");
+    w.write_all(b"Wheel-Version: 1.0\nGenerator: batlehub-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        .expect("write");
     w.start_file(format!("{dist}/RECORD"), opts).expect("start");
-    w.write_all(format!("{module}/__init__.py,,\n{dist}/METADATA,,\n{dist}/WHEEL,,\n{dist}/RECORD,,\n").as_bytes()).expect("write");
+    w.write_all(format!("{module}/__init__.py,,\n{dist}/METADATA,,\n{dist}/WHEEL,,\n{dist}/RECORD,,\n").as_bytes())
+        .expect("write");
     w.finish().expect("finish").into_inner()
 }
 
@@ -40,7 +44,10 @@ pub fn sdist(name: &str, version: &str) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut b = tar::Builder::new(gz);
     let top = format!("{}-{version}", name.replace(['-', '.'], "_"));
-    for (path, data) in [(format!("{top}/PKG-INFO"), metadata(name, version)), (format!("{top}/setup.py"), "raise SystemExit('not for building')\n".to_string())] {
+    for (path, data) in [
+        (format!("{top}/PKG-INFO"), metadata(name, version)),
+        (format!("{top}/setup.py"), "raise SystemExit('not for building')\n".to_string()),
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
@@ -59,7 +66,13 @@ pub fn sha256(b: &[u8]) -> String {
 }
 
 /// A twine-style multipart form.
-pub fn form(name: &str, version: &str, filename: &str, content: &[u8], extra: &[(&str, &str)]) -> reqwest::multipart::Form {
+pub fn form(
+    name: &str,
+    version: &str,
+    filename: &str,
+    content: &[u8],
+    extra: &[(&str, &str)],
+) -> reqwest::multipart::Form {
     let filetype = if filename.ends_with(".whl") { "bdist_wheel" } else { "sdist" };
     let mut f = reqwest::multipart::Form::new()
         .text(":action", "file_upload")
@@ -75,10 +88,24 @@ pub fn form(name: &str, version: &str, filename: &str, content: &[u8], extra: &[
     for (k, v) in extra {
         f = f.text(k.to_string(), v.to_string());
     }
-    f.part("content", reqwest::multipart::Part::bytes(content.to_vec()).file_name(filename.to_string()).mime_str("application/octet-stream").expect("mime"))
+    f.part(
+        "content",
+        reqwest::multipart::Part::bytes(content.to_vec())
+            .file_name(filename.to_string())
+            .mime_str("application/octet-stream")
+            .expect("mime"),
+    )
 }
 
-pub async fn upload(c: &reqwest::Client, reg: &str, token: &str, name: &str, version: &str, filename: &str, content: &[u8]) -> (u16, String) {
+pub async fn upload(
+    c: &reqwest::Client,
+    reg: &str,
+    token: &str,
+    name: &str,
+    version: &str,
+    filename: &str,
+    content: &[u8],
+) -> (u16, String) {
     let r = c
         .post(format!("{reg}/legacy/"))
         .basic_auth("__token__", Some(token))
@@ -124,7 +151,13 @@ impl FakeSimple {
     }
 
     pub fn add(&self, project: &str, filename: &str, bytes: Vec<u8>) {
-        self.inner.lock().expect("lock").projects.entry(project.to_string()).or_default().push((filename.to_string(), bytes));
+        self.inner
+            .lock()
+            .expect("lock")
+            .projects
+            .entry(project.to_string())
+            .or_default()
+            .push((filename.to_string(), bytes));
     }
 
     pub fn hits(&self, path: &str) -> usize {
@@ -179,7 +212,10 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response
                 String::new()
             };
             // Relative links, as devpi and pypiserver write them.
-            html.push_str(&format!("<a href=\"../../files/{f}#sha256={}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n", sha256(b)));
+            html.push_str(&format!(
+                "<a href=\"../../files/{f}#sha256={}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n",
+                sha256(b)
+            ));
         }
         html.push_str("</body></html>\n");
         return ([(header::CONTENT_TYPE, "text/html")], html).into_response();
