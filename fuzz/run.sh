@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh                          # every target, 60 s each
 #   SECONDS_PER_TARGET=600 fuzz/run.sh   # longer
-#   fuzz/run.sh npm_op config            # only these targets
+#   fuzz/run.sh op config                # only these targets
 #
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`).
 # Runs `cargo +nightly fuzz run <target> -- -max_total_time=N` in fuzz/ for each
@@ -19,7 +19,7 @@ cd "$(dirname "$0")"
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(npm_publish npm_op npm_name config upstream_packument sri)
+  targets=(op npm_publish npm_name config upstream_packument sri cargo_publish pypi_dist pypi_simple)
 fi
 for t in "${targets[@]}"; do
   echo "== $t"

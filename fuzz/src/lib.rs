@@ -16,7 +16,8 @@ use axum::http::Method;
 use batlehub::config::Config;
 use batlehub::ecosystems::npm::names::NpmName;
 use batlehub::ecosystems::npm::render::{UpstreamPackument, abbreviate, resolve_spec};
-use batlehub::ecosystems::npm::{op, publish};
+use batlehub::ecosystems::{self, npm::publish};
+use batlehub::kinds::Kind;
 use batlehub::upstream::artifacts::ExpectedDigest;
 
 /// The npm publish body (streaming JSON, base64 attachments): parsed into
@@ -56,17 +57,33 @@ impl Write for LimitedSink {
 
 const METHODS: [Method; 6] = [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE, Method::PATCH];
 
-/// URL → npm operation: the first byte picks the method (modulo 6, so the
-/// seeds start with `0` GET, `1` HEAD, `2` PUT, `3` POST, `4` DELETE or
-/// `5` PATCH), the rest (UTF-8 only, as axum hands it over) is the path
-/// after `/proxy/{registry}`.
-pub fn npm_op(data: &[u8]) {
-    let Some((&m, rest)) = data.split_first() else { return };
+/// URL → operation, for every ecosystem through its own parser. The input is
+/// the registry type on the first line (`npm`, `cargo`, `pypi`...; an
+/// unknown one picks a type by the line's first byte), then a byte picking
+/// the method (modulo 6, so seeds use `0` GET, `1` HEAD, `2` PUT, `3` POST,
+/// `4` DELETE or `5` PATCH), then the path after `/proxy/{registry}` (UTF-8
+/// only, as axum hands it over), with an optional `?query`.
+pub fn op(data: &[u8]) {
+    let (first, rest) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    let kind = std::str::from_utf8(first)
+        .ok()
+        .and_then(Kind::parse)
+        .unwrap_or_else(|| Kind::ALL[usize::from(first.first().copied().unwrap_or(0)) % Kind::ALL.len()]);
+    let Some((&m, rest)) = rest.split_first() else { return };
     let Ok(rest) = std::str::from_utf8(rest) else { return };
     let method = &METHODS[usize::from(m) % METHODS.len()];
-    if let Ok(op) = op::parse(method, rest) {
-        let _ = (op.permission(), op.is_write());
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let headers = axum::http::HeaderMap::new();
+    if let Ok(op) = ecosystems::parse_op(kind, method, path, query, &headers) {
+        let _ = (op.access.is_write(), op.access.permission(), op.audit_name, op.package);
     }
+    let _ = ecosystems::normalize_name(kind, path.trim_start_matches('/'));
 }
 
 /// An npm package name, and everything derived from a valid one.
@@ -81,7 +98,7 @@ pub fn npm_name(data: &[u8]) {
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let env = |name: &str| (name == "SET").then(|| "x".to_string());
-    match Config::parse_with_env(text, &env) {
+    match Config::parse_with_env(text, &env, &ecosystems::Rules) {
         Ok(cfg) => {
             for r in &cfg.registries {
                 let _ = r.grants();

@@ -1,21 +1,32 @@
 //! The application: everything a request may need, built once from the
 //! configuration, plus the background loops that batch writes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::blobs::BlobStore;
-use crate::catalog::{AuditEvent, Catalog};
+use crate::catalog::Catalog;
+use crate::catalog::ClaimRow;
+use crate::catalog::audit::Auditor;
 use crate::config::Config;
+use crate::error::AppResult;
+use crate::http::RenderedCache;
 use crate::identity::Identity;
-use crate::registry::Registry;
+use crate::registry::{self, Registries, Registry};
 use crate::upstream::Upstream;
 use crate::upstream::artifacts::ArtifactCache;
+use crate::upstream::derived::ParsedCache;
 use crate::upstream::documents::DocumentCache;
+
+/// Memory for upstream documents as fetched.
+const DOCUMENT_CACHE_BYTES: u64 = 512 * 1024 * 1024;
+/// Memory for parsed upstream documents.
+const PARSED_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// Memory for documents rendered from them.
+const RENDERED_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 pub type App = Arc<AppState>;
 
@@ -27,36 +38,13 @@ pub struct AppState {
     pub upstream: Upstream,
     pub documents: Arc<DocumentCache>,
     pub artifacts: Arc<ArtifactCache>,
-    pub registries: HashMap<String, Arc<Registry>>,
+    /// Upstream documents parsed once per fetched body.
+    pub parsed: ParsedCache,
+    /// Documents derived from upstream bodies (rewritten packuments, simple
+    /// pages, index validators), rendered once per input.
+    pub rendered: RenderedCache,
+    pub registries: Registries,
     pub audit: Auditor,
-    /// Derived documents (rewritten packuments...), keyed by their inputs.
-    pub rendered: moka::future::Cache<String, Rendered>,
-    pub eco: crate::ecosystems::EcosystemState,
-}
-
-/// A rendered document and its validator.
-#[derive(Clone)]
-pub struct Rendered {
-    pub body: bytes::Bytes,
-    pub etag: String,
-}
-
-/// Audit rows, written in batches off the request path.
-#[derive(Default)]
-pub struct Auditor {
-    pending: Mutex<Vec<AuditEvent>>,
-}
-
-impl Auditor {
-    pub fn record(&self, event: AuditEvent) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.push(event);
-        }
-    }
-
-    fn take(&self) -> Vec<AuditEvent> {
-        self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
-    }
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -75,7 +63,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         prometheus();
-        crate::upstream::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let catalog = Catalog::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| format!("opening the catalog at {}", config.database.url))?;
@@ -85,15 +73,10 @@ impl AppState {
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);
         let upstream = Upstream::new(&config)?;
         let documents =
-            Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, 512 * 1024 * 1024));
+            Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, DOCUMENT_CACHE_BYTES));
         let artifacts = Arc::new(ArtifactCache::new(blobs.clone(), catalog.clone()));
         let registries =
             config.registries.iter().map(|r| (r.name.clone(), Arc::new(Registry::from_config(r)))).collect();
-        let rendered = moka::future::Cache::builder()
-            .weigher(|_k: &String, v: &Rendered| v.body.len().min(u32::MAX as usize) as u32)
-            .max_capacity(256 * 1024 * 1024)
-            .time_to_idle(Duration::from_secs(3600))
-            .build();
         let app = Arc::new(AppState {
             config,
             catalog,
@@ -103,12 +86,31 @@ impl AppState {
             documents,
             artifacts,
             registries,
+            parsed: ParsedCache::new(PARSED_CACHE_BYTES),
+            rendered: RenderedCache::new(RENDERED_CACHE_BYTES),
             audit: Auditor::default(),
-            rendered,
-            eco: Default::default(),
         });
         spawn_flusher(Arc::downgrade(&app));
         Ok(app)
+    }
+
+    /// Every namespace claim of the registry called `name` (none for an
+    /// unknown name).
+    pub async fn claims(&self, name: &str) -> AppResult<Vec<ClaimRow>> {
+        match self.registries.get(name) {
+            Some(r) => registry::claims(&self.catalog, r).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The claim covering package `key` in the registry called `name`.
+    pub async fn claim_for(&self, name: &str, key: &str) -> AppResult<Option<ClaimRow>> {
+        Ok(registry::covering(&self.claims(name).await?, key))
+    }
+
+    /// The registry called `name`.
+    pub fn registry(&self, name: &str) -> Option<&Arc<Registry>> {
+        self.registries.get(name)
     }
 
     /// Write what is batched (audit rows, token use) now.

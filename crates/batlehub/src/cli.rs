@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use crate::access::Role;
 use crate::app::AppState;
 use crate::config::{Config, LogFormat};
-use crate::ecosystems::Kind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,7 +95,7 @@ pub enum ConfigCommand {
 /// Read and validate a configuration file; the error lists every problem.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Config::parse(&text).map_err(|errors| {
+    Config::parse(&text, &crate::ecosystems::Rules).map_err(|errors| {
         let lines: Vec<String> =
             errors.0.iter().map(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)).collect();
         anyhow::anyhow!("invalid configuration:\n{}", lines.join("\n"))
@@ -167,7 +166,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config, host, port } => {
             let (mut config, embedded) = match &config {
                 Some(path) => (load_config(path)?, false),
-                None => (Config::embedded_default().map_err(|e| anyhow::anyhow!("embedded default: {e}"))?, true),
+                None => (
+                    Config::embedded_default(&crate::ecosystems::Rules)
+                        .map_err(|e| anyhow::anyhow!("embedded default: {e}"))?,
+                    true,
+                ),
             };
             if let Some(h) = host {
                 config.server.host = h;
@@ -221,7 +224,8 @@ async fn serve(config: Config, embedded: bool) -> anyhow::Result<()> {
 }
 
 /// On the first start of the embedded default, mint an admin token, keep
-/// only its hash, and print it once with the `.npmrc` lines that use it.
+/// only its hash, and print it once with the first registry's client
+/// configuration (the Setup Guide's snippet) filled in with it.
 async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()> {
     const KEY: &str = "bootstrap_admin_token";
     if app.catalog.get_setting(KEY).await?.is_some() {
@@ -234,18 +238,23 @@ async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()
         .await
         .map_err(|e| anyhow::anyhow!("creating the admin token: {e}"))?;
     app.catalog.insert_setting_once(KEY, &row.id).await?;
-    let host_path = base.split_once("://").map(|(_, rest)| rest).unwrap_or(base);
     println!();
     println!("First start: an admin token was created. It is shown only this once; keep it safe:");
     println!();
     println!("    {secret}");
     println!();
-    if let Some(npm) = app.config.registries.iter().find(|r| r.kind == Kind::Npm) {
-        println!("To use the {} registry, put these lines in .npmrc:", npm.name);
-        println!();
-        println!("    registry={base}/proxy/{}/", npm.name);
-        println!("    //{host_path}/proxy/{}/:_authToken={secret}", npm.name);
-        println!();
+    // The first registry's first Setup Guide snippet, with the token in it.
+    if let Some(r) = app.config.registries.first() {
+        let target = crate::setup::Target { base: base.to_string(), registry: r.name.clone(), mode: r.mode };
+        if let Some(snippet) = crate::ecosystems::setup_snippets(r.kind, &target).into_iter().find(|s| !s.publish) {
+            let place = snippet.file.map(|f| format!(" ({f})")).unwrap_or_default();
+            println!("To use the {} registry: {}{place}:", r.name, snippet.title);
+            println!();
+            for line in snippet.fill("admin", &secret).lines() {
+                println!("    {line}");
+            }
+            println!();
+        }
     }
     Ok(())
 }

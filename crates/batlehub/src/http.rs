@@ -1,5 +1,11 @@
-//! Response helpers every ecosystem uses: JSON and document bodies with
-//! ETag / 304, the cache-state header, and streamed artifacts.
+//! HTTP helpers every ecosystem and surface uses: JSON and document bodies
+//! with ETag / 304, the cache-state header, streamed artifacts, the derived
+//! documents cache, bounded request bodies (small ones read whole, large
+//! ones handed to a parser on the blocking pool as a limited reader), and
+//! the public base URL.
+//!
+//! Architecture invariant: no protocol knowledge; a response body is either
+//! small or a stream.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,11 +15,66 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
-use crate::blobs::{CHUNK, Readable};
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use crate::app::Rendered;
+use crate::blobs::{CHUNK, Readable};
+use crate::config::ServerConfig;
+use crate::error::{AppError, AppResult};
 use crate::upstream::artifacts::Artifact;
 use crate::upstream::documents::CacheState;
+
+/// A rendered document and its validator.
+#[derive(Clone)]
+pub struct Rendered {
+    pub body: Bytes,
+    pub etag: String,
+}
+
+/// What a derived document is rendered from: the upstream body's generation
+/// (unique per body in the process), the rendering's variant (its format),
+/// and the public base URL when the rendering contains URLs.
+pub type RenderKey = (u64, &'static str, String);
+
+/// Documents derived from upstream bodies (rewritten packuments, simple
+/// pages, index validators), rendered once per input. Bounded in bytes.
+pub struct RenderedCache {
+    cache: moka::future::Cache<RenderKey, Rendered>,
+}
+
+impl RenderedCache {
+    pub fn new(max_bytes: u64) -> RenderedCache {
+        RenderedCache {
+            cache: moka::future::Cache::builder()
+                .weigher(|_k: &RenderKey, v: &Rendered| v.body.len().clamp(1, u32::MAX as usize) as u32)
+                .max_capacity(max_bytes)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    /// The rendering of `key`, made by `render` on the blocking pool once
+    /// (concurrent first requests share it).
+    pub async fn get_or_render<F>(&self, key: RenderKey, render: F) -> AppResult<Rendered>
+    where
+        F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
+    {
+        self.cache.try_get_with(key, async move { blocking(move || render().map(rendered)).await }).await.map_err(
+            |e: Arc<AppError>| match &*e {
+                AppError::Upstream(m) => AppError::Upstream(m.clone()),
+                other => AppError::internal(other.to_string()),
+            },
+        )
+    }
+}
+
+/// Run CPU-bound work (parsing, rendering) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::internal(format!("a blocking task failed: {e}")))?
+}
 
 /// Header telling how a document was served: `hit`, `miss`, `revalidated`, `stale`.
 pub const CACHE_HEADER: &str = "x-batlehub-cache";
@@ -40,6 +101,16 @@ pub fn rendered(body: Vec<u8>) -> Rendered {
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// `value` as a JSON response with `status` (the JSON API's form).
+pub fn json_status(status: StatusCode, value: serde_json::Value) -> Response {
+    json(status, &value)
+}
+
+/// `value` as a 200 JSON response.
+pub fn ok_json(value: serde_json::Value) -> Response {
+    json(StatusCode::OK, &value)
 }
 
 /// A document with its validator: 304 when the client already has it.
@@ -74,13 +145,9 @@ pub fn document(
     response
 }
 
-/// Stream an artifact, counting the bytes served.
-pub fn artifact(
-    registry: &crate::registry::Registry,
-    artifact: Artifact,
-    content_type_override: Option<&str>,
-) -> Response {
-    let counter = registry.metrics.bytes.clone();
+/// Stream an artifact, counting the bytes served on `counter`.
+pub fn artifact(counter: &metrics::Counter, artifact: Artifact, content_type_override: Option<&str>) -> Response {
+    let counter = counter.clone();
     let (body, size, content_type) = match artifact {
         Artifact::Stored { file: Readable::Memory(bytes), size, content_type } => {
             counter.increment(bytes.len() as u64);
@@ -129,12 +196,95 @@ pub fn artifact(
 }
 
 /// Read a small request body (JSON commands, audit reports) with a limit.
-pub async fn read_small_body(body: Body, limit: usize) -> Result<Bytes, crate::error::AppError> {
+pub async fn read_small_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         if e.to_string().contains("length limit") {
-            crate::error::AppError::PayloadTooLarge(limit as u64)
+            AppError::PayloadTooLarge(limit as u64)
         } else {
-            crate::error::AppError::bad_request(format!("could not read the request body: {e}"))
+            AppError::bad_request(format!("could not read the request body: {e}"))
         }
     })
+}
+
+/// Refuse a request whose declared `Content-Length` exceeds `limit` before
+/// reading it (413, naming `reported` as the limit).
+pub fn check_content_length(headers: &HeaderMap, limit: u64, reported: u64) -> AppResult<()> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit => Err(AppError::PayloadTooLarge(reported)),
+        _ => Ok(()),
+    }
+}
+
+/// A large request body (a publish) read by `parse` on the blocking pool,
+/// as a buffered blocking reader that fails with `FileTooLarge` once more
+/// than `limit` bytes arrived. A declared length over `limit` is refused
+/// before reading, and any failure after the limit was crossed is a 413
+/// naming `reported` (the artifact limit the user configured).
+pub async fn parse_body<T, F>(headers: &HeaderMap, body: Body, limit: u64, reported: u64, parse: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn std::io::BufRead) -> AppResult<T> + Send + 'static,
+{
+    check_content_length(headers, limit, reported)?;
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&exceeded);
+    let mut seen = 0u64;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            flag.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "request body too large"));
+        }
+        Ok(chunk)
+    });
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let result = blocking(move || {
+        let mut reader = BufReader::with_capacity(256 * 1024, reader);
+        parse(&mut reader)
+    })
+    .await;
+    match result {
+        Err(_) if exceeded.load(Ordering::Relaxed) => Err(AppError::PayloadTooLarge(reported)),
+        other => other,
+    }
+}
+
+/// Whether a file starts with the gzip magic (`.tgz`, `.crate`, `.tar.gz`).
+pub fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+}
+
+/// The public base URL: `public_url` when configured, else the request's
+/// `Host` (and `X-Forwarded-Host` / `X-Forwarded-Proto`, believed only from
+/// `trusted_proxies`).
+pub fn public_base(server: &ServerConfig, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    if let Some(url) = &server.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let trusted = peer.is_some_and(|p| server.trusted_proxies.iter().any(|net| net.contains(&p.ip())));
+    let header = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.split(',').next().unwrap_or("").trim().to_string())
+    };
+    let host = trusted
+        .then(|| header("x-forwarded-host"))
+        .flatten()
+        .or_else(|| header("host"))
+        .filter(|h| valid_host(h))
+        .unwrap_or_else(|| format!("{}:{}", server.host, server.port));
+    let scheme = trusted
+        .then(|| header("x-forwarded-proto"))
+        .flatten()
+        .filter(|s| s == "http" || s == "https")
+        .unwrap_or_else(|| "http".to_string());
+    format!("{scheme}://{host}")
+}
+
+/// A `Host` value safe to write into documents.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }

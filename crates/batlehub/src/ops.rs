@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::{App, prometheus};
-use crate::router::json_status;
+use crate::http::json_status;
 
 pub async fn livez() -> Response {
     json_status(StatusCode::OK, json!({ "status": "ok" }))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -120,14 +120,6 @@ pub async fn serve(
     app.flush().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), app.catalog.close()).await;
     Ok(())
-}
-
-pub fn json_status(status: StatusCode, value: serde_json::Value) -> Response {
-    (status, axum::Json(value)).into_response()
-}
-
-pub fn ok_json(value: serde_json::Value) -> Response {
-    json_status(StatusCode::OK, value)
 }
 
 #[cfg(test)]

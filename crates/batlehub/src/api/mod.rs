@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::access::Principal;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::router::ok_json;
+use crate::http::ok_json;
 
 pub fn router() -> Router<App> {
     Router::new()

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::catalog::PackageRow;
 use crate::error::{AppError, AppResult};
 use crate::http::iso8601;
-use crate::registry::{self, Registry};
+use crate::registry::Registry;
 
 fn registry_of<'a>(app: &'a App, name: &str) -> AppResult<&'a std::sync::Arc<Registry>> {
     app.registries.get(name).ok_or_else(|| AppError::not_found(format!("no registry named {name}")))
@@ -40,7 +40,7 @@ fn claim_json(c: &crate::catalog::ClaimRow) -> Value {
 pub async fn list_claims(State(app): State<App>, headers: HeaderMap, Path(reg): Path<String>) -> AppResult<Response> {
     require_admin(&authenticated(&app, &headers).await?)?;
     registry_of(&app, &reg)?;
-    let claims: Vec<Value> = registry::claims(&app, &reg).await?.iter().map(claim_json).collect();
+    let claims: Vec<Value> = app.claims(&reg).await?.iter().map(claim_json).collect();
     Ok(Json(json!({ "namespaces": claims })).into_response())
 }
 
@@ -67,7 +67,7 @@ pub async fn create_claim(app: &App, caller: &Principal, reg: &str, prefix: &str
     if group.trim().is_empty() || group.len() > 256 || group.chars().any(char::is_control) {
         return Err(AppError::bad_request("group must be 1 to 256 printable characters"));
     }
-    if registry::claims(app, reg).await?.iter().any(|c| c.prefix == prefix) {
+    if app.claims(reg).await?.iter().any(|c| c.prefix == prefix) {
         return Err(AppError::conflict(format!("prefix {prefix} is already claimed")));
     }
     app.catalog.add_claim(reg, prefix, group, caller.user_id.as_deref()).await?;
@@ -115,8 +115,7 @@ pub async fn namespaces_of(app: &App, caller: &Principal) -> AppResult<Vec<MyNam
     let mut names: Vec<&String> = app.registries.keys().collect();
     names.sort();
     for reg in names {
-        let claims: Vec<_> =
-            registry::claims(app, reg).await?.into_iter().filter(|c| caller.in_group(&c.group_id)).collect();
+        let claims: Vec<_> = app.claims(reg).await?.into_iter().filter(|c| caller.in_group(&c.group_id)).collect();
         if claims.is_empty() {
             continue;
         }
@@ -162,7 +161,8 @@ pub struct NamespaceItem {
 /// (admins see every namespace), newest first within each package.
 pub async fn namespace_items(app: &App, caller: &Principal, reg: &str, prefix: &str) -> AppResult<Vec<NamespaceItem>> {
     registry_of(app, reg)?;
-    let claim = registry::claims(app, reg)
+    let claim = app
+        .claims(reg)
         .await?
         .into_iter()
         .find(|c| c.prefix == prefix)
@@ -262,7 +262,7 @@ pub async fn get_visibility(
 ) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     let (_, p) = package_of(&app, &reg, &name).await?;
-    let claim = registry::claim_for(&app, &reg, &p.name).await?;
+    let claim = app.claim_for(&reg, &p.name).await?;
     if !access::can_see(&caller, p.visibility, claim.as_ref().map(|c| c.group_id.as_str())) {
         return Err(AppError::not_found(format!("{name} not found in {reg}")));
     }
@@ -295,7 +295,7 @@ pub async fn change_visibility(
     let wanted = Visibility::parse(wanted)
         .ok_or_else(|| AppError::bad_request(format!("unknown visibility `{wanted}`: public, internal or team")))?;
     let (_, p) = package_of(app, reg, name).await?;
-    let claim = registry::claim_for(app, reg, &p.name).await?;
+    let claim = app.claim_for(reg, &p.name).await?;
     let group = claim.as_ref().map(|c| c.group_id.as_str());
     if !access::can_see(caller, p.visibility, group) {
         return Err(AppError::not_found(format!("{name} not found in {reg}")));

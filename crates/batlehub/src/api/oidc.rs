@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::catalog::{PendingLogin, SessionRow, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::identity::{SESSION_COOKIE, cookie, random_string, sha256_hex};
-use crate::{registry, upstream};
+use crate::upstream;
 
 const LOGIN_COOKIE: &str = "batlehub_login";
 const SESSION_SECS: i64 = 12 * 3600;
@@ -42,7 +42,7 @@ pub struct CallbackQuery {
 
 fn base_of(app: &App, req: &Request) -> String {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    registry::public_base(app, req.headers(), peer)
+    crate::http::public_base(&app.config.server, req.headers(), peer)
 }
 
 /// Only a path on this server: never another origin.

@@ -263,7 +263,7 @@ pub struct Committed {
 }
 
 /// A cached document: its body and the validators it was served with.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DocHeader {
     pub etag: Option<String>,
     pub last_modified: Option<String>,

@@ -46,7 +46,7 @@ impl S3Blobs {
     pub fn new(c: &StorageConfig) -> anyhow::Result<S3Blobs> {
         let bucket = c.bucket.as_deref().ok_or_else(|| anyhow::anyhow!("[storage] type = \"s3\" needs `bucket`"))?;
         // object_store's HTTP client uses the process's rustls provider.
-        crate::upstream::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         // The standard AWS environment (AWS_ACCESS_KEY_ID, AWS_REGION, web
         // identity, instance metadata...), then what the file says.
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);

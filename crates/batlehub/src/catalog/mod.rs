@@ -10,6 +10,7 @@
 //! - A row never points at a blob that is not stored: callers commit blobs
 //!   first and rows second (see `registry::publish`).
 
+pub mod audit;
 mod migrations;
 mod packages;
 mod sessions;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::access::{Grants, Permission};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -9,7 +10,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    Config::parse_with_env(text, &env)
+    Config::parse_with_env(text, &env, &crate::ecosystems::Rules)
 }
 
 fn lines(err: &ConfigErrors) -> Vec<usize> {
@@ -18,7 +19,7 @@ fn lines(err: &ConfigErrors) -> Vec<usize> {
 
 #[test]
 fn embedded_default_is_valid() {
-    let cfg = Config::embedded_default().expect("embedded default parses");
+    let cfg = Config::embedded_default(&crate::ecosystems::Rules).expect("embedded default parses");
     assert_eq!(cfg.server.port, 8080);
     assert_eq!(cfg.registries.len(), 1);
     assert_eq!(cfg.registries[0].mode, Mode::Local);

@@ -2,7 +2,10 @@
 //!
 //! Credentials are accepted in every form clients send: `Authorization:
 //! Bearer T`, `Authorization: Basic base64(anyuser:T)`, a raw
-//! `Authorization: T` (cargo, gem) and `X-NuGet-ApiKey: T`. No credentials
+//! `Authorization: T` (cargo, gem), and the forms only one ecosystem's
+//! clients send, which that ecosystem extracts itself
+//! (`serve::Ecosystem::credential`) and passes to [`Identity::resolve_with`].
+//! No credentials
 //! make the anonymous principal; credentials that match nothing are an error
 //! (401), never silently anonymous.
 //!
@@ -77,12 +80,6 @@ pub fn extract_token(headers: &HeaderMap) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    if let Some(v) = headers.get("x-nuget-apikey").and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if !v.is_empty() {
-            return Some(v.to_string());
-        }
-    }
     None
 }
 
@@ -137,7 +134,7 @@ pub fn random_string(len: usize) -> String {
 /// Whether the request carries something that looks like a credential
 /// (used to tell "invalid credentials" from "none").
 pub fn has_credentials(headers: &HeaderMap) -> bool {
-    headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key("x-nuget-apikey")
+    headers.contains_key(axum::http::header::AUTHORIZATION)
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -236,7 +233,17 @@ impl Identity {
 
     /// Resolve the request's credentials.
     pub async fn resolve(self: &Arc<Self>, headers: &HeaderMap) -> Result<Principal, AppError> {
-        match extract_token(headers) {
+        self.resolve_with(headers, None).await
+    }
+
+    /// Resolve the request's credentials, trying `credential` (one an
+    /// ecosystem extracted from a form only its clients send) first.
+    pub async fn resolve_with(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        credential: Option<String>,
+    ) -> Result<Principal, AppError> {
+        match credential.or_else(|| extract_token(headers)) {
             None if has_credentials(headers) => Err(AppError::InvalidCredentials),
             None => match session_cookie(headers) {
                 // A stale cookie is not an error: the browser is signed out.
@@ -400,7 +407,8 @@ mod tests {
             (headers(&[("authorization", &format!("Basic {}", b64("__token__:abc")))]), Some("abc")),
             (headers(&[("authorization", &format!("Basic {}", b64("abc:")))]), Some("abc")),
             (headers(&[("authorization", "abc")]), Some("abc")),
-            (headers(&[("x-nuget-apikey", "abc")]), Some("abc")),
+            // Forms of one ecosystem's clients are that ecosystem's to extract.
+            (headers(&[("x-nuget-apikey", "abc")]), None),
             (headers(&[("authorization", "Digest xyz")]), None),
             (headers(&[("authorization", "Basic !!notbase64")]), None),
             (headers(&[]), None),

@@ -10,7 +10,6 @@ use maud::{Markup, html};
 use super::{Form, Nav, Viewer, notice, see_other};
 use crate::api::namespaces::{create_claim, remove_claim};
 use crate::app::App;
-use crate::registry;
 
 async fn render(app: &App, v: &Viewer, message: Option<Markup>) -> Response {
     if !v.principal.is_admin() {
@@ -18,7 +17,7 @@ async fn render(app: &App, v: &Viewer, message: Option<Markup>) -> Response {
     }
     let mut rows = Vec::new();
     for r in &app.config.registries {
-        match registry::claims(app, &r.name).await {
+        match app.claims(&r.name).await {
             Ok(claims) => rows.extend(claims.into_iter().map(|c| (r.name.clone(), c))),
             Err(e) => return v.app_error(&e),
         }

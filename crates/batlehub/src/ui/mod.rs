@@ -46,7 +46,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::access::Principal;
 use crate::app::App;
 use crate::error::AppError;
-use crate::{identity, registry};
+use crate::identity;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -167,7 +167,7 @@ impl FromRequestParts<App> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let base = registry::public_base(app, &parts.headers, peer);
+        let base = crate::http::public_base(&app.config.server, &parts.headers, peer);
         let here = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
         // An `Origin` naming another site is refused; none (or "null", from
         // privacy settings) leaves the decision to the CSRF token.

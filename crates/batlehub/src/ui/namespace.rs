@@ -14,7 +14,7 @@ use crate::access::Visibility;
 use crate::api::namespaces::{change_visibility, namespace_items, namespaces_of};
 use crate::app::App;
 use crate::ecosystems;
-use crate::registry::{self, RequestCtx};
+use crate::serve::RequestCtx;
 use crate::setup::Target;
 
 pub const PER_PAGE: usize = 50;
@@ -286,7 +286,6 @@ pub async fn upload(State(app): State<App>, v: Viewer, headers: HeaderMap, body:
             r
         }
         Err(e) => {
-            registry::audit_denied(&ctx, &e, true, "upload", None);
             fail(&app, &v, e.status(), format!("Upload to {} failed: {}", registry.name, e.public_message())).await
         }
     }

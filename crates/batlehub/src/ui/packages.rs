@@ -33,7 +33,7 @@ async fn visible(app: &App, v: &Viewer, reg: &Registry, p: &PackageRow) -> AppRe
     if registry::require_on(&v.principal, reg, Permission::ReleasesRead).is_err() {
         return Ok(false);
     }
-    let claim = registry::claim_for(app, &reg.name, &p.name).await?;
+    let claim = app.claim_for(&reg.name, &p.name).await?;
     Ok(access::can_see(&v.principal, p.visibility, claim.as_ref().map(|c| c.group_id.as_str())))
 }
 
@@ -125,7 +125,7 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
         Ok(x) => x,
         Err(e) => return v.app_error(&e.into()),
     };
-    let claim = registry::claim_for(&app, &reg_name, &p.name).await.ok().flatten();
+    let claim = app.claim_for(&reg_name, &p.name).await.ok().flatten();
     let target = Target { base: v.base.clone(), registry: reg.name.clone(), mode: reg.mode };
     let install = ecosystems::install_command(reg.kind, &target, &p.display_name);
     let body = html! {

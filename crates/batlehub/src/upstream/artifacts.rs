@@ -29,7 +29,7 @@ use futures_util::stream::BoxStream;
 use reqwest::StatusCode;
 use tokio::sync::watch;
 
-use super::UpstreamError;
+use super::{CacheKey, UpstreamError};
 use crate::blobs::{BlobError, BlobStore, PendingBlob, TempBlob};
 use crate::catalog::{BlobDigests, CachedArtifactRow, Catalog, now_ms};
 
@@ -96,8 +96,8 @@ impl ExpectedDigest {
 
 pub struct ArtifactFetch {
     pub registry: String,
-    /// Unique within the registry; never contains NUL.
-    pub key: String,
+    /// Unique within the registry.
+    pub key: CacheKey,
     pub url: String,
     pub expected: Option<ExpectedDigest>,
     pub client: reqwest::Client,
@@ -151,7 +151,7 @@ impl ArtifactCache {
 
     /// The cached artifact, if stored. Reads the catalog only when the
     /// in-memory index misses; writes nothing.
-    pub async fn cached(&self, registry: &str, key: &str) -> Result<Option<Artifact>, UpstreamError> {
+    pub async fn cached(&self, registry: &str, key: &CacheKey) -> Result<Option<Artifact>, UpstreamError> {
         let map_key = format!("{registry}\0{key}");
         let row = match self.index.get(&map_key).await {
             Some(r) => Some(r),
@@ -172,7 +172,7 @@ impl ArtifactCache {
             Ok(Some((file, size))) => Ok(Some(Artifact::Stored { file, size, content_type: row.content_type })),
             Ok(None) | Err(BlobError::NotFound) => {
                 // The row outlived its blob: forget it and fetch again.
-                tracing::warn!(registry, key, sha256 = %row.sha256, "cached artifact row without its blob; refetching");
+                tracing::warn!(registry, key = %key, sha256 = %row.sha256, "cached artifact row without its blob; refetching");
                 self.index.invalidate(&map_key).await;
                 let _ = self.catalog.delete_cached_artifact(registry, key).await;
                 Ok(None)

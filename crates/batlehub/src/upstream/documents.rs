@@ -20,7 +20,7 @@ use futures_util::future::{BoxFuture, Shared};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
-use super::{UpstreamError, join_url};
+use super::{CacheKey, UpstreamError, join_url};
 use crate::blobs::{BlobStore, DocHeader};
 use crate::catalog::now_ms;
 
@@ -35,6 +35,14 @@ pub struct Document {
     pub generation: u64,
     /// Set when every upstream failed: serve stale until then.
     stale_until: Option<Instant>,
+}
+
+impl Document {
+    /// A document held outside the cache (tests of what parses documents).
+    #[cfg(test)]
+    pub fn new(body: Bytes, header: DocHeader, generation: u64) -> Document {
+        Document { body, header, generation, stale_until: None }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +78,7 @@ pub struct Served {
 #[derive(Clone)]
 pub struct DocFetch {
     pub registry: String,
-    pub key: String,
+    pub key: CacheKey,
     pub upstreams: Vec<String>,
     pub path: String,
     pub accept: String,
@@ -153,7 +161,7 @@ impl DocumentCache {
     }
 
     /// Drop a document from memory and disk (after a local publish shadows it, say).
-    pub async fn invalidate(&self, registry: &str, key: &str) {
+    pub async fn invalidate(&self, registry: &str, key: &CacheKey) {
         self.memory.invalidate(&format!("{registry}\0{key}")).await;
         let _ = self.blobs.delete_doc(registry, key).await;
     }

@@ -14,6 +14,7 @@
 //! It knows no ecosystem: callers give it URLs, cache keys and digests.
 
 pub mod artifacts;
+pub mod derived;
 pub mod documents;
 
 use std::collections::HashMap;
@@ -86,14 +87,9 @@ fn builder() -> reqwest::ClientBuilder {
         .redirect(policy)
 }
 
-/// rustls needs one process-wide crypto provider; ring is the one linked.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Upstream {
     pub fn new(config: &Config) -> anyhow::Result<Upstream> {
-        install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let default_clients = Clients {
             documents: builder().build().context("building the upstream HTTP client")?,
             artifacts: builder().no_gzip().build().context("building the upstream HTTP client")?,
@@ -138,7 +134,7 @@ impl Upstream {
 /// A client for identity providers and other control-plane calls, trusting
 /// `ca_file` (PEM) in addition to the system store when given.
 pub fn control_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
-    install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let mut b = builder();
     if let Some(path) = ca_file
         && path.exists()
@@ -149,6 +145,54 @@ pub fn control_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwe
         }
     }
     b.build().context("building an HTTP client")
+}
+
+/// A cache key of a document or an artifact, unique within its registry:
+/// a kind and parts, written `kind|part|part`. Parts are escaped (`%`, `|`
+/// and control characters as `%XX`), so two different part lists never make
+/// the same key. Keys are persisted (the cached-artifact rows, the document
+/// files), so their form is stable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// A key of `kind` (a fixed word of the ecosystem: `tarball`, `index`...).
+    pub fn new(kind: &'static str) -> CacheKey {
+        CacheKey(kind.to_string())
+    }
+
+    /// The key with one more part.
+    pub fn part(mut self, part: &str) -> CacheKey {
+        self.0.push('|');
+        for c in part.chars() {
+            if c == '%' || c == '|' || c.is_control() {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    self.0.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                self.0.push(c);
+            }
+        }
+        self
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CacheKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// `base` joined with a relative `path` (the base is treated as a folder).
@@ -198,4 +242,20 @@ pub async fn forward(
         buf.extend_from_slice(&chunk);
     }
     Ok(Forwarded { status, content_type, content_encoding, body: buf.freeze() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_are_stable_and_injective() {
+        assert_eq!(CacheKey::new("tarball").part("@s/p").part("p-1.0.0.tgz").as_str(), "tarball|@s/p|p-1.0.0.tgz");
+        assert_eq!(CacheKey::new("config.json").as_str(), "config.json");
+        let a = CacheKey::new("k").part("a|b").part("c");
+        let b = CacheKey::new("k").part("a").part("b|c");
+        assert_ne!(a, b);
+        assert_eq!(a.as_str(), "k|a%7Cb|c");
+        assert_eq!(CacheKey::new("k").part("100%\0").as_str(), "k|100%25%00");
+    }
 }

@@ -90,7 +90,6 @@ async fn token_lifecycle() {
         ("authorization", format!("Bearer {secret}")),
         ("authorization", format!("Basic {b64}")),
         ("authorization", secret.clone()),
-        ("x-nuget-apikey", secret.clone()),
     ] {
         let r = c.get(&whoami).header(h, &v).send().await.expect("get");
         assert_eq!(r.json::<Value>().await.expect("json")["username"], "alice", "{h}");

@@ -76,8 +76,10 @@ async fn contract(store: BlobStore, remote: bool) {
 }
 
 fn storage_config(section: &str) -> Config {
-    Config::parse(&format!("{section}\n[[registries]]\ntype = \"npm\"\nname = \"x\"\nmode = \"local\"\n"))
-        .expect("config")
+    batlehub::ecosystems::parse_config(&format!(
+        "{section}\n[[registries]]\ntype = \"npm\"\nname = \"x\"\nmode = \"local\"\n"
+    ))
+    .expect("config")
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ impl Sandbox {
             .expect("write");
         std::fs::write(dir.join("index.js"), format!("module.exports = {:?};\n", name)).expect("write");
         // The Setup Guide's `.npmrc` for this registry, token filled in.
-        let npmrc = crate::support::snippet_at(batlehub::ecosystems::Kind::Npm, registry, "npmrc", "", token);
+        let npmrc = crate::support::snippet_at(batlehub::kinds::Kind::Npm, registry, "npmrc", "", token);
         assert!(npmrc.starts_with(&format!("registry={registry}\n")), "{npmrc}");
         std::fs::write(
             dir.join(".npmrc"),

@@ -45,8 +45,8 @@ fn npm_publish_corpus() {
 }
 
 #[test]
-fn npm_op_corpus() {
-    replay("npm_op", targets::npm_op);
+fn op_corpus() {
+    replay("op", targets::op);
 }
 
 #[test]

@@ -66,7 +66,7 @@ async fn two_replicas_serve_as_one() {
         .expect("pj");
         std::fs::write(
             app.join(".npmrc"),
-            snippet_at(batlehub::ecosystems::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB),
+            snippet_at(batlehub::kinds::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB),
         )
         .expect("npmrc");
         let out = tokio::process::Command::new(npm)

@@ -8,6 +8,7 @@ use percent_encoding::percent_decode_str;
 use super::names::{NpmName, valid_filename, valid_tag};
 use crate::access::Permission;
 use crate::error::AppError;
+use crate::serve::{Access, Operation};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -56,30 +57,56 @@ pub enum Op {
     },
 }
 
-impl Op {
-    /// The permission the operation needs on the registry; `None` when
-    /// anyone may call it (the handler may still demand an identity).
-    pub fn permission(&self) -> Option<Permission> {
+impl Operation for Op {
+    fn audit_name(&self) -> &'static str {
         match self {
-            Op::Ping | Op::Whoami | Op::Login => None,
-            Op::Search
-            | Op::AuditBulk
-            | Op::AuditQuick
-            | Op::Packument { .. }
-            | Op::Version { .. }
-            | Op::DistTags { .. } => Some(Permission::ReleasesRead),
-            Op::Tarball { .. } => Some(Permission::SourceRead),
+            Op::Ping => "ping",
+            Op::Whoami => "whoami",
+            Op::Search => "search",
+            Op::AuditBulk => "auditbulk",
+            Op::AuditQuick => "auditquick",
+            Op::Login => "login",
+            Op::Packument { .. } => "packument",
+            Op::Version { .. } => "version",
+            Op::Tarball { .. } => "tarball",
+            Op::Publish { .. } => "publish",
+            Op::UnpublishPackage { .. } => "unpublishpackage",
+            Op::DeleteTarball { .. } => "deletetarball",
+            Op::DistTags { .. } => "disttags",
+            Op::DistTagSet { .. } => "disttagset",
+            Op::DistTagDelete { .. } => "disttagdelete",
+        }
+    }
+
+    fn access(&self) -> Access {
+        match self {
+            // Anyone may call these; whoami answers 401 to the anonymous itself.
+            Op::Ping | Op::Whoami | Op::Login => Access::Anyone,
+            Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Packument { .. } | Op::Version { .. } | Op::DistTags { .. } => {
+                Access::Read(Permission::ReleasesRead)
+            }
+            Op::Tarball { .. } => Access::Read(Permission::SourceRead),
             Op::Publish { .. }
             | Op::UnpublishPackage { .. }
             | Op::DeleteTarball { .. }
             | Op::DistTagSet { .. }
-            | Op::DistTagDelete { .. } => Some(Permission::ReleasesWrite),
+            | Op::DistTagDelete { .. } => Access::Write,
         }
     }
 
-    /// Whether the operation changes the registry (refused in proxy mode).
-    pub fn is_write(&self) -> bool {
-        self.permission() == Some(Permission::ReleasesWrite)
+    fn package(&self) -> Option<String> {
+        match self {
+            Op::Packument { name }
+            | Op::Version { name, .. }
+            | Op::Tarball { name, .. }
+            | Op::Publish { name, .. }
+            | Op::UnpublishPackage { name }
+            | Op::DeleteTarball { name, .. }
+            | Op::DistTags { name }
+            | Op::DistTagSet { name, .. }
+            | Op::DistTagDelete { name, .. } => Some(name.full()),
+            Op::Ping | Op::Whoami | Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Login => None,
+        }
     }
 }
 
@@ -306,15 +333,19 @@ mod tests {
     }
 
     #[test]
-    fn permissions() {
+    fn access_classes_and_audit_names() {
         assert_eq!(
-            Op::Tarball { name: n("a"), filename: "a-1.0.0.tgz".into() }.permission(),
-            Some(Permission::SourceRead)
+            Op::Tarball { name: n("a"), filename: "a-1.0.0.tgz".into() }.access(),
+            Access::Read(Permission::SourceRead)
         );
-        assert_eq!(Op::Packument { name: n("a") }.permission(), Some(Permission::ReleasesRead));
-        assert!(Op::Publish { name: n("a"), rev: None }.is_write());
-        assert!(Op::DistTagDelete { name: n("a"), tag: "x".into() }.is_write());
-        assert!(!Op::Whoami.is_write());
-        assert_eq!(Op::Ping.permission(), None);
+        assert_eq!(Op::Packument { name: n("a") }.access(), Access::Read(Permission::ReleasesRead));
+        assert_eq!(Op::Publish { name: n("a"), rev: None }.access(), Access::Write);
+        assert_eq!(Op::DistTagDelete { name: n("a"), tag: "x".into() }.access(), Access::Write);
+        assert_eq!(Op::Whoami.access(), Access::Anyone);
+        assert_eq!(Op::Ping.access(), Access::Anyone);
+        // The audit trail's action names are stable strings.
+        assert_eq!(Op::UnpublishPackage { name: n("a") }.audit_name(), "unpublishpackage");
+        assert_eq!(Op::DistTagSet { name: n("@s/a"), tag: "x".into() }.package().as_deref(), Some("@s/a"));
+        assert_eq!(Op::Search.package(), None);
     }
 }

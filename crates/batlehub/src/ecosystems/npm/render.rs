@@ -217,19 +217,33 @@ impl UpstreamPackument {
         let mut value = self.value.clone();
         if let Some(versions) = value.get_mut("versions").and_then(|v| v.as_object_mut()) {
             for manifest in versions.values_mut() {
-                let Some(dist) = manifest.get_mut("dist").and_then(|d| d.as_object_mut()) else { continue };
-                let Some(url) = dist.get("tarball").and_then(|t| t.as_str()) else { continue };
-                match url_filename(url) {
-                    Some(f) => {
-                        dist.insert("tarball".into(), json!(tarball_url(registry_base, name, &f)));
-                    }
-                    None => {
-                        dist.remove("tarball");
-                    }
-                }
+                rewrite_tarball(manifest, name, registry_base);
             }
         }
         value
+    }
+
+    /// One version's manifest (a version or a dist-tag), its tarball URL
+    /// pointing back at `registry_base`.
+    pub fn version_manifest(&self, spec: &str, name: &NpmName, registry_base: &str) -> Option<Value> {
+        let mut manifest = resolve_spec(&self.value, spec)?;
+        rewrite_tarball(&mut manifest, name, registry_base);
+        Some(manifest)
+    }
+}
+
+/// Point a version manifest's `dist.tarball` back at `registry_base` (or
+/// drop a URL that names no valid file).
+fn rewrite_tarball(manifest: &mut Value, name: &NpmName, registry_base: &str) {
+    let Some(dist) = manifest.get_mut("dist").and_then(|d| d.as_object_mut()) else { return };
+    let Some(url) = dist.get("tarball").and_then(|t| t.as_str()) else { return };
+    match url_filename(url) {
+        Some(f) => {
+            dist.insert("tarball".into(), json!(tarball_url(registry_base, name, &f)));
+        }
+        None => {
+            dist.remove("tarball");
+        }
     }
 }
 

@@ -32,6 +32,38 @@ pub fn valid_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
+/// A project name from a request: valid (PEP 508), kept as written, with
+/// its PEP 503 normalised form, the catalog key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName {
+    written: String,
+    key: String,
+}
+
+impl ProjectName {
+    pub fn parse(name: &str) -> Result<ProjectName, String> {
+        if !valid_name(name) {
+            return Err(format!("invalid project name `{name}`"));
+        }
+        Ok(ProjectName { written: name.to_string(), key: normalize(name) })
+    }
+
+    /// The name as written in the request.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// The normalised name: the catalog key and the canonical URL segment.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether the name was written in its normalised form.
+    pub fn is_normalized(&self) -> bool {
+        self.written == self.key
+    }
+}
+
 /// A PEP 440 version, normalised (`1.0.0-RC1` → `1.0.0rc1`).
 pub fn normalize_version(v: &str) -> Option<String> {
     if v.is_empty() || v.len() > 128 {

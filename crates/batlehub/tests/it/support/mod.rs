@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use batlehub::app::{App, AppState};
-use batlehub::config::Config;
 use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "admin-token";
@@ -80,7 +79,8 @@ impl TestServer {
     /// Start a server on an existing data folder (a restart).
     pub async fn start_at(data: &Path, toml: &str) -> TestServer {
         let text = config_text(data, toml).await;
-        let config = Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{text}"));
+        let config =
+            batlehub::ecosystems::parse_config(&text).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{text}"));
         let app = AppState::build(config).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -253,7 +253,7 @@ pub fn snippet(server: &TestServer, registry: &str, id: &str, user: &str, token:
 
 /// A snippet for the BatleHub registry at `registry_url`
 /// (`{base}/proxy/{name}/`), filled in.
-pub fn snippet_at(kind: batlehub::ecosystems::Kind, registry_url: &str, id: &str, user: &str, token: &str) -> String {
+pub fn snippet_at(kind: batlehub::kinds::Kind, registry_url: &str, id: &str, user: &str, token: &str) -> String {
     let (base, name) = registry_url
         .trim_end_matches('/')
         .split_once("/proxy/")

@@ -13,7 +13,7 @@ impl Moto {
     /// Start one, or `None` (skipped) when moto is not installed outside CI.
     pub async fn start() -> Option<Moto> {
         let bin = crate::support::client_tool("moto_server")?;
-        batlehub::upstream::install_crypto_provider();
+        batlehub::tls::install_crypto_provider();
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let child = tokio::process::Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -36,7 +36,7 @@ impl Moto {
 
 /// A fresh bucket on the S3-compatible server at `endpoint`.
 pub async fn create_bucket(endpoint: &str) -> String {
-    batlehub::upstream::install_crypto_provider();
+    batlehub::tls::install_crypto_provider();
     let name = format!("b{}", uuid::Uuid::new_v4().simple());
     let r = reqwest::Client::new().put(format!("{endpoint}/{name}")).send().await.expect("create bucket");
     assert!(r.status().is_success(), "create bucket: {}", r.status());

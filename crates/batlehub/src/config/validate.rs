@@ -1,0 +1,226 @@
+//! The cross-checks of a parsed configuration: what no single section can
+//! tell (duplicate names, members, upstreams by registry type, S3 and
+//! identity provider settings).
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use super::EcosystemRules;
+use super::load::Collector;
+use super::types::*;
+
+/// Registry names appear in URLs: keep them to a safe alphabet.
+pub fn valid_registry_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
+        && !name.starts_with('.')
+}
+
+pub(super) fn validate(
+    c: &mut Collector<'_>,
+    rules: &dyn EcosystemRules,
+    server: &ServerConfig,
+    storage: &StorageConfig,
+    database: &DatabaseConfig,
+    auth: &[AuthConfig],
+    registries: &[(Range<usize>, RegistryConfig)],
+) {
+    let section_span = |key: &str| -> Option<Range<usize>> { c.text.find(key).map(|i| i..i + key.len()) };
+    if let Some(url) = &server.public_url {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                let span = section_span("public_url");
+                c.push(span, format!("[server] public_url `{url}` must be an absolute http(s) URL"));
+            }
+        }
+    }
+    if !(database.url.starts_with("sqlite:")
+        || database.url.starts_with("postgres://")
+        || database.url.starts_with("postgresql://"))
+    {
+        let span = section_span("[database]");
+        c.push(span, format!("[database] url `{}` must start with `sqlite://` or `postgres://`", database.url));
+    }
+    if storage.kind == StorageKind::S3 {
+        let span = section_span("[storage]");
+        if storage.bucket.as_deref().is_none_or(str::is_empty) {
+            c.push(span.clone(), "[storage] type = \"s3\" needs `bucket`");
+        }
+        if let Some(e) = &storage.endpoint_url
+            && url::Url::parse(e).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+        {
+            c.push(span.clone(), format!("[storage] endpoint_url `{e}` must be an absolute http(s) URL"));
+        }
+        if storage.access_key_id.is_some() != storage.secret_access_key.is_some() {
+            c.push(span, "[storage] access_key_id and secret_access_key go together");
+        }
+    } else if storage.bucket.is_some() || storage.endpoint_url.is_some() {
+        let span = section_span("[storage]");
+        c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
+    }
+    if database.max_connections == 0 {
+        let span = section_span("max_connections");
+        c.push(span, "[database] max_connections must be at least 1");
+    }
+    for a in auth {
+        match a {
+            AuthConfig::Oidc(o) => {
+                if url::Url::parse(&o.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(
+                        section_span(&o.issuer_url),
+                        format!("[[auth]] {}: issuer_url must be an http(s) URL", o.name),
+                    );
+                }
+            }
+            AuthConfig::ActionsOidc(a) => {
+                if url::Url::parse(&a.issuer_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(
+                        section_span(&a.issuer_url),
+                        format!("[[auth]] {}: issuer_url must be an http(s) URL", a.name),
+                    );
+                }
+                if a.audience.trim().is_empty() {
+                    c.push(section_span("actions-oidc"), format!("[[auth]] {}: audience is required", a.name));
+                }
+                if a.rules.is_empty() {
+                    c.push(
+                        section_span("actions-oidc"),
+                        format!("[[auth]] {}: at least one [[auth.rules]] is needed", a.name),
+                    );
+                }
+                for r in &a.rules {
+                    if r.conditions.is_empty() {
+                        c.push(
+                            section_span("[[auth.rules]]"),
+                            format!(
+                                "[[auth]] {}: a rule without conditions would admit every repository of the issuer",
+                                a.name
+                            ),
+                        );
+                    }
+                    if r.group.is_none() == r.group_template.is_none() {
+                        c.push(
+                            section_span("[[auth.rules]]"),
+                            format!("[[auth]] {}: a rule needs exactly one of group and group_template", a.name),
+                        );
+                    }
+                    for cond in &r.conditions {
+                        if cond.pattern.starts_with('^')
+                            && cond.pattern.ends_with('$')
+                            && regex::Regex::new(&cond.pattern).is_err()
+                        {
+                            c.push(
+                                section_span(&cond.pattern),
+                                format!("[[auth]] {}: invalid regular expression `{}`", a.name, cond.pattern),
+                            );
+                        }
+                    }
+                }
+            }
+            AuthConfig::Kubernetes(k) => {
+                if url::Url::parse(&k.api_server).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+                    c.push(
+                        section_span(&k.api_server),
+                        format!("[[auth]] {}: api_server must be an http(s) URL", k.name),
+                    );
+                }
+            }
+            AuthConfig::Token(t) => {
+                for tok in &t.tokens {
+                    if tok.value.is_empty() {
+                        c.push(
+                            section_span("[[auth.tokens]]"),
+                            format!("token for `{}` has an empty value", tok.user_id),
+                        );
+                    }
+                    if tok.value.starts_with("$argon2")
+                        && argon2::password_hash::phc::PasswordHash::new(&tok.value).is_err()
+                    {
+                        c.push(
+                            section_span(&tok.value),
+                            format!("token for `{}` is not a valid Argon2 PHC string", tok.user_id),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (span, r) in registries {
+        let span = Some(span.clone());
+        if !valid_registry_name(&r.name) {
+            c.push(
+                span.clone(),
+                format!("registry name `{}` may only contain letters, digits, `-`, `_` and `.`", r.name),
+            );
+        }
+        if !seen.insert(r.name.as_str()) {
+            c.push(span.clone(), format!("duplicate registry name `{}`", r.name));
+        }
+        let served_by_members = r.mode == Mode::Proxy && !r.members.is_empty();
+        if r.mode.has_upstream() && r.upstreams.is_empty() && !served_by_members {
+            c.push(
+                span.clone(),
+                format!("registry `{}` is in {} mode but has no `upstreams`", r.name, r.mode.as_str()),
+            );
+        }
+        if r.mode == Mode::Local && !r.upstreams.is_empty() {
+            c.push(
+                span.clone(),
+                format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name),
+            );
+        }
+        for u in &r.upstreams {
+            // What an upstream URL may look like is the registry type's rule.
+            if let Err(msg) = rules.check_upstream(r.kind, u) {
+                c.push(span.clone(), format!("registry `{}`: {msg}", r.name));
+            }
+        }
+        for m in &r.members {
+            match registries.iter().find(|(_, o)| &o.name == m) {
+                None => {
+                    c.push(span.clone(), format!("registry `{}`: member `{m}` is not a configured registry", r.name))
+                }
+                Some((_, o)) if o.name == r.name => {
+                    c.push(span.clone(), format!("registry `{}` cannot be its own member", r.name))
+                }
+                Some((_, o)) if o.kind != r.kind => c.push(
+                    span.clone(),
+                    format!("registry `{}`: member `{m}` is of type `{}`, not `{}`", r.name, o.kind, r.kind),
+                ),
+                Some((_, o)) if !o.mode.has_local() => {
+                    c.push(span.clone(), format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name))
+                }
+                Some((_, o)) if !o.members.is_empty() => c.push(
+                    span.clone(),
+                    format!("registry `{}`: member `{m}` has members of its own; nesting is not supported", r.name),
+                ),
+                Some(_) => {}
+            }
+        }
+        for ns in &r.namespaces {
+            if ns.prefix.is_empty() || ns.prefix.len() > 200 || ns.prefix.chars().any(char::is_control) {
+                c.push(
+                    span.clone(),
+                    format!(
+                        "registry `{}`: namespace prefix `{}` must be 1 to 200 printable characters",
+                        r.name, ns.prefix
+                    ),
+                );
+            }
+            if ns.group.trim().is_empty() {
+                c.push(span.clone(), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
+            }
+        }
+        if let Some(tls) = &r.tls
+            && !tls.ca_file.exists()
+        {
+            c.push(
+                span.clone(),
+                format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()),
+            );
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Cargo reads: `config.json`, index files (local ones rendered from rows,
+//! upstream ones passed through with their validator computed once per
+//! body), downloads, owners and search.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::names::{self, CrateName, index_prefix};
+use crate::access::{self, Decision, Permission, Principal};
+use crate::catalog::{OwnerRow, PackageRow};
+use crate::error::{AppError, AppResult};
+use crate::http;
+use crate::serve::{Located, RequestCtx};
+use crate::upstream::artifacts::ExpectedDigest;
+use crate::upstream::documents::{DocFetch, Document, Served};
+use crate::upstream::CacheKey;
+
+const INDEX_TYPE: &str = "text/plain; charset=utf-8";
+
+/// `config.json`: downloads and the API point back here; `auth-required`
+/// whenever an anonymous caller may not read, so cargo sends its token.
+pub fn config_json(ctx: &RequestCtx) -> Response {
+    let base = ctx.registry_base();
+    let anonymous = Principal::anonymous();
+    let mut auth_required =
+        access::decide(&anonymous, &ctx.registry.grants, Permission::ReleasesRead) != Decision::Allow;
+    for m in &ctx.registry.members {
+        if let Some(r) = ctx.app.registries.get(m) {
+            auth_required |= access::decide(&anonymous, &r.grants, Permission::ReleasesRead) != Decision::Allow;
+        }
+    }
+    let mut doc = json!({
+        "dl": format!("{base}/api/v1/crates/{{crate}}/{{version}}/download"),
+        "api": base,
+    });
+    if auth_required {
+        doc["auth-required"] = json!(true);
+    }
+    http::json(StatusCode::OK, &doc)
+}
+
+async fn local_index_body(ctx: &RequestCtx, package: &PackageRow) -> AppResult<Vec<u8>> {
+    let versions = ctx.app.catalog.list_versions(&package.id).await?;
+    let mut out = Vec::new();
+    for v in versions {
+        let mut line: Value = serde_json::from_str(&v.metadata).map_err(|e| AppError::internal(e.to_string()))?;
+        line["yanked"] = json!(v.yanked);
+        serde_json::to_writer(&mut out, &line).map_err(|e| AppError::internal(e.to_string()))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// The upstream index files are under each upstream (cargo names a sparse
+/// index `sparse+https://...`).
+fn upstream_bases(ctx: &RequestCtx) -> Vec<String> {
+    ctx.registry.upstreams.iter().map(|u| u.strip_prefix("sparse+").unwrap_or(u).to_string()).collect()
+}
+
+fn index_fetch(ctx: &RequestCtx, name: &CrateName, force_refresh: bool) -> DocFetch {
+    let mut fetch =
+        ctx.doc_fetch(CacheKey::new("index").part(&name.as_str().to_lowercase()), name.index_path(), "*/*");
+    fetch.upstreams = upstream_bases(ctx);
+    fetch.force_refresh = force_refresh;
+    fetch
+}
+
+fn display(name: &CrateName) -> String {
+    format!("crate {}", name.as_str())
+}
+
+pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> AppResult<Response> {
+    if let Some(local) = ctx.read_local(&name.key(), &display(name), Permission::ReleasesRead).await? {
+        let body = local_index_body(ctx, &local.package).await?;
+        if body.is_empty() {
+            return Err(AppError::not_found(format!("crate {} not found", name.as_str())));
+        }
+        return Ok(http::document(headers, &http::rendered(body), INDEX_TYPE, None));
+    }
+    let served = ctx.document(index_fetch(ctx, name, false)).await?;
+    // Index files hold no URLs: passed through as fetched, with the
+    // validator computed once per fetched body.
+    let body = served.doc.body.clone();
+    let rendered = ctx.rendered((served.doc.generation, "cargo-index", String::new()), move || Ok(body.to_vec())).await?;
+    Ok(http::document(headers, &rendered, INDEX_TYPE, Some(served.state)))
+}
+
+/// An upstream index file: each version's checksum and the crate's name as
+/// published, parsed once per fetched body.
+struct UpstreamIndex {
+    versions: HashMap<String, (String, String)>,
+}
+
+fn parse_index(doc: &Document) -> Result<UpstreamIndex, String> {
+    let mut versions = HashMap::new();
+    for line in doc.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
+        let (Some(vers), Some(name)) = (v.get("vers").and_then(|x| x.as_str()), v.get("name").and_then(|x| x.as_str()))
+        else {
+            continue;
+        };
+        let cksum = v.get("cksum").and_then(|c| c.as_str()).unwrap_or("");
+        versions.insert(vers.to_string(), (cksum.to_string(), name.to_string()));
+    }
+    Ok(UpstreamIndex { versions })
+}
+
+/// An upstream's `config.json`: its download template.
+struct UpstreamConfig {
+    dl: String,
+}
+
+fn parse_config(doc: &Document) -> Result<UpstreamConfig, String> {
+    let config: Value =
+        serde_json::from_slice(&doc.body).map_err(|e| format!("upstream config.json is not JSON: {e}"))?;
+    let dl = config.get("dl").and_then(|d| d.as_str()).ok_or("upstream config.json has no dl")?;
+    Ok(UpstreamConfig { dl: dl.to_string() })
+}
+
+/// Expand an upstream `dl` template for one crate version.
+pub fn expand_dl(dl: &str, name: &str, version: &str, cksum: &str) -> String {
+    let markers = ["{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}"];
+    if !markers.iter().any(|m| dl.contains(m)) {
+        return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
+    }
+    dl.replace("{crate}", name)
+        .replace("{version}", version)
+        .replace("{prefix}", &index_prefix(name))
+        .replace("{lowerprefix}", &index_prefix(&name.to_lowercase()))
+        .replace("{sha256-checksum}", cksum)
+}
+
+pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppResult<Response> {
+    if let Some(local) = ctx.read_local(&name.key(), &display(name), Permission::SourceRead).await? {
+        let filename = format!("{}-{version}.crate", local.package.display_name);
+        return ctx.serve_local_file(&local, &filename).await;
+    }
+    let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
+    ctx.upstream_artifact(key, "application/x-tar", || async {
+        // The index line gives the checksum and the real name; the upstream
+        // that served it gives the download template.
+        let mut found: Option<((String, String), Served)> = None;
+        for force in [false, true] {
+            let served = ctx.document(index_fetch(ctx, name, force)).await?;
+            let index = ctx.parsed(&served.doc, parse_index).await?;
+            if let Some(entry) = index.versions.get(version) {
+                found = Some((entry.clone(), served));
+                break;
+            }
+        }
+        let Some(((cksum, real_name), served)) = found else {
+            return Err(AppError::not_found(format!("{} {version} not found", name.as_str())));
+        };
+        let source = served.doc.header.source.clone();
+        let mut fetch = ctx.doc_fetch(CacheKey::new("config.json"), "config.json".into(), "*/*");
+        fetch.upstreams = vec![source];
+        let config = ctx.document(fetch).await?;
+        let config = ctx.parsed(&config.doc, parse_config).await?;
+        let url = expand_dl(&config.dl, &real_name, version, &cksum);
+        Ok(Located { url, expected: ExpectedDigest::from_hex(&cksum) })
+    })
+    .await
+}
+
+pub fn owner_login(o: &OwnerRow) -> String {
+    if o.is_group() { format!("group:{}", o.principal_id) } else { o.principal_id.clone() }
+}
+
+pub async fn owners_list(ctx: &RequestCtx, name: &CrateName) -> AppResult<Response> {
+    let local = ctx.local_package(&name.key(), &display(name), Permission::ReleasesRead).await?;
+    let owners = ctx.app.catalog.list_owners(&local.package.id).await?;
+    let users: Vec<Value> = owners
+        .iter()
+        .enumerate()
+        .map(|(i, o)| json!({ "id": i + 1, "login": owner_login(o), "name": o.principal_id, "kind": if o.is_group() { "team" } else { "user" } }))
+        .collect();
+    Ok(http::json(StatusCode::OK, &json!({ "users": users })))
+}
+
+pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let q = names::normalize(&param("q").unwrap_or_default());
+    let per_page = param("per_page").and_then(|s| s.parse::<usize>().ok()).unwrap_or(10).clamp(1, 100);
+    let mut crates = Vec::new();
+    for row in ctx.visible_packages(&q, 1000).await? {
+        let versions = ctx.app.catalog.list_versions(&row.id).await?;
+        let best = versions
+            .iter()
+            .filter(|v| !v.yanked)
+            .filter_map(|v| semver::Version::parse(&v.version).ok().map(|s| (s, v)))
+            .max_by(|a, b| a.0.cmp(&b.0));
+        let Some((max_version, _)) = best else { continue };
+        let files = ctx.app.catalog.list_files(&row.id).await?;
+        let description = files
+            .iter()
+            .rev()
+            .find_map(|f| {
+                serde_json::from_str::<Value>(&f.metadata)
+                    .ok()
+                    .and_then(|m| m.get("description").and_then(|d| d.as_str()).map(str::to_string))
+            })
+            .unwrap_or_default();
+        crates.push(
+            json!({ "name": row.display_name, "max_version": max_version.to_string(), "description": description }),
+        );
+    }
+    let total = crates.len();
+    crates.truncate(per_page);
+    Ok(http::json(StatusCode::OK, &json!({ "crates": crates, "meta": { "total": total } })))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dl_templates() {
+        let ck = "ab".repeat(32);
+        assert_eq!(
+            expand_dl("https://dl.example/crates", "Serde", "1.0.0", &ck),
+            "https://dl.example/crates/Serde/1.0.0/download"
+        );
+        assert_eq!(
+            expand_dl(
+                "https://dl.example/{prefix}/{lowerprefix}/{crate}/{crate}-{version}.crate?sum={sha256-checksum}",
+                "Serde",
+                "1.0.0",
+                &ck
+            ),
+            format!("https://dl.example/Se/rd/se/rd/Serde/Serde-1.0.0.crate?sum={ck}")
+        );
+        assert_eq!(
+            expand_dl("https://dl.example/{crate}/{version}", "ab", "0.1.0", &ck),
+            "https://dl.example/ab/0.1.0"
+        );
+    }
+}

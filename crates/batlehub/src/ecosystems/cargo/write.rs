@@ -1,0 +1,163 @@
+//! Cargo writes: `cargo publish` (the framed body, checked and committed),
+//! `cargo yank [--undo]` and `cargo owner --add/--remove`.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::names::CrateName;
+use super::publish;
+use super::read::owner_login;
+use crate::access;
+use crate::blobs::PendingBlob;
+use crate::catalog::NewVersion;
+use crate::error::{AppError, AppResult};
+use crate::http;
+use crate::registry::PublishFile;
+use crate::serve::RequestCtx;
+
+pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
+    let limit = ctx.app.config.limits.max_artifact_size_bytes;
+    let body_limit = limit + publish::MAX_METADATA as u64 + 8;
+    let blobs = ctx.app.blobs.clone();
+    let (meta, pending) = http::parse_body(&parts.headers, body, body_limit, limit, move |reader| {
+        let mut sink = blobs.temp_sync(limit).map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
+        let (json, _) = publish::read_frame(&mut &mut *reader, limit, &mut sink).map_err(|e| match e {
+            publish::FrameError::TooLarge(n) => AppError::PayloadTooLarge(n),
+            publish::FrameError::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+                AppError::PayloadTooLarge(limit)
+            }
+            publish::FrameError::Io(io) => AppError::bad_request(format!("could not read the publish body: {io}")),
+            publish::FrameError::Invalid(m) => AppError::BadRequest(m),
+        })?;
+        let meta = publish::parse_meta(&json).map_err(AppError::BadRequest)?;
+        let pending: PendingBlob =
+            sink.finish().map_err(|e| AppError::Unavailable(format!("storage unavailable: {e}")))?;
+        Ok((meta, pending))
+    })
+    .await?;
+
+    let name = CrateName::parse(&meta.name).map_err(AppError::BadRequest)?;
+    if semver::Version::parse(&meta.vers).is_err() {
+        return Err(AppError::bad_request(format!("invalid version `{}`: versions must be valid semver", meta.vers)));
+    }
+    for d in &meta.deps {
+        CrateName::parse(&d.name).map_err(|e| AppError::bad_request(format!("dependency: {e}")))?;
+    }
+    if pending.digests.size == 0 || !http::is_gzip(&pending.head) {
+        return Err(AppError::bad_request("the .crate is not a gzipped tarball"));
+    }
+    let path = pending.path().map(|p| p.to_path_buf()).ok_or_else(|| AppError::internal("pending blob has no file"))?;
+    let (n, v) = (meta.name.clone(), meta.vers.clone());
+    http::blocking(move || publish::check_crate_file(&path, &n, &v).map_err(AppError::BadRequest)).await?;
+
+    let owned = ctx.own_package(&name.key()).await?;
+    if let Some(p) = &owned.package
+        && p.display_name != meta.name
+    {
+        return Err(AppError::conflict(format!(
+            "crate `{}` conflicts with the existing crate `{}`",
+            meta.name, p.display_name
+        )));
+    }
+    ctx.check_write(&owned, &meta.name).await?;
+    if let Some(p) = &owned.package
+        && ctx.app.catalog.get_version(&p.id, &meta.vers).await?.is_some()
+    {
+        return Err(already_uploaded(&meta.name, &meta.vers));
+    }
+    let line = publish::index_entry(&meta, &pending.digests.sha256);
+    let new_version = NewVersion {
+        registry: ctx.registry.name.clone(),
+        name: name.key(),
+        display_name: meta.name.clone(),
+        version: meta.vers.clone(),
+        metadata: serde_json::to_string(&line).map_err(|e| AppError::internal(e.to_string()))?,
+        files: Vec::new(),
+        published_by: ctx.principal.user_id.clone(),
+        tags: Vec::new(),
+        visibility: access::Visibility::Public,
+        append: false,
+    };
+    let extra =
+        json!({ "description": meta.description, "license": meta.license, "keywords": meta.keywords }).to_string();
+    let file = PublishFile {
+        filename: format!("{}-{}.crate", meta.name, meta.vers),
+        pending,
+        content_type: "application/x-tar".into(),
+        metadata: extra,
+    };
+    ctx.commit_publish(new_version, vec![file]).await.map_err(|e| match e {
+        AppError::Conflict(_) => already_uploaded(&meta.name, &meta.vers),
+        other => other,
+    })?;
+    tracing::info!(registry = %ctx.registry.name, krate = %meta.name, version = %meta.vers, by = %ctx.principal.label(), "published");
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] } }),
+    ))
+}
+
+fn already_uploaded(name: &str, version: &str) -> AppError {
+    AppError::conflict(format!("crate version `{name}@{version}` is already uploaded"))
+}
+
+fn display(name: &CrateName) -> String {
+    format!("crate {}", name.as_str())
+}
+
+pub async fn set_yanked(ctx: &RequestCtx, name: &CrateName, version: &str, yanked: bool) -> AppResult<Response> {
+    let package = ctx.writable_package(&name.key(), &display(name)).await?;
+    let v = ctx
+        .app
+        .catalog
+        .get_version(&package.id, version)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("{} {version} not found", package.display_name)))?;
+    ctx.app.catalog.set_yanked(&v.id, yanked, None).await?;
+    ctx.audit_ok(if yanked { "yank" } else { "unyank" }, &package.display_name, Some(version));
+    Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
+}
+
+/// `cargo owner --add/--remove`: logins are user ids; `group:NAME` names a group.
+pub async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: bool) -> AppResult<Response> {
+    let raw = http::read_small_body(body, 64 * 1024).await?;
+    let req: Value =
+        serde_json::from_slice(&raw).map_err(|e| AppError::bad_request(format!("invalid owners body: {e}")))?;
+    let logins: Vec<String> = req
+        .get("users")
+        .and_then(|u| u.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if logins.is_empty() || logins.iter().any(|l| l.is_empty() || l.len() > 256 || l.chars().any(char::is_control)) {
+        return Err(AppError::bad_request("the body must be {\"users\": [\"login\", ...]}"));
+    }
+    let package = ctx.writable_package(&name.key(), &display(name)).await?;
+    let catalog = &ctx.app.catalog;
+    if !add {
+        let current = catalog.list_owners(&package.id).await?;
+        let remaining = current.iter().filter(|o| !logins.contains(&owner_login(o))).count();
+        if remaining == 0 {
+            return Err(AppError::bad_request("cannot remove every owner of a crate"));
+        }
+    }
+    for login in &logins {
+        let (is_group, id) = match login.strip_prefix("group:") {
+            Some(g) => (true, access::normalize_group(g)),
+            None => (false, login.clone()),
+        };
+        if add {
+            catalog.add_owner(&package.id, is_group, &id).await?;
+        } else {
+            catalog.remove_owner(&package.id, is_group, &id).await?;
+        }
+    }
+    ctx.audit_ok(if add { "owner-add" } else { "owner-remove" }, &package.display_name, None);
+    let verb = if add { "added as owners of" } else { "removed from the owners of" };
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "ok": true, "msg": format!("{} {verb} crate {}", logins.join(", "), package.display_name) }),
+    ))
+}

@@ -1,0 +1,163 @@
+//! The contract every ecosystem implements.
+//!
+//! An ecosystem parses each request into an operation ([`Ecosystem::parse`]:
+//! routing is parsing), and the operation names its authorization class
+//! ([`Operation::access`]), its stable audit name and its package. The
+//! generic driver ([`super::drive`]) then runs the same prologue for every
+//! ecosystem: resolve the caller (with the ecosystem's own credential forms
+//! first), check the class once, before any I/O, serve, and render any error
+//! in the client's dialect, recording refusals in the audit trail.
+//!
+//! Everything else the rest of the server asks of an ecosystem is here too:
+//! name normalisation (the API and the UI), Setup Guide snippets and install
+//! commands, upstream URL rules (the configuration), and the web UI's
+//! optional browser upload. `ecosystems/mod.rs` dispatches to these by
+//! [`Kind`](crate::kinds::Kind), from the one declaration.
+
+use std::future::Future;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+
+use super::RequestCtx;
+use crate::access::Permission;
+use crate::error::{AppError, AppResult};
+use crate::multipart::Upload;
+use crate::setup::{Snippet, Target};
+
+/// What an ecosystem's parser sees of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub method: &'a Method,
+    /// The raw (still percent-encoded) path after `/proxy/{registry}`, with
+    /// its leading `/` (empty for `/proxy/{registry}` itself).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+/// An operation's authorization class, checked once by the driver before
+/// the operation does any I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Answered to anyone, even to credentials that match nothing: what a
+    /// client reads before it knows it must send a token (cargo's
+    /// `config.json`, which says whether it must).
+    Open,
+    /// Anyone may call it; the operation itself may still need an identity
+    /// (npm's `whoami`).
+    Anyone,
+    /// Reads: needs the permission on the registry.
+    Read(Permission),
+    /// Changes the registry: needs local or hybrid mode (else 403 "registry
+    /// is not in local or hybrid mode") and `releases:write`.
+    Write,
+}
+
+impl Access {
+    pub fn is_write(self) -> bool {
+        self == Access::Write
+    }
+
+    /// The registry-level permission the class needs, if any.
+    pub fn permission(self) -> Option<Permission> {
+        match self {
+            Access::Open | Access::Anyone => None,
+            Access::Read(p) => Some(p),
+            Access::Write => Some(Permission::ReleasesWrite),
+        }
+    }
+}
+
+/// One parsed request.
+pub trait Operation: Send + Sync {
+    /// The action's name in the audit trail: stable, written by hand (never
+    /// derived from a type's name, so a rename cannot change audit data).
+    fn audit_name(&self) -> &'static str;
+
+    /// The authorization class.
+    fn access(&self) -> Access;
+
+    /// The package the operation concerns (for the audit trail).
+    fn package(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What the web UI's Upload card asks for a registry type that takes a
+/// file from the browser.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserUpload {
+    /// The `accept` attribute of the file input.
+    pub accept: &'static str,
+    /// What the user is told about the file.
+    pub hint: &'static str,
+    /// Extra form fields (name, label), none for most types.
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// An ecosystem: one folder under `ecosystems/`, one line in
+/// `kinds::for_each_ecosystem!`.
+pub trait Ecosystem: 'static {
+    type Op: Operation;
+
+    /// Parse a request into an operation. Unknown endpoints are 404, a known
+    /// path with the wrong method 405, bad names and traversal 400.
+    fn parse(head: &Head<'_>) -> AppResult<Self::Op>;
+
+    /// Serve an operation whose access the driver has checked.
+    fn serve(
+        ctx: &RequestCtx,
+        op: &Self::Op,
+        parts: &Parts,
+        body: Body,
+    ) -> impl Future<Output = AppResult<Response>> + Send;
+
+    /// An error in the body and headers the ecosystem's clients print.
+    fn render_error(err: &AppError) -> Response;
+
+    /// The catalog key of a package name (the one canonical form), or `None`
+    /// if the name is invalid.
+    fn normalize_name(name: &str) -> Option<String>;
+
+    /// The Setup Guide's snippets for a registry.
+    fn snippets(target: &Target) -> Vec<Snippet>;
+
+    /// The command that installs `package` from a registry.
+    fn install_command(target: &Target, package: &str) -> String;
+
+    /// A credential in a form only this ecosystem's clients send (NuGet's
+    /// `X-NuGet-ApiKey`, a token in the path), tried before the common
+    /// forms (`Authorization: Bearer/Basic/Token/raw`, the session cookie).
+    fn credential(head: &Head<'_>) -> Option<String> {
+        let _ = head;
+        None
+    }
+
+    /// Whether `url` may be configured as an upstream of this type.
+    fn check_upstream(url: &str) -> Result<(), String> {
+        check_http_url(url)
+    }
+
+    /// The Upload card's form, for types that take a file from the browser.
+    const BROWSER_UPLOAD: Option<BrowserUpload> = None;
+
+    /// Publish a file sent through the Upload card, through the ecosystem's
+    /// own publish path. Returns what was published ("name version"). The
+    /// caller has checked [`Access::Write`].
+    fn publish_upload(ctx: &RequestCtx, upload: Upload) -> impl Future<Output = AppResult<String>> + Send {
+        let kind = ctx.registry.kind;
+        drop(upload);
+        async move { Err(AppError::bad_request(format!("{kind} packages are published with the {kind} client"))) }
+    }
+}
+
+/// An absolute http(s) URL with a host: what most upstreams must be.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
+        _ => Err(format!("upstream `{url}` must be an absolute http(s) URL")),
+    }
+}

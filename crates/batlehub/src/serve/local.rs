@@ -1,0 +1,195 @@
+//! The steps every ecosystem shares for local packages: where a name is read
+//! from (with read access and visibility checked), serving a stored file,
+//! the write check of a package of this registry, committing a publish,
+//! visibility-filtered listings, and the names that must never be asked of
+//! an upstream.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::response::Response;
+
+use super::RequestCtx;
+use crate::access::{self, Permission};
+use crate::catalog::{ClaimRow, FileRow, NewVersion, PackageRow, PublishOutcome};
+use crate::error::{AppError, AppResult};
+use crate::registry::{self, PublishFile, Registry, Source};
+use crate::upstream::artifacts::Artifact;
+
+/// A local package as this request sees it, read access checked.
+pub struct Local {
+    /// The registry that holds it: this one or a member.
+    pub registry: Arc<Registry>,
+    pub package: PackageRow,
+}
+
+/// A package name of this very registry (never a member's) and the claim
+/// covering it: what a write is checked against.
+pub struct Owned {
+    pub package: Option<PackageRow>,
+    pub claim: Option<ClaimRow>,
+}
+
+/// Names that must never be answered from upstream (nor sent to one): every
+/// local package of this registry and its members, and every claimed prefix.
+pub struct Shadow {
+    names: HashSet<String>,
+    claims: Vec<(String, String)>,
+}
+
+impl Shadow {
+    pub fn covers(&self, name: &str) -> bool {
+        self.names.contains(name) || access::longest_claim(name, &self.claims).is_some()
+    }
+}
+
+impl RequestCtx {
+    /// Where the package `key` (its catalog key) is read from, with `wanted`
+    /// and its visibility checked: `Some` for a local package the caller may
+    /// see, `None` when the upstreams serve the name, 404 when a local
+    /// registry owns the name but holds nothing (a claim, an unpublished
+    /// name), and an invisible package answers 404 (401 to the anonymous).
+    pub async fn read_local(&self, key: &str, display: &str, wanted: Permission) -> AppResult<Option<Local>> {
+        match registry::resolve_source(&self.app.catalog, &self.app.registries, &self.registry, key).await? {
+            Source::Upstream => Ok(None),
+            Source::Local { registry, package: Some(package), claim } => {
+                registry::check_local_read(
+                    &self.principal,
+                    &self.registry,
+                    &registry,
+                    &package,
+                    claim.as_ref(),
+                    wanted,
+                )?;
+                Ok(Some(Local { registry, package }))
+            }
+            Source::Local { registry, package: None, .. } => {
+                if registry.name != self.registry.name {
+                    registry::require_on(&self.principal, &registry, wanted)?;
+                }
+                Err(AppError::not_found(format!("{display} not found")))
+            }
+        }
+    }
+
+    /// A local package the caller may see; anything else is a 404.
+    pub async fn local_package(&self, key: &str, display: &str, wanted: Permission) -> AppResult<Local> {
+        self.read_local(key, display, wanted).await?.ok_or_else(|| AppError::not_found(format!("{display} not found")))
+    }
+
+    /// Serve the file `filename` of a local package from the blob store.
+    pub async fn serve_local_file(&self, local: &Local, filename: &str) -> AppResult<Response> {
+        let file = self
+            .app
+            .catalog
+            .get_file(&local.package.id, filename)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
+        let (readable, size) = self
+            .app
+            .blobs
+            .open_readable(&file.sha256)
+            .await?
+            .ok_or_else(|| AppError::internal(format!("blob {} of {filename} is missing", file.sha256)))?;
+        let artifact = Artifact::Stored { file: readable, size, content_type: file.content_type };
+        Ok(crate::http::artifact(&local.registry.metrics.bytes, artifact, None))
+    }
+
+    /// The package `key` of this registry and the claim covering it.
+    pub async fn own_package(&self, key: &str) -> AppResult<Owned> {
+        let package = self.app.catalog.get_package(&self.registry.name, key).await?;
+        let claim = registry::claim_for(&self.app.catalog, &self.registry, key).await?;
+        Ok(Owned { package, claim })
+    }
+
+    /// Check that the caller may write `owned` (ownership, namespace claim,
+    /// admin); `display` names it in the refusal.
+    pub async fn check_write(&self, owned: &Owned, display: &str) -> AppResult<()> {
+        registry::check_package_write(
+            &self.app.catalog,
+            &self.principal,
+            owned.package.as_ref(),
+            owned.claim.as_ref(),
+            display,
+        )
+        .await
+    }
+
+    /// An existing package of this registry the caller may change (tags,
+    /// yanks, owners, unpublish): 404 when absent, 403 when not theirs.
+    pub async fn writable_package(&self, key: &str, display: &str) -> AppResult<PackageRow> {
+        let owned = self.own_package(key).await?;
+        let Some(package) = &owned.package else {
+            return Err(AppError::not_found(format!("{display} not found in registry {}", self.registry.name)));
+        };
+        self.check_write(&owned, &package.display_name).await?;
+        Ok(package.clone())
+    }
+
+    /// Commit a publish to this registry: blobs first, then every row in one
+    /// transaction; the caller becomes the first owner of a new package.
+    pub async fn commit_publish(&self, version: NewVersion, files: Vec<PublishFile>) -> AppResult<PublishOutcome> {
+        registry::commit_publish(&self.app.blobs, &self.app.catalog, version, files, self.principal.user_id.as_deref())
+            .await
+    }
+
+    /// Remove the blobs of deleted files that nothing references any more.
+    pub async fn release_blobs(&self, files: &[FileRow]) {
+        registry::release_blobs(&self.app.blobs, &self.app.catalog, files).await
+    }
+
+    /// The local registries this request reads packages from: the members
+    /// the caller may read, then this registry if it holds packages.
+    pub fn readable_locals(&self) -> Vec<Arc<Registry>> {
+        let members = self
+            .registry
+            .members
+            .iter()
+            .filter_map(|m| self.app.registries.get(m))
+            .filter(|r| registry::require_on(&self.principal, r, Permission::ReleasesRead).is_ok());
+        let own = self.registry.mode.has_local().then_some(&self.registry);
+        members.chain(own).cloned().collect()
+    }
+
+    /// The local packages matching `text` that the caller may see, in the
+    /// readable local registries: one catalog query for the rows and one for
+    /// the claims of each registry, whatever the number of rows.
+    pub async fn visible_packages(&self, text: &str, limit: i64) -> AppResult<Vec<PackageRow>> {
+        let locals = self.readable_locals();
+        let names: Vec<String> = locals.iter().map(|r| r.name.clone()).collect();
+        let rows = self.app.catalog.search_packages(&names, text, limit).await?;
+        let mut claims = Vec::with_capacity(locals.len());
+        for r in &locals {
+            claims.push((r.name.clone(), registry::claims(&self.app.catalog, r).await?));
+        }
+        Ok(rows
+            .into_iter()
+            .filter(|row| {
+                let claim = claims
+                    .iter()
+                    .find(|(reg, _)| *reg == row.registry)
+                    .and_then(|(_, c)| registry::covering(c, &row.name));
+                access::can_see(&self.principal, row.visibility, claim.as_ref().map(|c| c.group_id.as_str()))
+            })
+            .collect())
+    }
+
+    /// The names this registry must never answer from, or send to, an
+    /// upstream.
+    pub async fn shadow(&self) -> AppResult<Shadow> {
+        let mut regs: Vec<&Arc<Registry>> =
+            self.registry.members.iter().filter_map(|m| self.app.registries.get(m)).collect();
+        if self.registry.mode.has_local() {
+            regs.push(&self.registry);
+        }
+        let reg_names: Vec<String> = regs.iter().map(|r| r.name.clone()).collect();
+        let names: HashSet<String> = self.app.catalog.list_package_names(&reg_names).await?.into_iter().collect();
+        let mut claims = Vec::new();
+        for r in regs {
+            for c in registry::claims(&self.app.catalog, r).await? {
+                claims.push((c.prefix, c.group_id));
+            }
+        }
+        Ok(Shadow { names, claims })
+    }
+}

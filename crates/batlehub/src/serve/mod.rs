@@ -1,0 +1,145 @@
+//! Serving a registry request: the ecosystem contract, the generic driver
+//! that runs every ecosystem's prologue, and the steps every ecosystem
+//! shares for local packages ([`local`]) and upstream documents and
+//! artifacts ([`proxied`]).
+//!
+//! Architecture invariants: this module knows no ecosystem and no wire
+//! format; ecosystems reach the application only through [`RequestCtx`].
+//! Every operation's access is checked here, once, before it does any I/O.
+
+pub mod contract;
+pub mod local;
+pub mod proxied;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+
+pub use self::contract::{Access, BrowserUpload, Ecosystem, Head, Operation};
+pub use self::local::{Local, Owned, Shadow};
+pub use self::proxied::Located;
+use crate::access::{Permission, Principal};
+use crate::app::App;
+use crate::catalog::{AuditEvent, now_ms};
+use crate::error::{AppError, AppResult};
+use crate::multipart::Upload;
+use crate::registry::{self, Registry};
+
+/// Everything an ecosystem's handler needs about the request it serves.
+#[derive(Clone)]
+pub struct RequestCtx {
+    pub app: App,
+    pub registry: Arc<Registry>,
+    pub principal: Principal,
+    /// The public base URL of the server, without a trailing slash.
+    pub base: String,
+}
+
+impl RequestCtx {
+    /// `{base}/proxy/{registry}`: every URL this registry serves starts here.
+    pub fn registry_base(&self) -> String {
+        format!("{}/proxy/{}", self.base, self.registry.name)
+    }
+
+    /// The registry-level permission check.
+    pub fn require(&self, wanted: Permission) -> AppResult<()> {
+        registry::require_on(&self.principal, &self.registry, wanted)
+    }
+
+    /// Check an authorization class: the one place the rule is written.
+    pub fn check(&self, access: Access) -> AppResult<()> {
+        if access.is_write() && !self.registry.mode.has_local() {
+            return Err(AppError::not_local_mode());
+        }
+        match access.permission() {
+            Some(p) => self.require(p),
+            None => Ok(()),
+        }
+    }
+
+    /// Record a successful change in the audit trail (batched).
+    pub fn audit_ok(&self, action: &str, package: &str, version: Option<&str>) {
+        self.app.audit.record(AuditEvent {
+            at: now_ms(),
+            registry: Some(self.registry.name.clone()),
+            action: action.into(),
+            package: Some(package.to_string()),
+            version: version.map(str::to_string),
+            principal: Some(self.principal.label()),
+            outcome: "ok".into(),
+            detail: None,
+        });
+    }
+
+    /// Record a refused request in the audit trail (batched): forbidden
+    /// requests, and writes attempted without credentials.
+    pub fn audit_denied(&self, err: &AppError, is_write: bool, action: &str, package: impl FnOnce() -> Option<String>) {
+        if matches!(err, AppError::Forbidden(_)) || (is_write && matches!(err, AppError::Unauthenticated)) {
+            self.app.audit.record(AuditEvent {
+                at: now_ms(),
+                registry: Some(self.registry.name.clone()),
+                action: action.to_string(),
+                package: package(),
+                version: None,
+                principal: Some(self.principal.label()),
+                outcome: "denied".into(),
+                detail: Some(err.to_string()),
+            });
+        }
+    }
+}
+
+/// Serve `rest` (the raw path after `/proxy/{registry}`) for `registry`
+/// with ecosystem `E`: parse the operation, resolve the caller, check the
+/// operation's access once, serve, and render any error in `E`'s dialect.
+pub async fn drive<E: Ecosystem>(
+    app: App,
+    registry: Arc<Registry>,
+    rest: &str,
+    req: Request,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let head = Head { method: &parts.method, path: rest, query: parts.uri.query(), headers: &parts.headers };
+    let op = match E::parse(&head) {
+        Ok(op) => op,
+        Err(e) => return E::render_error(&e),
+    };
+    let access = op.access();
+    let principal = match app.identity.resolve_with(&parts.headers, E::credential(&head)).await {
+        Ok(p) => p,
+        Err(_) if access == Access::Open => Principal::anonymous(),
+        Err(e) => return E::render_error(&e),
+    };
+    let base = crate::http::public_base(&app.config.server, &parts.headers, peer);
+    let ctx = RequestCtx { app, registry, principal, base };
+    let served = match ctx.check(access) {
+        Ok(()) => E::serve(&ctx, &op, &parts, body).await,
+        Err(e) => Err(e),
+    };
+    match served {
+        Ok(response) => response,
+        Err(e) => {
+            ctx.audit_denied(&e, access.is_write(), op.audit_name(), || op.package());
+            E::render_error(&e)
+        }
+    }
+}
+
+/// A browser upload (the web UI's Upload card) published with ecosystem
+/// `E`, after the same write check as a client's publish.
+pub async fn publish_upload<E: Ecosystem>(ctx: &RequestCtx, upload: Upload) -> AppResult<String> {
+    let result = match (E::BROWSER_UPLOAD, ctx.check(Access::Write)) {
+        (None, _) => {
+            Err(AppError::bad_request(format!("{} does not take uploads from the browser", ctx.registry.name)))
+        }
+        (Some(_), Err(e)) => Err(e),
+        (Some(_), Ok(())) => E::publish_upload(ctx, upload).await,
+    };
+    if let Err(e) = &result {
+        ctx.audit_denied(e, true, "upload", || None);
+    }
+    result
+}

@@ -1,0 +1,97 @@
+//! The steps every ecosystem shares for what comes from upstreams: fetching
+//! a metadata document through the document cache, parsing it once per body
+//! on the blocking pool, rendering derived documents once per input, and
+//! serving an artifact from the cache or fetching it once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+
+use super::RequestCtx;
+use crate::error::{AppError, AppResult};
+use crate::http::{RenderKey, Rendered};
+use crate::upstream::CacheKey;
+use crate::upstream::artifacts::{ArtifactFetch, ExpectedDigest};
+use crate::upstream::documents::{DocFetch, Document, Served};
+
+/// Where an upstream artifact is, and the digest it must have.
+pub struct Located {
+    pub url: String,
+    pub expected: Option<ExpectedDigest>,
+}
+
+impl RequestCtx {
+    /// A fetch of the document `path` (relative to each of this registry's
+    /// upstreams, tried in order), cached under `key`.
+    pub fn doc_fetch(&self, key: CacheKey, path: String, accept: &str) -> DocFetch {
+        DocFetch {
+            registry: self.registry.name.clone(),
+            key,
+            upstreams: self.registry.upstreams.clone(),
+            path,
+            accept: accept.to_string(),
+            ttl: Duration::from_secs(self.registry.cache.metadata_ttl_secs),
+            client: self.app.upstream.client_for(&self.registry.name).clone(),
+            force_refresh: false,
+        }
+    }
+
+    /// A document through the cache (fresh, revalidated, fetched or stale).
+    pub async fn document(&self, fetch: DocFetch) -> AppResult<Served> {
+        Ok(self.app.documents.get(fetch).await?)
+    }
+
+    /// `doc` parsed once per fetched body, on the blocking pool. A document
+    /// that does not parse is the upstream's fault (502).
+    pub async fn parsed<T, F>(&self, doc: &Arc<Document>, parse: F) -> AppResult<Arc<T>>
+    where
+        T: std::any::Any + Send + Sync,
+        F: FnOnce(&Document) -> Result<T, String> + Send + 'static,
+    {
+        self.app.parsed.get_or_parse(doc, parse).await.map_err(AppError::Upstream)
+    }
+
+    /// A document derived from an upstream body, rendered once per `key`
+    /// on the blocking pool.
+    pub async fn rendered<F>(&self, key: RenderKey, render: F) -> AppResult<Rendered>
+    where
+        F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
+    {
+        self.app.rendered.get_or_render(key, render).await
+    }
+
+    /// An upstream artifact: from the cache when stored (counted as a hit,
+    /// no upstream contacted, nothing written), else `locate`d and fetched
+    /// once however many clients ask, verified and kept.
+    pub async fn upstream_artifact<F, Fut>(
+        &self,
+        key: CacheKey,
+        content_type: &'static str,
+        locate: F,
+    ) -> AppResult<Response>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<Located>>,
+    {
+        let metrics = &self.registry.metrics;
+        if let Some(hit) = self.app.artifacts.cached(&self.registry.name, &key).await? {
+            metrics.artifact_hits.increment(1);
+            return Ok(crate::http::artifact(&metrics.bytes, hit, Some(content_type)));
+        }
+        let Located { url, expected } = locate().await?;
+        let fetch = ArtifactFetch {
+            registry: self.registry.name.clone(),
+            key,
+            url,
+            expected,
+            client: self.app.upstream.artifact_client_for(&self.registry.name).clone(),
+            limit: self.app.config.limits.max_artifact_size_bytes,
+            verify_before_serve: self.registry.cache.verify_before_serve_bytes,
+            default_content_type: content_type.to_string(),
+        };
+        let artifact = self.app.artifacts.get(fetch).await?;
+        Ok(crate::http::artifact(&metrics.bytes, artifact, Some(content_type)))
+    }
+}
