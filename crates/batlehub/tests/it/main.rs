@@ -14,6 +14,7 @@ mod cargo;
 mod cargo_client;
 mod cli;
 mod clients;
+mod conformance;
 mod fuzz_corpus;
 mod identity_providers;
 mod npm_hybrid;

@@ -1,14 +1,10 @@
 //! `.crate` files, publish bodies and a fake sparse-index upstream.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use super::fake::{Answer, FakeUpstream, File, Protocol};
 
 /// A `.crate`: a gzipped tarball with `{name}-{vers}/Cargo.toml` and src/lib.rs.
 pub fn crate_file(name: &str, vers: &str) -> Vec<u8> {
@@ -65,33 +61,18 @@ pub async fn publish(c: &reqwest::Client, reg: &str, token: &str, name: &str, ve
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-#[derive(Default)]
-struct Inner {
-    crates: HashMap<String, Vec<(String, Vec<u8>)>>,
-    hits: HashMap<String, usize>,
-    corrupt: bool,
-    fail: bool,
-}
-
 /// A fake sparse index: `/index/config.json`, `/index/{path}`, and downloads
-/// at `/dl/...` through a `dl` template (with or without markers).
-pub struct FakeIndex {
-    pub url: String,
-    inner: Arc<Mutex<Inner>>,
-    _h: tokio::task::JoinHandle<()>,
+/// at `/dl/...` through a `dl` template (with or without markers), on the
+/// shared fake upstream skeleton.
+pub struct CargoProtocol {
+    markers: bool,
 }
 
-impl FakeIndex {
+pub type FakeIndex = FakeUpstream<CargoProtocol>;
+
+impl FakeUpstream<CargoProtocol> {
     pub async fn start(markers: bool) -> FakeIndex {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let st = (inner.clone(), url.clone(), markers);
-        let app = Router::new().fallback(serve).with_state(st);
-        let h = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeIndex { url, inner, _h: h }
+        FakeUpstream::serve(CargoProtocol { markers }).await
     }
 
     /// The index URL as a cargo upstream.
@@ -99,86 +80,182 @@ impl FakeIndex {
         format!("sparse+{}/index/", self.url)
     }
 
+    /// Hold a generated `.crate` of `name` `vers`; returns its bytes.
     pub fn add(&self, name: &str, vers: &str) -> Vec<u8> {
         let bytes = crate_file(name, vers);
-        self.inner
-            .lock()
-            .expect("lock")
-            .crates
-            .entry(name.to_string())
-            .or_default()
-            .push((vers.to_string(), bytes.clone()));
+        self.add_file(name, vers, &format!("{name}-{vers}.crate"), bytes.clone());
         bytes
-    }
-
-    pub fn hits(&self, path: &str) -> usize {
-        self.inner.lock().expect("lock").hits.get(path).copied().unwrap_or(0)
-    }
-
-    pub fn total_hits(&self) -> usize {
-        self.inner.lock().expect("lock").hits.values().sum()
-    }
-
-    pub fn set_corrupt(&self, on: bool) {
-        self.inner.lock().expect("lock").corrupt = on;
-    }
-
-    pub fn set_fail(&self, on: bool) {
-        self.inner.lock().expect("lock").fail = on;
     }
 }
 
-type St = (Arc<Mutex<Inner>>, String, bool);
-
-async fn serve(State((inner, url, markers)): State<St>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
-    let mut i = inner.lock().expect("lock");
-    *i.hits.entry(path.clone()).or_default() += 1;
-    if i.fail {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-    }
-    if path == "/index/config.json" {
-        let dl = if markers {
-            format!("{url}/dl/{{lowerprefix}}/{{crate}}-{{version}}.crate")
-        } else {
-            format!("{url}/dl/plain")
-        };
-        return axum::Json(json!({ "dl": dl })).into_response();
-    }
-    if let Some(rest) = path.strip_prefix("/index/") {
-        let name = rest.rsplit('/').next().unwrap_or("");
-        let Some(versions) = i.crates.get(name) else { return StatusCode::NOT_FOUND.into_response() };
-        let mut out = String::new();
-        for (v, bytes) in versions {
-            out.push_str(
-                &json!({"name": name, "vers": v, "deps": [], "cksum": sha256(bytes), "features": {}, "yanked": false})
-                    .to_string(),
-            );
-            out.push('\n');
+impl Protocol for CargoProtocol {
+    fn answer(&self, files: &[File], base: &str, _method: &Method, path: &str, _body: &[u8]) -> Answer {
+        if path == "/index/config.json" {
+            let dl = if self.markers {
+                format!("{base}/dl/{{lowerprefix}}/{{crate}}-{{version}}.crate")
+            } else {
+                format!("{base}/dl/plain")
+            };
+            return Answer::Document {
+                content_type: "application/json",
+                body: json!({ "dl": dl }).to_string().into_bytes(),
+            };
         }
-        return out.into_response();
-    }
-    if let Some(rest) = path.strip_prefix("/dl/") {
-        // `{lowerprefix}/{crate}-{version}.crate` or `plain/{crate}/{version}/download`.
-        let found = i.crates.iter().find_map(|(name, vs)| {
-            vs.iter().find_map(|(v, b)| {
-                let with_markers =
-                    format!("{}/{name}-{v}.crate", batlehub::ecosystems::cargo::names::index_prefix(name));
-                let plain = format!("plain/{name}/{v}/download");
-                (rest == with_markers || rest == plain).then(|| b.clone())
-            })
-        });
-        let corrupt = i.corrupt;
-        return match found {
-            Some(mut b) => {
-                if corrupt {
-                    let last = b.len() - 1;
-                    b[last] ^= 0xff;
-                }
-                b.into_response()
+        if let Some(rest) = path.strip_prefix("/index/") {
+            let name = rest.rsplit('/').next().unwrap_or("");
+            let mut out = String::new();
+            for f in files.iter().filter(|f| f.package == name) {
+                let line = json!({"name": name, "vers": f.version, "deps": [], "cksum": sha256(&f.bytes), "features": {}, "yanked": false});
+                out.push_str(&line.to_string());
+                out.push('\n');
             }
-            None => StatusCode::NOT_FOUND.into_response(),
-        };
+            if out.is_empty() {
+                return Answer::NotFound;
+            }
+            return Answer::Document { content_type: "text/plain", body: out.into_bytes() };
+        }
+        if let Some(rest) = path.strip_prefix("/dl/") {
+            // `{lowerprefix}/{crate}-{version}.crate` or `plain/{crate}/{version}/download`.
+            let found = files.iter().find(|f| {
+                let with_markers = format!(
+                    "{}/{}-{}.crate",
+                    batlehub::ecosystems::cargo::names::index_prefix(&f.package),
+                    f.package,
+                    f.version
+                );
+                let plain = format!("plain/{}/{}/download", f.package, f.version);
+                rest == with_markers || rest == plain
+            });
+            return match found {
+                Some(f) => Answer::Artifact(f.bytes.clone()),
+                None => Answer::NotFound,
+            };
+        }
+        Answer::NotFound
     }
-    StatusCode::NOT_FOUND.into_response()
+}
+
+/// Cargo for the shared suites.
+pub struct CargoFixture;
+
+impl super::fixture::Fixture for CargoFixture {
+    const TYPE: &'static str = "cargo";
+    const CLAIM: &'static str = "team-";
+    type Proto = CargoProtocol;
+
+    fn name(stem: &str, claimed: bool) -> String {
+        if claimed { format!("team-{stem}") } else { format!("free-{stem}") }
+    }
+
+    async fn publish(
+        c: &reqwest::Client,
+        registry_url: &str,
+        token: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> super::fixture::Reply {
+        let mut r = c
+            .put(format!("{registry_url}/api/v1/crates/new"))
+            .body(body(&meta(name, version, json!([])), &crate_file(name, version)));
+        if let Some(t) = token {
+            // As cargo sends it: the raw token.
+            r = r.header("authorization", t);
+        }
+        super::fixture::Reply::of(r.send().await.expect("publish")).await
+    }
+
+    fn listing(name: &str) -> String {
+        format!("/registry/{}", batlehub::ecosystems::cargo::names::index_path(&name.to_lowercase()))
+    }
+
+    fn artifact(name: &str, version: &str) -> String {
+        format!("/api/v1/crates/{name}/{version}/download")
+    }
+
+    async fn search(c: &reqwest::Client, registry_url: &str, token: Option<&str>) -> Vec<String> {
+        let mut r = c.get(format!("{registry_url}/api/v1/crates?q=&per_page=100"));
+        if let Some(t) = token {
+            r = r.header("authorization", t);
+        }
+        let found: Value = r.send().await.expect("search").json().await.expect("json");
+        let mut names: Vec<String> = found["crates"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|o| o["name"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// cargo prints every `errors[].detail`.
+    fn error_message(reply: &super::fixture::Reply) -> Option<String> {
+        super::fixture::json_of(reply)["errors"][0]["detail"].as_str().filter(|e| !e.is_empty()).map(str::to_string)
+    }
+
+    async fn upstream() -> FakeIndex {
+        FakeIndex::start(true).await
+    }
+
+    fn upstream_url(fake: &FakeIndex) -> String {
+        fake.index()
+    }
+
+    fn seed(fake: &FakeIndex, name: &str, version: &str) -> Vec<u8> {
+        fake.add(name, version)
+    }
+
+    fn bad_publishes(stem: &str) -> Vec<super::fixture::BadRequest> {
+        use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Payload};
+        let name = &Self::name(stem, false);
+        let good_meta = meta(name, "1.0.0", json!([]));
+        let good_crate = crate_file(name, "1.0.0");
+        let good = body(&good_meta, &good_crate);
+        let mut lying = good.clone();
+        lying[0] = lying[0].wrapping_add(7);
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"xx");
+        let cases: Vec<(&'static str, Vec<u8>, u16)> = vec![
+            ("truncated", good[..good.len() - 10].to_vec(), 400),
+            ("lengths that lie", lying, 400),
+            ("trailing bytes", trailing, 400),
+            ("empty", Vec::new(), 400),
+            ("metadata not JSON", body(&json!("x"), &good_crate)[..].to_vec(), 400),
+            (
+                "name mismatch with Cargo.toml",
+                body(&good_meta, &crate_file_declaring(name, "1.0.0", "evil", "1.0.0")),
+                400,
+            ),
+            ("version mismatch with Cargo.toml", body(&good_meta, &crate_file(name, "2.0.0")), 400),
+            ("not gzip", body(&good_meta, b"plain text, not a tarball"), 400),
+            ("empty name", body(&meta("", "1.0.0", json!([])), &good_crate), 400),
+            ("leading digit", body(&meta("1abc", "1.0.0", json!([])), &good_crate), 400),
+            ("non-ascii", body(&meta("caf\u{e9}", "1.0.0", json!([])), &good_crate), 400),
+            ("too long", body(&meta(&"a".repeat(65), "1.0.0", json!([])), &good_crate), 400),
+            ("bad version", body(&meta(name, "1.0", json!([])), &good_crate), 400),
+            ("oversized", body(&good_meta, &vec![0x1f; BAD_INPUT_LIMIT as usize * 2]), 413),
+        ];
+        cases
+            .into_iter()
+            .map(|(what, bytes, status)| BadRequest {
+                what,
+                method: reqwest::Method::PUT,
+                path: "/api/v1/crates/new".into(),
+                payload: Payload::Raw { content_type: "application/octet-stream", bytes },
+                status,
+            })
+            .collect()
+    }
+
+    fn bad_paths() -> Vec<(&'static str, u16)> {
+        vec![
+            ("/registry/../../catalog.db", 400),
+            ("/registry/%2e%2e/x/y", 400),
+            ("/registry/se/rd/..%2fserde", 400),
+            ("/registry/xx/yy/serde", 404),
+            ("/registry/1/1", 404),
+            ("/api/v1/crates/1bad/1.0.0/download", 400),
+            ("/api/v1/crates/ok/1.0/download", 400),
+            ("/api/v1/crates/a%00b/1.0.0/download", 400),
+            ("/nosuch", 404),
+        ]
+    }
 }

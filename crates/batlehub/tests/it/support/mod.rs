@@ -1,8 +1,11 @@
 //! Test support: a BatleHub on 127.0.0.1 over a temporary SQLite file and
 //! blob folder, a fake npm upstream, npm tarballs and publish bodies.
 
+pub mod builder;
 pub mod cargo;
+pub mod fake;
 pub mod fake_npm;
+pub mod fixture;
 pub mod idp;
 pub mod npm;
 pub mod pypi;

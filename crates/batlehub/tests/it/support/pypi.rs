@@ -1,15 +1,13 @@
 //! Wheels and sdists built in memory, multipart uploads as twine sends them,
 //! and a fake Simple API upstream.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::response::IntoResponse;
 use sha2::{Digest, Sha256};
+
+use super::fake::{Answer, FakeUpstream, File, Protocol};
 
 pub fn metadata(name: &str, version: &str) -> String {
     format!(
@@ -116,34 +114,18 @@ pub async fn upload(
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
-#[derive(Default)]
-struct Inner {
-    /// project → [(filename, bytes)]
-    projects: HashMap<String, Vec<(String, Vec<u8>)>>,
-    hits: HashMap<String, usize>,
-    fail: bool,
-    corrupt: bool,
+/// A fake Simple API: `/simple/{project}/` in HTML (relative links) or
+/// JSON, files at `/files/{filename}` with `.metadata` for wheels, on the
+/// shared fake upstream skeleton.
+pub struct PypiProtocol {
     json: bool,
 }
 
-/// A fake Simple API: `/simple/{project}/` in HTML (relative links) or
-/// JSON, files at `/files/{filename}` with `.metadata` for wheels.
-pub struct FakeSimple {
-    pub url: String,
-    inner: Arc<Mutex<Inner>>,
-    _h: tokio::task::JoinHandle<()>,
-}
+pub type FakeSimple = FakeUpstream<PypiProtocol>;
 
-impl FakeSimple {
+impl FakeUpstream<PypiProtocol> {
     pub async fn start(json: bool) -> FakeSimple {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let inner = Arc::new(Mutex::new(Inner { json, ..Default::default() }));
-        let app = Router::new().fallback(serve).with_state(inner.clone());
-        let h = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeSimple { url, inner, _h: h }
+        FakeUpstream::serve(PypiProtocol { json }).await
     }
 
     pub fn simple(&self) -> String {
@@ -151,94 +133,238 @@ impl FakeSimple {
     }
 
     pub fn add(&self, project: &str, filename: &str, bytes: Vec<u8>) {
-        self.inner
-            .lock()
-            .expect("lock")
-            .projects
-            .entry(project.to_string())
-            .or_default()
-            .push((filename.to_string(), bytes));
-    }
-
-    pub fn hits(&self, path: &str) -> usize {
-        self.inner.lock().expect("lock").hits.get(path).copied().unwrap_or(0)
-    }
-
-    pub fn total_hits(&self) -> usize {
-        self.inner.lock().expect("lock").hits.values().sum()
-    }
-
-    pub fn set_fail(&self, on: bool) {
-        self.inner.lock().expect("lock").fail = on;
-    }
-
-    pub fn set_corrupt(&self, on: bool) {
-        self.inner.lock().expect("lock").corrupt = on;
+        let version = filename.split('-').nth(1).unwrap_or("").trim_end_matches(".tar.gz").to_string();
+        self.add_file(project, &version, filename, bytes);
     }
 }
 
-async fn serve(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
-    let mut i = inner.lock().expect("lock");
-    *i.hits.entry(path.clone()).or_default() += 1;
-    if i.fail {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-    }
-    if let Some(project) = path.strip_prefix("/simple/").and_then(|p| p.strip_suffix('/')) {
-        let Some(files) = i.projects.get(project) else { return StatusCode::NOT_FOUND.into_response() };
-        if i.json {
-            let fs: Vec<serde_json::Value> = files
-                .iter()
-                .map(|(f, b)| {
-                    let meta = f.ends_with(".whl").then(|| {
-                        let name = f.split('-').next().unwrap_or("");
-                        let version = f.split('-').nth(1).unwrap_or("");
-                        serde_json::json!({"sha256": sha256(metadata(name, version).as_bytes())})
-                    });
-                    serde_json::json!({"filename": f, "url": format!("../../files/{f}"), "hashes": {"sha256": sha256(b)},
-                        "requires-python": ">=3.8", "core-metadata": meta.unwrap_or(serde_json::json!(false)), "size": b.len()})
-                })
-                .collect();
-            let doc = serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "versions": [], "files": fs});
-            return ([(header::CONTENT_TYPE, "application/vnd.pypi.simple.v1+json")], doc.to_string()).into_response();
-        }
-        let mut html = String::from("<!DOCTYPE html><html><body>\n");
-        for (f, b) in files {
-            let meta = if f.ends_with(".whl") {
-                let name = f.split('-').next().unwrap_or("");
-                let version = f.split('-').nth(1).unwrap_or("");
-                format!(" data-dist-info-metadata=\"sha256={}\"", sha256(metadata(name, version).as_bytes()))
-            } else {
-                String::new()
-            };
-            // Relative links, as devpi and pypiserver write them.
-            html.push_str(&format!(
-                "<a href=\"../../files/{f}#sha256={}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n",
-                sha256(b)
-            ));
-        }
-        html.push_str("</body></html>\n");
-        return ([(header::CONTENT_TYPE, "text/html")], html).into_response();
-    }
-    if let Some(file) = path.strip_prefix("/files/") {
-        let corrupt = i.corrupt;
-        for files in i.projects.values() {
-            for (f, b) in files {
-                if file == f {
-                    let mut b = b.clone();
-                    if corrupt {
-                        let last = b.len() - 1;
-                        b[last] ^= 0xff;
-                    }
-                    return b.into_response();
-                }
-                if file == format!("{f}.metadata") {
+impl Protocol for PypiProtocol {
+    fn answer(&self, files: &[File], _base: &str, _method: &Method, path: &str, _body: &[u8]) -> Answer {
+        if let Some(project) = path.strip_prefix("/simple/").and_then(|p| p.strip_suffix('/')) {
+            let files: Vec<&File> = files.iter().filter(|f| f.package == project).collect();
+            if files.is_empty() {
+                return Answer::NotFound;
+            }
+            if self.json {
+                let fs: Vec<serde_json::Value> = files
+                    .iter()
+                    .map(|File { filename: f, bytes: b, .. }| {
+                        let meta = f.ends_with(".whl").then(|| {
+                            let name = f.split('-').next().unwrap_or("");
+                            let version = f.split('-').nth(1).unwrap_or("");
+                            serde_json::json!({"sha256": sha256(metadata(name, version).as_bytes())})
+                        });
+                        serde_json::json!({"filename": f, "url": format!("../../files/{f}"), "hashes": {"sha256": sha256(b)},
+                            "requires-python": ">=3.8", "core-metadata": meta.unwrap_or(serde_json::json!(false)), "size": b.len()})
+                    })
+                    .collect();
+                let doc =
+                    serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "versions": [], "files": fs});
+                return Answer::Document {
+                    content_type: "application/vnd.pypi.simple.v1+json",
+                    body: doc.to_string().into_bytes(),
+                };
+            }
+            let mut html = String::from("<!DOCTYPE html><html><body>\n");
+            for File { filename: f, bytes: b, .. } in files {
+                let meta = if f.ends_with(".whl") {
                     let name = f.split('-').next().unwrap_or("");
                     let version = f.split('-').nth(1).unwrap_or("");
-                    return metadata(name, version).into_response();
+                    format!(" data-dist-info-metadata=\"sha256={}\"", sha256(metadata(name, version).as_bytes()))
+                } else {
+                    String::new()
+                };
+                // Relative links, as devpi and pypiserver write them.
+                html.push_str(&format!(
+                    "<a href=\"../../files/{f}#sha256={}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n",
+                    sha256(b)
+                ));
+            }
+            html.push_str("</body></html>\n");
+            return Answer::Document { content_type: "text/html", body: html.into_bytes() };
+        }
+        if let Some(file) = path.strip_prefix("/files/") {
+            for f in files {
+                if file == f.filename {
+                    return Answer::Artifact(f.bytes.clone());
+                }
+                if file == format!("{}.metadata", f.filename) {
+                    // Metadata files are never corrupted.
+                    let name = f.filename.split('-').next().unwrap_or("");
+                    let version = f.filename.split('-').nth(1).unwrap_or("");
+                    return Answer::Other(metadata(name, version).into_response());
                 }
             }
         }
+        Answer::NotFound
     }
-    StatusCode::NOT_FOUND.into_response()
+}
+
+/// PyPI for the shared suites.
+pub struct PypiFixture;
+
+impl super::fixture::Fixture for PypiFixture {
+    const TYPE: &'static str = "pypi";
+    const CLAIM: &'static str = "team-";
+    type Proto = PypiProtocol;
+
+    fn name(stem: &str, claimed: bool) -> String {
+        if claimed { format!("team-{stem}") } else { format!("free-{stem}") }
+    }
+
+    async fn publish(
+        c: &reqwest::Client,
+        registry_url: &str,
+        token: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> super::fixture::Reply {
+        let mut r = c.post(format!("{registry_url}/legacy/")).multipart(form(
+            name,
+            version,
+            &wheel_name(name, version),
+            &wheel(name, version),
+            &[],
+        ));
+        if let Some(t) = token {
+            // As twine sends it.
+            r = r.basic_auth("__token__", Some(t));
+        }
+        super::fixture::Reply::of(r.send().await.expect("upload")).await
+    }
+
+    fn listing(name: &str) -> String {
+        format!("/simple/{name}/")
+    }
+
+    fn artifact(name: &str, version: &str) -> String {
+        format!("/packages/{name}/{}", wheel_name(name, version))
+    }
+
+    async fn search(c: &reqwest::Client, registry_url: &str, token: Option<&str>) -> Vec<String> {
+        let mut r = c.get(format!("{registry_url}/simple/")).header("accept", "application/vnd.pypi.simple.v1+json");
+        if let Some(t) = token {
+            r = r.basic_auth("__token__", Some(t));
+        }
+        let found: serde_json::Value = r.send().await.expect("list").json().await.expect("json");
+        let mut names: Vec<String> = found["projects"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|o| o["name"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Plain text, the message also the reason phrase (what twine prints).
+    fn error_message(reply: &super::fixture::Reply) -> Option<String> {
+        let plain =
+            reply.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").starts_with("text/plain");
+        let message = reply.body.trim();
+        (plain && !message.is_empty()).then(|| message.to_string())
+    }
+
+    async fn upstream() -> FakeSimple {
+        FakeSimple::start(true).await
+    }
+
+    fn upstream_url(fake: &FakeSimple) -> String {
+        fake.simple()
+    }
+
+    fn seed(fake: &FakeSimple, name: &str, version: &str) -> Vec<u8> {
+        let w = wheel(name, version);
+        fake.add(name, &wheel_name(name, version), w.clone());
+        w
+    }
+
+    fn bad_publishes(stem: &str) -> Vec<super::fixture::BadRequest> {
+        use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Payload};
+        let name = &Self::name(stem, false);
+        let other = &Self::name(&format!("{stem}-other"), false);
+        let w = wheel(name, "1.0");
+        let garbage_multipart = Payload::Raw {
+            content_type: "multipart/form-data; boundary=XYZ",
+            bytes: b"--XYZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\ndemo\r\n--XY".to_vec(),
+        };
+        let cases: Vec<(&'static str, Payload, u16)> = vec![
+            (
+                "file name for another project",
+                Payload::Form(form(name, "1.0", &wheel_name(other, "1.0"), &w, &[])),
+                400,
+            ),
+            ("file name for another version", Payload::Form(form(name, "1.0", &wheel_name(name, "2.0"), &w, &[])), 400),
+            (
+                "content of another project",
+                Payload::Form(form(name, "1.0", &wheel_name(name, "1.0"), &wheel(other, "1.0"), &[])),
+                400,
+            ),
+            (
+                "not a wheel at all",
+                Payload::Form(form(name, "1.0", &wheel_name(name, "1.0"), b"garbage bytes", &[])),
+                400,
+            ),
+            ("not an sdist", Payload::Form(form(name, "1.0", &sdist_name(name, "1.0"), b"garbage", &[])), 400),
+            (
+                "bad PEP 440 version",
+                Payload::Form(form(name, "one.two", &format!("{name}-one.two.tar.gz"), &sdist(name, "1.0"), &[])),
+                400,
+            ),
+            (
+                "invalid project name",
+                Payload::Form(form("-demo-", "1.0", &sdist_name(name, "1.0"), &sdist(name, "1.0"), &[])),
+                400,
+            ),
+            (
+                "traversal in the file name",
+                Payload::Form(form(name, "1.0", &format!("../../{name}-1.0.tar.gz"), &sdist(name, "1.0"), &[])),
+                400,
+            ),
+            ("unsupported extension", Payload::Form(form(name, "1.0", &format!("{name}-1.0.exe"), b"MZ", &[])), 400),
+            (
+                "digest mismatch",
+                Payload::Form(form(
+                    name,
+                    "1.0",
+                    &wheel_name(name, "1.0"),
+                    &w,
+                    &[("md5_digest", "00000000000000000000000000000000")],
+                )),
+                400,
+            ),
+            ("malformed multipart", garbage_multipart, 400),
+            ("not multipart", Payload::Raw { content_type: "text/plain", bytes: b"not multipart".to_vec() }, 400),
+            (
+                "oversized",
+                Payload::Form(form(
+                    name,
+                    "1.0",
+                    &wheel_name(name, "1.0"),
+                    &vec![7u8; BAD_INPUT_LIMIT as usize + 1000],
+                    &[],
+                )),
+                413,
+            ),
+        ];
+        cases
+            .into_iter()
+            .map(|(what, payload, status)| BadRequest {
+                what,
+                method: reqwest::Method::POST,
+                path: "/legacy/".into(),
+                payload,
+                status,
+            })
+            .collect()
+    }
+
+    fn bad_paths() -> Vec<(&'static str, u16)> {
+        vec![
+            ("/simple/..%2f..%2fetc/", 400),
+            ("/packages/demo/..%2fcatalog.db", 400),
+            ("/packages/demo/.hidden", 400),
+            ("/packages/..%2f..%2fetc/x.whl", 400),
+            ("/simple/a%00b/", 400),
+            ("/nothing", 404),
+        ]
+    }
 }

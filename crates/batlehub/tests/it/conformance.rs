@@ -1,0 +1,290 @@
+//! The cross-ecosystem conformance table: what every registry type must do,
+//! whatever its protocol, run on every ecosystem through its
+//! [`Fixture`](crate::support::fixture::Fixture).
+//!
+//! - a proxy refuses writes with the user guide's 403 message;
+//! - a missing or bad credential is a 401 with a challenge;
+//! - an invisible package answers 404 (401 to the anonymous caller);
+//! - a locally claimed name never goes upstream;
+//! - a cache hit never calls the upstream, and is counted;
+//! - an upstream digest mismatch is a 502 and nothing is kept;
+//! - bad names and traversal are 4xx in the client's error shape.
+
+use crate::support::builder::Reg;
+use crate::support::fixture::{Fixture, Reply, segment};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, stored_blobs};
+
+async fn get(c: &reqwest::Client, url: String, token: Option<&str>) -> Reply {
+    let mut r = c.get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    Reply::of(r.send().await.expect("get")).await
+}
+
+/// The client's error shape, with the message.
+fn message<F: Fixture>(what: &str, reply: &Reply) -> String {
+    F::error_message(reply).unwrap_or_else(|| {
+        panic!("{}: {what}: not {}'s error shape ({}): {}", F::TYPE, F::TYPE, reply.status, reply.body)
+    })
+}
+
+fn challenged<F: Fixture>(what: &str, reply: &Reply) {
+    assert_eq!(reply.status, 401, "{}: {what}: {}", F::TYPE, reply.body);
+    assert_eq!(
+        reply.headers.get("www-authenticate").and_then(|v| v.to_str().ok()),
+        Some("Basic realm=\"batlehub\""),
+        "{}: {what}",
+        F::TYPE
+    );
+    message::<F>(what, reply);
+}
+
+pub async fn proxy_refuses_writes<F: Fixture>() {
+    let up = F::upstream().await;
+    let s = TestServer::with(&[Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&up))], "").await;
+    let reply = F::publish(&client(), &s.reg("mirror"), Some(ADMIN), &F::name("w", false), "1.0.0").await;
+    assert_eq!(reply.status, 403, "{}: {}", F::TYPE, reply.body);
+    assert!(
+        message::<F>("publish to a proxy", &reply).contains("registry is not in local or hybrid mode"),
+        "{}: {}",
+        F::TYPE,
+        reply.body
+    );
+    assert_eq!(up.total_hits(), 0, "{}: a refused write reaches no upstream", F::TYPE);
+}
+
+pub async fn missing_or_bad_credentials_are_challenged<F: Fixture>() {
+    let s = TestServer::with(&[Reg::local(F::TYPE, "private")], "").await;
+    let c = client();
+    let reg = s.reg("private");
+    let name = F::name("c", false);
+    assert!((200..300).contains(&F::publish(&c, &reg, Some(ALICE), &name, "1.0.0").await.status));
+    for path in [F::listing(&name), F::artifact(&name, "1.0.0")] {
+        challenged::<F>(&format!("anonymous {path}"), &get(&c, format!("{reg}{path}"), None).await);
+        challenged::<F>(&format!("bad token {path}"), &get(&c, format!("{reg}{path}"), Some("not-a-token")).await);
+        assert_eq!(get(&c, format!("{reg}{path}"), Some(BOB)).await.status, 200, "{}: {path}", F::TYPE);
+    }
+    challenged::<F>("anonymous publish", &F::publish(&c, &reg, None, &F::name("d", false), "1.0.0").await);
+    challenged::<F>(
+        "publish with a bad token",
+        &F::publish(&c, &reg, Some("nope"), &F::name("d", false), "1.0.0").await,
+    );
+}
+
+pub async fn invisible_packages_are_hidden<F: Fixture>() {
+    let s = TestServer::with(&[Reg::local(F::TYPE, "vis").open_read()], "").await;
+    s.app.catalog.add_claim("vis", F::CLAIM, "oidc:myorg", None).await.expect("claim");
+    let c = client();
+    let reg = s.reg("vis");
+    let internal = F::name("internal", false);
+    let team = F::name("team", true);
+    for name in [&internal, &team] {
+        let reply = F::publish(&c, &reg, Some(ALICE), name, "1.0.0").await;
+        assert!((200..300).contains(&reply.status), "{}: {name}: {}", F::TYPE, reply.body);
+    }
+    for (name, visibility) in [(&internal, "internal"), (&team, "team")] {
+        let url = format!("{}/api/v1/registries/vis/packages/{}/visibility", s.url, segment(name));
+        let r = c.put(url).bearer_auth(ALICE).json(&serde_json::json!({ "visibility": visibility })).send().await;
+        assert_eq!(r.expect("put").status(), 200, "{}: {name}", F::TYPE);
+    }
+    // (who, name, expected) for the listing and the artifact alike.
+    let cases = [
+        (None, &internal, 401),
+        (Some(BOB), &internal, 200),
+        (None, &team, 401),
+        (Some(BOB), &team, 404),
+        (Some(ALICE), &team, 200),
+        (Some(ADMIN), &team, 200),
+    ];
+    for (who, name, expected) in cases {
+        for path in [F::listing(name), F::artifact(name, "1.0.0")] {
+            let reply = get(&c, format!("{reg}{path}"), who).await;
+            assert_eq!(reply.status, expected, "{}: {who:?} {path}: {}", F::TYPE, reply.body);
+            if expected != 200 {
+                let msg = message::<F>(&path, &reply);
+                assert!(expected == 401 || !msg.contains("visib"), "{}: a 404 does not say why: {msg}", F::TYPE);
+            }
+        }
+    }
+    // The search (or project list) shows each caller what it may see.
+    let mut everyone = F::search(&c, &reg, Some(ADMIN)).await;
+    everyone.sort();
+    assert_eq!(everyone.len(), 2, "{}: {everyone:?}", F::TYPE);
+    assert!(F::search(&c, &reg, None).await.is_empty(), "{}", F::TYPE);
+    assert_eq!(F::search(&c, &reg, Some(BOB)).await, vec![internal.clone()], "{}", F::TYPE);
+}
+
+pub async fn claimed_names_never_go_upstream<F: Fixture>() {
+    let up = F::upstream().await;
+    let ghost = F::name("ghost", true);
+    let shared = F::name("shared", false);
+    F::seed(&up, &ghost, "1.0.0");
+    F::seed(&up, &shared, "9.0.0");
+    let s = TestServer::with(&[Reg::hybrid(F::TYPE, "hyb", &F::upstream_url(&up)).open_read()], "").await;
+    s.app.catalog.add_claim("hyb", F::CLAIM, "oidc:myorg", None).await.expect("claim");
+    let c = client();
+    let reg = s.reg("hyb");
+    // A claimed name only the upstream has: not found, never asked upstream.
+    for path in [F::listing(&ghost), F::artifact(&ghost, "1.0.0")] {
+        for who in [None, Some(BOB), Some(ALICE)] {
+            let reply = get(&c, format!("{reg}{path}"), who).await;
+            assert_eq!(reply.status, 404, "{}: {who:?} {path}: {}", F::TYPE, reply.body);
+        }
+    }
+    // A name that exists locally is served locally, even if the upstream has it.
+    assert!((200..300).contains(&F::publish(&c, &reg, Some(ALICE), &shared, "1.0.0").await.status));
+    assert_eq!(get(&c, format!("{reg}{}", F::listing(&shared)), None).await.status, 200);
+    assert_eq!(get(&c, format!("{reg}{}", F::artifact(&shared, "1.0.0")), None).await.status, 200);
+    assert_eq!(get(&c, format!("{reg}{}", F::artifact(&shared, "9.0.0")), None).await.status, 404);
+    assert_eq!(up.total_hits(), 0, "{}: the upstream was asked for a local or claimed name", F::TYPE);
+}
+
+/// `batlehub_cache_total{registry, kind="artifact", result="hit"}` now.
+fn artifact_hits(registry: &str) -> u64 {
+    let text = batlehub::app::prometheus().render();
+    text.lines()
+        .filter(|l| l.starts_with("batlehub_cache_total{"))
+        .filter(|l| {
+            l.contains(&format!("registry=\"{registry}\""))
+                && l.contains("kind=\"artifact\"")
+                && l.contains("result=\"hit\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()))
+        .map(|n| n as u64)
+        .sum()
+}
+
+pub async fn cache_hits_never_call_the_upstream<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("hit", false);
+    let bytes = F::seed(&up, &name, "1.0.0");
+    // The metrics recorder is process-wide: a registry name of its own.
+    let registry = format!("hits-{}", F::TYPE);
+    let s = TestServer::with(&[Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up)).open_read()], "").await;
+    let c = client();
+    let url = format!("{}{}", s.reg(&registry), F::artifact(&name, "1.0.0"));
+    let first = c.get(&url).send().await.expect("get");
+    assert_eq!(first.status(), 200, "{}", F::TYPE);
+    assert_eq!(first.bytes().await.expect("body").as_ref(), &bytes[..], "{}", F::TYPE);
+    let asked = up.total_hits();
+    assert!(asked >= 1, "{}", F::TYPE);
+    let hits_before = artifact_hits(&registry);
+    for _ in 0..3 {
+        let again = c.get(&url).send().await.expect("get");
+        assert_eq!(again.status(), 200, "{}", F::TYPE);
+        assert_eq!(again.bytes().await.expect("body").as_ref(), &bytes[..], "{}", F::TYPE);
+    }
+    assert_eq!(up.total_hits(), asked, "{}: a cache hit called the upstream", F::TYPE);
+    assert_eq!(artifact_hits(&registry), hits_before + 3, "{}: every cache hit is counted", F::TYPE);
+}
+
+pub async fn digest_mismatch_is_502_and_nothing_kept<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("bad", false);
+    let bytes = F::seed(&up, &name, "1.0.0");
+    let s = TestServer::with(&[Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&up)).open_read()], "").await;
+    let c = client();
+    let url = format!("{}{}", s.reg("mirror"), F::artifact(&name, "1.0.0"));
+    up.set_corrupt(true);
+    let reply = get(&c, url.clone(), None).await;
+    assert_eq!(reply.status, 502, "{}: {}", F::TYPE, reply.body);
+    message::<F>("digest mismatch", &reply);
+    assert!(stored_blobs(&s).await.is_empty(), "{}: a corrupt artifact was kept", F::TYPE);
+    up.set_corrupt(false);
+    let r = c.get(&url).send().await.expect("get");
+    assert_eq!(r.status(), 200, "{}", F::TYPE);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &bytes[..], "{}", F::TYPE);
+    assert_eq!(stored_blobs(&s).await.len(), 1, "{}", F::TYPE);
+}
+
+pub async fn bad_names_and_traversal_are_4xx<F: Fixture>() {
+    let s = TestServer::with(&[Reg::local(F::TYPE, "internal")], "").await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    for (path, status) in F::bad_paths() {
+        // Sent raw: HTTP client libraries normalise dot segments away.
+        let reply = raw_get(&addr, &format!("/proxy/internal{path}"), ALICE).await;
+        assert_eq!(reply.status, status, "{}: {path}: {}", F::TYPE, reply.body);
+        message::<F>(path, &reply);
+    }
+}
+
+/// A GET with the path exactly as given.
+pub async fn raw_get(addr: &str, path: &str, token: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in head.lines().skip(1) {
+        if let Some((k, v)) = line.split_once(':')
+            && let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()),
+                reqwest::header::HeaderValue::from_str(v.trim()),
+            )
+        {
+            headers.insert(k, v);
+        }
+    }
+    Reply { status, headers, body: body.to_string() }
+}
+
+/// Every suite of this file on every ecosystem: one line per ecosystem.
+macro_rules! conformance {
+    ($($eco:ident => $fixture:ty;)*) => {
+        $(
+            mod $eco {
+                type F = $fixture;
+
+                #[tokio::test]
+                async fn proxy_refuses_writes() {
+                    super::proxy_refuses_writes::<F>().await;
+                }
+                #[tokio::test]
+                async fn missing_or_bad_credentials_are_challenged() {
+                    super::missing_or_bad_credentials_are_challenged::<F>().await;
+                }
+                #[tokio::test]
+                async fn invisible_packages_are_hidden() {
+                    super::invisible_packages_are_hidden::<F>().await;
+                }
+                #[tokio::test]
+                async fn claimed_names_never_go_upstream() {
+                    super::claimed_names_never_go_upstream::<F>().await;
+                }
+                #[tokio::test]
+                async fn cache_hits_never_call_the_upstream() {
+                    super::cache_hits_never_call_the_upstream::<F>().await;
+                }
+                #[tokio::test]
+                async fn digest_mismatch_is_502_and_nothing_kept() {
+                    super::digest_mismatch_is_502_and_nothing_kept::<F>().await;
+                }
+                #[tokio::test]
+                async fn bad_names_and_traversal_are_4xx() {
+                    super::bad_names_and_traversal_are_4xx::<F>().await;
+                }
+            }
+        )*
+        /// Every registry type this build serves has its line above.
+        #[test]
+        fn every_kind_runs_the_table() {
+            let covered = [$(<$fixture as Fixture>::TYPE),*];
+            for k in batlehub::kinds::Kind::ALL {
+                assert!(covered.contains(&k.as_str()), "{k} has no conformance fixture");
+            }
+        }
+    };
+}
+
+conformance! {
+    npm => crate::support::npm::NpmFixture;
+    cargo => crate::support::cargo::CargoFixture;
+    pypi => crate::support::pypi::PypiFixture;
+}

@@ -1,0 +1,74 @@
+//! Test servers built from typed registries instead of hand-written TOML.
+
+use super::{TestServer, config};
+
+/// One `[[registries]]` entry of a test server.
+#[derive(Debug, Clone)]
+pub struct Reg {
+    kind: String,
+    name: String,
+    mode: &'static str,
+    upstreams: Vec<String>,
+    rbac: Option<&'static str>,
+}
+
+/// Anonymous callers may read; users may also publish.
+pub const OPEN_READ: &str = "anonymous = [\"releases:read\", \"source:read\"]\nuser = [\"releases:read\", \"source:read\", \"releases:write\"]\n";
+
+impl Reg {
+    fn new(kind: &str, name: &str, mode: &'static str) -> Reg {
+        Reg { kind: kind.into(), name: name.into(), mode, upstreams: Vec::new(), rbac: None }
+    }
+
+    /// A private registry of `kind` (default grants: users read and publish).
+    pub fn local(kind: &str, name: &str) -> Reg {
+        Reg::new(kind, name, "local")
+    }
+
+    /// A caching proxy of `upstream`.
+    pub fn proxy(kind: &str, name: &str, upstream: &str) -> Reg {
+        Reg::new(kind, name, "proxy").upstream(upstream)
+    }
+
+    /// Local packages first, `upstream` for the rest.
+    pub fn hybrid(kind: &str, name: &str, upstream: &str) -> Reg {
+        Reg::new(kind, name, "hybrid").upstream(upstream)
+    }
+
+    pub fn upstream(mut self, url: &str) -> Reg {
+        self.upstreams.push(url.into());
+        self
+    }
+
+    /// The `[registries.rbac]` table's body.
+    pub fn rbac(mut self, body: &'static str) -> Reg {
+        self.rbac = Some(body);
+        self
+    }
+
+    /// Anonymous callers may read; users may read and publish.
+    pub fn open_read(self) -> Reg {
+        self.rbac(OPEN_READ)
+    }
+
+    pub fn toml(&self) -> String {
+        let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
+        if !self.upstreams.is_empty() {
+            t.push_str(&format!("upstreams = [{}]\n", list(&self.upstreams)));
+        }
+        if let Some(rbac) = self.rbac {
+            t.push_str(&format!("[registries.rbac]\n{rbac}"));
+        }
+        t
+    }
+}
+
+impl TestServer {
+    /// A server with the test identities (see `config`), `registries`, and
+    /// `extra` TOML (a `[limits]` section, say).
+    pub async fn with(registries: &[Reg], extra: &str) -> TestServer {
+        let regs: Vec<String> = registries.iter().map(Reg::toml).collect();
+        TestServer::start(&config(&format!("{extra}\n{}", regs.join("\n")))).await
+    }
+}
