@@ -15,6 +15,7 @@ mod cargo_client;
 mod cli;
 mod clients;
 mod conformance;
+mod contract;
 mod fuzz_corpus;
 mod identity_providers;
 mod npm_hybrid;
