@@ -6,16 +6,30 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::runner::{Output, Runner};
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config, snippet};
 
+/// cargo with its own CARGO_HOME (holding `config.toml`) and target folder.
 struct CargoHome {
-    dir: tempfile::TempDir,
+    runner: Runner,
     cargo: PathBuf,
 }
 
 impl CargoHome {
+    fn new(cargo: PathBuf) -> CargoHome {
+        let runner = Runner::new(Duration::from_secs(300))
+            .dirs(&["home"])
+            .env_path("CARGO_HOME", "home")
+            .env_path("CARGO_TARGET_DIR", "target")
+            .env("CARGO_NET_RETRY", "0")
+            .env("CARGO_HTTP_TIMEOUT", "60")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_REGISTRIES_CRATES_IO_PROTOCOL");
+        CargoHome { runner, cargo }
+    }
+
     fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        self.runner.path(p)
     }
 
     fn krate(&self, name: &str, version: &str, deps: &str, lib: &str) -> PathBuf {
@@ -32,35 +46,12 @@ impl CargoHome {
         dir
     }
 
-    async fn run(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> (bool, String, String) {
-        let mut cmd = tokio::process::Command::new(&self.cargo);
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("CARGO_HOME", self.path("home"))
-            .env("CARGO_TARGET_DIR", self.path("target"))
-            .env("CARGO_NET_RETRY", "0")
-            .env("CARGO_HTTP_TIMEOUT", "60")
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_REGISTRIES_CRATES_IO_PROTOCOL")
-            .kill_on_drop(true);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
-            .await
-            .expect("cargo timed out")
-            .expect("run cargo");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    async fn run(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
+        self.runner.run_with(&self.cargo, args, cwd, envs).await
     }
 
     async fn ok(&self, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
-        let (ok, stdout, stderr) = self.run(args, cwd, envs).await;
-        assert!(ok, "cargo {args:?} failed:\n{stdout}\n{stderr}");
-        stdout
+        self.runner.ok_with(&self.cargo, args, cwd, envs).await
     }
 }
 
@@ -91,8 +82,7 @@ upstreams = ["{up_index}"]
 "#
     )))
     .await;
-    let home = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo };
-    std::fs::create_dir_all(home.path("home")).expect("mkdir");
+    let home = CargoHome::new(cargo);
     // The Setup Guide's snippets, as pasted: the private registry, the
     // crates-io mirror, and the stand-in crates-io itself (a BatleHub, named
     // `public`) to seed it; each token from the variable its snippet names.
@@ -125,10 +115,9 @@ upstreams = ["{up_index}"]
     home.ok(&["publish", "--registry", "internal", "--allow-dirty"], &app_lib, tokens).await;
     // Republishing: cargo sees the version in the index and refuses (the
     // server's own 409 is covered by the in-process tests).
-    let (ok, _, err) =
-        home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, tokens).await;
-    assert!(!ok);
-    assert!(err.contains("already exists"), "{err}");
+    let out = home.run(&["publish", "--registry", "internal", "--allow-dirty", "--no-verify"], &core, tokens).await;
+    assert!(!out.ok);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
 
     // yank / yank --undo, as the user guide shows them.
     home.ok(&["yank", "--registry", "internal", "priv-core@0.1.0"], &core, tokens).await;
@@ -158,18 +147,18 @@ upstreams = ["{up_index}"]
         "priv-app-lib = { version = \"0.1\", registry = \"internal\" }\npubdep = \"1\"\n",
         "pub fn run() -> u32 { priv_app_lib::total() + pubdep::answer() }\n",
     );
-    let (ok, out, err) = home.run(&["build", "-v"], &consumer, tokens).await;
-    assert!(ok, "{out}{err}");
+    let out = home.run(&["build", "-v"], &consumer, tokens).await;
+    assert!(out.ok, "{}{}", out.stdout, out.stderr);
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).expect("lock");
     assert!(lock.contains("name = \"pubdep\"") && lock.contains("name = \"priv-core\""), "{lock}");
 
     // Without tokens the private registry refuses.
-    let fresh = CargoHome { dir: tempfile::tempdir().expect("dir"), cargo: home.cargo.clone() };
-    std::fs::create_dir_all(fresh.path("home")).expect("mkdir");
+    let fresh = CargoHome::new(home.cargo.clone());
     std::fs::copy(home.path("home/config.toml"), fresh.path("home/config.toml")).expect("copy");
     let consumer2 =
         fresh.krate("consumer2", "0.1.0", "priv-core = { version = \"0.1\", registry = \"internal\" }\n", "");
-    let (ok, _, err) = fresh.run(&["generate-lockfile"], &consumer2, &[]).await;
-    assert!(!ok, "{err}");
+    let out = fresh.run(&["generate-lockfile"], &consumer2, &[]).await;
+    let err = out.stderr;
+    assert!(!out.ok, "{err}");
     assert!(err.contains("token") || err.contains("401") || err.contains("authentication"), "{err}");
 }

@@ -11,27 +11,38 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::support::runner::Runner;
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config};
 
-/// An isolated home for one client run.
+/// An isolated home for npm, pnpm and yarn 1, and the projects they run in.
 struct Sandbox {
-    dir: tempfile::TempDir,
+    runner: Runner,
     /// yarn 1 sends tokens for unscoped packages only with `always-auth`.
     always_auth: bool,
 }
 
+impl std::ops::Deref for Sandbox {
+    type Target = Runner;
+    fn deref(&self) -> &Runner {
+        &self.runner
+    }
+}
+
 impl Sandbox {
     fn new(_registry: &str) -> Sandbox {
-        let dir = tempfile::tempdir().expect("dir");
-        for d in ["home", "cache", "store", "yarn-cache"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        std::fs::write(dir.path().join("home/.npmrc"), "").expect("npmrc");
-        Sandbox { dir, always_auth: false }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        let runner = Runner::new(Duration::from_secs(180))
+            .dirs(&["home", "cache", "store", "yarn-cache"])
+            .file("home/.npmrc", "")
+            .env_path("HOME", "home")
+            .env_path("npm_config_userconfig", "home/.npmrc")
+            .env_path("npm_config_cache", "cache")
+            .env("npm_config_audit", "false")
+            .env("npm_config_fund", "false")
+            .env("npm_config_update_notifier", "false")
+            .env_path("YARN_CACHE_FOLDER", "yarn-cache")
+            .env("CI", "true")
+            .env_remove("PIP_FIND_LINKS");
+        Sandbox { runner, always_auth: false }
     }
 
     /// A project folder with a package.json and an .npmrc for `registry` and `token`.
@@ -51,42 +62,6 @@ impl Sandbox {
         .expect("npmrc");
         std::fs::write(dir.join(".yarnrc"), format!("registry \"{registry}\"\n")).expect("yarnrc");
         dir
-    }
-
-    /// Run a client; returns success, stdout, and stdout+stderr for messages.
-    async fn run(&self, tool: &Path, args: &[&str], cwd: &Path) -> (bool, String) {
-        let (ok, _, all) = self.run_full(tool, args, cwd).await;
-        (ok, all)
-    }
-
-    async fn run_full(&self, tool: &Path, args: &[&str], cwd: &Path) -> (bool, String, String) {
-        let mut cmd = tokio::process::Command::new(tool);
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("HOME", self.path("home"))
-            .env("npm_config_userconfig", self.path("home/.npmrc"))
-            .env("npm_config_cache", self.path("cache"))
-            .env("npm_config_audit", "false")
-            .env("npm_config_fund", "false")
-            .env("npm_config_update_notifier", "false")
-            .env("YARN_CACHE_FOLDER", self.path("yarn-cache"))
-            .env("CI", "true")
-            .env_remove("PIP_FIND_LINKS")
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
-            .await
-            .unwrap_or_else(|_| panic!("{} {args:?} timed out", tool.display()))
-            .expect("run client");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let text = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), stdout, text)
-    }
-
-    /// Run a client that must succeed; returns its stdout.
-    async fn ok(&self, tool: &Path, args: &[&str], cwd: &Path) -> String {
-        let (ok, stdout, text) = self.run_full(tool, args, cwd).await;
-        assert!(ok, "{} {args:?} failed:\n{text}", tool.display());
-        stdout
     }
 }
 
@@ -166,8 +141,8 @@ async fn npm_follows_the_user_guide() {
     let out = sb.ok(&npm, &publish[1..], &lib).await;
     assert!(out.contains("@myorg/my-private-package@1.0.0"), "{out}");
     // Republishing the same version: 409, npm fails.
-    let (ok, out) = sb.run(&npm, &publish[1..], &lib).await;
-    assert!(!ok, "{out}");
+    let out = sb.run(&npm, &publish[1..], &lib).await;
+    assert!(!out.ok, "{}", out.text());
     // npm whoami with the user guide's .npmrc for /proxy/npm/.
     let guide = sb.project("guide", json!({"name": "guide", "version": "1.0.0", "private": true}), &proxy, ALICE);
     let out = sb.ok(&npm, &["whoami"], &guide).await;
@@ -203,9 +178,9 @@ async fn npm_follows_the_user_guide() {
         "",
     );
     std::fs::write(anon.join(".npmrc"), format!("registry={proxy}\n")).expect("npmrc");
-    let (ok, out) = sb.run(&npm, &["install"], &anon).await;
-    assert!(!ok);
-    assert!(out.contains("401"), "{out}");
+    let out = sb.run(&npm, &["install"], &anon).await;
+    assert!(!out.ok);
+    assert!(out.text().contains("401"), "{}", out.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,15 +5,40 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::runner::{Output, Runner};
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client_tool, config, snippet};
 
+/// pip, uv, twine and poetry with their own HOME, caches and no user
+/// configuration.
 struct Py {
-    dir: tempfile::TempDir,
+    runner: Runner,
 }
 
 impl Py {
+    fn new() -> Py {
+        let runner = Runner::new(Duration::from_secs(300))
+            .dirs(&["home"])
+            .env_path("HOME", "home")
+            .env("PIP_FIND_LINKS", "")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_NO_CACHE_DIR", "1")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL")
+            .env_path("UV_CACHE_DIR", "uv-cache")
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env_remove("UV_INDEX_URL")
+            .env_remove("UV_DEFAULT_INDEX")
+            .env_path("POETRY_CACHE_DIR", "poetry-cache")
+            .env_path("POETRY_CONFIG_DIR", "poetry-config")
+            .env("POETRY_VIRTUALENVS_CREATE", "false")
+            .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring");
+        Py { runner }
+    }
+
     fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        self.runner.path(p)
     }
 
     /// A setuptools project; returns its folder.
@@ -34,44 +59,12 @@ impl Py {
         dir
     }
 
-    async fn run(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> (bool, String) {
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("HOME", self.path("home"))
-            .env("PIP_FIND_LINKS", "")
-            .env("PIP_CONFIG_FILE", "/dev/null")
-            .env("PIP_NO_CACHE_DIR", "1")
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .env_remove("PIP_INDEX_URL")
-            .env_remove("PIP_EXTRA_INDEX_URL")
-            .env("UV_CACHE_DIR", self.path("uv-cache"))
-            .env("UV_NO_CONFIG", "1")
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env_remove("UV_INDEX_URL")
-            .env_remove("UV_DEFAULT_INDEX")
-            .env("POETRY_CACHE_DIR", self.path("poetry-cache"))
-            .env("POETRY_CONFIG_DIR", self.path("poetry-config"))
-            .env("POETRY_VIRTUALENVS_CREATE", "false")
-            .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-            .kill_on_drop(true);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
-            .await
-            .unwrap_or_else(|_| panic!("{} {args:?} timed out", program.display()))
-            .expect("run");
-        (
-            out.status.success(),
-            format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-        )
+    async fn run(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
+        self.runner.run_with(program, args, cwd, envs).await
     }
 
     async fn ok(&self, program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> String {
-        let (ok, text) = self.run(program, args, cwd, envs).await;
-        assert!(ok, "{} {args:?} failed:\n{text}", program.display());
-        text
+        self.runner.ok_with(program, args, cwd, envs).await
     }
 
     /// `python -m build --no-isolation`: no index is contacted.
@@ -122,8 +115,7 @@ upstreams = ["{up_simple}"]
 "#
     )))
     .await;
-    let py = Py { dir: tempfile::tempdir().expect("dir") };
-    std::fs::create_dir_all(py.path("home")).expect("home");
+    let py = Py::new();
     // ~/.netrc from the Setup Guide.
     let netrc = snippet(&hub, "my-pypi", "netrc", "bob", BOB);
     assert_eq!(netrc, format!("machine 127.0.0.1\nlogin bob\npassword {BOB}\n"));
@@ -163,8 +155,8 @@ upstreams = ["{up_simple}"]
     let as_alice = [("BATLEHUB_TOKEN", ALICE), ("PATH", tools_path.as_str())];
     py.ok(sh, &["-c", &twine_upload], &acme, &as_alice).await;
     // Again: 409, which twine reports.
-    let (ok, text) = py.run(sh, &["-c", &twine_upload], &acme, &as_alice).await;
-    assert!(!ok && text.contains("409"), "{text}");
+    let out = py.run(sh, &["-c", &twine_upload], &acme, &as_alice).await;
+    assert!(!out.ok && out.text().contains("409"), "{}", out.text());
 
     // uv publish, the Setup Guide's command.
     let uv_publish = snippet(&hub, "private", "uv-publish", "", "");
@@ -222,7 +214,7 @@ upstreams = ["{up_simple}"]
     .await;
     assert!(py.installed("t-url", "acme_uv"));
     // Without credentials pip gets the 401 and fails.
-    let (ok, text) = py
+    let out = py
         .run(
             &python,
             &[
@@ -239,7 +231,7 @@ upstreams = ["{up_simple}"]
             &[],
         )
         .await;
-    assert!(!ok && text.contains("401"), "{text}");
+    assert!(!out.ok && out.text().contains("401"), "{}", out.text());
     std::fs::write(py.path("home/.netrc"), &netrc).expect("netrc");
 
     // poetry resolves from the private source (PyPI disabled by the primary source).

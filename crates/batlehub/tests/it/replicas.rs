@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::npm_proxy::spawn_binary;
 use crate::support::npm::{escaped, publish, publish_body, tarball};
+use crate::support::runner::Runner;
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client, client_tool, config, config_text, snippet_at};
 
 const REGISTRIES: &str = "[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"local\"\n";
@@ -54,32 +55,19 @@ async fn two_replicas_serve_as_one() {
 
     // The real npm client installs it through B.
     if let Some(npm) = client_tool("npm") {
-        let p = tempfile::tempdir().expect("dir");
-        for d in ["home", "cache", "app"] {
-            std::fs::create_dir_all(p.path().join(d)).expect("mkdir");
-        }
-        let app = p.path().join("app");
-        std::fs::write(
-            app.join("package.json"),
-            r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"shared-lib":"^1.0.0"}}"#,
-        )
-        .expect("pj");
-        std::fs::write(
-            app.join(".npmrc"),
-            snippet_at(batlehub::kinds::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB),
-        )
-        .expect("npmrc");
-        let out = tokio::process::Command::new(npm)
-            .args(["install", "--no-audit", "--no-fund"])
-            .current_dir(&app)
-            .env("HOME", p.path().join("home"))
-            .env("npm_config_cache", p.path().join("cache"))
-            .env("npm_config_update_notifier", "false")
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("npm");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let npmrc = snippet_at(batlehub::kinds::Kind::Npm, &format!("{reg_b}/"), "npmrc", "", BOB);
+        let sb = Runner::new(Duration::from_secs(180))
+            .dirs(&["home", "cache", "app"])
+            .file(
+                "app/package.json",
+                r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"shared-lib":"^1.0.0"}}"#,
+            )
+            .file("app/.npmrc", npmrc)
+            .env_path("HOME", "home")
+            .env_path("npm_config_cache", "cache")
+            .env("npm_config_update_notifier", "false");
+        let app = sb.path("app");
+        sb.ok(&npm, &["install", "--no-audit", "--no-fund"], &app).await;
         let installed = std::fs::read_to_string(app.join("node_modules/shared-lib/package.json")).expect("installed");
         assert!(installed.contains("\"1.0.0\""), "{installed}");
     }

@@ -10,20 +10,21 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::runner::Runner;
 use crate::support::{ALICE, TestServer, client, client_tool, config, snippet};
 
+/// node running `tests/browser/ui.js` steps against Chromium; the browser
+/// state kept between steps (`STATE`) lives in the runner's folder.
 struct Browser {
+    runner: Runner,
     node: PathBuf,
-    chromium: PathBuf,
     dir: PathBuf,
-    state: PathBuf,
-    shots: PathBuf,
 }
 
 impl Browser {
     /// Node, Chromium and playwright-core, or `None` (skipped) when one is
     /// missing outside CI.
-    fn find(state_dir: &Path) -> Option<Browser> {
+    fn find() -> Option<Browser> {
         let node = client_tool("node")?;
         let chromium = client_tool("chromium")?;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -36,31 +37,17 @@ impl Browser {
         }
         let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot folder");
-        Some(Browser { node, chromium, dir, state: state_dir.join("state.json"), shots })
+        let runner = Runner::new(Duration::from_secs(120))
+            .env("CHROMIUM", &chromium)
+            .env_path("STATE", "state.json")
+            .env("SHOTS", &shots);
+        Some(Browser { runner, node, dir })
     }
 
     async fn step(&self, step: &str, env: &[(&str, &str)]) -> Value {
-        let mut cmd = tokio::process::Command::new(&self.node);
-        cmd.arg("ui.js")
-            .arg(step)
-            .current_dir(&self.dir)
-            .env("CHROMIUM", &self.chromium)
-            .env("STATE", &self.state)
-            .env("SHOTS", &self.shots)
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-            .await
-            .expect("browser step timed out")
-            .expect("run node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "browser step {step} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.runner.run_with(&self.node, &["ui.js", step], &self.dir, env).await;
+        assert!(out.ok, "browser step {step} failed:\n{}", out.text());
+        let stdout = out.stdout;
         let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
             .unwrap_or_else(|e| panic!("{step}: {e}: {stdout}"));
         assert_eq!(v["errors"], serde_json::json!([]), "{step}: the page logged errors (a CSP violation?)");
@@ -70,9 +57,13 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_in_chromium() {
-    let tmp = tempfile::tempdir().expect("dir");
-    let Some(browser) = Browser::find(tmp.path()) else { return };
+    let Some(browser) = Browser::find() else { return };
     let Some(python) = client_tool("python3") else { return };
+    // pip with the sandbox as HOME; the wheel, pip.conf and install target live there too.
+    let pip = Runner::new(Duration::from_secs(300));
+    let tmp_home = pip.root().to_path_buf();
+    let pip = pip.env("HOME", tmp_home).env("PIP_FIND_LINKS", "").env_remove("PIP_INDEX_URL");
+    let tmp = pip.root();
     let hub = TestServer::start(&config(crate::ui::REGISTRIES)).await;
     let base = hub.url.clone();
     let env = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
@@ -135,25 +126,18 @@ async fn the_web_ui_in_chromium() {
     assert!(out["copyButtons"].as_u64().unwrap_or(0) >= per_registry.len() as u64);
 
     // Upload a wheel through the Upload card, install it back with pip.
-    let wheel_path = tmp.path().join(crate::support::pypi::wheel_name("acme-widget", "1.0.0"));
+    let wheel_path = tmp.join(crate::support::pypi::wheel_name("acme-widget", "1.0.0"));
     std::fs::write(&wheel_path, crate::support::pypi::wheel("acme-widget", "1.0.0")).expect("wheel");
     let out = run("upload", env(&[("REGISTRY", "private".into()), ("WHEEL", wheel_path.display().to_string())])).await;
     assert!(out["notice"].as_str().unwrap_or("").contains("Published acme-widget 1.0.0 to private"), "{out}");
-    let pip_conf = tmp.path().join("pip.conf");
+    let pip_conf = tmp.join("pip.conf");
     std::fs::write(&pip_conf, snippet(&hub, "private", "pip-conf", "", "")).expect("pip.conf");
-    let target = tmp.path().join("site");
-    let pip = tokio::process::Command::new(&python)
-        .args(["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--target"])
-        .arg(&target)
-        .arg("acme-widget==1.0.0")
-        .env("PIP_CONFIG_FILE", &pip_conf)
-        .env("PIP_FIND_LINKS", "")
-        .env_remove("PIP_INDEX_URL")
-        .env("HOME", tmp.path())
-        .output()
-        .await
-        .expect("pip");
-    assert!(pip.status.success(), "{}{}", String::from_utf8_lossy(&pip.stdout), String::from_utf8_lossy(&pip.stderr));
+    let target = tmp.join("site");
+    let target_arg = target.display().to_string();
+    let pip_conf = pip_conf.display().to_string();
+    let args = ["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--target", &target_arg];
+    let cwd = std::env::current_dir().expect("cwd");
+    pip.ok_with(&python, &[&args[..], &["acme-widget==1.0.0"]].concat(), &cwd, &[("PIP_CONFIG_FILE", &pip_conf)]).await;
     assert!(target.join("acme_widget/__init__.py").is_file());
     let simple = format!("{}/simple/acme-widget/", hub.reg("private"));
     assert_eq!(client().get(&simple).send().await.expect("anon").status(), 200);

@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod idp;
 pub mod npm;
 pub mod pypi;
+pub mod runner;
 pub mod s3;
 pub mod tls;
 
