@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The one integration test binary: in-process HTTP tests against the real
 //! router over temporary SQLite files and blob folders, with fake upstreams on
-//! 127.0.0.1, the binary itself, and the real npm, pnpm and yarn clients.
+//! 127.0.0.1, the binary itself, the real clients (npm, pnpm, yarn, cargo, pip,
+//! uv, twine, poetry) and headless Chromium. The conformance table, the access
+//! matrix and the bad-input suite run on every ecosystem.
 
 mod support;
 

@@ -1,5 +1,8 @@
 //! Test support: a BatleHub on 127.0.0.1 over a temporary SQLite file and
-//! blob folder, a fake npm upstream, npm tarballs and publish bodies.
+//! blob folder (`TestServer`, built from typed registries in `builder`), one
+//! fake upstream skeleton (`fake`) with a protocol per ecosystem, each
+//! ecosystem's packages, publish bodies and conformance `Fixture`
+//! (`npm`, `cargo`, `pypi`), and one runner for the real clients (`runner`).
 
 pub mod builder;
 pub mod cargo;
