@@ -33,7 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work")
 FIX = os.path.join(WORK, "fixtures")
-BIN = os.path.join(ROOT, "target", "release", "batlehub")
+# BATLEHUB_BENCH_BIN measures another build (an earlier commit's, say) with the same fixtures.
+BIN = os.environ.get("BATLEHUB_BENCH_BIN") or os.path.join(ROOT, "target", "release", "batlehub")
 
 NGINX_BASE = 18181      # the baseline: files from disk
 UPSTREAM = 18182        # the static upstream every proxy uses
