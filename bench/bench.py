@@ -943,7 +943,8 @@ def main():
             p.stop()
     version_line = sh([BIN, "--version"]).strip() if os.path.exists(BIN) else "?"
     node_v = sh(["node", "--version"]).strip()
-    devpi_v = sh([os.path.join(HERE, ".venv", "bin", "devpi-server"), "--version"]).strip()
+    devpi_bin = os.path.join(HERE, ".venv", "bin", "devpi-server")
+    devpi_v = sh([devpi_bin, "--version"]).strip() if os.path.exists(devpi_bin) else "(not installed)"
     header = ("# Benchmarks\n\nWritten by `bench/run` (see the README); every figure below was measured in the same run, "
               "and ratios compare systems measured alternately in that run (absolute numbers drift on shared machines).\n\n"
               f"- Machine: {machine()}\n- When: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
