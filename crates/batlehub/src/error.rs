@@ -140,6 +140,7 @@ impl From<crate::catalog::DbError> for AppError {
         match err {
             crate::catalog::DbError::NotFound => AppError::NotFound("not found".into()),
             crate::catalog::DbError::Conflict(msg) => AppError::Conflict(msg),
+            crate::catalog::DbError::Denied(msg) => AppError::Forbidden(msg),
             crate::catalog::DbError::Other(e) => AppError::Unavailable(format!("catalog unavailable: {e}")),
         }
     }

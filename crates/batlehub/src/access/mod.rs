@@ -296,11 +296,12 @@ pub fn may_write_package(
     {
         return true;
     }
-    if !exists || owners.is_empty() {
-        // A new name (or one whose publisher left no owner) is open to any
-        // writer unless a namespace claim reserves it.
+    if !exists {
+        // A new name is open to any writer unless a namespace claim reserves it.
         return claim_group.is_none();
     }
+    // An existing package without owners fails closed: admins and the
+    // claim's group (above) only.
     owners.iter().any(|(is_group, id)| {
         if *is_group { principal.in_group(id) } else { principal.user_id.as_deref() == Some(id.as_str()) }
     })

@@ -119,6 +119,10 @@ fn write_ownership() {
     assert!(may_write_package(&admin, true, &owners, None));
     // Group owners.
     assert!(may_write_package(&bob, true, &[(true, "oidc:myorg".into())], None));
+    // An existing package without owners fails closed.
+    assert!(!may_write_package(&alice, true, &[], None));
+    assert!(may_write_package(&bob, true, &[], Some("oidc:myorg")));
+    assert!(may_write_package(&admin, true, &[], None));
 }
 
 #[test]

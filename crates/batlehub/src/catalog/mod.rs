@@ -33,6 +33,10 @@ pub enum DbError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A write refused inside its transaction (the caller may not write
+    /// what another writer created in the meantime).
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Other(#[from] sqlx::Error),
 }

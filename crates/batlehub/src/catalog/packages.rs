@@ -196,6 +196,10 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// Decides whether a publisher may write a package with these owners
+/// (`(is_group, id)`): the write check, re-run inside a transaction.
+pub type OwnerCheck<'a> = dyn Fn(&[(bool, String)]) -> bool + Sync + 'a;
+
 impl Catalog {
     pub async fn get_package(&self, registry: &str, name: &str) -> DbResult<Option<PackageRow>> {
         let sql = format!("SELECT {PACKAGE_COLS} FROM packages WHERE registry = $1 AND name = $2");
@@ -207,7 +211,17 @@ impl Catalog {
     /// created if needed, a duplicate version or file name is a
     /// [`DbError::Conflict`], and tags, the first owner and the audit row are
     /// written in the same transaction.
-    pub async fn publish_version(&self, v: &NewVersion, first_owner: Option<&str>) -> DbResult<PublishOutcome> {
+    /// Write a published version and its files in one transaction. When the
+    /// package already exists, `may_write(owners)` decides, inside the
+    /// transaction, whether this publisher may add to it (two first
+    /// publishes of one name race: the second finds the first's package and
+    /// must own it); a refusal is `DbError::Denied` and nothing is written.
+    pub async fn publish_version(
+        &self,
+        v: &NewVersion,
+        first_owner: Option<&str>,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<PublishOutcome> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
@@ -230,6 +244,17 @@ impl Catalog {
             .bind(&v.name)
             .fetch_one(&mut *tx)
             .await?;
+        if !created_package {
+            let owners: Vec<(String, String)> =
+                sqlx::query_as("SELECT principal_type, principal_id FROM package_owners WHERE package_id = $1")
+                    .bind(&package_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let owners: Vec<(bool, String)> = owners.into_iter().map(|(t, id)| (t == "group", id)).collect();
+            if !may_write(&owners) {
+                return Err(DbError::Denied(format!("you do not own {}", v.display_name)));
+            }
+        }
         let mut version_id = new_id();
         let sql = if v.append {
             "INSERT INTO versions (id, package_id, version, metadata, published_by, published_at, yanked)
@@ -492,16 +517,31 @@ impl Catalog {
         Ok(())
     }
 
-    pub async fn remove_owner(&self, package_id: &str, is_group: bool, principal_id: &str) -> DbResult<bool> {
-        let res = sqlx::query(
-            "DELETE FROM package_owners WHERE package_id = $1 AND principal_type = $2 AND principal_id = $3",
-        )
-        .bind(package_id)
-        .bind(if is_group { "group" } else { "user" })
-        .bind(principal_id)
-        .execute(self.pool())
-        .await?;
-        Ok(res.rows_affected() > 0)
+    /// Remove `owners` (`(is_group, id)`) of a package in one transaction,
+    /// unless that would leave it without any owner: then nothing is removed
+    /// and the answer is `false`.
+    pub async fn remove_owners(&self, package_id: &str, owners: &[(bool, String)]) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
+        for (is_group, principal_id) in owners {
+            sqlx::query(
+                "DELETE FROM package_owners WHERE package_id = $1 AND principal_type = $2 AND principal_id = $3",
+            )
+            .bind(package_id)
+            .bind(if *is_group { "group" } else { "user" })
+            .bind(principal_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM package_owners WHERE package_id = $1")
+            .bind(package_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if left == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Packages of `registries` whose name contains `text` (case-insensitive),

@@ -234,16 +234,20 @@ pub struct PublishFile {
     pub metadata: String,
 }
 
-/// Commit a publish: blobs under their content address first, then every row
-/// in one transaction. If the rows cannot be written (a conflict, say), blobs
+/// Commit a publish by `principal` (the first owner of a new package): blobs
+/// under their content address first, then every row in one transaction,
+/// where the write check runs again if the package exists by then (`claim`
+/// is the namespace claim covering it). If the rows cannot be written (a
+/// conflict, a refusal), blobs
 /// this publish added and nothing references are removed again, so neither a
 /// row without its blob nor a blob without its row is left.
 pub async fn commit_publish(
     blobs: &BlobStore,
     catalog: &Catalog,
+    principal: &Principal,
+    claim: Option<&ClaimRow>,
     mut version: NewVersion,
     files: Vec<PublishFile>,
-    first_owner: Option<&str>,
 ) -> AppResult<PublishOutcome> {
     let mut added = Vec::new();
     version.files.clear();
@@ -259,7 +263,11 @@ pub async fn commit_publish(
             metadata: f.metadata,
         });
     }
-    match catalog.publish_version(&version, first_owner).await {
+    // The write check again, inside the transaction, for a package that
+    // appeared since the caller's check (a concurrent first publish).
+    let claim_group = claim.map(|c| c.group_id.as_str());
+    let may_write = |owners: &[(bool, String)]| access::may_write_package(principal, true, owners, claim_group);
+    match catalog.publish_version(&version, principal.user_id.as_deref(), &may_write).await {
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             for sha in added {

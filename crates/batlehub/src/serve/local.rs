@@ -126,11 +126,18 @@ impl RequestCtx {
         Ok(package.clone())
     }
 
-    /// Commit a publish to this registry: blobs first, then every row in one
-    /// transaction; the caller becomes the first owner of a new package.
-    pub async fn commit_publish(&self, version: NewVersion, files: Vec<PublishFile>) -> AppResult<PublishOutcome> {
-        registry::commit_publish(&self.app.blobs, &self.app.catalog, version, files, self.principal.user_id.as_deref())
-            .await
+    /// Commit a publish to this registry of the package `owned` (as checked
+    /// by `check_write`): blobs first, then every row in one transaction,
+    /// where ownership is checked again should the package have appeared
+    /// meanwhile; the caller becomes the first owner of a new package.
+    pub async fn commit_publish(
+        &self,
+        owned: &Owned,
+        version: NewVersion,
+        files: Vec<PublishFile>,
+    ) -> AppResult<PublishOutcome> {
+        let (blobs, catalog) = (&self.app.blobs, &self.app.catalog);
+        registry::commit_publish(blobs, catalog, &self.principal, owned.claim.as_ref(), version, files).await
     }
 
     /// Remove the blobs of deleted files that nothing references any more.

@@ -178,6 +178,19 @@ async fn conflicts_names_and_ownership() {
         .await
         .expect("del");
     assert_eq!(r.status(), 400, "a crate keeps at least one owner");
+    // Another spelling of the last owners is the same owners: still refused,
+    // and nothing was removed.
+    let r = c
+        .delete(format!("{reg}/api/v1/crates/foo-bar/owners"))
+        .header("authorization", ALICE)
+        .json(&json!({"users": ["alice ", "group:oidc: ops "]}))
+        .send()
+        .await
+        .expect("del");
+    assert_eq!(r.status(), 400, "a crate keeps at least one owner, whatever the spelling");
+    let p = s.app.catalog.get_package("internal", "foo-bar").await.expect("db").expect("row");
+    assert_eq!(s.app.catalog.list_owners(&p.id).await.expect("owners").len(), 2);
+    assert_eq!(publish(&c, &reg, BOB, "foo-bar", "1.2.0", json!([])).await.0, 403);
     // Claims reserve prefixes for new names.
     s.app.catalog.add_claim("internal", "myorg-", "oidc:myorg", None).await.expect("claim");
     assert_eq!(publish(&c, &reg, BOB, "myorg-utils", "0.1.0", json!([])).await.0, 403);
@@ -496,4 +509,31 @@ async fn index_files_follow_the_upstream() {
     let second = c.get(&url).header("authorization", BOB).send().await.expect("get");
     assert_ne!(second.headers()["etag"], etag);
     assert_eq!(lines(&second.text().await.expect("text")).len(), 2);
+}
+
+#[tokio::test]
+async fn a_package_without_owners_fails_closed() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    // A package nobody owns (a publisher without a user id, an old catalog).
+    let orphan = batlehub::catalog::NewVersion {
+        registry: "internal".into(),
+        name: "orphan".into(),
+        display_name: "orphan".into(),
+        version: "0.1.0".into(),
+        metadata: "{}".into(),
+        files: Vec::new(),
+        published_by: None,
+        tags: Vec::new(),
+        visibility: batlehub::access::Visibility::Public,
+        append: false,
+    };
+    s.app.catalog.publish_version(&orphan, None, &|_| true).await.expect("publish");
+    let p = s.app.catalog.get_package("internal", "orphan").await.expect("db").expect("row");
+    assert!(s.app.catalog.list_owners(&p.id).await.expect("owners").is_empty());
+    // It is not anyone's to take: only admins (and a claim's group) may write.
+    let (status, b) = publish(&c, &reg, BOB, "orphan", "1.0.0", json!([])).await;
+    assert_eq!(status, 403, "{b}");
+    assert_eq!(publish(&c, &reg, ADMIN, "orphan", "1.0.0", json!([])).await.0, 200);
 }

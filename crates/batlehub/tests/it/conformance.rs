@@ -8,7 +8,9 @@
 //! - a locally claimed name never goes upstream;
 //! - a cache hit never calls the upstream, and is counted;
 //! - an upstream digest mismatch is a 502 and nothing is kept;
-//! - bad names and traversal are 4xx in the client's error shape.
+//! - bad names and traversal are 4xx in the client's error shape;
+//! - two first publishes of one name by different users: one wins, the other
+//!   is refused (ownership is checked again inside the write transaction).
 
 use crate::support::builder::Reg;
 use crate::support::fixture::{Fixture, Reply, segment};
@@ -209,6 +211,29 @@ pub async fn bad_names_and_traversal_are_4xx<F: Fixture>() {
     }
 }
 
+pub async fn concurrent_first_publishes_leave_one_owner<F: Fixture>() {
+    let s = TestServer::with(&[Reg::local(F::TYPE, "race")], "").await;
+    let c = client();
+    let reg = s.reg("race");
+    let mut both = 0;
+    for i in 0..12 {
+        let name = F::name(&format!("race{i}"), false);
+        let (a, b) = tokio::join!(
+            F::publish(&c, &reg, Some(ALICE), &name, "1.0.0"),
+            F::publish(&c, &reg, Some(BOB), &name, "1.0.1")
+        );
+        let ok = |r: &Reply| (200..300).contains(&r.status);
+        if ok(&a) && ok(&b) {
+            both += 1;
+        }
+        assert!(ok(&a) || ok(&b), "{}: {name}: {} / {}", F::TYPE, a.body, b.body);
+        for r in [&a, &b].into_iter().filter(|r| !ok(r)) {
+            assert_eq!(r.status, 403, "{}: {name}: the loser is refused: {}", F::TYPE, r.body);
+        }
+    }
+    assert_eq!(both, 0, "{}: two users both published the first version of one name", F::TYPE);
+}
+
 /// A GET with the path exactly as given.
 pub async fn raw_get(addr: &str, path: &str, token: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -265,6 +290,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn digest_mismatch_is_502_and_nothing_kept() {
                     super::digest_mismatch_is_502_and_nothing_kept::<F>().await;
+                }
+                #[tokio::test]
+                async fn concurrent_first_publishes_leave_one_owner() {
+                    super::concurrent_first_publishes_leave_one_owner::<F>().await;
                 }
                 #[tokio::test]
                 async fn bad_names_and_traversal_are_4xx() {

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::names::CrateName;
 use super::publish;
-use super::read::owner_login;
 use crate::access;
 use crate::blobs::PendingBlob;
 use crate::catalog::NewVersion;
@@ -89,7 +88,7 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
         content_type: "application/x-tar".into(),
         metadata: extra,
     };
-    ctx.commit_publish(new_version, vec![file]).await.map_err(|e| match e {
+    ctx.commit_publish(&owned, new_version, vec![file]).await.map_err(|e| match e {
         AppError::Conflict(_) => already_uploaded(&meta.name, &meta.vers),
         other => other,
     })?;
@@ -134,25 +133,26 @@ pub async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: 
     if logins.is_empty() || logins.iter().any(|l| l.is_empty() || l.len() > 256 || l.chars().any(char::is_control)) {
         return Err(AppError::bad_request("the body must be {\"users\": [\"login\", ...]}"));
     }
+    // Normalised first, so what is compared is what is stored.
+    let owners: Vec<(bool, String)> = logins
+        .iter()
+        .map(|login| match login.strip_prefix("group:") {
+            Some(g) => (true, access::normalize_group(g)),
+            None => (false, login.trim().to_string()),
+        })
+        .collect();
+    if owners.iter().any(|(_, id)| id.is_empty()) {
+        return Err(AppError::bad_request("an owner login is empty"));
+    }
     let package = ctx.writable_package(&name.key(), &display(name)).await?;
     let catalog = &ctx.app.catalog;
-    if !add {
-        let current = catalog.list_owners(&package.id).await?;
-        let remaining = current.iter().filter(|o| !logins.contains(&owner_login(o))).count();
-        if remaining == 0 {
-            return Err(AppError::bad_request("cannot remove every owner of a crate"));
+    if add {
+        for (is_group, id) in &owners {
+            catalog.add_owner(&package.id, *is_group, id).await?;
         }
-    }
-    for login in &logins {
-        let (is_group, id) = match login.strip_prefix("group:") {
-            Some(g) => (true, access::normalize_group(g)),
-            None => (false, login.clone()),
-        };
-        if add {
-            catalog.add_owner(&package.id, is_group, &id).await?;
-        } else {
-            catalog.remove_owner(&package.id, is_group, &id).await?;
-        }
+    } else if !catalog.remove_owners(&package.id, &owners).await? {
+        // Checked in the removal's transaction: never a crate without owners.
+        return Err(AppError::bad_request("cannot remove every owner of a crate"));
     }
     ctx.audit_ok(if add { "owner-add" } else { "owner-remove" }, &package.display_name, None);
     let verb = if add { "added as owners of" } else { "removed from the owners of" };

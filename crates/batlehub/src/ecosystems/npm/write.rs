@@ -184,7 +184,7 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         content_type: "application/octet-stream".into(),
         metadata: "{}".into(),
     };
-    let outcome = ctx.commit_publish(new_version, vec![file])
+    let outcome = ctx.commit_publish(&owned, new_version, vec![file])
         .await
         .map_err(|e| match e {
         AppError::Conflict(_) => conflict(name, version),

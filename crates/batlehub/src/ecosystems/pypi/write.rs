@@ -157,7 +157,7 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
         visibility: access::Visibility::Public,
         append: true,
     };
-    ctx.commit_publish(new_version, files).await.map_err(
+    ctx.commit_publish(&owned, new_version, files).await.map_err(
         |e| match e {
             AppError::Conflict(_) => AppError::conflict(format!("File already exists: {filename}")),
             other => other,
