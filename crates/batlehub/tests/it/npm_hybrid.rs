@@ -83,6 +83,26 @@ upstreams = ["{}"]
     assert_eq!(sent.len(), 1);
     let sent: serde_json::Value = serde_json::from_slice(&sent[0]).expect("json");
     assert_eq!(sent, json!({"public-lib": ["1.0.0"]}));
+    // The quick audit sends the whole tree: ours are dropped at every level.
+    let tree = json!({
+        "name": "app", "version": "1.0.0",
+        "requires": {"shared-name": "^1.0.0", "public-lib": "^1.0.0", "@myorg/claimed": "^1.0.0"},
+        "dependencies": {
+            "public-lib": {"version": "1.0.0", "requires": {"@myorg/claimed": "1.0.0", "left": "1.0.0"},
+                "dependencies": {"@myorg/claimed": {"version": "1.0.0"}, "left": {"version": "1.0.0"}}},
+            "shared-name": {"version": "1.0.0", "requires": {"public-lib": "1.0.0"}}
+        }
+    });
+    let r = c.post(format!("{reg}/-/npm/v1/security/audits/quick")).bearer_auth(BOB).json(&tree).send().await;
+    assert_eq!(r.expect("post").status(), 200);
+    let sent = up.bodies("/-/npm/v1/security/audits/quick");
+    assert_eq!(sent.len(), 1);
+    let text = String::from_utf8_lossy(&sent[0]);
+    assert!(!text.contains("shared-name") && !text.contains("@myorg/claimed"), "private names sent upstream: {text}");
+    let sent: serde_json::Value = serde_json::from_slice(&sent[0]).expect("json");
+    assert_eq!(sent["requires"], json!({"public-lib": "^1.0.0"}));
+    assert_eq!(sent["dependencies"]["public-lib"]["requires"], json!({"left": "1.0.0"}));
+    assert_eq!(sent["dependencies"]["public-lib"]["dependencies"], json!({"left": {"version": "1.0.0"}}));
 }
 
 #[tokio::test]

@@ -213,6 +213,25 @@ pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
     Ok(http::json(StatusCode::OK, &json!({ "objects": page, "total": total, "time": render::iso8601(now_ms()) })))
 }
 
+/// Remove every name that is ours from an `npm audit` quick report's tree:
+/// the `requires` and `dependencies` of every level (bounded depth).
+fn drop_shadowed(node: &mut Value, shadow: &crate::serve::Shadow, depth: usize) {
+    let Some(obj) = node.as_object_mut() else { return };
+    if let Some(Value::Object(requires)) = obj.get_mut("requires") {
+        requires.retain(|n, _| !shadow.covers(n));
+    }
+    if let Some(Value::Object(deps)) = obj.get_mut("dependencies") {
+        deps.retain(|n, _| !shadow.covers(n));
+        if depth < 256 {
+            for dep in deps.values_mut() {
+                drop_shadowed(dep, shadow, depth + 1);
+            }
+        } else {
+            deps.clear();
+        }
+    }
+}
+
 /// `npm audit`: forwarded to the upstream (without names that are ours), or
 /// an empty report where there is no upstream.
 pub async fn audit(ctx: &RequestCtx, quick: bool, parts: &Parts, body: Body) -> AppResult<Response> {
@@ -251,12 +270,22 @@ pub async fn audit(ctx: &RequestCtx, quick: bool, parts: &Parts, body: Body) -> 
         } else {
             raw.to_vec()
         };
-        if !quick && let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&payload) {
-            map.retain(|n, _| !shadow.covers(n));
-            if map.is_empty() {
-                return Ok(None);
+        match serde_json::from_slice::<Value>(&payload) {
+            // Bulk: `{name: [versions]}`.
+            Ok(Value::Object(mut map)) if !quick => {
+                map.retain(|n, _| !shadow.covers(n));
+                if map.is_empty() {
+                    return Ok(None);
+                }
+                payload = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
             }
-            payload = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+            // Quick: the whole tree, `requires` and `dependencies` at every level.
+            Ok(mut tree) if quick => {
+                drop_shadowed(&mut tree, &shadow, 0);
+                payload = serde_json::to_vec(&tree).unwrap_or_default();
+            }
+            // What does not parse is not forwarded: it could hold anything.
+            _ => return Err(AppError::bad_request("the audit report is not JSON")),
         }
         Ok(Some(bytes::Bytes::from(payload)))
     })
