@@ -255,7 +255,7 @@ impl ArtifactCache {
             Ok(()) => tx.send_modify(|p| p.phase = Phase::Done),
             Err(e) => {
                 metrics::counter!("batlehub_upstream_errors_total", "registry" => fetch.registry.clone()).increment(1);
-                tracing::warn!(registry = %fetch.registry, url = %fetch.url, error = %e, "artifact fetch failed");
+                tracing::warn!(registry = %fetch.registry, url = %super::redact(&fetch.url), error = %e, "artifact fetch failed");
                 tx.send_modify(|p| p.phase = Phase::Failed(e));
             }
         }

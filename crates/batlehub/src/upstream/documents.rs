@@ -200,7 +200,7 @@ impl DocumentCache {
                 Ok(r) => r,
                 Err(e) => {
                     upstream_error(&fetch.registry);
-                    tracing::warn!(registry = %fetch.registry, url = %url, error = %e, "upstream request failed");
+                    tracing::warn!(registry = %fetch.registry, url = %super::redact(&url), error = %super::redact(&e.to_string()), "upstream request failed");
                     last_error = Some(format!("{url}: {e}"));
                     continue;
                 }
@@ -266,7 +266,7 @@ impl DocumentCache {
 
         match (prior, last_error) {
             (Some(p), Some(err)) => {
-                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %err, "serving a stale document");
+                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %super::redact(&err), "serving a stale document");
                 let doc = Arc::new(Document {
                     body: p.body.clone(),
                     header: p.header.clone(),

@@ -28,9 +28,9 @@ use crate::config::Config;
 pub enum UpstreamError {
     #[error("not found upstream")]
     NotFound,
-    #[error("upstream failed: {0}")]
+    #[error("upstream failed: {}", redact(.0))]
     Failed(String),
-    #[error("integrity check failed: {0}")]
+    #[error("integrity check failed: {}", redact(.0))]
     Integrity(String),
     #[error("upstream artifact exceeds the limit of {0} bytes")]
     TooLarge(u64),
@@ -43,8 +43,18 @@ impl From<UpstreamError> for crate::error::AppError {
         use crate::error::AppError;
         match e {
             UpstreamError::NotFound => AppError::NotFound("not found".into()),
-            UpstreamError::Failed(m) => AppError::Upstream(format!("upstream failed: {m}")),
-            UpstreamError::Integrity(m) => AppError::Upstream(format!("upstream integrity check failed: {m}")),
+            // Clients learn that the upstream failed, never how: details can
+            // carry upstream URLs and their credentials. Logs get them redacted.
+            UpstreamError::Failed(m) => {
+                tracing::warn!(detail = %redact(&m), "upstream unavailable");
+                AppError::Upstream("upstream unavailable".into())
+            }
+            UpstreamError::Integrity(m) => {
+                tracing::warn!(detail = %redact(&m), "upstream integrity check failed");
+                AppError::Upstream(
+                    "upstream integrity check failed: the file does not match its advertised digest".into(),
+                )
+            }
             UpstreamError::TooLarge(n) => {
                 AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes"))
             }
@@ -147,6 +157,30 @@ pub fn control_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwe
     b.build().context("building an HTTP client")
 }
 
+/// `text` (a URL, or a message quoting URLs) without credentials: the
+/// userinfo of every URL (`https://user:pw@host/`) and the values of query
+/// parameters that carry secrets (`token`, `key`, `signature`, the
+/// `X-Amz-*` of presigned URLs...). What is logged or shown about an upstream
+/// goes through here.
+pub fn redact(text: &str) -> String {
+    static USERINFO: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]*@").ok());
+    static SECRETS: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)([?&;](?:[a-z0-9_\-]*(?:token|secret|password|passwd|pass|key|sig|signature|auth|credential)[a-z0-9_\-]*|x-amz-[a-z\-]+)=)[^&;\s#]*",
+        )
+        .ok()
+    });
+    let mut out = text.to_string();
+    if let Some(re) = USERINFO.as_ref() {
+        out = re.replace_all(&out, "${1}<redacted>@").into_owned();
+    }
+    if let Some(re) = SECRETS.as_ref() {
+        out = re.replace_all(&out, "${1}<redacted>").into_owned();
+    }
+    out
+}
+
 /// A cache key of a document or an artifact, unique within its registry:
 /// a kind and parts, written `kind|part|part`. Parts are escaped (`%`, `|`
 /// and control characters as `%XX`), so two different part lists never make
@@ -247,6 +281,31 @@ pub async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        let cases = [
+            ("http://user:s3cret@mirror.example/simple/", "http://<redacted>@mirror.example/simple/"),
+            (
+                "error sending request for url (https://tok@h.example:8443/a?b=1)",
+                "error sending request for url (https://<redacted>@h.example:8443/a?b=1)",
+            ),
+            ("https://h.example/f.tgz?token=abc&x=1", "https://h.example/f.tgz?token=<redacted>&x=1"),
+            (
+                "https://h.example/f?X-Amz-Signature=dead&X-Amz-Credential=k%2F1",
+                "https://h.example/f?X-Amz-Signature=<redacted>&X-Amz-Credential=<redacted>",
+            ),
+            (
+                "https://h.example/f?api_key=1;access_token=2",
+                "https://h.example/f?api_key=<redacted>;access_token=<redacted>",
+            ),
+            ("plain text, no url: user@example", "plain text, no url: user@example"),
+            ("https://h.example/@scope%2fname", "https://h.example/@scope%2fname"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(redact(raw), want, "{raw}");
+        }
+    }
 
     #[test]
     fn cache_keys_are_stable_and_injective() {

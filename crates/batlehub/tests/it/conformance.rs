@@ -9,6 +9,7 @@
 //! - a cache hit never calls the upstream, and is counted;
 //! - an upstream digest mismatch is a 502 and nothing is kept;
 //! - bad names and traversal are 4xx in the client's error shape;
+//! - an upstream's URL and credentials never reach a client in an error;
 //! - two first publishes of one name by different users: one wins, the other
 //!   is refused (ownership is checked again inside the write transaction).
 
@@ -234,6 +235,27 @@ pub async fn concurrent_first_publishes_leave_one_owner<F: Fixture>() {
     assert_eq!(both, 0, "{}: two users both published the first version of one name", F::TYPE);
 }
 
+pub async fn upstream_credentials_never_reach_clients<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("cred", false);
+    F::seed(&up, &name, "1.0.0");
+    up.set_fail(true);
+    // The upstream's URL carries credentials, in its userinfo and its query.
+    let url = F::upstream_url(&up).replacen("http://", "http://mirror-user:s3cret-pw@", 1);
+    let url = if url.contains('?') { format!("{url}&token=s3cret-tok") } else { format!("{url}?token=s3cret-tok") };
+    let s = TestServer::with(&[Reg::proxy(F::TYPE, "mirror", &url).open_read()], "").await;
+    let c = client();
+    for path in [F::listing(&name), F::artifact(&name, "1.0.0")] {
+        let reply = get(&c, format!("{}{path}", s.reg("mirror")), None).await;
+        assert_eq!(reply.status, 502, "{}: {path}: {}", F::TYPE, reply.body);
+        message::<F>(&path, &reply);
+        for secret in ["s3cret", "mirror-user", "127.0.0.1"] {
+            assert!(!reply.body.contains(secret), "{}: {path}: {secret} in {}", F::TYPE, reply.body);
+        }
+    }
+    assert!(up.total_hits() > 0, "{}: the upstream was asked", F::TYPE);
+}
+
 /// A GET with the path exactly as given.
 pub async fn raw_get(addr: &str, path: &str, token: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -294,6 +316,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn concurrent_first_publishes_leave_one_owner() {
                     super::concurrent_first_publishes_leave_one_owner::<F>().await;
+                }
+                #[tokio::test]
+                async fn upstream_credentials_never_reach_clients() {
+                    super::upstream_credentials_never_reach_clients::<F>().await;
                 }
                 #[tokio::test]
                 async fn bad_names_and_traversal_are_4xx() {

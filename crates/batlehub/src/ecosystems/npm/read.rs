@@ -199,8 +199,8 @@ pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
                     total += upstream_total;
                     break;
                 }
-                Ok(f) => tracing::warn!(url = %url, status = %f.status, "upstream search failed"),
-                Err(e) => tracing::warn!(url = %url, error = %e, "upstream search failed"),
+                Ok(f) => tracing::warn!(url = %upstream::redact(&url), status = %f.status, "upstream search failed"),
+                Err(e) => tracing::warn!(url = %upstream::redact(&url), error = %e, "upstream search failed"),
             }
         }
     }
@@ -312,7 +312,10 @@ pub async fn audit(ctx: &RequestCtx, quick: bool, parts: &Parts, body: Body) -> 
     }
     match last.as_deref() {
         Some("not found") => Err(AppError::not_found("the upstream has no audit endpoint")),
-        Some(e) => Err(AppError::upstream(format!("audit upstream failed: {e}"))),
+        Some(e) => {
+            tracing::warn!(detail = %upstream::redact(e), "audit upstream failed");
+            Err(AppError::upstream("the audit upstream is unavailable"))
+        }
         None => Ok(http::json(StatusCode::OK, &empty())),
     }
 }
