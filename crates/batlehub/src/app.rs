@@ -21,13 +21,6 @@ use crate::upstream::artifacts::ArtifactCache;
 use crate::upstream::derived::ParsedCache;
 use crate::upstream::documents::DocumentCache;
 
-/// Memory for upstream documents as fetched.
-const DOCUMENT_CACHE_BYTES: u64 = 512 * 1024 * 1024;
-/// Memory for parsed upstream documents.
-const PARSED_CACHE_BYTES: u64 = 256 * 1024 * 1024;
-/// Memory for documents rendered from them.
-const RENDERED_CACHE_BYTES: u64 = 256 * 1024 * 1024;
-
 pub type App = Arc<AppState>;
 
 pub struct AppState {
@@ -67,14 +60,18 @@ impl AppState {
         let catalog = Catalog::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| format!("opening the catalog at {}", config.database.url))?;
+        let limits = &config.limits;
         let blobs = BlobStore::open(&config.storage)
             .await
-            .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?;
+            .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?
+            .with_hot_cache_bytes(limits.blob_cache_bytes);
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);
         let upstream = Upstream::new(&config)?;
         let documents =
-            Arc::new(DocumentCache::new(blobs.clone(), config.limits.max_document_size_bytes, DOCUMENT_CACHE_BYTES));
-        let artifacts = Arc::new(ArtifactCache::new(blobs.clone(), catalog.clone()));
+            Arc::new(DocumentCache::new(blobs.clone(), limits.max_document_size_bytes, limits.document_cache_bytes));
+        let artifacts = Arc::new(ArtifactCache::new(blobs.clone(), catalog.clone(), limits.artifact_index_bytes));
+        let parsed = ParsedCache::new(limits.parsed_cache_bytes);
+        let rendered = RenderedCache::new(limits.rendered_cache_bytes);
         let registries =
             config.registries.iter().map(|r| (r.name.clone(), Arc::new(Registry::from_config(r)))).collect();
         let app = Arc::new(AppState {
@@ -86,8 +83,8 @@ impl AppState {
             documents,
             artifacts,
             registries,
-            parsed: ParsedCache::new(PARSED_CACHE_BYTES),
-            rendered: RenderedCache::new(RENDERED_CACHE_BYTES),
+            parsed,
+            rendered,
             audit: Auditor::default(),
         });
         spawn_flusher(Arc::downgrade(&app));

@@ -292,6 +292,16 @@ impl BlobStore {
         Ok(BlobStore { root: root.to_path_buf(), remote: None, hot })
     }
 
+    /// The same store with a hot cache of `bytes` (what `[limits]
+    /// blob_cache_bytes` says).
+    pub fn with_hot_cache_bytes(mut self, bytes: u64) -> BlobStore {
+        self.hot = moka::sync::Cache::builder()
+            .max_capacity(bytes)
+            .weigher(|_k: &String, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .build();
+        self
+    }
+
     /// The store `[storage]` describes: the filesystem under `path`, or an
     /// S3-compatible bucket with `path` holding only local scratch files.
     pub async fn open(c: &crate::config::StorageConfig) -> anyhow::Result<BlobStore> {

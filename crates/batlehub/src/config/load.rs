@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::EcosystemRules;
 use super::types::*;
-use super::validate::validate;
+use super::validate::{Sections, validate};
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,15 @@ impl Config {
             }
         }
 
-        validate(&mut c, rules, &server, &storage, &database, &auth, &registries);
+        let sections = Sections {
+            server: &server,
+            storage: &storage,
+            database: &database,
+            limits: &limits,
+            auth: &auth,
+            registries: &registries,
+        };
+        validate(&mut c, rules, &sections);
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| (e.line, e.column));
             return Err(ConfigErrors(c.errors));

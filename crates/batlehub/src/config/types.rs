@@ -52,11 +52,24 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Peers whose `X-Forwarded-Host` / `X-Forwarded-Proto` are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a client may take to send a request's headers, and how long
+    /// a keep-alive connection may stay idle: then it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted. Keep it below
+    /// the process's file descriptor limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { host: "127.0.0.1".into(), port: 8080, public_url: None, trusted_proxies: Vec::new() }
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 30,
+            max_connections: 1000,
+        }
     }
 }
 
@@ -127,11 +140,38 @@ pub struct LimitsConfig {
     pub max_artifact_size_bytes: u64,
     /// The largest metadata document (packument, index file) read from an upstream.
     pub max_document_size_bytes: u64,
+    /// The whole of one upstream document request (connect, headers, body).
+    pub upstream_document_timeout_secs: u64,
+    /// The whole of one upstream artifact download.
+    pub upstream_artifact_timeout_secs: u64,
+    /// Memory for upstream documents as fetched.
+    pub document_cache_bytes: u64,
+    /// Memory for upstream documents parsed (weighed as their source bodies
+    /// times two).
+    pub parsed_cache_bytes: u64,
+    /// Memory for documents rendered from upstream ones.
+    pub rendered_cache_bytes: u64,
+    /// Memory for small artifacts served from memory.
+    pub blob_cache_bytes: u64,
+    /// Memory for the index of cached upstream artifacts.
+    pub artifact_index_bytes: u64,
 }
+
+const MIB: u64 = 1024 * 1024;
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_artifact_size_bytes: 2 * 1024 * 1024 * 1024, max_document_size_bytes: 256 * 1024 * 1024 }
+        LimitsConfig {
+            max_artifact_size_bytes: 2 * 1024 * MIB,
+            max_document_size_bytes: 256 * MIB,
+            upstream_document_timeout_secs: 60,
+            upstream_artifact_timeout_secs: 3600,
+            document_cache_bytes: 512 * MIB,
+            parsed_cache_bytes: 256 * MIB,
+            rendered_cache_bytes: 256 * MIB,
+            blob_cache_bytes: 64 * MIB,
+            artifact_index_bytes: 32 * MIB,
+        }
     }
 }
 

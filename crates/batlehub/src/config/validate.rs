@@ -17,15 +17,19 @@ pub fn valid_registry_name(name: &str) -> bool {
         && !name.starts_with('.')
 }
 
-pub(super) fn validate(
-    c: &mut Collector<'_>,
-    rules: &dyn EcosystemRules,
-    server: &ServerConfig,
-    storage: &StorageConfig,
-    database: &DatabaseConfig,
-    auth: &[AuthConfig],
-    registries: &[(Range<usize>, RegistryConfig)],
-) {
+/// The parsed sections, before they become a `Config`; each registry with
+/// the span of its entry.
+pub(super) struct Sections<'a> {
+    pub server: &'a ServerConfig,
+    pub storage: &'a StorageConfig,
+    pub database: &'a DatabaseConfig,
+    pub limits: &'a LimitsConfig,
+    pub auth: &'a [AuthConfig],
+    pub registries: &'a [(Range<usize>, RegistryConfig)],
+}
+
+pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sections: &Sections<'_>) {
+    let Sections { server, storage, database, limits, auth, registries } = *sections;
     let section_span = |key: &str| -> Option<Range<usize>> { c.text.find(key).map(|i| i..i + key.len()) };
     if let Some(url) = &server.public_url {
         match url::Url::parse(url) {
@@ -59,6 +63,20 @@ pub(super) fn validate(
     } else if storage.bucket.is_some() || storage.endpoint_url.is_some() {
         let span = section_span("[storage]");
         c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
+    }
+    if server.header_read_timeout_secs == 0 {
+        c.push(section_span("header_read_timeout_secs"), "[server] header_read_timeout_secs must be at least 1");
+    }
+    if server.max_connections == 0 {
+        c.push(section_span("max_connections"), "[server] max_connections must be at least 1");
+    }
+    for (key, value) in [
+        ("upstream_document_timeout_secs", limits.upstream_document_timeout_secs),
+        ("upstream_artifact_timeout_secs", limits.upstream_artifact_timeout_secs),
+    ] {
+        if value == 0 {
+            c.push(section_span(key), format!("[limits] {key} must be at least 1"));
+        }
     }
     if database.max_connections == 0 {
         let span = section_span("max_connections");

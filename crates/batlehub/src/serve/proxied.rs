@@ -33,6 +33,7 @@ impl RequestCtx {
             path,
             accept: accept.to_string(),
             ttl: Duration::from_secs(self.registry.cache.metadata_ttl_secs),
+            deadline: Duration::from_secs(self.app.config.limits.upstream_document_timeout_secs),
             client: self.app.upstream.client_for(&self.registry.name).clone(),
             force_refresh: false,
         }
@@ -90,6 +91,7 @@ impl RequestCtx {
             limit: self.app.config.limits.max_artifact_size_bytes,
             verify_before_serve: self.registry.cache.verify_before_serve_bytes,
             default_content_type: content_type.to_string(),
+            deadline: Duration::from_secs(self.app.config.limits.upstream_artifact_timeout_secs),
         };
         let artifact = self.app.artifacts.get(fetch).await?;
         Ok(crate::http::artifact(&metrics.bytes, artifact, Some(content_type)))

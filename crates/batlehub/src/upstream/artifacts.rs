@@ -104,6 +104,8 @@ pub struct ArtifactFetch {
     pub limit: u64,
     pub verify_before_serve: u64,
     pub default_content_type: String,
+    /// The whole download, from connecting to the last byte.
+    pub deadline: std::time::Duration,
 }
 
 pub enum Artifact {
@@ -140,11 +142,19 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    pub fn new(blobs: BlobStore, catalog: Catalog) -> Self {
+    /// An artifact cache whose in-memory index holds at most `index_bytes`.
+    pub fn new(blobs: BlobStore, catalog: Catalog, index_bytes: u64) -> Self {
         ArtifactCache {
             blobs,
             catalog,
-            index: moka::future::Cache::builder().max_capacity(200_000).build(),
+            index: moka::future::Cache::builder()
+                .weigher(|k: &String, r: &CachedArtifactRow| {
+                    let strings = k.len() + r.sha256.len() + r.content_type.len() + r.source_url.len();
+                    let size = strings + std::mem::size_of::<CachedArtifactRow>();
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .max_capacity(index_bytes)
+                .build(),
             inflight: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -284,8 +294,13 @@ async fn download(
     mut temp: TempBlob,
     tx: &watch::Sender<Progress>,
 ) -> Result<PendingBlob, UpstreamError> {
-    let resp =
-        fetch.client.get(&fetch.url).send().await.map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
+    let resp = fetch
+        .client
+        .get(&fetch.url)
+        .timeout(fetch.deadline)
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
     let status = resp.status();
     if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
         return Err(UpstreamError::NotFound);

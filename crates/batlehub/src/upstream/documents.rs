@@ -83,6 +83,8 @@ pub struct DocFetch {
     pub path: String,
     pub accept: String,
     pub ttl: Duration,
+    /// The whole of one upstream request (connect, headers and body).
+    pub deadline: Duration,
     pub client: reqwest::Client,
     /// Ignore the TTL: the caller knows the cached copy lacks something.
     pub force_refresh: bool,
@@ -183,7 +185,7 @@ impl DocumentCache {
         let mut last_error: Option<String> = None;
         for base in &fetch.upstreams {
             let url = join_url(base, &fetch.path);
-            let mut req = fetch.client.get(&url).header(ACCEPT, &fetch.accept);
+            let mut req = fetch.client.get(&url).header(ACCEPT, &fetch.accept).timeout(fetch.deadline);
             if let Some(p) = prior.as_ref().filter(|p| &p.header.source == base) {
                 if let Some(etag) = &p.header.etag {
                     req = req.header(IF_NONE_MATCH, etag);

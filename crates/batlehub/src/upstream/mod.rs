@@ -236,6 +236,9 @@ pub fn join_url(base: &str, path: &str) -> String {
     if path.is_empty() { format!("{base}/") } else { format!("{base}/{path}") }
 }
 
+/// The whole of a forwarded request, from connecting to the last byte.
+pub const FORWARD_DEADLINE: Duration = Duration::from_secs(60);
+
 /// An upstream's answer to a forwarded request, read whole (small bodies only).
 pub struct Forwarded {
     pub status: reqwest::StatusCode,
@@ -254,7 +257,7 @@ pub async fn forward(
     body: Option<bytes::Bytes>,
     limit: u64,
 ) -> Result<Forwarded, UpstreamError> {
-    let mut req = client.request(method, url);
+    let mut req = client.request(method, url).timeout(FORWARD_DEADLINE);
     for (k, v) in headers {
         req = req.header(*k, v);
     }

@@ -20,6 +20,7 @@ mod conformance;
 mod contract;
 mod fuzz_corpus;
 mod identity_providers;
+mod limits;
 mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;

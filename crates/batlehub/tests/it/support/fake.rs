@@ -29,6 +29,8 @@ pub enum Behaviour {
     Corrupt,
     /// Artifacts send their first half, then wait for `release()`.
     Stall,
+    /// Nothing is answered at all (not even headers) until `release()`.
+    Hang,
 }
 
 /// One file the fake upstream holds.
@@ -190,6 +192,9 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
         (i.files.clone(), i.no_store, i.delay)
     };
     let behaviour = *st.behaviour.lock().expect("lock");
+    if behaviour == Behaviour::Hang {
+        st.release.notified().await;
+    }
     if behaviour == Behaviour::Fail {
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream down").into_response();
     }

@@ -1,0 +1,86 @@
+//! Bounded waits: slow and idle client connections are closed, connections
+//! are capped, and upstream requests have a total deadline.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::fake::Behaviour;
+use crate::support::fake_npm::FakeNpm;
+use crate::support::npm::tarball;
+use crate::support::{ALICE, TestServer, config};
+
+/// Wait (boundedly) until the server closes `conn`: reading ends or fails.
+async fn closed_by_server(conn: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = vec![0u8; 4096];
+    let read_until_closed = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), read_until_closed).await.unwrap_or(false)
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_capped() {
+    let toml = config("[[registries]]\ntype = \"npm\"\nname = \"internal\"\nmode = \"local\"\n")
+        .replace("[server]\n", "[server]\nheader_read_timeout_secs = 1\nmax_connections = 4\n");
+    let s = TestServer::start(&toml).await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    // Four clients that never finish their headers take every connection slot.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        conn.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("write");
+        slow.push(conn);
+    }
+    // A well-behaved client is still served: the slow ones are cut off after
+    // the header timeout, which frees their slots. (Without the timeout this
+    // request would wait forever and fail on the client's own timeout.)
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let r = c.get(format!("{}/livez", s.url)).send().await.expect("served despite slow clients");
+    assert_eq!(r.status(), 200);
+    for conn in &mut slow {
+        assert!(closed_by_server(conn).await, "a client that never finished its headers was kept");
+    }
+    // A keep-alive connection left idle after a request is closed as well.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut first = vec![0u8; 1024];
+    let n = idle.read(&mut first).await.expect("response");
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    assert!(closed_by_server(&mut idle).await, "an idle keep-alive connection was kept");
+}
+
+#[tokio::test]
+async fn upstream_requests_have_a_deadline() {
+    let up = FakeNpm::start().await;
+    up.add("slow", "1.0.0", tarball("slow", "1.0.0", &[]));
+    let s = TestServer::start(&config(&format!(
+        "[limits]\nupstream_document_timeout_secs = 1\nupstream_artifact_timeout_secs = 1\n\n[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"proxy\"\nupstreams = [\"{}\"]\n",
+        up.url
+    )))
+    .await;
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let reg = s.reg("npm");
+    // An upstream that never answers: a 502, not a hang.
+    up.set(Behaviour::Hang);
+    let r = c.get(format!("{reg}/slow")).bearer_auth(ALICE).send().await.expect("answered despite a silent upstream");
+    assert_eq!(r.status(), 502);
+    // An artifact that stops halfway: a 502 (it is small enough to be
+    // verified before serving), nothing kept.
+    up.set(Behaviour::Normal);
+    assert_eq!(c.get(format!("{reg}/slow")).bearer_auth(ALICE).send().await.expect("get").status(), 200);
+    up.set(Behaviour::Stall);
+    let r = c.get(format!("{reg}/slow/-/slow-1.0.0.tgz")).bearer_auth(ALICE).send().await.expect("answered");
+    assert_eq!(r.status(), 502);
+    assert!(crate::support::stored_blobs(&s).await.is_empty());
+    up.release();
+}
