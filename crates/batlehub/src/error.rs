@@ -43,6 +43,9 @@ pub enum AppError {
     PayloadTooLarge(u64),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Too many attempts (failed authentications from one address, say).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -87,6 +90,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +123,9 @@ impl AppError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         response
     }

@@ -282,6 +282,19 @@ pub fn public_base(server: &ServerConfig, headers: &HeaderMap, peer: Option<Sock
     format!("{scheme}://{host}")
 }
 
+/// The address of the client: the peer, or the first `X-Forwarded-For`
+/// address when the peer is a trusted proxy.
+pub fn client_addr(server: &ServerConfig, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<std::net::IpAddr> {
+    let peer = peer?.ip();
+    if server.trusted_proxies.iter().any(|net| net.contains(&peer))
+        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Ok(ip) = forwarded.split(',').next().unwrap_or("").trim().parse()
+    {
+        return Some(ip);
+    }
+    Some(peer)
+}
+
 /// A `Host` value safe to write into documents.
 fn valid_host(h: &str) -> bool {
     !h.is_empty()

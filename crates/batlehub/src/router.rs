@@ -29,6 +29,7 @@ pub fn router(app: App) -> Router {
         .route("/proxy/{*path}", any(proxy).layer(middleware::from_fn(csrf_guard)))
         .merge(ui::router())
         .fallback(|| async { AppError::not_found("no such endpoint").into_response() })
+        .layer(middleware::from_fn_with_state(app.clone(), client_scope))
         .with_state(app)
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -64,6 +65,14 @@ impl MakeRequestId for RequestIds {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).ok().map(RequestId::new)
     }
+}
+
+/// Serve the request as coming from its client's address: failed
+/// authentications in it count against that address.
+async fn client_scope(State(app): State<App>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = crate::http::client_addr(&app.config.server, req.headers(), peer);
+    identity::with_client(client, next.run(req)).await
 }
 
 /// `/proxy/{registry}/{rest}`: find the registry, hand the raw path to its

@@ -261,3 +261,37 @@ secret_access_key = "${TOKEN}"
     let err = parse("[storage]\nbucket = \"b\"\n").expect_err("invalid");
     assert!(err.to_string().contains("need type = \"s3\""), "{err}");
 }
+
+#[test]
+fn static_tokens_cannot_look_like_api_tokens_or_jwts_and_limits_are_positive() {
+    let text = r#"[server]
+max_connections = 0
+header_read_timeout_secs = 0
+
+[limits]
+upstream_document_timeout_secs = 0
+argon2_concurrency = 0
+
+[[auth]]
+type = "token"
+[[auth.tokens]]
+value = "bh_imitation"
+role = "user"
+user_id = "a"
+[[auth.tokens]]
+value = "aaa.bbb.ccc"
+role = "user"
+user_id = "b"
+"#;
+    let all = parse(text).expect_err("invalid").to_string();
+    for needle in [
+        "token for `a` must not look like an API token",
+        "token for `b` must not look like an API token",
+        "max_connections must be at least 1",
+        "header_read_timeout_secs must be at least 1",
+        "upstream_document_timeout_secs must be at least 1",
+        "argon2_concurrency must be at least 1",
+    ] {
+        assert!(all.contains(needle), "{needle}: {all}");
+    }
+}

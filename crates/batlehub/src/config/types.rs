@@ -147,7 +147,7 @@ pub struct LimitsConfig {
     /// Memory for upstream documents as fetched.
     pub document_cache_bytes: u64,
     /// Memory for upstream documents parsed (weighed as their source bodies
-    /// times two).
+    /// times four).
     pub parsed_cache_bytes: u64,
     /// Memory for documents rendered from upstream ones.
     pub rendered_cache_bytes: u64,
@@ -155,6 +155,13 @@ pub struct LimitsConfig {
     pub blob_cache_bytes: u64,
     /// Memory for the index of cached upstream artifacts.
     pub artifact_index_bytes: u64,
+    /// Failed authentications one client address may make in a minute;
+    /// beyond, its requests with credentials not recently accepted are
+    /// answered 429 without being checked.
+    pub auth_failures_per_minute: u32,
+    /// Argon2 verifications of static tokens run at once (each takes about
+    /// 19 MiB and tens of milliseconds); more wait briefly, then get 429.
+    pub argon2_concurrency: usize,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -171,6 +178,8 @@ impl Default for LimitsConfig {
             rendered_cache_bytes: 256 * MIB,
             blob_cache_bytes: 64 * MIB,
             artifact_index_bytes: 32 * MIB,
+            auth_failures_per_minute: 30,
+            argon2_concurrency: 2,
         }
     }
 }

@@ -73,6 +73,8 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
     for (key, value) in [
         ("upstream_document_timeout_secs", limits.upstream_document_timeout_secs),
         ("upstream_artifact_timeout_secs", limits.upstream_artifact_timeout_secs),
+        ("auth_failures_per_minute", u64::from(limits.auth_failures_per_minute)),
+        ("argon2_concurrency", limits.argon2_concurrency as u64),
     ] {
         if value == 0 {
             c.push(section_span(key), format!("[limits] {key} must be at least 1"));
@@ -147,6 +149,18 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
             }
             AuthConfig::Token(t) => {
                 for tok in &t.tokens {
+                    // Argon2 runs only for credentials that can be nothing
+                    // but a static token: API tokens and JWTs never reach it.
+                    let dots = tok.value.matches('.').count();
+                    if tok.value.starts_with("bh_") || (dots == 2 && !tok.value.starts_with("$argon2")) {
+                        c.push(
+                            section_span("[[auth.tokens]]"),
+                            format!(
+                                "token for `{}` must not look like an API token (bh_...) or a JWT (a.b.c)",
+                                tok.user_id
+                            ),
+                        );
+                    }
                     if tok.value.is_empty() {
                         c.push(
                             section_span("[[auth.tokens]]"),

@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod kubernetes;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,45 @@ use crate::error::AppError;
 /// Prefix of every API token.
 pub const API_TOKEN_PREFIX: &str = "bh_";
 
+/// How long an accepted token skips the failed-authentication throttle.
+const KNOWN_GOOD_TTL: Duration = Duration::from_secs(600);
+/// How long an Argon2 verification waits for a free slot before a 429.
+const ARGON2_WAIT: Duration = Duration::from_secs(2);
+
+tokio::task_local! {
+    /// The address of the client whose request is being served (set by the
+    /// router for every request).
+    static CLIENT: Option<IpAddr>;
+}
+
+/// Run `fut` as serving a request from `client`: failed authentications in
+/// it count against that address.
+pub async fn with_client<F: std::future::Future>(client: Option<IpAddr>, fut: F) -> F::Output {
+    CLIENT.scope(client, fut).await
+}
+
+fn current_client() -> Option<IpAddr> {
+    CLIENT.try_with(|c| *c).ok().flatten()
+}
+
+/// Whether `token` has the shape of a JWT (three base64url parts).
+fn looks_like_jwt(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=')))
+}
+
+/// Counts of Argon2 verifications, for operators and tests.
+#[derive(Debug, Default)]
+pub struct Argon2Stats {
+    pub verifications: std::sync::atomic::AtomicU64,
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    /// The most verifications ever seen running at once.
+    pub peak: std::sync::atomic::AtomicUsize,
+}
+
 enum Secret {
     Plain(Vec<u8>),
     Argon2(String),
@@ -52,8 +92,18 @@ pub struct Identity {
     kube: Vec<kubernetes::KubeProvider>,
     catalog: Catalog,
     /// sha256(presented token) → index of the matching Argon2 entry (or none),
-    /// so a hot CI token is not re-hashed on every request.
-    argon_cache: moka::sync::Cache<[u8; 32], Option<usize>>,
+    /// so a hot CI token is not re-hashed on every request; concurrent
+    /// requests with one token share one verification.
+    argon_cache: moka::future::Cache<[u8; 32], Option<usize>>,
+    /// Verifications running at once are bounded: Argon2 costs memory.
+    argon_permits: tokio::sync::Semaphore,
+    pub argon2: Argon2Stats,
+    /// Failed authentications per client address in the current minute.
+    failures: moka::sync::Cache<IpAddr, Arc<std::sync::atomic::AtomicU32>>,
+    failure_budget: u32,
+    /// sha256 of tokens accepted recently: they skip the throttle (a CI
+    /// token keeps working from an address someone else is guessing from).
+    known_good: moka::sync::Cache<[u8; 32], ()>,
     /// API token ids used since the last flush, with when.
     touched: Mutex<HashMap<String, i64>>,
 }
@@ -223,9 +273,23 @@ impl Identity {
             jwt,
             kube,
             catalog,
-            argon_cache: moka::sync::Cache::builder()
-                .max_capacity(10_000)
+            argon_cache: moka::future::Cache::builder()
+                .weigher(|_k: &[u8; 32], _v: &Option<usize>| 64)
+                .max_capacity(4 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(300))
+                .build(),
+            argon_permits: tokio::sync::Semaphore::new(config.limits.argon2_concurrency.max(1)),
+            argon2: Argon2Stats::default(),
+            failures: moka::sync::Cache::builder()
+                .weigher(|_k: &IpAddr, _v: &Arc<std::sync::atomic::AtomicU32>| 64)
+                .max_capacity(8 * 1024 * 1024)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            failure_budget: config.limits.auth_failures_per_minute.max(1),
+            known_good: moka::sync::Cache::builder()
+                .weigher(|_k: &[u8; 32], _v: &()| 64)
+                .max_capacity(8 * 1024 * 1024)
+                .time_to_live(KNOWN_GOOD_TTL)
                 .build(),
             touched: Mutex::new(HashMap::new()),
         })
@@ -278,7 +342,39 @@ impl Identity {
     }
 
     /// The principal a token stands for, or `None` if it matches nothing.
+    ///
+    /// A client address that failed to authenticate too often in the last
+    /// minute gets a 429 for any token not accepted recently, before the
+    /// token is even checked (guessing stops; known tokens keep working).
     pub async fn resolve_token(self: &Arc<Self>, token: &str) -> Result<Option<Principal>, AppError> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let client = current_client();
+        if let Some(ip) = client
+            && !self.known_good.contains_key(&hash)
+            && self
+                .failures
+                .get(&ip)
+                .is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) >= self.failure_budget)
+        {
+            return Err(AppError::TooManyRequests(
+                "too many failed authentications from this address: retry in a minute".into(),
+            ));
+        }
+        let result = self.check_token(token, &hash).await;
+        match &result {
+            Ok(Some(_)) => self.known_good.insert(hash, ()),
+            Ok(None) | Err(AppError::InvalidToken(_)) | Err(AppError::InvalidCredentials) => {
+                if let Some(ip) = client {
+                    let counter = self.failures.get_with(ip, || Arc::new(std::sync::atomic::AtomicU32::new(0)));
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn check_token(self: &Arc<Self>, token: &str, hash: &[u8; 32]) -> Result<Option<Principal>, AppError> {
         // A JWT of a configured issuer: that provider decides, finally.
         if let Some(iss) = jwt::peek_issuer(token)
             && let Some(p) = self.jwt.iter().find(|p| p.accepts(&iss))
@@ -302,7 +398,7 @@ impl Identity {
         {
             return Ok(Some(p));
         }
-        if let Some(p) = self.resolve_argon(token).await? {
+        if let Some(p) = self.resolve_argon(token, hash).await? {
             return Ok(Some(p));
         }
         if !token.starts_with(API_TOKEN_PREFIX) {
@@ -334,28 +430,49 @@ impl Identity {
         }))
     }
 
-    async fn resolve_argon(self: &Arc<Self>, token: &str) -> Result<Option<Principal>, AppError> {
-        if !self.statics.iter().any(|e| matches!(e.secret, Secret::Argon2(_))) {
+    /// Argon2-hashed static tokens, tried only for credentials that can be
+    /// nothing else (never an API token or a JWT), once per token for five
+    /// minutes, and never more than `argon2_concurrency` at once.
+    async fn resolve_argon(self: &Arc<Self>, token: &str, hash: &[u8; 32]) -> Result<Option<Principal>, AppError> {
+        if !self.statics.iter().any(|e| matches!(e.secret, Secret::Argon2(_)))
+            || token.starts_with(API_TOKEN_PREFIX)
+            || looks_like_jwt(token)
+        {
             return Ok(None);
         }
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = self.argon_cache.get(&key) {
-            return Ok(hit.map(|i| self.statics[i].principal.clone()));
-        }
-        // Argon2 is deliberately slow: verify on the blocking pool.
         let me = Arc::clone(self);
         let token = token.to_string();
-        let idx = tokio::task::spawn_blocking(move || {
-            me.statics.iter().position(|e| match &e.secret {
-                Secret::Argon2(phc) => PasswordHash::new(phc)
-                    .map(|h| argon2::Argon2::default().verify_password(token.as_bytes(), &h).is_ok())
-                    .unwrap_or(false),
-                Secret::Plain(_) => false,
+        let idx = self
+            .argon_cache
+            .try_get_with(*hash, async move {
+                let _permit = tokio::time::timeout(ARGON2_WAIT, me.argon_permits.acquire())
+                    .await
+                    .map_err(|_| AppError::TooManyRequests("token verification is busy: retry shortly".into()))?
+                    .map_err(|_| AppError::internal("the token verification slots are closed"))?;
+                let stats = &me.argon2;
+                let running = stats.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                stats.peak.fetch_max(running, std::sync::atomic::Ordering::SeqCst);
+                stats.verifications.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                metrics::counter!("batlehub_argon2_verifications_total").increment(1);
+                // Argon2 is deliberately slow: verify on the blocking pool.
+                let verifier = Arc::clone(&me);
+                let found = tokio::task::spawn_blocking(move || {
+                    verifier.statics.iter().position(|e| match &e.secret {
+                        Secret::Argon2(phc) => PasswordHash::new(phc)
+                            .map(|h| argon2::Argon2::default().verify_password(token.as_bytes(), &h).is_ok())
+                            .unwrap_or(false),
+                        Secret::Plain(_) => false,
+                    })
+                })
+                .await;
+                stats.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                found.map_err(|e| AppError::internal(format!("token verification task failed: {e}")))
             })
-        })
-        .await
-        .map_err(|e| AppError::internal(format!("token verification task failed: {e}")))?;
-        self.argon_cache.insert(key, idx);
+            .await
+            .map_err(|e: Arc<AppError>| match &*e {
+                AppError::TooManyRequests(m) => AppError::TooManyRequests(m.clone()),
+                other => AppError::internal(other.to_string()),
+            })?;
         Ok(idx.map(|i| self.statics[i].principal.clone()))
     }
 

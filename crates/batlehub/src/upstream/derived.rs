@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::documents::Document;
 
 /// How much more than its source body a parsed document is counted as.
-pub const PARSED_OVERHEAD: u64 = 2;
+pub const PARSED_OVERHEAD: u64 = 4;
 
 #[derive(Clone)]
 struct Entry {

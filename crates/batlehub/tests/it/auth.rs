@@ -132,3 +132,74 @@ async fn api_tokens_work_until_revoked_or_expired() {
     let listed = s.app.catalog.list_api_tokens("dave").await.expect("list");
     assert!(listed[0].last_used_at.is_some());
 }
+
+/// A random-looking token of `len` hex characters, different for each `i`.
+fn random_token(prefix: &str, i: usize) -> String {
+    use sha2::Digest;
+    format!("{prefix}{}", hex::encode(sha2::Sha256::digest(format!("guess-{prefix}-{i}").as_bytes())))
+}
+
+#[tokio::test]
+async fn argon2_runs_only_for_what_can_only_be_a_static_token_and_is_bounded() {
+    let hashed = batlehub::identity::hash_token("carol-secret").expect("hash");
+    let extra = format!(
+        "[limits]\nargon2_concurrency = 1\nauth_failures_per_minute = 1000\n\n[[auth]]\ntype = \"token\"\nname = \"hashed\"\n[[auth.tokens]]\nvalue = \"{hashed}\"\nrole = \"user\"\nuser_id = \"carol\"\n{}",
+        registries()
+    );
+    let s = TestServer::start(&config(&extra)).await;
+    let c = client();
+    let whoami = format!("{}/-/whoami", s.reg("internal"));
+    let stats = &s.app.identity.argon2;
+    let verifications = || stats.verifications.load(std::sync::atomic::Ordering::SeqCst);
+    // Unknown API tokens and JWT-shaped tokens can be nothing else: no Argon2.
+    for i in 0..20 {
+        for token in [random_token("bh_", i), format!("eyJhbGciOiJub25lIn0.{}.sig", random_token("", i))] {
+            let r = c.get(&whoami).bearer_auth(&token).send().await.expect("get");
+            assert_eq!(r.status(), 401, "{token}");
+        }
+    }
+    assert_eq!(verifications(), 0, "Argon2 ran for a token that cannot be a static token");
+    // The hashed static token: verified once, then served from the cache.
+    for _ in 0..3 {
+        let r = c.get(&whoami).bearer_auth("carol-secret").send().await.expect("get");
+        assert_eq!(json(r).await["username"], "carol");
+    }
+    assert_eq!(verifications(), 1);
+    // Many unknown tokens at once: never more verifications at a time than
+    // the configured slots; the rest wait, or are told to retry (429).
+    let attempts = (0..12).map(|i| {
+        let c = c.clone();
+        let whoami = whoami.clone();
+        async move { c.get(&whoami).bearer_auth(random_token("plain-", i)).send().await.expect("get").status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert_eq!(
+        stats.peak.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "more Argon2 verifications ran at once than allowed"
+    );
+}
+
+#[tokio::test]
+async fn failed_authentications_are_throttled_per_address() {
+    let s = TestServer::start(&config(&format!("[limits]\nauth_failures_per_minute = 5\n{}", registries()))).await;
+    let c = client();
+    let whoami = format!("{}/-/whoami", s.reg("internal"));
+    // Alice's token was accepted before the guessing started.
+    assert_eq!(c.get(&whoami).bearer_auth(ALICE).send().await.expect("get").status(), 200);
+    for i in 0..5 {
+        let r = c.get(&whoami).bearer_auth(random_token("guess-", i)).send().await.expect("get");
+        assert_eq!(r.status(), 401);
+    }
+    // Over the budget: guesses are refused without being checked.
+    let r = c.get(&whoami).bearer_auth(random_token("guess-", 99)).send().await.expect("get");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let err = json(r).await;
+    assert!(err["error"].as_str().unwrap_or("").contains("too many failed authentications"), "{err}");
+    // So is a valid token this address has not used yet...
+    assert_eq!(c.get(&whoami).bearer_auth(BOB).send().await.expect("get").status(), 429);
+    // ...while a token it used successfully keeps working.
+    assert_eq!(c.get(&whoami).bearer_auth(ALICE).send().await.expect("get").status(), 200);
+}
