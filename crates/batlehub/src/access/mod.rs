@@ -315,17 +315,18 @@ pub fn longest_claim<'a>(name: &str, claims: &'a [(String, String)]) -> Option<&
     claims.iter().filter(|(prefix, _)| claim_covers(prefix, name)).max_by_key(|(prefix, _)| prefix.len())
 }
 
+/// Whether the claim `prefix` covers `name`, ignoring ASCII case (npm
+/// scopes and names of other ecosystems are compared case-insensitively; the
+/// ecosystems normalise the rest of their spelling rules into prefixes).
 pub fn claim_covers(prefix: &str, name: &str) -> bool {
-    if prefix.is_empty() {
+    if prefix.is_empty() || name.len() < prefix.len() {
         return false;
     }
-    if name == prefix {
-        return true;
+    let (head, rest) = name.split_at_checked(prefix.len()).unwrap_or((name, ""));
+    if !head.eq_ignore_ascii_case(prefix) {
+        return false;
     }
-    if prefix.ends_with(['/', '-', '_', '.', ':']) {
-        return name.starts_with(prefix);
-    }
-    name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    rest.is_empty() || prefix.ends_with(['/', '-', '_', '.', ':']) || rest.starts_with('/')
 }
 
 #[cfg(test)]

@@ -143,3 +143,14 @@ fn claims() {
     assert!(!claim_covers("myorg-", "myorgutils"));
     assert!(!claim_covers("myorg", "myorg-utils"));
 }
+
+#[test]
+fn claims_cover_names_whatever_their_case() {
+    assert!(claim_covers("@frontend/", "@FRONTEND/x"));
+    assert!(claim_covers("@frontend", "@Frontend/x"));
+    assert!(claim_covers("@frontend", "@frontend"));
+    assert!(!claim_covers("@frontend", "@frontends/x"));
+    assert!(claim_covers("myorg-", "MyOrg-utils"));
+    assert!(!claim_covers("myorg-", "myor"));
+    assert!(!claim_covers("é-", "É-x"), "only ASCII case folds");
+}

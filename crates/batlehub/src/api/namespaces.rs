@@ -12,6 +12,7 @@ use super::{authenticated, require_admin};
 use crate::access::{self, Principal, Visibility};
 use crate::app::App;
 use crate::catalog::PackageRow;
+use crate::ecosystems;
 use crate::error::{AppError, AppResult};
 use crate::http::iso8601;
 use crate::registry::Registry;
@@ -53,25 +54,36 @@ pub async fn add_claim(
     let caller = authenticated(&app, &headers).await?;
     let req: NewClaim =
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
-    let group = create_claim(&app, &caller, &reg, &req.prefix, &req.group).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "registry": reg, "prefix": req.prefix, "group": group }))).into_response())
+    let (prefix, group) = create_claim(&app, &caller, &reg, &req.prefix, &req.group).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "registry": reg, "prefix": prefix, "group": group }))).into_response())
 }
 
-/// Claim `prefix` of `reg` for `group` (admins only); returns the group as stored.
-pub async fn create_claim(app: &App, caller: &Principal, reg: &str, prefix: &str, group: &str) -> AppResult<String> {
+/// `prefix` in the spelling of `r`'s package keys (a claim must match every
+/// spelling of a name), or a 400 saying why it cannot be a prefix.
+fn normalized_prefix(r: &Registry, prefix: &str) -> AppResult<String> {
+    ecosystems::normalize_prefix(r.kind, prefix).map_err(AppError::bad_request)
+}
+
+/// Claim `prefix` of `reg` for `group` (admins only); returns the prefix
+/// and the group as stored.
+pub async fn create_claim(
+    app: &App,
+    caller: &Principal,
+    reg: &str,
+    prefix: &str,
+    group: &str,
+) -> AppResult<(String, String)> {
     require_admin(caller)?;
-    registry_of(app, reg)?;
-    if prefix.is_empty() || prefix.len() > 200 || prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(AppError::bad_request("prefix must be 1 to 200 characters, without spaces"));
-    }
+    let r = registry_of(app, reg)?;
+    let prefix = normalized_prefix(r, prefix)?;
     if group.trim().is_empty() || group.len() > 256 || group.chars().any(char::is_control) {
         return Err(AppError::bad_request("group must be 1 to 256 printable characters"));
     }
-    if app.claims(reg).await?.iter().any(|c| c.prefix == prefix) {
+    if app.claims(reg).await?.iter().any(|c| c.prefix.eq_ignore_ascii_case(&prefix)) {
         return Err(AppError::conflict(format!("prefix {prefix} is already claimed")));
     }
-    app.catalog.add_claim(reg, prefix, group, caller.user_id.as_deref()).await?;
-    Ok(access::normalize_group(group))
+    app.catalog.add_claim(reg, &prefix, group, caller.user_id.as_deref()).await?;
+    Ok((prefix, access::normalize_group(group)))
 }
 
 pub async fn delete_claim(
@@ -88,16 +100,15 @@ pub async fn delete_claim(
 pub async fn remove_claim(app: &App, caller: &Principal, reg: &str, prefix: &str) -> AppResult<()> {
     require_admin(caller)?;
     let r = registry_of(app, reg)?;
-    if r.config_claims.iter().any(|(p, _)| *p == prefix) {
+    let key = normalized_prefix(r, prefix).unwrap_or_else(|_| prefix.to_string());
+    if r.config_claims.iter().any(|(p, _)| *p == key) {
         return Err(AppError::conflict(format!(
             "prefix {prefix} is claimed in the configuration file; remove it there"
         )));
     }
-    if app.catalog.delete_claim(reg, prefix).await? {
-        Ok(())
-    } else {
-        Err(AppError::not_found(format!("prefix {prefix} is not claimed")))
-    }
+    // A claim stored before prefixes were normalised is found as written.
+    let deleted = app.catalog.delete_claim(reg, &key).await? || app.catalog.delete_claim(reg, prefix).await?;
+    if deleted { Ok(()) } else { Err(AppError::not_found(format!("prefix {prefix} is not claimed"))) }
 }
 
 /// A namespace claim of one of the caller's groups.
@@ -160,12 +171,13 @@ pub struct NamespaceItem {
 /// Every published version under a namespace the caller's group claims
 /// (admins see every namespace), newest first within each package.
 pub async fn namespace_items(app: &App, caller: &Principal, reg: &str, prefix: &str) -> AppResult<Vec<NamespaceItem>> {
-    registry_of(app, reg)?;
+    let r = registry_of(app, reg)?;
+    let key = normalized_prefix(r, prefix).unwrap_or_else(|_| prefix.to_string());
     let claim = app
         .claims(reg)
         .await?
         .into_iter()
-        .find(|c| c.prefix == prefix)
+        .find(|c| c.prefix == key || c.prefix == prefix)
         .ok_or_else(|| AppError::not_found(format!("prefix {prefix} is not claimed in {reg}")))?;
     if !caller.is_admin() && !caller.in_group(&claim.group_id) {
         return Err(AppError::forbidden(format!("you are not a member of {}", claim.group_id)));
@@ -175,7 +187,7 @@ pub async fn namespace_items(app: &App, caller: &Principal, reg: &str, prefix: &
         .search_packages(&[reg.to_string()], "", 1000)
         .await?
         .into_iter()
-        .filter(|p| access::claim_covers(prefix, &p.name))
+        .filter(|p| access::claim_covers(&claim.prefix, &p.name))
         .collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let mut items = Vec::new();

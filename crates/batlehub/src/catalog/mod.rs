@@ -53,6 +53,9 @@ pub enum Dialect {
 pub struct Catalog {
     pool: AnyPool,
     dialect: Dialect,
+    /// Bumped whenever this process adds or drops a namespace claim, so
+    /// that cached claims are read again at once.
+    claims_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Epoch milliseconds, the catalog's one time format.
@@ -76,6 +79,15 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 impl Catalog {
+    /// How many times this process changed namespace claims.
+    pub fn claims_generation(&self) -> u64 {
+        self.claims_changed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn claims_changed(&self) {
+        self.claims_changed.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Connect (creating a SQLite file and its folder if missing) and run the
     /// migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Catalog> {
@@ -116,7 +128,7 @@ impl Catalog {
             });
         }
         let pool = pool_options.connect_with(options).await.with_context(|| "connecting to the database")?;
-        let catalog = Catalog { pool, dialect };
+        let catalog = Catalog { pool, dialect, claims_changed: Default::default() };
         migrations::run(&catalog).await.context("running migrations")?;
         Ok(catalog)
     }

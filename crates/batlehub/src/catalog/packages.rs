@@ -615,6 +615,7 @@ impl Catalog {
         .bind(now_ms())
         .execute(self.pool())
         .await;
+        self.claims_changed();
         match res {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!("prefix {prefix} is already claimed"))),
@@ -628,6 +629,7 @@ impl Catalog {
             .bind(prefix)
             .execute(self.pool())
             .await?;
+        self.claims_changed();
         Ok(res.rows_affected() > 0)
     }
 

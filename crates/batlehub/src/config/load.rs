@@ -147,6 +147,15 @@ impl Config {
             }
         }
 
+        // Namespace prefixes are kept in their ecosystem's canonical spelling.
+        for (span, r) in &mut registries {
+            for ns in &mut r.namespaces {
+                match rules.normalize_prefix(r.kind, &ns.prefix) {
+                    Ok(p) => ns.prefix = p,
+                    Err(msg) => c.push(Some(span.clone()), format!("registry `{}`: {msg}", r.name)),
+                }
+            }
+        }
         let sections = Sections {
             server: &server,
             storage: &storage,

@@ -33,6 +33,11 @@ use crate::kinds::Kind;
 pub trait EcosystemRules {
     /// Whether `url` may be an upstream of a registry of `kind`.
     fn check_upstream(&self, kind: Kind, url: &str) -> Result<(), String>;
+
+    /// A namespace prefix of a registry of `kind` in the one spelling its
+    /// package keys use (so that a claim matches every spelling of a name),
+    /// or why it cannot be a prefix.
+    fn normalize_prefix(&self, kind: Kind, prefix: &str) -> Result<String, String>;
 }
 
 #[cfg(test)]

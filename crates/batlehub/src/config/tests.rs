@@ -295,3 +295,60 @@ user_id = "b"
         assert!(all.contains(needle), "{needle}: {all}");
     }
 }
+
+#[test]
+fn namespace_prefixes_take_their_ecosystems_spelling() {
+    let cfg = parse(
+        r#"
+[[registries]]
+type = "cargo"
+name = "crates"
+mode = "local"
+namespaces = [{ prefix = "My_Org_", group = "g" }]
+
+[[registries]]
+type = "pypi"
+name = "py"
+mode = "local"
+namespaces = [{ prefix = "Acme..Tools_", group = "g" }, { prefix = "Zed", group = "g" }]
+
+[[registries]]
+type = "npm"
+name = "js"
+mode = "local"
+namespaces = [{ prefix = "@FrontEnd/", group = "g" }]
+"#,
+    )
+    .expect("valid");
+    let prefixes = |name: &str| -> Vec<String> {
+        cfg.registry(name).map(|r| r.namespaces.iter().map(|n| n.prefix.clone()).collect()).unwrap_or_default()
+    };
+    assert_eq!(prefixes("crates"), ["my-org-"]);
+    assert_eq!(prefixes("py"), ["acme-tools-", "zed"]);
+    assert_eq!(prefixes("js"), ["@frontend/"]);
+}
+
+#[test]
+fn namespace_prefixes_that_cannot_match_are_refused() {
+    let err = parse(
+        r#"
+[[registries]]
+type = "cargo"
+name = "crates"
+mode = "local"
+namespaces = [{ prefix = "my.org", group = "g" }, { prefix = "a_", group = "g" }, { prefix = "A-", group = "h" }]
+
+[[registries]]
+type = "pypi"
+name = "py"
+mode = "local"
+namespaces = [{ prefix = "__", group = "g" }, { prefix = "acme/", group = "g" }]
+"#,
+    )
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("crate names are ASCII letters"), "{text}");
+    assert!(text.contains("`a-` is claimed twice"), "{text}");
+    assert!(text.contains("must contain a letter or digit"), "{text}");
+    assert!(text.contains("project names are ASCII letters"), "{text}");
+}

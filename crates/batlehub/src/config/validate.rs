@@ -246,6 +246,14 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
                 c.push(span.clone(), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
             }
         }
+        for (i, ns) in r.namespaces.iter().enumerate() {
+            if r.namespaces[..i].iter().any(|o| o.prefix == ns.prefix) {
+                c.push(
+                    span.clone(),
+                    format!("registry `{}`: namespace prefix `{}` is claimed twice", r.name, ns.prefix),
+                );
+            }
+        }
         if let Some(tls) = &r.tls
             && !tls.ca_file.exists()
         {

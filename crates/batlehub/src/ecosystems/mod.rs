@@ -78,6 +78,13 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// A namespace prefix in `kind`'s key spelling, or why it cannot be one.
+        pub fn normalize_prefix(kind: Kind, prefix: &str) -> Result<String, String> {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::normalize_prefix(prefix), )+ )*
+            }
+        }
+
         /// An error in the dialect of `kind`'s clients.
         pub fn render_error(kind: Kind, err: &AppError) -> Response {
             match kind {
@@ -133,6 +140,10 @@ pub struct Rules;
 impl crate::config::EcosystemRules for Rules {
     fn check_upstream(&self, kind: Kind, url: &str) -> Result<(), String> {
         check_upstream(kind, url)
+    }
+
+    fn normalize_prefix(&self, kind: Kind, prefix: &str) -> Result<String, String> {
+        normalize_prefix(kind, prefix)
     }
 }
 

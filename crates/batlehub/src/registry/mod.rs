@@ -30,7 +30,19 @@ pub struct Registry {
     pub config_claims: Vec<(String, String)>,
     /// This registry's metric handles, registered once.
     pub metrics: Arc<RegistryMetrics>,
+    /// Every claim (configured and catalog) as last read: when, and at which
+    /// [`Catalog::claims_generation`].
+    claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
 }
+
+/// When claims were read, at which claims generation, and the claims.
+type CachedClaims = (std::time::Instant, u64, Vec<ClaimRow>);
+
+/// How long the claims of a registry are used without reading the catalog
+/// again. A claim made through this process applies at once (the catalog's
+/// claims generation changes); one made through another replica, within
+/// this time.
+pub const CLAIMS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Metric handles of one registry, made once so that the request path does
 /// not build label sets and look them up for every response.
@@ -87,6 +99,7 @@ impl Registry {
             cache: c.cache.clone(),
             config_claims: c.namespaces.iter().map(|n| (n.prefix.clone(), access::normalize_group(&n.group))).collect(),
             metrics: Arc::new(RegistryMetrics::new(&c.name)),
+            claims_cache: Arc::default(),
         }
     }
 }
@@ -120,6 +133,14 @@ pub enum Source {
 /// Every namespace claim of `registry`: the configuration's, then the
 /// catalog's (claims made through the admin API).
 pub async fn claims(catalog: &Catalog, registry: &Registry) -> AppResult<Vec<ClaimRow>> {
+    let generation = catalog.claims_generation();
+    if let Ok(cache) = registry.claims_cache.lock()
+        && let Some((at, seen, claims)) = cache.as_ref()
+        && at.elapsed() < CLAIMS_TTL
+        && *seen == generation
+    {
+        return Ok(claims.clone());
+    }
     let mut out: Vec<ClaimRow> = registry
         .config_claims
         .iter()
@@ -135,6 +156,9 @@ pub async fn claims(catalog: &Catalog, registry: &Registry) -> AppResult<Vec<Cla
         if !out.iter().any(|o| o.prefix == c.prefix) {
             out.push(c);
         }
+    }
+    if let Ok(mut cache) = registry.claims_cache.lock() {
+        *cache = Some((std::time::Instant::now(), generation, out.clone()));
     }
     Ok(out)
 }
@@ -167,6 +191,13 @@ pub async fn resolve_source(
         if package.is_some() || claim.is_some() {
             return Ok(Source::Local { registry: Arc::clone(reg), package, claim });
         }
+    }
+    // A proxy's own claims reserve names too: a claimed name is never
+    // fetched from its upstreams.
+    if !registry.mode.has_local()
+        && let Some(claim) = claim_for(catalog, registry, name).await?
+    {
+        return Ok(Source::Local { registry: Arc::clone(registry), package: None, claim: Some(claim) });
     }
     if registry.mode == Mode::Local || registry.upstreams.is_empty() {
         return Ok(Source::Local { registry: Arc::clone(registry), package: None, claim: None });

@@ -122,6 +122,16 @@ pub trait Ecosystem: 'static {
     /// if the name is invalid.
     fn normalize_name(name: &str) -> Option<String>;
 
+    /// A namespace prefix in the spelling of the catalog keys (see
+    /// [`Ecosystem::normalize_name`]), so that a claim covers every
+    /// spelling of a name; `Err` says why `prefix` cannot be one. Claims
+    /// are compared ignoring ASCII case; the default lowercases and refuses
+    /// spaces and control characters.
+    fn normalize_prefix(prefix: &str) -> Result<String, String> {
+        check_prefix(prefix)?;
+        Ok(prefix.to_ascii_lowercase())
+    }
+
     /// The Setup Guide's snippets for a registry.
     fn snippets(target: &Target) -> Vec<Snippet>;
 
@@ -152,6 +162,15 @@ pub trait Ecosystem: 'static {
         drop(upload);
         async move { Err(AppError::bad_request(format!("{kind} packages are published with the {kind} client"))) }
     }
+}
+
+/// What every namespace prefix must be: 1 to 200 characters, no spaces or
+/// control characters.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() || prefix.len() > 200 || prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("namespace prefix `{prefix}` must be 1 to 200 characters, without spaces"));
+    }
+    Ok(())
 }
 
 /// An absolute http(s) URL with a host: what most upstreams must be.

@@ -186,9 +186,8 @@ impl RequestCtx {
     pub async fn shadow(&self) -> AppResult<Shadow> {
         let mut regs: Vec<&Arc<Registry>> =
             self.registry.members.iter().filter_map(|m| self.app.registries.get(m)).collect();
-        if self.registry.mode.has_local() {
-            regs.push(&self.registry);
-        }
+        // A proxy holds no packages, but its claims count.
+        regs.push(&self.registry);
         let reg_names: Vec<String> = regs.iter().map(|r| r.name.clone()).collect();
         let names: HashSet<String> = self.app.catalog.list_package_names(&reg_names).await?.into_iter().collect();
         let mut claims = Vec::new();

@@ -206,14 +206,29 @@ async fn namespace_claims_and_the_callers_view() {
         .0,
         404
     );
-    // Cargo claims are plain prefixes of the normalised name.
-    let cargo_claims = format!("{}/api/v1/admin/registries/crates/namespaces", s.url);
+    // Another spelling of a claimed scope is the same claim.
     assert_eq!(
-        api(&c, Method::POST, cargo_claims, Some(ADMIN), Some(json!({"prefix": "myorg-", "group": "oidc:myorg"})))
-            .await
-            .0,
-        201
+        api(&c, Method::POST, claims.clone(), Some(ADMIN), Some(json!({"prefix": "@MyOrg/", "group": "x"}))).await.0,
+        409
     );
+    // Cargo claims are prefixes of the normalised name, stored normalised;
+    // what no crate name can start with is refused.
+    let cargo_claims = format!("{}/api/v1/admin/registries/crates/namespaces", s.url);
+    let (st, made) = api(
+        &c,
+        Method::POST,
+        cargo_claims.clone(),
+        Some(ADMIN),
+        Some(json!({"prefix": "MyOrg_", "group": "oidc:myorg"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{made}");
+    assert_eq!(made["prefix"], "myorg-");
+    let (st, refused) =
+        api(&c, Method::POST, cargo_claims, Some(ADMIN), Some(json!({"prefix": "my.org", "group": "oidc:myorg"})))
+            .await;
+    assert_eq!(st, 400);
+    assert!(refused.to_string().contains("crate names are ASCII letters"), "{refused}");
     // Alice (oidc:myorg) publishes under her namespace; bob cannot.
     let reg = s.reg("internal");
     assert_eq!(publish(&c, &reg, ALICE, "@myorg/ui", "1.0.0").await.0, 201);

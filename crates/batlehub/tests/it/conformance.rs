@@ -143,6 +143,35 @@ pub async fn claimed_names_never_go_upstream<F: Fixture>() {
     assert_eq!(up.total_hits(), 0, "{}: the upstream was asked for a local or claimed name", F::TYPE);
 }
 
+/// Claims on a proxy registry, spelled in any of the ecosystem's spellings
+/// of the prefix, keep every spelling of a claimed name off the upstream.
+pub async fn claims_in_any_spelling_keep_names_off_the_upstream<F: Fixture>() {
+    let up = F::upstream().await;
+    let ghost = F::name("ghost", true);
+    F::seed(&up, &ghost, "1.0.0");
+    let url = F::upstream_url(&up);
+    let mut regs = vec![Reg::proxy(F::TYPE, "control", &url).open_read()];
+    for (i, spelling) in std::iter::once(&F::CLAIM).chain(F::CLAIM_SPELLINGS).enumerate() {
+        regs.push(Reg::proxy(F::TYPE, &format!("claimed{i}"), &url).open_read().namespace(spelling, "myorg"));
+    }
+    let s = TestServer::with(&regs, "").await;
+    let c = client();
+    // Without a claim the upstream serves the name.
+    let control = get(&c, format!("{}{}", s.reg("control"), F::listing(&ghost)), None).await;
+    assert_eq!(control.status, 200, "{}: {}", F::TYPE, control.body);
+    let asked = up.total_hits();
+    for i in 0..=F::CLAIM_SPELLINGS.len() {
+        let reg = s.reg(&format!("claimed{i}"));
+        for name in [ghost.clone(), ghost.to_ascii_uppercase()] {
+            for path in [F::listing(&name), F::artifact(&name, "1.0.0")] {
+                let reply = get(&c, format!("{reg}{path}"), Some(ALICE)).await;
+                assert!((400..500).contains(&reply.status), "{}: claimed{i} {path}: {}", F::TYPE, reply.status);
+            }
+        }
+    }
+    assert_eq!(up.total_hits(), asked, "{}: a claimed name was fetched from the upstream", F::TYPE);
+}
+
 /// `batlehub_cache_total{registry, kind="artifact", result="hit"}` now.
 fn artifact_hits(registry: &str) -> u64 {
     let text = batlehub::app::prometheus().render();
@@ -304,6 +333,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn claimed_names_never_go_upstream() {
                     super::claimed_names_never_go_upstream::<F>().await;
+                }
+                #[tokio::test]
+                async fn claims_in_any_spelling_keep_names_off_the_upstream() {
+                    super::claims_in_any_spelling_keep_names_off_the_upstream::<F>().await;
                 }
                 #[tokio::test]
                 async fn cache_hits_never_call_the_upstream() {

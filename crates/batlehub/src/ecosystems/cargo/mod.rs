@@ -36,7 +36,7 @@ use serde_json::json;
 use self::names::CrateName;
 use self::op::Op;
 use crate::error::{AppError, AppResult};
-use crate::serve::{Ecosystem, Head, RequestCtx, contract::check_http_url};
+use crate::serve::{Ecosystem, Head, RequestCtx, contract::{check_http_url, check_prefix}};
 use crate::setup::{Snippet, Target};
 
 /// Cargo's sparse index and registry web API.
@@ -73,6 +73,16 @@ impl Ecosystem for Cargo {
 
     fn normalize_name(name: &str) -> Option<String> {
         CrateName::parse(name).ok().map(|n| n.key())
+    }
+
+    /// Crate names are ASCII letters, digits, `-` and `_`; `_` and `-` are
+    /// one name, as are upper and lower case.
+    fn normalize_prefix(prefix: &str) -> Result<String, String> {
+        check_prefix(prefix)?;
+        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("namespace prefix `{prefix}`: crate names are ASCII letters, digits, `-` and `_`"));
+        }
+        Ok(names::normalize(prefix))
     }
 
     fn snippets(target: &Target) -> Vec<Snippet> {

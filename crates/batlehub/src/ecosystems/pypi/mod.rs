@@ -36,7 +36,7 @@ use self::names::ProjectName;
 use self::op::Op;
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
-use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx};
+use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, contract::check_prefix};
 use crate::setup::{Snippet, Target};
 
 /// The Simple repository API, the JSON API and the legacy upload API.
@@ -79,6 +79,24 @@ impl Ecosystem for Pypi {
 
     fn normalize_name(name: &str) -> Option<String> {
         ProjectName::parse(name).ok().map(|n| n.key().to_string())
+    }
+
+    /// Project names are ASCII letters, digits, `.`, `_` and `-`, compared
+    /// in their PEP 503 form; a trailing separator stays (`acme_` is
+    /// `acme-`).
+    fn normalize_prefix(prefix: &str) -> Result<String, String> {
+        check_prefix(prefix)?;
+        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(format!("namespace prefix `{prefix}`: project names are ASCII letters, digits, `.`, `_` and `-`"));
+        }
+        let mut key = names::normalize(prefix);
+        if prefix.ends_with(['-', '_', '.']) && !key.is_empty() {
+            key.push('-');
+        }
+        if key.is_empty() {
+            return Err(format!("namespace prefix `{prefix}` must contain a letter or digit"));
+        }
+        Ok(key)
     }
 
     fn snippets(target: &Target) -> Vec<Snippet> {

@@ -10,6 +10,7 @@ pub struct Reg {
     mode: &'static str,
     upstreams: Vec<String>,
     rbac: Option<&'static str>,
+    namespaces: Vec<(String, String)>,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -17,7 +18,7 @@ pub const OPEN_READ: &str = "anonymous = [\"releases:read\", \"source:read\"]\nu
 
 impl Reg {
     fn new(kind: &str, name: &str, mode: &'static str) -> Reg {
-        Reg { kind: kind.into(), name: name.into(), mode, upstreams: Vec::new(), rbac: None }
+        Reg { kind: kind.into(), name: name.into(), mode, upstreams: Vec::new(), rbac: None, namespaces: Vec::new() }
     }
 
     /// A private registry of `kind` (default grants: users read and publish).
@@ -46,6 +47,12 @@ impl Reg {
         self
     }
 
+    /// A namespace claim in the configuration: `prefix` belongs to `group`.
+    pub fn namespace(mut self, prefix: &str, group: &str) -> Reg {
+        self.namespaces.push((prefix.into(), group.into()));
+        self
+    }
+
     /// Anonymous callers may read; users may read and publish.
     pub fn open_read(self) -> Reg {
         self.rbac(OPEN_READ)
@@ -56,6 +63,11 @@ impl Reg {
         let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
         if !self.upstreams.is_empty() {
             t.push_str(&format!("upstreams = [{}]\n", list(&self.upstreams)));
+        }
+        if !self.namespaces.is_empty() {
+            let claims: Vec<String> =
+                self.namespaces.iter().map(|(p, g)| format!("{{ prefix = {p:?}, group = {g:?} }}")).collect();
+            t.push_str(&format!("namespaces = [{}]\n", claims.join(", ")));
         }
         if let Some(rbac) = self.rbac {
             t.push_str(&format!("[registries.rbac]\n{rbac}"));

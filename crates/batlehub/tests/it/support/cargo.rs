@@ -141,6 +141,7 @@ pub struct CargoFixture;
 impl super::fixture::Fixture for CargoFixture {
     const TYPE: &'static str = "cargo";
     const CLAIM: &'static str = "team-";
+    const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM_", "Team-"];
     type Proto = CargoProtocol;
 
     fn name(stem: &str, claimed: bool) -> String {

@@ -60,6 +60,9 @@ pub trait Fixture: Send + Sync + 'static {
     const TYPE: &'static str;
     /// The namespace prefix claims use in the suites.
     const CLAIM: &'static str;
+    /// Other spellings of [`Self::CLAIM`] that the ecosystem's name rules
+    /// make the same prefix.
+    const CLAIM_SPELLINGS: &'static [&'static str];
     type Proto: Protocol;
 
     /// A package name for the suites: under [`Self::CLAIM`] or free.

@@ -111,6 +111,7 @@ pub struct NpmFixture;
 impl super::fixture::Fixture for NpmFixture {
     const TYPE: &'static str = "npm";
     const CLAIM: &'static str = "@team/";
+    const CLAIM_SPELLINGS: &'static [&'static str] = &["@TEAM/", "@Team"];
     type Proto = super::fake_npm::NpmProtocol;
 
     fn name(stem: &str, claimed: bool) -> String {

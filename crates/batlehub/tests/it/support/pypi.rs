@@ -206,6 +206,7 @@ pub struct PypiFixture;
 impl super::fixture::Fixture for PypiFixture {
     const TYPE: &'static str = "pypi";
     const CLAIM: &'static str = "team-";
+    const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM_", "Team."];
     type Proto = PypiProtocol;
 
     fn name(stem: &str, claimed: bool) -> String {
