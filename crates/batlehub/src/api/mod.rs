@@ -3,6 +3,7 @@
 pub mod namespaces;
 pub mod oidc;
 pub mod tokens;
+pub mod upstream_names;
 
 use axum::Router;
 use axum::extract::State;
@@ -35,6 +36,8 @@ pub fn router() -> Router<App> {
         .route("/admin/tokens", post(tokens::create_for_user))
         .route("/admin/registries/{registry}/namespaces", get(namespaces::list_claims).post(namespaces::add_claim))
         .route("/admin/registries/{registry}/namespaces/{prefix}", delete(namespaces::delete_claim))
+        .route("/admin/registries/{registry}/upstream-names", get(upstream_names::list).post(upstream_names::allow))
+        .route("/admin/registries/{registry}/upstream-names/{name}", delete(upstream_names::disallow))
 }
 
 /// The caller, who must have sent valid credentials (401 otherwise).

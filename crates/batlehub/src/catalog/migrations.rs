@@ -135,6 +135,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        3,
+        &[
+            // Names an upstream serves that an admin allowed to be published
+            // here (they shadow the upstream's package from then on).
+            "CREATE TABLE upstream_name_allowances (
+            registry TEXT NOT NULL,
+            name TEXT NOT NULL,
+            allowed_by TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (registry, name)
+        )",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

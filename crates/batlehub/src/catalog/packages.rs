@@ -633,6 +633,54 @@ impl Catalog {
         Ok(res.rows_affected() > 0)
     }
 
+    /// Allow `name` (a package key) to be published to `registry` although
+    /// an upstream serves it; `false` if it already was.
+    pub async fn allow_upstream_name(&self, registry: &str, name: &str, allowed_by: Option<&str>) -> DbResult<bool> {
+        let res = sqlx::query(
+            "INSERT INTO upstream_name_allowances (registry, name, allowed_by, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(registry)
+        .bind(name)
+        .bind(allowed_by)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn disallow_upstream_name(&self, registry: &str, name: &str) -> DbResult<bool> {
+        let res = sqlx::query("DELETE FROM upstream_name_allowances WHERE registry = $1 AND name = $2")
+            .bind(registry)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    pub async fn upstream_name_allowed(&self, registry: &str, name: &str) -> DbResult<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM upstream_name_allowances WHERE registry = $1 AND name = $2")
+                .bind(registry)
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// The allowed names of `registry`: `(name, allowed_by, created_at)`.
+    pub async fn list_upstream_names(&self, registry: &str) -> DbResult<Vec<(String, Option<String>, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT name, allowed_by, created_at FROM upstream_name_allowances WHERE registry = $1 ORDER BY name",
+        )
+        .bind(registry)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Whether any row still points at a blob.
     pub async fn blob_referenced(&self, sha256: &str) -> DbResult<bool> {
         let (n,): (i64,) = sqlx::query_as(

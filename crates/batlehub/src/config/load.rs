@@ -155,6 +155,15 @@ impl Config {
                     Err(msg) => c.push(Some(span.clone()), format!("registry `{}`: {msg}", r.name)),
                 }
             }
+            for name in &mut r.allow_upstream_names {
+                match rules.normalize_name(r.kind, name) {
+                    Some(key) => *name = key,
+                    None => c.push(
+                        Some(span.clone()),
+                        format!("registry `{}`: allow_upstream_names: `{name}` is not a valid {} name", r.name, r.kind),
+                    ),
+                }
+            }
         }
         let sections = Sections {
             server: &server,

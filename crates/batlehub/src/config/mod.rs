@@ -38,6 +38,9 @@ pub trait EcosystemRules {
     /// package keys use (so that a claim matches every spelling of a name),
     /// or why it cannot be a prefix.
     fn normalize_prefix(&self, kind: Kind, prefix: &str) -> Result<String, String>;
+
+    /// The catalog key of a package name of `kind`, `None` if invalid.
+    fn normalize_name(&self, kind: Kind, name: &str) -> Option<String>;
 }
 
 #[cfg(test)]

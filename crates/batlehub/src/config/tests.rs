@@ -352,3 +352,40 @@ namespaces = [{ prefix = "__", group = "g" }, { prefix = "acme/", group = "g" }]
     assert!(text.contains("must contain a letter or digit"), "{text}");
     assert!(text.contains("project names are ASCII letters"), "{text}");
 }
+
+#[test]
+fn users_publish_by_default_only_to_local_registries() {
+    let cfg = parse(
+        r#"
+[[registries]]
+type = "npm"
+name = "private"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "hybrid"
+mode = "hybrid"
+upstreams = ["https://npm-upstream.example"]
+allow_upstream_names = ["Left-Pad"]
+"#,
+    )
+    .expect("valid");
+    let user = |name: &str, p: Permission| cfg.registry(name).map(|r| r.grants().user.contains(&p)).unwrap_or(false);
+    assert!(user("private", Permission::ReleasesWrite));
+    assert!(user("hybrid", Permission::ReleasesRead));
+    assert!(!user("hybrid", Permission::ReleasesWrite), "a hybrid registry's names shadow the upstream's");
+    assert_eq!(cfg.registry("hybrid").map(|r| r.allow_upstream_names.clone()), Some(vec!["Left-Pad".to_string()]));
+    let err = parse(
+        r#"
+[[registries]]
+type = "cargo"
+name = "crates"
+mode = "hybrid"
+upstreams = ["https://crates-upstream.example"]
+allow_upstream_names = ["not a crate"]
+"#,
+    )
+    .expect_err("invalid name");
+    assert!(err.to_string().contains("`not a crate` is not a valid cargo name"), "{err}");
+}

@@ -440,6 +440,11 @@ pub struct RegistryConfig {
     /// Team namespaces: a package name starting with `prefix` belongs to `group`.
     #[serde(default)]
     pub namespaces: Vec<NamespaceConfig>,
+    /// Names an upstream serves that may nevertheless be published here
+    /// (the local package then shadows the upstream's). Kept as catalog
+    /// keys.
+    #[serde(default)]
+    pub allow_upstream_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -452,7 +457,9 @@ pub struct NamespaceConfig {
 impl RegistryConfig {
     /// The grants this registry's configuration resolves to.
     pub fn grants(&self) -> Grants {
-        let writable = self.mode.has_local();
+        // Users publish by default only where nothing comes from upstream: on
+        // a hybrid registry a published name shadows the upstream's.
+        let writable = self.mode == Mode::Local;
         match &self.rbac {
             None => Grants::defaults(writable),
             Some(rbac) => Grants {

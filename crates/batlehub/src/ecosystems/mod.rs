@@ -18,6 +18,7 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 
+use crate::access::Principal;
 use crate::app::App;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{AppError, AppResult};
@@ -121,6 +122,13 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// The context of a request to `registry` served by its ecosystem.
+        pub fn request_ctx(app: App, registry: Arc<Registry>, principal: Principal, base: String) -> RequestCtx {
+            match registry.kind {
+                $( $( Kind::$variant => RequestCtx::new::<$module::$variant>(app, registry, principal, base), )+ )*
+            }
+        }
+
         /// Publish a file sent through the web UI through the ecosystem's
         /// own publish path, after the write check. Returns what was
         /// published.
@@ -144,6 +152,10 @@ impl crate::config::EcosystemRules for Rules {
 
     fn normalize_prefix(&self, kind: Kind, prefix: &str) -> Result<String, String> {
         normalize_prefix(kind, prefix)
+    }
+
+    fn normalize_name(&self, kind: Kind, name: &str) -> Option<String> {
+        normalize_name(kind, name)
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Registry {
     pub config_claims: Vec<(String, String)>,
     /// This registry's metric handles, registered once.
     pub metrics: Arc<RegistryMetrics>,
+    /// Names an upstream serves that may be published here anyway (the
+    /// configuration's `allow_upstream_names`, as catalog keys).
+    pub allowed_names: std::collections::HashSet<String>,
     /// Every claim (configured and catalog) as last read: when, and at which
     /// [`Catalog::claims_generation`].
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -99,6 +102,7 @@ impl Registry {
             cache: c.cache.clone(),
             config_claims: c.namespaces.iter().map(|n| (n.prefix.clone(), access::normalize_group(&n.group))).collect(),
             metrics: Arc::new(RegistryMetrics::new(&c.name)),
+            allowed_names: c.allow_upstream_names.iter().cloned().collect(),
             claims_cache: Arc::default(),
         }
     }

@@ -26,6 +26,7 @@ use crate::access::Permission;
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
 use crate::setup::{Snippet, Target};
+use crate::upstream::documents::DocFetch;
 
 /// What an ecosystem's parser sees of a request.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +132,12 @@ pub trait Ecosystem: 'static {
         check_prefix(prefix)?;
         Ok(prefix.to_ascii_lowercase())
     }
+
+    /// The fetches of the upstream documents that would list the package
+    /// `name` (as a publish spells it) under any spelling the ecosystem's
+    /// clients treat as the same name: one found means the upstreams serve
+    /// it. Used to refuse the first publish of a name an upstream serves.
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>>;
 
     /// The Setup Guide's snippets for a registry.
     fn snippets(target: &Target) -> Vec<Snippet>;

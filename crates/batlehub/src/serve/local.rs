@@ -26,6 +26,8 @@ pub struct Local {
 /// A package name of this very registry (never a member's) and the claim
 /// covering it: what a write is checked against.
 pub struct Owned {
+    /// The package's catalog key.
+    pub key: String,
     pub package: Option<PackageRow>,
     pub claim: Option<ClaimRow>,
 }
@@ -99,11 +101,12 @@ impl RequestCtx {
     pub async fn own_package(&self, key: &str) -> AppResult<Owned> {
         let package = self.app.catalog.get_package(&self.registry.name, key).await?;
         let claim = registry::claim_for(&self.app.catalog, &self.registry, key).await?;
-        Ok(Owned { package, claim })
+        Ok(Owned { key: key.to_string(), package, claim })
     }
 
     /// Check that the caller may write `owned` (ownership, namespace claim,
-    /// admin); `display` names it in the refusal.
+    /// admin); `display` names it in the refusal, as the publish spells it.
+    /// The first publish of a name is also checked against the upstreams.
     pub async fn check_write(&self, owned: &Owned, display: &str) -> AppResult<()> {
         registry::check_package_write(
             &self.app.catalog,
@@ -112,7 +115,61 @@ impl RequestCtx {
             owned.claim.as_ref(),
             display,
         )
-        .await
+        .await?;
+        if owned.package.is_none() {
+            self.check_new_name(owned, display).await?;
+        }
+        Ok(())
+    }
+
+    /// A name that an upstream serves may not be published here for the
+    /// first time (everyone resolving it would get the publisher's package
+    /// instead): 409, unless a namespace claim covers it (the write check
+    /// made sure the publisher may write under it) or an admin allowed the
+    /// name. The upstreams asked are this registry's and those of every
+    /// group registry that serves this one as a member.
+    async fn check_new_name(&self, owned: &Owned, spelled: &str) -> AppResult<()> {
+        if owned.claim.is_some() || self.registry.allowed_names.contains(&owned.key) {
+            return Ok(());
+        }
+        let mut sources: Vec<&Arc<Registry>> = Vec::new();
+        if !self.registry.upstreams.is_empty() {
+            sources.push(&self.registry);
+        }
+        let mut groups: Vec<&Arc<Registry>> = self
+            .app
+            .registries
+            .values()
+            .filter(|g| g.members.contains(&self.registry.name) && !g.upstreams.is_empty())
+            .collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        sources.extend(groups);
+        if sources.is_empty() || self.app.catalog.upstream_name_allowed(&self.registry.name, &owned.key).await? {
+            return Ok(());
+        }
+        for source in sources {
+            let on = self.on(Arc::clone(source));
+            for fetch in on.upstream_listings(spelled)? {
+                match on.document(fetch).await {
+                    Ok(_) => {
+                        return Err(AppError::conflict(format!(
+                            "{spelled} is served by the upstream of {}: publishing it here would replace it for everyone. \
+                             Publish under your team's namespace, or ask an admin to allow the name",
+                            source.name
+                        )));
+                    }
+                    Err(AppError::NotFound(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(registry = %source.name, package = %spelled, error = %e, "upstream name check failed");
+                        return Err(AppError::Unavailable(format!(
+                            "cannot tell whether the upstream of {} serves {spelled}; try again later",
+                            source.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// An existing package of this registry the caller may change (tags,

@@ -26,6 +26,7 @@ use crate::catalog::{AuditEvent, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
 use crate::registry::{self, Registry};
+use crate::upstream::documents::DocFetch;
 
 /// Everything an ecosystem's handler needs about the request it serves.
 #[derive(Clone)]
@@ -35,9 +36,30 @@ pub struct RequestCtx {
     pub principal: Principal,
     /// The public base URL of the server, without a trailing slash.
     pub base: String,
+    /// The ecosystem's [`Ecosystem::upstream_listings`].
+    listings: ListingFetches,
 }
 
+/// Where the upstreams of a request's registry would list a package.
+type ListingFetches = fn(&RequestCtx, &str) -> AppResult<Vec<DocFetch>>;
+
 impl RequestCtx {
+    /// The context of a request to `registry`, served by ecosystem `E`.
+    pub fn new<E: Ecosystem>(app: App, registry: Arc<Registry>, principal: Principal, base: String) -> RequestCtx {
+        RequestCtx { app, registry, principal, base, listings: E::upstream_listings }
+    }
+
+    /// This request as if made to `registry` (of the same type).
+    pub fn on(&self, registry: Arc<Registry>) -> RequestCtx {
+        RequestCtx { registry, ..self.clone() }
+    }
+
+    /// The fetches of the documents in which this registry's upstreams
+    /// would list the package `name`.
+    pub fn upstream_listings(&self, name: &str) -> AppResult<Vec<DocFetch>> {
+        (self.listings)(self, name)
+    }
+
     /// `{base}/proxy/{registry}`: every URL this registry serves starts here.
     pub fn registry_base(&self) -> String {
         format!("{}/proxy/{}", self.base, self.registry.name)
@@ -114,7 +136,7 @@ pub async fn drive<E: Ecosystem>(
         Err(e) => return E::render_error(&e),
     };
     let base = crate::http::public_base(&app.config.server, &parts.headers, peer);
-    let ctx = RequestCtx { app, registry, principal, base };
+    let ctx = RequestCtx::new::<E>(app, registry, principal, base);
     let served = match ctx.check(access) {
         Ok(()) => E::serve(&ctx, &op, &parts, body).await,
         Err(e) => Err(e),

@@ -14,7 +14,6 @@ use crate::access::Visibility;
 use crate::api::namespaces::{change_visibility, namespace_items, namespaces_of};
 use crate::app::App;
 use crate::ecosystems;
-use crate::serve::RequestCtx;
 use crate::setup::Target;
 
 pub const PER_PAGE: usize = 50;
@@ -272,12 +271,7 @@ pub async fn upload(State(app): State<App>, v: Viewer, headers: HeaderMap, body:
         )
         .await;
     }
-    let ctx = RequestCtx {
-        app: app.clone(),
-        registry: registry.clone(),
-        principal: v.principal.clone(),
-        base: v.base.clone(),
-    };
+    let ctx = ecosystems::request_ctx(app.clone(), registry.clone(), v.principal.clone(), v.base.clone());
     match ecosystems::publish_browser_upload(&ctx, up).await {
         Ok(what) => {
             let msg = notice("ok", &format!("Published {what} to {}.", registry.name));

@@ -374,7 +374,11 @@ async fn hybrid_shadows_upstream_crates() {
     up.add("shared", "9.0.0");
     up.add("myorg-secret", "1.0.0");
     up.add("public", "1.0.0");
-    let s = TestServer::start(&proxy_config(&up.index(), "hybrid", "")).await;
+    // Users publish to a hybrid registry where its rbac says so; `shared`
+    // (which the upstream serves) by an admin's leave.
+    let reg =
+        crate::support::builder::Reg::hybrid("cargo", "cargo", &up.index()).open_read().allow_upstream_name("shared");
+    let s = TestServer::with(&[reg], "").await;
     s.app.catalog.add_claim("cargo", "myorg-", "oidc:myorg", None).await.expect("claim");
     let c = client();
     let reg = s.reg("cargo");
@@ -436,6 +440,8 @@ async fn members_serve_private_crates_through_the_mirror() {
 type = "cargo"
 name = "internal"
 mode = "local"
+# The mirror's upstream serves my-private too: published here by leave.
+allow_upstream_names = ["my-private"]
 
 [[registries]]
 type = "cargo"
@@ -536,4 +542,22 @@ async fn a_package_without_owners_fails_closed() {
     let (status, b) = publish(&c, &reg, BOB, "orphan", "1.0.0", json!([])).await;
     assert_eq!(status, 403, "{b}");
     assert_eq!(publish(&c, &reg, ADMIN, "orphan", "1.0.0", json!([])).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_upstream_crate_is_not_taken_over_by_another_spelling() {
+    // The upstream files the crate under `serde_json`; cargo treats
+    // `serde-json` and `Serde_Json` as the same crate.
+    let up = FakeIndex::start(true).await;
+    up.add("serde_json", "1.0.0");
+    let reg = crate::support::builder::Reg::hybrid("cargo", "cargo", &up.index()).open_read();
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let url = s.reg("cargo");
+    for spelling in ["serde_json", "serde-json", "Serde_Json", "SERDE-JSON"] {
+        let (status, body) = publish(&c, &url, BOB, spelling, "9.9.9", json!([])).await;
+        assert_eq!(status, 409, "{spelling}: {body}");
+        assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("served by the upstream"), "{body}");
+    }
+    assert_eq!(publish(&c, &url, BOB, "serde-jsonx", "0.1.0", json!([])).await.0, 200);
 }

@@ -95,6 +95,8 @@ type = "npm"
 name = "hybrid"
 mode = "hybrid"
 upstreams = ["{up}"]
+[registries.rbac]
+user = ["releases:read", "source:read", "releases:write"]
 "#
     )))
     .await;
@@ -196,6 +198,12 @@ async fn npm_hybrid_install_mixes_private_and_upstream() {
         ALICE,
     );
     sb.ok(&npm, &["publish"], &lib).await;
+    // A name the upstream serves cannot be taken over: npm prints why.
+    let taken =
+        sb.project("left-lib", json!({"name": "left-lib", "version": "9.0.0", "main": "index.js"}), &hybrid, ALICE);
+    let out = sb.run(&npm, &["publish"], &taken).await;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok && said.contains("served by the upstream"), "npm publish of an upstream name: {said}");
     let app = sb.project(
         "app",
         json!({"name": "app", "version": "1.0.0", "private": true, "dependencies": {"house-lib": "0.3.0", "right-lib": "^2.0.0"}}),

@@ -124,7 +124,9 @@ pub async fn claimed_names_never_go_upstream<F: Fixture>() {
     let shared = F::name("shared", false);
     F::seed(&up, &ghost, "1.0.0");
     F::seed(&up, &shared, "9.0.0");
-    let s = TestServer::with(&[Reg::hybrid(F::TYPE, "hyb", &F::upstream_url(&up)).open_read()], "").await;
+    // `shared` is published here by an admin's leave.
+    let hyb = Reg::hybrid(F::TYPE, "hyb", &F::upstream_url(&up)).open_read().allow_upstream_name(&shared);
+    let s = TestServer::with(&[hyb], "").await;
     s.app.catalog.add_claim("hyb", F::CLAIM, "oidc:myorg", None).await.expect("claim");
     let c = client();
     let reg = s.reg("hyb");
@@ -170,6 +172,59 @@ pub async fn claims_in_any_spelling_keep_names_off_the_upstream<F: Fixture>() {
         }
     }
     assert_eq!(up.total_hits(), asked, "{}: a claimed name was fetched from the upstream", F::TYPE);
+}
+
+/// Nobody takes over a name an upstream serves by publishing it first: not
+/// to a hybrid registry, not to a member of a group registry with
+/// upstreams; a namespace claim of the publisher's group or an admin's
+/// allowance (configuration or API) lets it through.
+pub async fn upstream_names_cannot_be_taken_over<F: Fixture>() {
+    let up = F::upstream().await;
+    let popular = F::name("popular", false);
+    let allowed = F::name("allowed", false);
+    let ours = F::name("ourpop", true);
+    for name in [&popular, &allowed, &ours] {
+        F::seed(&up, name, "9.0.0");
+    }
+    let url = F::upstream_url(&up);
+    let s = TestServer::with(
+        &[
+            Reg::hybrid(F::TYPE, "hyb", &url).open_read().allow_upstream_name(&allowed),
+            Reg::local(F::TYPE, "priv").open_read(),
+            Reg::proxy(F::TYPE, "group", &url).member("priv").open_read(),
+        ],
+        "",
+    )
+    .await;
+    s.app.catalog.add_claim("hyb", F::CLAIM, "oidc:myorg", None).await.expect("claim");
+    let c = client();
+    let (hyb, private) = (s.reg("hyb"), s.reg("priv"));
+    for reg in [&hyb, &private] {
+        let reply = F::publish(&c, reg, Some(BOB), &popular, "1.0.0").await;
+        assert_eq!(reply.status, 409, "{}: {reg}: {}", F::TYPE, reply.body);
+        let msg = F::error_message(&reply).unwrap_or_default();
+        assert!(msg.contains("served by the upstream"), "{}: not in the client's dialect: {}", F::TYPE, reply.body);
+    }
+    // Everyone still gets the upstream's package.
+    let listing = get(&c, format!("{hyb}{}", F::listing(&popular)), None).await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.body.contains("9.0.0") && !listing.body.contains("1.0.0"), "{}: {}", F::TYPE, listing.body);
+    // A name nobody serves is free; a claimed one is its group's; an
+    // allowed one is published.
+    let fresh = F::name("unheardof", false);
+    assert!((200..300).contains(&F::publish(&c, &hyb, Some(BOB), &fresh, "1.0.0").await.status));
+    assert!((200..300).contains(&F::publish(&c, &hyb, Some(ALICE), &ours, "1.0.0").await.status));
+    assert!((200..300).contains(&F::publish(&c, &hyb, Some(BOB), &allowed, "1.0.0").await.status));
+    // An admin allows a name through the API.
+    let names = format!("{}/api/v1/admin/registries/priv/upstream-names", s.url);
+    let by = |token: &str| c.post(&names).bearer_auth(token).json(&serde_json::json!({ "name": popular }));
+    assert_eq!(by(BOB).send().await.expect("allow").status(), 403);
+    assert_eq!(by(ADMIN).send().await.expect("allow").status(), 201);
+    assert_eq!(by(ADMIN).send().await.expect("allow").status(), 409);
+    let listed = c.get(&names).bearer_auth(ADMIN).send().await.expect("list");
+    let listed: serde_json::Value = listed.json().await.expect("json");
+    assert_eq!(listed["names"][0]["source"], "api", "{listed}");
+    assert!((200..300).contains(&F::publish(&c, &private, Some(BOB), &popular, "1.0.0").await.status));
 }
 
 /// `batlehub_cache_total{registry, kind="artifact", result="hit"}` now.
@@ -337,6 +392,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn claims_in_any_spelling_keep_names_off_the_upstream() {
                     super::claims_in_any_spelling_keep_names_off_the_upstream::<F>().await;
+                }
+                #[tokio::test]
+                async fn upstream_names_cannot_be_taken_over() {
+                    super::upstream_names_cannot_be_taken_over::<F>().await;
                 }
                 #[tokio::test]
                 async fn cache_hits_never_call_the_upstream() {

@@ -16,6 +16,7 @@ use batlehub::access::Permission;
 use batlehub::error::{AppError, AppResult};
 use batlehub::serve::{self, Access, Ecosystem, Head, Operation, RequestCtx};
 use batlehub::setup::{Snippet, Target};
+use batlehub::upstream::documents::DocFetch;
 
 use crate::support::builder::Reg;
 use crate::support::{ALICE, BOB, TestServer};
@@ -91,6 +92,10 @@ impl Ecosystem for Probe {
 
     fn normalize_name(name: &str) -> Option<String> {
         Some(name.to_lowercase())
+    }
+
+    fn upstream_listings(_ctx: &RequestCtx, _name: &str) -> AppResult<Vec<DocFetch>> {
+        Ok(Vec::new())
     }
 
     fn snippets(_target: &Target) -> Vec<Snippet> {

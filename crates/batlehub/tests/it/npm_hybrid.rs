@@ -21,6 +21,10 @@ type = "npm"
 name = "hybrid"
 mode = "hybrid"
 upstreams = ["{}"]
+# The upstream serves shared-name too: published here by an admin's leave.
+allow_upstream_names = ["shared-name"]
+[registries.rbac]
+user = ["releases:read", "source:read", "releases:write"]
 "#,
         up.url
     )))
@@ -117,6 +121,8 @@ async fn the_user_guide_layout_with_members() {
 type = "npm"
 name = "internal-npm"
 mode = "local"
+# The team's scope: never taken from (or asked of) the upstream.
+namespaces = [{{ prefix = "@myorg/", group = "oidc:myorg" }}]
 
 [[registries]]
 type = "npm"
@@ -175,10 +181,13 @@ anonymous = ["releases:read", "source:read"]
     .await;
     let c = client();
     assert_eq!(publish(&c, &s.reg("private"), ALICE, "secret-sauce", "1.0.0").await.0, 201);
+    // Its first publish asked the mirror's upstream whether it serves the
+    // name; reading it never does.
+    assert_eq!(up.total_hits(), 1);
     let reg = s.reg("npm");
     // Alice's group may read the member; bob may not; anonymous must authenticate.
     assert_eq!(c.get(format!("{reg}/secret-sauce")).bearer_auth(ALICE).send().await.expect("get").status(), 200);
     assert_eq!(c.get(format!("{reg}/secret-sauce")).bearer_auth(BOB).send().await.expect("get").status(), 403);
     assert_eq!(c.get(format!("{reg}/secret-sauce")).send().await.expect("get").status(), 401);
-    assert_eq!(up.total_hits(), 0);
+    assert_eq!(up.total_hits(), 1);
 }

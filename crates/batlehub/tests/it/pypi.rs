@@ -299,12 +299,17 @@ async fn hybrid_and_members_shadow_upstream_projects() {
 type = "pypi"
 name = "private"
 mode = "local"
+# The upstream serves internal-tool too: published here by an admin's leave.
+allow_upstream_names = ["Internal_Tool"]
 
 [[registries]]
 type = "pypi"
 name = "hybrid"
 mode = "hybrid"
 upstreams = ["{0}"]
+allow_upstream_names = ["internal.tool"]
+[registries.rbac]
+user = ["releases:read", "source:read", "releases:write"]
 
 [[registries]]
 type = "pypi"

@@ -112,6 +112,8 @@ type = "pypi"
 name = "hybrid"
 mode = "hybrid"
 upstreams = ["{up_simple}"]
+[registries.rbac]
+user = ["releases:read", "source:read", "releases:write"]
 "#
     )))
     .await;

@@ -258,10 +258,11 @@ async fn hostile_input_is_escaped() {
     let tokens = format!("{}/settings/tokens", s.url);
     let r = alice.post(&tokens).form(&[("name", hostile), ("csrf", csrf.as_str())]).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
-    // A claim whose prefix and group are markup, made by an admin.
+    // A claim whose prefix and group are markup, made by an admin (npm
+    // scopes may hold such characters; PyPI names may not).
     let r = admin
         .post(format!("{}/admin/namespaces", s.url))
-        .form(&[("registry", "private"), ("prefix", "<img/src=x>"), ("group", hostile), ("csrf", admin_csrf.as_str())])
+        .form(&[("registry", "npm"), ("prefix", "<img/src=x>"), ("group", hostile), ("csrf", admin_csrf.as_str())])
         .send()
         .await
         .expect("claim");

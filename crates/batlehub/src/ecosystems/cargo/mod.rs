@@ -38,6 +38,7 @@ use self::op::Op;
 use crate::error::{AppError, AppResult};
 use crate::serve::{Ecosystem, Head, RequestCtx, contract::{check_http_url, check_prefix}};
 use crate::setup::{Snippet, Target};
+use crate::upstream::documents::DocFetch;
 
 /// Cargo's sparse index and registry web API.
 pub struct Cargo;
@@ -83,6 +84,21 @@ impl Ecosystem for Cargo {
             return Err(format!("namespace prefix `{prefix}`: crate names are ASCII letters, digits, `-` and `_`"));
         }
         Ok(names::normalize(prefix))
+    }
+
+    /// The index file of the name as published and of its all-`-` and
+    /// all-`_` spellings: cargo treats them as one crate, and the index
+    /// files a crate under the spelling it was first published with.
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>> {
+        let lower = name.to_ascii_lowercase();
+        let mut spellings = vec![lower.clone(), lower.replace('_', "-"), lower.replace('-', "_")];
+        spellings.dedup();
+        spellings.sort();
+        spellings.dedup();
+        spellings
+            .iter()
+            .map(|s| CrateName::parse(s).map(|n| read::index_fetch(ctx, &n, false)).map_err(AppError::bad_request))
+            .collect()
     }
 
     fn snippets(target: &Target) -> Vec<Snippet> {

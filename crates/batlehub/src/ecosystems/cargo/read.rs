@@ -60,7 +60,7 @@ fn upstream_bases(ctx: &RequestCtx) -> Vec<String> {
     ctx.registry.upstreams.iter().map(|u| u.strip_prefix("sparse+").unwrap_or(u).to_string()).collect()
 }
 
-fn index_fetch(ctx: &RequestCtx, name: &CrateName, force_refresh: bool) -> DocFetch {
+pub fn index_fetch(ctx: &RequestCtx, name: &CrateName, force_refresh: bool) -> DocFetch {
     let mut fetch =
         ctx.doc_fetch(CacheKey::new("index").part(&name.as_str().to_lowercase()), name.index_path(), "*/*");
     fetch.upstreams = upstream_bases(ctx);

@@ -40,6 +40,7 @@ use crate::error::{AppError, AppResult};
 use crate::http;
 use crate::serve::{Ecosystem, Head, RequestCtx};
 use crate::setup::{Snippet, Target};
+use crate::upstream::documents::DocFetch;
 
 /// The npm registry protocol.
 pub struct Npm;
@@ -82,6 +83,11 @@ impl Ecosystem for Npm {
 
     fn normalize_name(name: &str) -> Option<String> {
         NpmName::parse(name).ok().map(|n| n.full())
+    }
+
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>> {
+        let name = NpmName::parse(name).map_err(AppError::bad_request)?;
+        Ok(vec![read::packument_fetch(ctx, &name)])
     }
 
     fn snippets(target: &Target) -> Vec<Snippet> {

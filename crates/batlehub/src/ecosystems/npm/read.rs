@@ -18,7 +18,7 @@ use crate::catalog::{PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::http;
 use crate::serve::{Located, RequestCtx};
-use crate::upstream::documents::Served;
+use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::{self, CacheKey};
 use crate::upstream::artifacts::ExpectedDigest;
 
@@ -35,13 +35,18 @@ async fn local_packument(ctx: &RequestCtx, name: &NpmName, package: &PackageRow)
     Ok(render::local_packument(name, package, &versions, &files, &tags, &owners, &ctx.registry_base()))
 }
 
+/// The fetch of the upstream packument of `name`.
+pub fn packument_fetch(ctx: &RequestCtx, name: &NpmName) -> DocFetch {
+    ctx.doc_fetch(CacheKey::new("packument").part(&name.full()), name.escaped(), "application/json")
+}
+
 /// The upstream packument of `name`, parsed once per fetched body.
 async fn upstream_packument(
     ctx: &RequestCtx,
     name: &NpmName,
     force_refresh: bool,
 ) -> AppResult<(Arc<UpstreamPackument>, Served)> {
-    let mut fetch = ctx.doc_fetch(CacheKey::new("packument").part(&name.full()), name.escaped(), "application/json");
+    let mut fetch = packument_fetch(ctx, name);
     fetch.force_refresh = force_refresh;
     let served = ctx.document(fetch).await?;
     let parsed = ctx.parsed(&served.doc, |doc| UpstreamPackument::parse(&doc.body)).await?;

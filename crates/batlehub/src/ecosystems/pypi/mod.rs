@@ -38,6 +38,7 @@ use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
 use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, contract::check_prefix};
 use crate::setup::{Snippet, Target};
+use crate::upstream::documents::DocFetch;
 
 /// The Simple repository API, the JSON API and the legacy upload API.
 pub struct Pypi;
@@ -79,6 +80,11 @@ impl Ecosystem for Pypi {
 
     fn normalize_name(name: &str) -> Option<String> {
         ProjectName::parse(name).ok().map(|n| n.key().to_string())
+    }
+
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>> {
+        let project = ProjectName::parse(name).map_err(AppError::bad_request)?;
+        Ok(vec![read::page_fetch(ctx, project.key())])
     }
 
     /// Project names are ASCII letters, digits, `.`, `_` and `-`, compared

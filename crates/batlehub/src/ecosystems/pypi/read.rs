@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::http;
 use crate::serve::{Located, RequestCtx};
 use crate::upstream::artifacts::ExpectedDigest;
-use crate::upstream::documents::{CacheState, Served};
+use crate::upstream::documents::{CacheState, DocFetch, Served};
 use crate::upstream::{self, CacheKey};
 
 pub fn redirect(to: &str) -> Response {
@@ -93,9 +93,14 @@ async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(Projec
 
 /// An upstream project page, parsed once per fetched body (PEP 691 JSON or
 /// PEP 503 HTML, relative links resolved against the page's URL).
-async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> AppResult<(Arc<ProjectPage>, Served)> {
+/// The fetch of the upstream simple page of `project` (a normalised name).
+pub fn page_fetch(ctx: &RequestCtx, project: &str) -> DocFetch {
     let accept = format!("{}, {}; q=0.2, text/html; q=0.1", simple::JSON_V1, simple::HTML_V1);
-    let mut fetch = ctx.doc_fetch(CacheKey::new("simple").part(project), format!("{project}/"), &accept);
+    ctx.doc_fetch(CacheKey::new("simple").part(project), format!("{project}/"), &accept)
+}
+
+async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> AppResult<(Arc<ProjectPage>, Served)> {
+    let mut fetch = page_fetch(ctx, project);
     fetch.force_refresh = force_refresh;
     let served = ctx.document(fetch).await?;
     let name = project.to_string();

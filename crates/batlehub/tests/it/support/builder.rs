@@ -11,6 +11,8 @@ pub struct Reg {
     upstreams: Vec<String>,
     rbac: Option<&'static str>,
     namespaces: Vec<(String, String)>,
+    members: Vec<String>,
+    allowed: Vec<String>,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -18,7 +20,16 @@ pub const OPEN_READ: &str = "anonymous = [\"releases:read\", \"source:read\"]\nu
 
 impl Reg {
     fn new(kind: &str, name: &str, mode: &'static str) -> Reg {
-        Reg { kind: kind.into(), name: name.into(), mode, upstreams: Vec::new(), rbac: None, namespaces: Vec::new() }
+        Reg {
+            kind: kind.into(),
+            name: name.into(),
+            mode,
+            upstreams: Vec::new(),
+            rbac: None,
+            namespaces: Vec::new(),
+            members: Vec::new(),
+            allowed: Vec::new(),
+        }
     }
 
     /// A private registry of `kind` (default grants: users read and publish).
@@ -53,6 +64,18 @@ impl Reg {
         self
     }
 
+    /// A member whose packages this registry serves first.
+    pub fn member(mut self, name: &str) -> Reg {
+        self.members.push(name.into());
+        self
+    }
+
+    /// A name an upstream serves that may be published here anyway.
+    pub fn allow_upstream_name(mut self, name: &str) -> Reg {
+        self.allowed.push(name.into());
+        self
+    }
+
     /// Anonymous callers may read; users may read and publish.
     pub fn open_read(self) -> Reg {
         self.rbac(OPEN_READ)
@@ -63,6 +86,12 @@ impl Reg {
         let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
         if !self.upstreams.is_empty() {
             t.push_str(&format!("upstreams = [{}]\n", list(&self.upstreams)));
+        }
+        if !self.members.is_empty() {
+            t.push_str(&format!("members = [{}]\n", list(&self.members)));
+        }
+        if !self.allowed.is_empty() {
+            t.push_str(&format!("allow_upstream_names = [{}]\n", list(&self.allowed)));
         }
         if !self.namespaces.is_empty() {
             let claims: Vec<String> =
