@@ -43,6 +43,8 @@ pub enum AppError {
     PayloadTooLarge(u64),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Too many attempts (failed authentications from one address, say).
     #[error("{0}")]
     TooManyRequests(String),
@@ -90,6 +92,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

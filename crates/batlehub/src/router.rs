@@ -25,10 +25,11 @@ pub fn router(app: App) -> Router {
         .route("/livez", get(ops::livez))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .nest("/api/v1", api::router().layer(middleware::from_fn(csrf_guard)))
+        .nest("/api/v1", api::router().layer(middleware::from_fn(csrf_guard)).layer(middleware::from_fn(json_writes)))
         .route("/proxy/{*path}", any(proxy).layer(middleware::from_fn(csrf_guard)))
         .merge(ui::router())
         .fallback(|| async { AppError::not_found("no such endpoint").into_response() })
+        .layer(middleware::from_fn_with_state(app.clone(), browser_guard))
         .layer(middleware::from_fn_with_state(app.clone(), client_scope))
         .with_state(app)
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -98,6 +99,95 @@ async fn proxy(State(app): State<App>, req: Request) -> Response {
     registry.metrics.request(response.status().as_u16());
     registry.metrics.seconds.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// What a browser may not do, whatever credential it carries (a session
+/// cookie, or Basic credentials it cached after a challenge):
+///
+/// - send a state-changing request from another site: refused (403) when
+///   `Sec-Fetch-Site` is `cross-site` or `same-site`, or when `Origin` is
+///   `null` or names another origin than this server's (its public URL or
+///   the `Host` the request was sent to). Package clients send neither
+///   header.
+/// - be challenged for Basic credentials: a 401 to a request a browser made
+///   (it sends `Sec-Fetch-Mode`) carries no `WWW-Authenticate`, so browsers
+///   never cache credentials that another site's requests would then carry.
+async fn browser_guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && let Some(why) = foreign_write(&app, &req) {
+        tracing::warn!(method = %req.method(), path = %req.uri().path(), why, "cross-site write refused");
+        return AppError::forbidden(format!("cross-site request refused: {why}")).into_response();
+    }
+    let from_browser = req.headers().contains_key("sec-fetch-mode");
+    let mut response = next.run(req).await;
+    if from_browser && response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        response.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
+    response
+}
+
+/// Why a state-changing request comes from another site, if it does.
+fn foreign_write(app: &App, req: &Request) -> Option<&'static str> {
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}").trim().to_ascii_lowercase());
+    if let Some(site) = text("sec-fetch-site")
+        && (site == "cross-site" || site == "same-site")
+    {
+        return Some("Sec-Fetch-Site says another site sent it");
+    }
+    let origin = text("origin")?;
+    if origin == "null" {
+        return Some("its Origin is null");
+    }
+    let Some(origin) = authority(&origin) else {
+        return Some("its Origin is not a URL");
+    };
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let ours = authority(&crate::http::public_base(&app.config.server, headers, peer));
+    let host = text("host");
+    let same = ours.as_deref() == Some(origin.as_str()) || host.is_some_and(|h| h == origin);
+    if same { None } else { Some("its Origin is another site") }
+}
+
+/// `host[:port]` of a URL, the port left out when it is the scheme's
+/// default; lowercase.
+fn authority(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
+/// A JSON API write that carries a body must say it is JSON: a browser
+/// sends `text/plain`, form and multipart bodies to another site without
+/// asking first, `application/json` never (415 otherwise).
+async fn json_writes(req: Request, next: Next) -> Response {
+    let writes_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        && (req.headers().contains_key(header::CONTENT_TYPE)
+            || req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|n| n.trim() != "0"));
+    if writes_body {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
+        if !json {
+            return AppError::UnsupportedMediaType(
+                "the body of a JSON API write must be sent as application/json".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// A write authenticated only by the browser session cookie must carry the

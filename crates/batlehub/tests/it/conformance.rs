@@ -227,6 +227,37 @@ pub async fn upstream_names_cannot_be_taken_over<F: Fixture>() {
     assert!((200..300).contains(&F::publish(&c, &private, Some(BOB), &popular, "1.0.0").await.status));
 }
 
+/// A browser holding credentials (cached Basic ones, say) cannot be made to
+/// publish by another site: a publish whose `Origin` is foreign or `null`,
+/// or that `Sec-Fetch-Site` says another site sent, is refused and leaves
+/// nothing; the same publish from this server's own origin goes through.
+pub async fn cross_site_publishes_are_refused<F: Fixture>() {
+    let s = TestServer::with(&[Reg::local(F::TYPE, "loc").open_read()], "").await;
+    let reg = s.reg("loc");
+    let from = |pairs: &[(&'static str, &str)]| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in pairs {
+            headers.insert(*k, v.parse().expect("header"));
+        }
+        reqwest::Client::builder().default_headers(headers).build().expect("client")
+    };
+    let name = F::name("csrf", false);
+    for headers in [
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site"), ("origin", "https://sub.evil.example")],
+    ] {
+        let reply = F::publish(&from(&headers), &reg, Some(ALICE), &name, "1.0.0").await;
+        assert_eq!(reply.status, 403, "{}: {headers:?}: {}", F::TYPE, reply.body);
+    }
+    assert_eq!(get(&client(), format!("{reg}{}", F::listing(&name)), Some(ALICE)).await.status, 404);
+    let own = s.url.clone();
+    let same = from(&[("origin", own.as_str()), ("sec-fetch-site", "same-origin")]);
+    let reply = F::publish(&same, &reg, Some(ALICE), &name, "1.0.0").await;
+    assert!((200..300).contains(&reply.status), "{}: {}", F::TYPE, reply.body);
+}
+
 /// `batlehub_cache_total{registry, kind="artifact", result="hit"}` now.
 fn artifact_hits(registry: &str) -> u64 {
     let text = batlehub::app::prometheus().render();
@@ -396,6 +427,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn upstream_names_cannot_be_taken_over() {
                     super::upstream_names_cannot_be_taken_over::<F>().await;
+                }
+                #[tokio::test]
+                async fn cross_site_publishes_are_refused() {
+                    super::cross_site_publishes_are_refused::<F>().await;
                 }
                 #[tokio::test]
                 async fn cache_hits_never_call_the_upstream() {

@@ -18,6 +18,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod contract;
+mod csrf;
 mod fuzz_corpus;
 mod identity_providers;
 mod limits;
