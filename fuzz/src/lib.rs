@@ -26,7 +26,9 @@ use batlehub::upstream::artifacts::ExpectedDigest;
 pub fn npm_publish(data: &[u8]) {
     let _ = publish::parse_in_memory(data);
     for limit in [0, 1, 7, data.len() / 2] {
-        let _ = publish::parse_publish(data, 2, &mut |_name| Ok(LimitedSink { left: limit, bytes: Vec::new() }));
+        let _ = publish::parse_publish(data, 2, publish::MAX_DOCUMENT_BYTES, &mut |_name| {
+            Ok(LimitedSink { left: limit, bytes: Vec::new() })
+        });
     }
 }
 

@@ -561,3 +561,40 @@ async fn an_upstream_crate_is_not_taken_over_by_another_spelling() {
     }
     assert_eq!(publish(&c, &url, BOB, "serde-jsonx", "0.1.0", json!([])).await.0, 200);
 }
+
+/// A publish cannot make every read of the index carry megabytes: features
+/// are capped as crates-io caps them, and so is one version's index entry
+/// and the description kept beside it.
+#[tokio::test]
+async fn publish_metadata_is_bounded() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let put = |meta: Value, name: &str| {
+        c.put(format!("{reg}/api/v1/crates/new"))
+            .header("authorization", ALICE)
+            .body(crate::support::cargo::body(&meta, &crate_file(name, "1.0.0")))
+            .send()
+    };
+    let mut many = crate::support::cargo::meta("featureful", "1.0.0", json!([]));
+    many["features"] = (0..301).map(|i| (format!("f{i}"), json!([]))).collect::<serde_json::Map<_, _>>().into();
+    let r = put(many, "featureful").await.expect("put");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("at most 300"), "{body}");
+    let mut wide = crate::support::cargo::meta("wide", "1.0.0", json!([]));
+    wide["features"] = json!({ "all": (0..30_000).map(|i| format!("dep{i}/feature")).collect::<Vec<_>>() });
+    assert_eq!(put(wide, "wide").await.expect("put").status(), 400);
+    let mut wordy = crate::support::cargo::meta("wordy", "1.0.0", json!([]));
+    wordy["description"] = json!("w".repeat(64 * 1024));
+    assert_eq!(put(wordy, "wordy").await.expect("put").status(), 400);
+    for name in ["featureful", "wide", "wordy"] {
+        let path = batlehub::ecosystems::cargo::names::index_path(name);
+        let idx = c.get(format!("{reg}/registry/{path}")).header("authorization", BOB);
+        assert_eq!(idx.send().await.expect("get").status(), 404, "{name} was kept");
+    }
+    // At the limit: accepted.
+    let mut fine = crate::support::cargo::meta("fine", "1.0.0", json!([]));
+    fine["features"] = (0..300).map(|i| (format!("f{i}"), json!([]))).collect::<serde_json::Map<_, _>>().into();
+    assert_eq!(put(fine, "fine").await.expect("put").status(), 200);
+}

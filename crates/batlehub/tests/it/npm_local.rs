@@ -440,3 +440,59 @@ async fn audit_in_local_mode_is_an_empty_report() {
     assert_eq!(report["metadata"]["vulnerabilities"]["critical"], 0);
     assert!(report["advisories"].as_object().is_some_and(|a| a.is_empty()));
 }
+
+/// What a publish may make the server keep is bounded: a huge readme is cut
+/// (and served once per packument, not once per version), a bloated
+/// manifest, a flood of dist-tags and a novel of a deprecation message are
+/// refused, so that reading the package costs a bounded amount of memory.
+#[tokio::test]
+async fn publish_metadata_is_bounded() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    let put = |name: &str, body: serde_json::Value| {
+        c.put(format!("{reg}/{}", escaped(name))).bearer_auth(ALICE).json(&body).send()
+    };
+    // A 4 MiB readme on two versions: kept cut to 64 KiB, once.
+    for v in ["1.0.0", "1.1.0"] {
+        let mut body = publish_body("big-readme", v, &tarball("big-readme", v, &[]), &reg);
+        body["versions"][v]["readme"] = json!("R".repeat(4 * 1024 * 1024));
+        assert_eq!(put("big-readme", body).await.expect("put").status(), 201);
+    }
+    let r = c.get(format!("{reg}/big-readme")).bearer_auth(BOB).send().await.expect("get");
+    let text = r.text().await.expect("text");
+    assert!(text.len() < 80 * 1024, "the packument is {} bytes", text.len());
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(doc["readme"].as_str().map(str::len), Some(64 * 1024));
+    assert!(doc["versions"]["1.0.0"].get("readme").is_none() && doc["versions"]["1.1.0"].get("readme").is_none());
+    // A manifest that is large for other reasons is refused.
+    let mut body = publish_body("bloated", "1.0.0", &tarball("bloated", "1.0.0", &[]), &reg);
+    body["versions"]["1.0.0"]["description"] = json!("D".repeat(300 * 1024));
+    let r = put("bloated", body).await.expect("put");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap_or_default().contains("at most"));
+    // 200,000 dist-tags in one publish: refused.
+    let mut body = publish_body("tagged", "1.0.0", &tarball("tagged", "1.0.0", &[]), &reg);
+    let tags: serde_json::Map<String, serde_json::Value> =
+        (0..200_000).map(|i| (format!("t{i}"), json!("1.0.0"))).collect();
+    body["dist-tags"] = serde_json::Value::Object(tags);
+    assert_eq!(put("tagged", body).await.expect("put").status(), 400);
+    assert_eq!(c.get(format!("{reg}/tagged")).bearer_auth(BOB).send().await.expect("get").status(), 404);
+    // Tags one at a time: at most 100 per package.
+    assert_eq!(publish(&c, &reg, ALICE, "tagged", "1.0.0").await.0, 201);
+    let tag = |t: String| {
+        c.put(format!("{reg}/-/package/tagged/dist-tags/{t}")).bearer_auth(ALICE).json(&json!("1.0.0")).send()
+    };
+    for i in 1..100 {
+        assert_eq!(tag(format!("t{i}")).await.expect("tag").status(), 201, "tag {i}");
+    }
+    assert_eq!(tag("one-too-many".into()).await.expect("tag").status(), 400);
+    assert_eq!(tag("t1".into()).await.expect("tag").status(), 201, "moving an existing tag is fine");
+    // A deprecation message is a message, not a payload.
+    let doc = json(c.get(format!("{reg}/tagged")).bearer_auth(ALICE).send().await.expect("get")).await;
+    let mut update = doc.clone();
+    update["versions"]["1.0.0"]["deprecated"] = json!("x".repeat(2048));
+    assert_eq!(put("tagged", update.clone()).await.expect("put").status(), 400);
+    update["versions"]["1.0.0"]["deprecated"] = json!("use something else");
+    assert_eq!(put("tagged", update).await.expect("put").status(), 200);
+}

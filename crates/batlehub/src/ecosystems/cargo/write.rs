@@ -17,6 +17,13 @@ use crate::http;
 use crate::registry::PublishFile;
 use crate::serve::RequestCtx;
 
+/// The most features a crate declares (crates-io's default limit).
+pub const MAX_FEATURES: usize = 300;
+/// The longest index entry (one line of the index file, per version).
+pub const MAX_INDEX_LINE: usize = 256 * 1024;
+/// The most bytes of description, license and keywords kept per version.
+pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
+
 pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
     let limit = ctx.app.config.limits.max_artifact_size_bytes;
     let body_limit = limit + publish::MAX_METADATA as u64 + 8;
@@ -45,6 +52,12 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
     for d in &meta.deps {
         CrateName::parse(&d.name).map_err(|e| AppError::bad_request(format!("dependency: {e}")))?;
     }
+    if meta.features.len() > MAX_FEATURES {
+        return Err(AppError::bad_request(format!(
+            "the crate has {} features; at most {MAX_FEATURES} are accepted",
+            meta.features.len()
+        )));
+    }
     if pending.digests.size == 0 || !http::is_gzip(&pending.head) {
         return Err(AppError::bad_request("the .crate is not a gzipped tarball"));
     }
@@ -68,12 +81,19 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
         return Err(already_uploaded(&meta.name, &meta.vers));
     }
     let line = publish::index_entry(&meta, &pending.digests.sha256);
+    let line = serde_json::to_string(&line).map_err(|e| AppError::internal(e.to_string()))?;
+    if line.len() > MAX_INDEX_LINE {
+        return Err(AppError::bad_request(format!(
+            "the crate's index entry (dependencies and features) is {} bytes; at most {MAX_INDEX_LINE} are accepted",
+            line.len()
+        )));
+    }
     let new_version = NewVersion {
         registry: ctx.registry.name.clone(),
         name: name.key(),
         display_name: meta.name.clone(),
         version: meta.vers.clone(),
-        metadata: serde_json::to_string(&line).map_err(|e| AppError::internal(e.to_string()))?,
+        metadata: line,
         files: Vec::new(),
         published_by: ctx.principal.user_id.clone(),
         tags: Vec::new(),
@@ -82,6 +102,12 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
     };
     let extra =
         json!({ "description": meta.description, "license": meta.license, "keywords": meta.keywords }).to_string();
+    if extra.len() > MAX_DESCRIPTION_BYTES {
+        return Err(AppError::bad_request(format!(
+            "the description, license and keywords take {} bytes; at most {MAX_DESCRIPTION_BYTES} are kept",
+            extra.len()
+        )));
+    }
     let file = PublishFile {
         filename: format!("{}-{}.crate", meta.name, meta.vers),
         pending,

@@ -48,10 +48,67 @@ impl From<ReaderError> for ParseError {
     }
 }
 
+/// The most bytes of a publish body outside the attachments' data (the
+/// manifest, the readme, the tags): what is parsed into memory.
+pub const MAX_DOCUMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Counts what is read while `counting`, and fails the read once more than
+/// `limit` bytes were counted: the members other than the attachments'
+/// data are bounded before they are parsed into memory.
+struct Budget<R> {
+    inner: R,
+    state: std::rc::Rc<BudgetState>,
+}
+
+struct BudgetState {
+    counting: std::cell::Cell<bool>,
+    used: std::cell::Cell<u64>,
+    limit: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the package document (everything but the attachments' data) exceeds {0} bytes")]
+struct DocumentTooLarge(u64);
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let s = &self.state;
+        if s.counting.get() {
+            s.used.set(s.used.get().saturating_add(n as u64));
+            if s.used.get() > s.limit {
+                return Err(std::io::Error::other(DocumentTooLarge(s.limit)));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Parse a publish body from `reader`. `open(name)` gives the sink for the
-/// attachment called `name`; at most `max_attachments` are accepted.
+/// attachment called `name`; at most `max_attachments` are accepted, and
+/// at most `max_document` bytes outside their data.
 pub fn parse_publish<R: Read, W: Write>(
     reader: R,
+    max_attachments: usize,
+    max_document: u64,
+    open: &mut dyn FnMut(&str) -> std::io::Result<W>,
+) -> Result<ParsedPublish<W>, ParseError> {
+    let state = std::rc::Rc::new(BudgetState {
+        counting: std::cell::Cell::new(true),
+        used: std::cell::Cell::new(0),
+        limit: max_document,
+    });
+    parse_counted(Budget { inner: reader, state: state.clone() }, &state, max_attachments, open).map_err(|e| match e {
+        ParseError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<DocumentTooLarge>()) => {
+            ParseError::Invalid(io.to_string())
+        }
+        other => other,
+    })
+}
+
+fn parse_counted<R: Read, W: Write>(
+    reader: Budget<R>,
+    budget: &BudgetState,
     max_attachments: usize,
     open: &mut dyn FnMut(&str) -> std::io::Result<W>,
 ) -> Result<ParsedPublish<W>, ParseError> {
@@ -82,7 +139,10 @@ pub fn parse_publish<R: Read, W: Write>(
                 if attachments.iter().any(|a| a.name == name) {
                     return Err(ParseError::Invalid(format!("duplicate attachment `{name}`")));
                 }
-                attachments.push(read_attachment(&mut json, name, open)?);
+                budget.counting.set(false);
+                let attachment = read_attachment(&mut json, name, open);
+                budget.counting.set(true);
+                attachments.push(attachment?);
             }
             json.end_object()?;
         } else {
@@ -154,7 +214,7 @@ fn read_attachment<R: Read, W: Write>(
 
 /// Convenience for tests and the fuzz target: parse into memory.
 pub fn parse_in_memory(body: &[u8]) -> Result<ParsedPublish<Vec<u8>>, ParseError> {
-    parse_publish(body, 8, &mut |_name| Ok(Vec::new()))
+    parse_publish(body, 8, MAX_DOCUMENT_BYTES, &mut |_name| Ok(Vec::new()))
 }
 
 /// Encode a tarball the way npm does (for tests and fixtures).
@@ -203,5 +263,26 @@ mod tests {
         }
         let many: String = (0..10).map(|i| format!("\"f{i}\":{{\"data\":\"\"}}")).collect::<Vec<_>>().join(",");
         assert!(parse_in_memory(format!("{{\"_attachments\":{{{many}}}}}").as_bytes()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_bounded_and_the_attachments_are_not_counted() {
+        let big = "r".repeat(9 * 1024 * 1024);
+        let body = format!(r#"{{"name":"x","readme":"{big}"}}"#);
+        match parse_in_memory(body.as_bytes()) {
+            Err(ParseError::Invalid(msg)) => assert!(msg.contains("exceeds"), "{msg}"),
+            other => panic!("a 9 MiB readme was parsed: {:?}", other.map(|p| p.doc.len())),
+        }
+        // 12 MiB of attachment data (base64) beside a small document: fine.
+        let data = encode_attachment(&vec![7u8; 9 * 1024 * 1024]);
+        let body = format!(r#"{{"name":"x","_attachments":{{"x-1.0.0.tgz":{{"data":"{data}"}}}},"readme":"short"}}"#);
+        let parsed = parse_in_memory(body.as_bytes()).expect("parsed");
+        assert_eq!(parsed.attachments.len(), 1);
+        assert_eq!(parsed.doc["readme"], "short");
     }
 }

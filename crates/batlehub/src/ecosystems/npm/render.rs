@@ -77,6 +77,7 @@ pub fn local_packument(
             obj.insert("name".into(), json!(name.full()));
             obj.insert("version".into(), json!(v.version));
             obj.insert("_id".into(), json!(format!("{}@{}", name.full(), v.version)));
+            obj.remove("readme");
             let mut dist = obj.get("dist").and_then(|d| d.as_object().cloned()).unwrap_or_default();
             if let Some(f) = files_by_version.get(v.id.as_str()) {
                 dist.insert("tarball".into(), json!(tarball_url(registry_base, name, &f.filename)));
@@ -106,6 +107,14 @@ pub fn local_packument(
         dist_tags.insert("latest".into(), json!(latest));
     }
     let latest_manifest = dist_tags.get("latest").and_then(|l| l.as_str()).and_then(|l| vmap.get(l)).cloned();
+    // One readme per packument (the latest's, at the top), as the public
+    // registry serves it: never one per version.
+    let readme = dist_tags
+        .get("latest")
+        .and_then(|l| l.as_str())
+        .and_then(|l| versions.iter().find(|v| v.version == l))
+        .and_then(|v| serde_json::from_str::<Value>(&v.metadata).ok())
+        .and_then(|m| m.get("readme").cloned());
     let maintainers: Vec<Value> =
         owners.iter().filter(|o| !o.is_group()).map(|o| json!({"name": o.principal_id, "email": ""})).collect();
     let mut doc = Map::new();
@@ -113,11 +122,14 @@ pub fn local_packument(
     doc.insert("_rev".into(), json!(revision(pkg, versions.len())));
     doc.insert("name".into(), json!(name.full()));
     if let Some(m) = &latest_manifest {
-        for field in ["description", "keywords", "license", "homepage", "repository", "author", "readme"] {
+        for field in ["description", "keywords", "license", "homepage", "repository", "author"] {
             if let Some(v) = m.get(field) {
                 doc.insert(field.into(), v.clone());
             }
         }
+    }
+    if let Some(readme) = readme {
+        doc.insert("readme".into(), readme);
     }
     doc.insert("dist-tags".into(), Value::Object(dist_tags));
     doc.insert("versions".into(), Value::Object(vmap));

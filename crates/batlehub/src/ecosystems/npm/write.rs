@@ -33,11 +33,13 @@ struct Parsed {
 async fn read_publish_body(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Parsed> {
     let artifact_limit = ctx.app.config.limits.max_artifact_size_bytes;
     // Base64 is 4/3 of the bytes; allow room for the manifest and readme.
-    let body_limit = artifact_limit.saturating_mul(4) / 3 + 32 * 1024 * 1024;
+    let body_limit = artifact_limit.saturating_mul(4) / 3 + publish::MAX_DOCUMENT_BYTES + 64 * 1024;
     let blobs = ctx.app.blobs.clone();
     http::parse_body(&parts.headers, body, body_limit, artifact_limit, move |reader| {
         let parsed: Result<ParsedPublish<SyncTempBlob>, publish::ParseError> =
-            publish::parse_publish(reader, 4, &mut |_name| blobs.temp_sync(artifact_limit));
+            publish::parse_publish(reader, 4, publish::MAX_DOCUMENT_BYTES, &mut |_name| {
+                blobs.temp_sync(artifact_limit)
+            });
         let parsed = match parsed {
             Ok(p) => p,
             Err(publish::ParseError::Io(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
@@ -145,14 +147,22 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         return Err(conflict(name, version));
     }
 
-    // The stored manifest: what the client sent, minus what the server derives.
+    // The stored manifest: what the client sent, minus what the server
+    // derives, with the readme cut as the public registry cuts it; bounded.
     manifest.remove("_attachments");
     manifest.insert("dist".into(), json!({}));
+    let readme = manifest.remove("readme").or_else(|| doc.get("readme").cloned());
+    if let Some(Value::String(text)) = readme {
+        manifest.insert("readme".into(), json!(truncate(&text, MAX_README_BYTES)));
+    }
     if render::has_install_script(&manifest) {
         manifest.insert("hasInstallScript".into(), json!(true));
     }
     if let Some(user) = &ctx.principal.user_id {
         manifest.insert("_npmUser".into(), json!({ "name": user }));
+    }
+    if doc.get("dist-tags").and_then(|t| t.as_object()).is_some_and(|t| t.len() > MAX_TAGS) {
+        return Err(AppError::bad_request(format!("a package has at most {MAX_TAGS} dist-tags")));
     }
     let tags: Vec<String> = match doc.get("dist-tags").and_then(|t| t.as_object()) {
         Some(t) => t
@@ -166,12 +176,19 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         Some("restricted") => Visibility::Internal,
         _ => Visibility::Public,
     };
+    let metadata = serde_json::to_string(&manifest).map_err(|e| AppError::internal(e.to_string()))?;
+    if metadata.len() > MAX_MANIFEST_BYTES {
+        return Err(AppError::bad_request(format!(
+            "the version manifest is {} bytes; at most {MAX_MANIFEST_BYTES} are kept (the readme is cut at {MAX_README_BYTES})",
+            metadata.len()
+        )));
+    }
     let new_version = NewVersion {
         registry: ctx.registry.name.clone(),
         name: name.full(),
         display_name: name.full(),
         version: version.clone(),
-        metadata: serde_json::to_string(&manifest).map_err(|e| AppError::internal(e.to_string()))?,
+        metadata,
         files: Vec::new(),
         published_by: ctx.principal.user_id.clone(),
         tags,
@@ -195,6 +212,27 @@ async fn publish_version(ctx: &RequestCtx, name: &NpmName, parsed: Parsed) -> Ap
         StatusCode::CREATED,
         &json!({ "ok": true, "success": true, "id": name.full(), "rev": format!("{}-{}", 1, outcome.version_id) }),
     ))
+}
+
+/// The most of a readme that is kept (the public registry cuts readmes too).
+pub const MAX_README_BYTES: usize = 64 * 1024;
+/// The largest stored version manifest, readme included.
+pub const MAX_MANIFEST_BYTES: usize = 256 * 1024;
+/// The most dist-tags a package has.
+pub const MAX_TAGS: usize = 100;
+/// The longest deprecation message.
+pub const MAX_DEPRECATION_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn conflict(name: &NpmName, version: &str) -> AppError {
@@ -223,6 +261,11 @@ async fn update_metadata(
         match body_versions.get(&v.version) {
             Some(sent) => {
                 let wanted = sent.get("deprecated").and_then(|d| d.as_str()).filter(|d| !d.is_empty());
+                if wanted.is_some_and(|m| m.len() > MAX_DEPRECATION_BYTES) {
+                    return Err(AppError::bad_request(format!(
+                        "a deprecation message is at most {MAX_DEPRECATION_BYTES} bytes"
+                    )));
+                }
                 let mut stored: Map<String, Value> = serde_json::from_str(&v.metadata).unwrap_or_default();
                 let current = stored.get("deprecated").and_then(|d| d.as_str()).map(str::to_string);
                 if current.as_deref() != wanted {
@@ -309,6 +352,10 @@ pub async fn dist_tag_set(ctx: &RequestCtx, name: &NpmName, tag: &str, body: Bod
     let package = ctx.writable_package(&name.full(), &name.full()).await?;
     if ctx.app.catalog.get_version(&package.id, &version).await?.is_none() {
         return Err(AppError::not_found(format!("version {version} of {name} not found")));
+    }
+    let tags = ctx.app.catalog.list_tags(&package.id).await?;
+    if tags.len() >= MAX_TAGS && !tags.iter().any(|(t, _)| t == tag) {
+        return Err(AppError::bad_request(format!("a package has at most {MAX_TAGS} dist-tags")));
     }
     ctx.app.catalog.set_tag(&package.id, tag, &version).await?;
     ctx.audit_ok("dist-tag-add", &name.full(), Some(&version));
