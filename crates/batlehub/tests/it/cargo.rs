@@ -598,3 +598,20 @@ async fn publish_metadata_is_bounded() {
     fine["features"] = (0..300).map(|i| (format!("f{i}"), json!([]))).collect::<serde_json::Map<_, _>>().into();
     assert_eq!(put(fine, "fine").await.expect("put").status(), 200);
 }
+
+/// A publish under another spelling of someone else's crate is refused by
+/// the write check, which names only what the caller sent: the 409 that
+/// names the existing spelling is for those who may write the crate.
+#[tokio::test]
+async fn an_alias_of_a_crate_one_may_not_write_reveals_nothing() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    assert_eq!(publish(&c, &reg, ALICE, "fe-core", "1.0.0", json!([])).await.0, 200);
+    let (status, body) = publish(&c, &reg, BOB, "fe_core", "1.0.1", json!([])).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!detail(&body).contains("fe-core"), "{body}");
+    let (status, body) = publish(&c, &reg, ALICE, "fe_core", "1.0.1", json!([])).await;
+    assert_eq!(status, 409);
+    assert!(detail(&body).contains("fe-core"), "{body}");
+}

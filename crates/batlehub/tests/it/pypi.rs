@@ -436,3 +436,27 @@ async fn rendered_pages_follow_the_upstream() {
         .expect("json");
     assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
 }
+
+/// PEP 440 says `1.0.0` is `1.0`: its files join the release, never a
+/// second one beside it.
+#[tokio::test]
+async fn equal_versions_are_one_release() {
+    let s = TestServer::start(&registries("")).await;
+    let c = client();
+    let reg = s.reg("private");
+    let (sd, wh) = (sdist("eq-pkg", "1.0"), wheel("eq-pkg", "1.0.0"));
+    assert_eq!(upload(&c, &reg, ALICE, "eq-pkg", "1.0", &sdist_name("eq-pkg", "1.0"), &sd).await.0, 200);
+    assert_eq!(upload(&c, &reg, ALICE, "eq-pkg", "1.0.0", &wheel_name("eq-pkg", "1.0.0"), &wh).await.0, 200);
+    let j: Value = c
+        .get(format!("{reg}/pypi/eq-pkg/json"))
+        .basic_auth("bob", Some(BOB))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let releases = j["releases"].as_object().expect("releases");
+    assert_eq!(releases.keys().collect::<Vec<_>>(), ["1.0"], "{j}");
+    assert_eq!(releases["1.0"].as_array().map(|a| a.len()), Some(2));
+}

@@ -199,17 +199,42 @@ pub fn check_crate_file(path: &Path, name: &str, vers: &str) -> Result<(), Strin
     check_crate(std::io::BufReader::new(file), name, vers)
 }
 
+/// The most entries, and unpacked bytes, a `.crate` may hold.
+pub const MAX_CRATE_ENTRIES: usize = 100_000;
+pub const MAX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Check a `.crate`: a gzipped tarball whose every entry is a file or a
+/// directory under `{name}-{vers}/` (no links, no absolute paths, no `..`;
+/// as crates-io refuses them, since cargo would unpack them), at most
+/// [`MAX_CRATE_ENTRIES`] entries and [`MAX_UNPACKED_BYTES`] unpacked, and
+/// whose `Cargo.toml` declares `name` and `vers`.
 pub fn check_crate<R: Read>(reader: R, name: &str, vers: &str) -> Result<(), String> {
     let gz = flate2::read::GzDecoder::new(reader);
     let mut archive = tar::Archive::new(gz);
-    let wanted = format!("{name}-{vers}/Cargo.toml");
+    let root = format!("{name}-{vers}");
+    let wanted = format!("{root}/Cargo.toml");
+    let mut found = false;
+    let mut unpacked: u64 = 0;
     let entries = archive.entries().map_err(|e| format!("the .crate is not a gzipped tarball: {e}"))?;
     for (i, entry) in entries.enumerate() {
-        if i > 100_000 {
-            break;
+        if i >= MAX_CRATE_ENTRIES {
+            return Err(format!("the .crate has more than {MAX_CRATE_ENTRIES} entries"));
         }
         let mut entry = entry.map_err(|e| format!("the .crate is not a gzipped tarball: {e}"))?;
-        let path = entry.path().map_err(|e| format!("bad path in the .crate: {e}"))?.to_string_lossy().into_owned();
+        let raw = entry.path_bytes().into_owned();
+        let path = String::from_utf8(raw).map_err(|_| "a path in the .crate is not UTF-8".to_string())?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions()) {
+            return Err(format!("the .crate entry {path} is not a file or a directory (links are refused)"));
+        }
+        let inside = path.strip_prefix(&root).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if path.starts_with('/') || path.contains('\\') || path.split('/').any(|c| c == "..") || !inside {
+            return Err(format!("the .crate entry {path} is outside {root}/"));
+        }
+        unpacked = unpacked.saturating_add(entry.header().size().unwrap_or(0));
+        if unpacked > MAX_UNPACKED_BYTES {
+            return Err(format!("the .crate unpacks to more than {MAX_UNPACKED_BYTES} bytes"));
+        }
         if path != wanted {
             continue;
         }
@@ -229,9 +254,9 @@ pub fn check_crate<R: Read>(reader: R, name: &str, vers: &str) -> Result<(), Str
                 "the .crate's Cargo.toml is {got_name} {got_vers}, but the metadata says {name} {vers}"
             ));
         }
-        return Ok(());
+        found = true;
     }
-    Err(format!("the .crate has no {wanted}"))
+    if found { Ok(()) } else { Err(format!("the .crate has no {wanted}")) }
 }
 
 #[cfg(test)]
@@ -313,5 +338,55 @@ mod tests {
         assert!(check_crate(&c[..], "foo", "0.2.0").is_err());
         assert!(check_crate(&c[..], "bar", "0.1.0").is_err());
         assert!(check_crate(&b"not gzip"[..], "foo", "0.1.0").is_err());
+    }
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    /// A `.crate` with a valid Cargo.toml plus one entry at `path` (written
+    /// into the header as is) of type `kind`.
+    fn crate_with(path: &str, kind: tar::EntryType) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let toml = "[package]\nname = \"foo\"\nversion = \"1.0.0\"\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(toml.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "foo-1.0.0/Cargo.toml", toml.as_bytes()).expect("append");
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        if kind == tar::EntryType::Symlink || kind == tar::EntryType::Link {
+            h.set_size(0);
+            h.set_link_name("/etc/passwd").expect("link");
+            h.set_cksum();
+            b.append(&h, std::io::empty()).expect("append");
+        } else {
+            h.set_size(2);
+            h.set_cksum();
+            b.append(&h, &b"hi"[..]).expect("append");
+        }
+        b.into_inner().expect("tar").finish().expect("gz")
+    }
+
+    #[test]
+    fn links_and_paths_outside_the_crate_are_refused() {
+        use tar::EntryType::{Link, Regular, Symlink};
+        assert!(check_crate(&crate_with("foo-1.0.0/src/lib.rs", Regular)[..], "foo", "1.0.0").is_ok());
+        for (path, kind) in [
+            ("foo-1.0.0/evil", Symlink),
+            ("foo-1.0.0/hard", Link),
+            ("/etc/cron.d/x", Regular),
+            ("foo-1.0.0/../../x", Regular),
+            ("other-1.0.0/x", Regular),
+            ("foo-1.0.0x/y", Regular),
+        ] {
+            let err = check_crate(&crate_with(path, kind)[..], "foo", "1.0.0").expect_err(path);
+            assert!(err.contains(path) || err.contains("links"), "{path}: {err}");
+        }
     }
 }

@@ -66,6 +66,9 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
     http::blocking(move || publish::check_crate_file(&path, &n, &v).map_err(AppError::BadRequest)).await?;
 
     let owned = ctx.own_package(&name.key()).await?;
+    // The write check first: who may not write the crate learns nothing of
+    // how it is spelled (nor that it exists, beyond the refusal).
+    ctx.check_write(&owned, &meta.name).await?;
     if let Some(p) = &owned.package
         && p.display_name != meta.name
     {
@@ -74,7 +77,6 @@ pub async fn publish(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<R
             meta.name, p.display_name
         )));
     }
-    ctx.check_write(&owned, &meta.name).await?;
     if let Some(p) = &owned.package
         && ctx.app.catalog.get_version(&p.id, &meta.vers).await?.is_some()
     {

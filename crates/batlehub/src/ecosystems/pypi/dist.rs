@@ -72,38 +72,79 @@ pub fn extract<R: Read + Seek>(kind: DistKind, reader: R) -> Result<Vec<u8>, Str
 
 fn top_level_pkg_info(path: &str) -> bool {
     let mut parts = path.split('/');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(_), Some("PKG-INFO"), None))
+    matches!((parts.next(), parts.next(), parts.next()), (Some(top), Some("PKG-INFO"), None) if !matches!(top, "" | "." | ".."))
+}
+
+/// A path an installer may unpack: relative, no `..`, no backslashes.
+fn safe_path(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && !path.contains('\\') && !path.split('/').any(|c| c == "..")
+}
+
+/// The most entries, and unpacked bytes, a distribution may hold.
+const MAX_ENTRIES: usize = 200_000;
+const MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Read a metadata file whole, refusing one larger than [`MAX_METADATA`].
+fn read_metadata(file: impl Read, name: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    file.take(MAX_METADATA + 1).read_to_end(&mut out).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if out.len() as u64 > MAX_METADATA {
+        return Err(format!("{name} is larger than {MAX_METADATA} bytes"));
+    }
+    Ok(out)
 }
 
 fn from_zip<R: Read + Seek>(reader: R, wanted: impl Fn(&str) -> bool) -> Result<Vec<u8>, String> {
     let mut archive = zip::ZipArchive::new(reader).map_err(|e| format!("not a valid zip archive: {e}"))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(format!("the archive has more than {MAX_ENTRIES} entries"));
+    }
+    if let Some(bad) = archive.file_names().find(|n| !safe_path(n)) {
+        return Err(format!("the archive entry {bad} is outside the archive"));
+    }
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| format!("not a valid zip archive: {e}"))?;
+        if entry.is_symlink() {
+            return Err(format!("the archive entry {} is a link (links are refused)", entry.name()));
+        }
+    }
     let name = archive
         .file_names()
         .find(|n| wanted(n))
         .map(str::to_string)
         .ok_or_else(|| "the archive has no metadata file".to_string())?;
     let file = archive.by_name(&name).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let mut out = Vec::new();
-    file.take(MAX_METADATA).read_to_end(&mut out).map_err(|e| format!("cannot read {name}: {e}"))?;
-    Ok(out)
+    read_metadata(file, &name)
 }
 
 fn from_tar_gz<R: Read>(reader: R) -> Result<Vec<u8>, String> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let entries = archive.entries().map_err(|e| format!("not a gzipped tarball: {e}"))?;
+    let mut found = None;
+    let mut unpacked: u64 = 0;
     for (i, entry) in entries.enumerate() {
-        if i > 200_000 {
-            break;
+        if i >= MAX_ENTRIES {
+            return Err(format!("the sdist has more than {MAX_ENTRIES} entries"));
         }
         let entry = entry.map_err(|e| format!("not a gzipped tarball: {e}"))?;
-        let path = entry.path().map_err(|e| format!("bad path in the sdist: {e}"))?.to_string_lossy().into_owned();
-        if top_level_pkg_info(&path) {
-            let mut out = Vec::new();
-            entry.take(MAX_METADATA).read_to_end(&mut out).map_err(|e| format!("cannot read PKG-INFO: {e}"))?;
-            return Ok(out);
+        let path = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| "a path in the sdist is not UTF-8".to_string())?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions()) {
+            return Err(format!("the sdist entry {path} is not a file or a directory (links are refused)"));
+        }
+        if !safe_path(&path) {
+            return Err(format!("the sdist entry {path} is outside the archive"));
+        }
+        unpacked = unpacked.saturating_add(entry.header().size().unwrap_or(0));
+        if unpacked > MAX_UNPACKED_BYTES {
+            return Err(format!("the sdist unpacks to more than {MAX_UNPACKED_BYTES} bytes"));
+        }
+        if found.is_none() && top_level_pkg_info(&path) {
+            found = Some(read_metadata(entry, "PKG-INFO")?);
         }
     }
-    Err("the sdist has no PKG-INFO".into())
+    found.ok_or_else(|| "the sdist has no PKG-INFO".into())
 }
 
 /// For tests and the fuzz target: try both archive kinds on `bytes`.
@@ -157,5 +198,64 @@ mod tests {
         assert!(extract(DistKind::Wheel, std::io::Cursor::new(b"not a zip".to_vec())).is_err());
         assert!(extract(DistKind::SdistTarGz, std::io::Cursor::new(b"not gzip".to_vec())).is_err());
         assert!(parse_metadata(b"Summary: no name\n").is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use std::io::Write;
+
+    /// An sdist with `entries` (path written into the header as is, type).
+    fn sdist(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (path, kind, data) in entries {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            if kind.is_symlink() {
+                h.set_link_name("/etc/passwd").expect("link");
+            }
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append(&h, *data).expect("append");
+        }
+        b.into_inner().expect("tar").finish().expect("gz")
+    }
+
+    const INFO: &[u8] = b"Metadata-Version: 2.1\nName: my-pkg\nVersion: 1.0\n";
+
+    #[test]
+    fn traversal_links_and_oversized_metadata_are_refused() {
+        use tar::EntryType::{Regular, Symlink};
+        let ok = sdist(&[("my-pkg-1.0/PKG-INFO", Regular, INFO), ("my-pkg-1.0/setup.py", Regular, b"")]);
+        assert!(extract(DistKind::SdistTarGz, std::io::Cursor::new(ok)).is_ok());
+        for bad in [
+            sdist(&[("../PKG-INFO", Regular, INFO)]),
+            sdist(&[("my-pkg-1.0/PKG-INFO", Regular, INFO), ("my-pkg-1.0/../../etc/x", Regular, b"x")]),
+            sdist(&[("my-pkg-1.0/PKG-INFO", Regular, INFO), ("/etc/cron.d/x", Regular, b"x")]),
+            sdist(&[("my-pkg-1.0/PKG-INFO", Regular, INFO), ("my-pkg-1.0/link", Symlink, b"")]),
+        ] {
+            assert!(extract(DistKind::SdistTarGz, std::io::Cursor::new(bad)).is_err());
+        }
+        // A wheel whose METADATA is over the limit is refused, not cut.
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("my_pkg-1.0.dist-info/METADATA", opts).expect("start");
+        w.write_all(INFO).expect("write");
+        w.write_all(&vec![b'x'; MAX_METADATA as usize]).expect("write");
+        let big = w.finish().expect("finish").into_inner();
+        let err = extract(DistKind::Wheel, std::io::Cursor::new(big)).expect_err("oversized");
+        assert!(err.contains("larger than"), "{err}");
+        // A wheel entry outside the archive.
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("my_pkg-1.0.dist-info/METADATA", opts).expect("start");
+        w.write_all(INFO).expect("write");
+        w.start_file("../../evil.pth", opts).expect("start");
+        w.write_all(b"import os").expect("write");
+        let evil = w.finish().expect("finish").into_inner();
+        assert!(extract(DistKind::Wheel, std::io::Cursor::new(evil)).is_err());
     }
 }

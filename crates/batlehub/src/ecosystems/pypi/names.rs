@@ -72,6 +72,19 @@ pub fn normalize_version(v: &str) -> Option<String> {
     pep440_rs::Version::from_str(v).ok().map(|v| v.to_string())
 }
 
+/// The key under which PEP 440 considers versions equal: the normalised
+/// form with trailing zeros of the release dropped (`1.0.0` and `1.0` are
+/// `1`; `1.0.0rc1` is `1rc1`). Not a version to show.
+pub fn release_key(v: &str) -> String {
+    let Some(parsed) = parse_version(v) else { return v.to_string() };
+    let mut release: Vec<u64> = parsed.release().to_vec();
+    while release.len() > 1 && release.last() == Some(&0) {
+        release.pop();
+    }
+    let canonical = parsed.with_release(release);
+    canonical.to_string()
+}
+
 pub fn parse_version(v: &str) -> Option<pep440_rs::Version> {
     pep440_rs::Version::from_str(v).ok()
 }
@@ -150,6 +163,15 @@ pub fn parse_filename(f: &str) -> Result<DistFilename, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pep440_equality() {
+        assert_eq!(release_key("1.0"), release_key("1.0.0"));
+        assert_eq!(release_key("1.0.0"), "1");
+        assert_eq!(release_key("2.10.0rc1"), "2.10rc1");
+        assert_ne!(release_key("1.0"), release_key("1.0.1"));
+        assert_ne!(release_key("10"), release_key("1"));
+    }
 
     #[test]
     fn pep503() {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::dist;
-use super::names::{DistKind, normalize, normalize_version, parse_filename, valid_name};
+use super::names::{DistKind, normalize, normalize_version, parse_filename, release_key, valid_name};
 use crate::access;
 use crate::catalog::NewVersion;
 use crate::error::{AppError, AppResult};
@@ -99,6 +99,17 @@ pub async fn publish_distribution(ctx: &RequestCtx, up: Upload) -> AppResult<Str
         && ctx.app.catalog.get_file(&p.id, &up.filename).await?.is_some()
     {
         return Err(AppError::conflict(format!("File already exists: {}", up.filename)));
+    }
+    // PEP 440 equality: `1.0.0` is the release `1.0` (trailing zeros do not
+    // count), so its files join the release already there.
+    let mut version = version;
+    if let Some(p) = &owned.package {
+        let same = release_key(&version);
+        if let Some(existing) =
+            ctx.app.catalog.list_versions(&p.id).await?.into_iter().find(|v| release_key(&v.version) == same)
+        {
+            version = existing.version;
+        }
     }
     let requires_python = up.field("requires_python").map(str::to_string).or(core.requires_python.clone());
     let version_meta = json!({
