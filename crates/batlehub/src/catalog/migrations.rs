@@ -149,6 +149,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        4,
+        &[
+            // Versions that were deleted: their numbers are never reused, so
+            // name@version always means the same bytes.
+            "CREATE TABLE version_tombstones (
+            registry TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            deleted_at BIGINT NOT NULL,
+            PRIMARY KEY (registry, name, version)
+        )",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -255,6 +255,19 @@ impl Catalog {
                 return Err(DbError::Denied(format!("you do not own {}", v.display_name)));
             }
         }
+        let buried: Option<(String,)> =
+            sqlx::query_as("SELECT version FROM version_tombstones WHERE registry = $1 AND name = $2 AND version = $3")
+                .bind(&v.registry)
+                .bind(&v.name)
+                .bind(&v.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if buried.is_some() {
+            return Err(DbError::Conflict(format!(
+                "{} {} was deleted; a version number is never used twice",
+                v.display_name, v.version
+            )));
+        }
         let mut version_id = new_id();
         let sql = if v.append {
             "INSERT INTO versions (id, package_id, version, metadata, published_by, published_at, yanked)
@@ -423,6 +436,16 @@ impl Catalog {
         if res.rows_affected() == 0 {
             return Err(DbError::NotFound);
         }
+        sqlx::query(
+            "INSERT INTO version_tombstones (registry, name, version, deleted_at)
+             SELECT registry, name, $2, $3 FROM packages WHERE id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(package_id)
+        .bind(version)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM package_tags WHERE package_id = $1 AND version = $2")
             .bind(package_id)
             .bind(version)
@@ -444,6 +467,16 @@ impl Catalog {
         let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1");
         let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(&mut *tx).await?;
         let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(
+            "INSERT INTO version_tombstones (registry, name, version, deleted_at)
+             SELECT p.registry, p.name, v.version, $2 FROM versions v JOIN packages p ON p.id = v.package_id
+             WHERE v.package_id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(package_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         for table in ["files", "package_tags", "package_owners", "versions"] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE package_id = $1")))
                 .bind(package_id)

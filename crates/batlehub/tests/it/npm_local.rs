@@ -260,6 +260,13 @@ async fn dist_tags_deprecate_and_unpublish() {
     // Every blob of the package is gone with it.
     let blobs = stored_blobs(&s).await;
     assert!(blobs.is_empty(), "{blobs:?}");
+    // A version number is never used twice, whatever was unpublished: one
+    // that was deleted alone, one that went with the package.
+    for v in ["1.0.0", "1.1.0"] {
+        let (status, body) = publish(&c, &reg, ALICE, "@myorg/lib", v).await;
+        assert_eq!(status, 409, "{v}: {body}");
+    }
+    assert_eq!(publish(&c, &reg, ALICE, "@myorg/lib", "3.0.0").await.0, 201);
 }
 
 #[tokio::test]
