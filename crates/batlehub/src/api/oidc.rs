@@ -83,7 +83,8 @@ pub async fn login(State(app): State<App>, Query(q): Query<LoginQuery>, req: Req
     let nonce = random_string(32);
     let verifier = random_string(64);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    app.identity
+    let recorded = app
+        .identity
         .catalog()
         .insert_login(
             &state,
@@ -94,8 +95,12 @@ pub async fn login(State(app): State<App>, Query(q): Query<LoginQuery>, req: Req
                 return_to: safe_return(q.return_to.as_deref()),
                 created_at: now_ms(),
             },
+            app.config.limits.pending_sign_ins,
         )
         .await?;
+    if !recorded {
+        return Err(AppError::TooManyRequests("too many sign-ins are pending; try again in a few minutes".into()));
+    }
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", &cfg.client_id)

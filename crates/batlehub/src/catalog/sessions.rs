@@ -61,12 +61,19 @@ impl Catalog {
         Ok(())
     }
 
-    pub async fn insert_login(&self, state: &str, l: &PendingLogin) -> DbResult<()> {
+    /// Record a pending sign-in; `false` (nothing written) when `max` are
+    /// already pending: anyone may start a sign-in, so their number is
+    /// bounded.
+    pub async fn insert_login(&self, state: &str, l: &PendingLogin, max: u64) -> DbResult<bool> {
         // Old, abandoned sign-ins are swept here.
         sqlx::query("DELETE FROM oidc_logins WHERE created_at < $1")
             .bind(now_ms() - 15 * 60 * 1000)
             .execute(self.pool())
             .await?;
+        let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_logins").fetch_one(self.pool()).await?;
+        if pending >= i64::try_from(max).unwrap_or(i64::MAX) {
+            return Ok(false);
+        }
         sqlx::query("INSERT INTO oidc_logins (state, provider, nonce, verifier, return_to, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(state)
             .bind(&l.provider)
@@ -76,7 +83,7 @@ impl Catalog {
             .bind(now_ms())
             .execute(self.pool())
             .await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Take a pending sign-in (it can be used once).

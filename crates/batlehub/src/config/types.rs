@@ -162,6 +162,9 @@ pub struct LimitsConfig {
     /// Argon2 verifications of static tokens run at once (each takes about
     /// 19 MiB and tens of milliseconds); more wait briefly, then get 429.
     pub argon2_concurrency: usize,
+    /// Browser sign-ins pending at once (anyone may start one; each lives
+    /// 15 minutes at most); beyond, `/api/v1/auth/oidc/login` answers 429.
+    pub pending_sign_ins: u64,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -180,6 +183,7 @@ impl Default for LimitsConfig {
             artifact_index_bytes: 32 * MIB,
             auth_failures_per_minute: 30,
             argon2_concurrency: 2,
+            pending_sign_ins: 10_000,
         }
     }
 }

@@ -56,7 +56,11 @@ pub struct JwtProvider {
     user_id_claim: String,
     mapping: Mapping,
     client: reqwest::Client,
-    keys: tokio::sync::Mutex<Keys>,
+    /// The signing keys as last fetched (never held across an await).
+    keys: std::sync::Mutex<Keys>,
+    /// Held while the JWKS is fetched: one fetch at a time, and tokens
+    /// signed with a known key never wait for it.
+    refresh: tokio::sync::Mutex<()>,
     /// The discovery document, once fetched (never held across an await).
     discovery: std::sync::Mutex<Option<Value>>,
 }
@@ -112,7 +116,8 @@ impl JwtProvider {
             user_id_claim: config.user_id_claim.clone(),
             mapping: Mapping::Oidc(config.clone()),
             client,
-            keys: tokio::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            keys: std::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            refresh: tokio::sync::Mutex::new(()),
             discovery: std::sync::Mutex::new(None),
         }
     }
@@ -139,7 +144,8 @@ impl JwtProvider {
             user_id_claim: config.user_id_claim.clone(),
             mapping: Mapping::Actions { config: config.clone(), regexes },
             client,
-            keys: tokio::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            keys: std::sync::Mutex::new(Keys { set: None, fetched_at: None }),
+            refresh: tokio::sync::Mutex::new(()),
             discovery: std::sync::Mutex::new(None),
         }
     }
@@ -210,9 +216,10 @@ impl JwtProvider {
             .map_err(|e| AppError::Unavailable(format!("identity provider {}: bad JWKS: {e}", self.name)))
     }
 
-    /// The decoding key for `kid`, refreshing the JWKS when it is unknown.
+    /// The decoding key for `kid`, refreshing the JWKS when it is unknown
+    /// (at most once per [`REFETCH_EVERY`], one fetch at a time; callers
+    /// whose key is known never wait for a fetch).
     async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AppError> {
-        let mut keys = self.keys.lock().await;
         let find = |set: &JwkSet| -> Option<DecodingKey> {
             let jwk = match kid {
                 Some(k) => set.find(k),
@@ -225,16 +232,27 @@ impl JwtProvider {
             }?;
             DecodingKey::from_jwk(jwk).ok()
         };
-        if let Some(set) = &keys.set
-            && let Some(k) = find(set)
-        {
+        // What the cache says: the key, or whether a fetch is due.
+        let cached = |keys: &std::sync::Mutex<Keys>| -> Result<Option<DecodingKey>, AppError> {
+            let keys = keys.lock().map_err(|_| AppError::internal("JWKS cache poisoned"))?;
+            if let Some(k) = keys.set.as_ref().and_then(find) {
+                return Ok(Some(k));
+            }
+            if keys.fetched_at.is_some_and(|t| t.elapsed() < REFETCH_EVERY) {
+                return Err(AppError::InvalidToken("unknown signing key".into()));
+            }
+            Ok(None)
+        };
+        if let Some(k) = cached(&self.keys)? {
             return Ok(k);
         }
-        let may_fetch = keys.fetched_at.is_none_or(|t| t.elapsed() >= REFETCH_EVERY);
-        if !may_fetch {
-            return Err(AppError::InvalidToken("unknown signing key".into()));
+        let _fetching = self.refresh.lock().await;
+        // Whoever fetched while this caller waited may have brought the key.
+        if let Some(k) = cached(&self.keys)? {
+            return Ok(k);
         }
         let fetched = self.fetch_keys().await;
+        let mut keys = self.keys.lock().map_err(|_| AppError::internal("JWKS cache poisoned"))?;
         keys.fetched_at = Some(Instant::now());
         match fetched {
             Ok(set) => {
@@ -393,5 +411,80 @@ mod tests {
         assert_eq!(peek_issuer("bh_abc"), None);
         assert_eq!(peek_issuer("a.b"), None);
         assert_eq!(peek_issuer(&"a.".repeat(10_000)), None);
+    }
+}
+
+#[cfg(test)]
+mod refresh_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// While a JWKS refetch hangs on a slow identity provider, a token
+    /// signed with a key already known is still verified.
+    #[tokio::test]
+    async fn a_slow_jwks_refetch_stalls_no_token_with_a_known_key() {
+        let pem = include_bytes!("../../tests/it/fixtures/throwaway-rsa-test-key.pem");
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).expect("key");
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk");
+        jwk.common.key_id = Some("k1".into());
+        let set = json!({ "keys": [jwk] });
+        let stall = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (u, st, h) = (url.clone(), stall.clone(), hits.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (u, st, h, set) = (u.clone(), st.clone(), h.clone(), set.clone());
+            async move {
+                if req.uri().path() == "/jwks" {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    while st.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    axum::Json(set)
+                } else {
+                    axum::Json(json!({ "issuer": u, "jwks_uri": format!("{u}/jwks") }))
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let config: OidcConfig =
+            toml::from_str(&format!("issuer_url = \"{url}\"\nclient_id = \"batlehub\"")).expect("config");
+        crate::tls::install_crypto_provider();
+        let provider = Arc::new(JwtProvider::oidc(&config, reqwest::Client::new()));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let claims = json!({ "iss": url, "aud": "batlehub", "exp": now + 600, "sub": "someone" });
+        let token = |kid: &str| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+            header.kid = Some(kid.into());
+            jsonwebtoken::encode(&header, &claims, &key).expect("sign")
+        };
+        provider.authenticate(&token("k1")).await.expect("known key");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // A refetch is due; the provider hangs on it.
+        if let Ok(mut keys) = provider.keys.lock() {
+            keys.fetched_at = Instant::now().checked_sub(REFETCH_EVERY + Duration::from_secs(1));
+        }
+        stall.store(true, Ordering::SeqCst);
+        let p = provider.clone();
+        let rotated = token("rotated");
+        let unknown = tokio::spawn(async move { p.authenticate(&rotated).await });
+        for _ in 0..1000 {
+            if hits.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "the refetch started");
+        let known = tokio::time::timeout(Duration::from_secs(10), provider.authenticate(&token("k1"))).await;
+        assert!(matches!(known, Ok(Ok(_))), "a token with a known key waited for the refetch");
+        stall.store(false, Ordering::SeqCst);
+        assert!(unknown.await.expect("join").is_err(), "the rotated key is still unknown");
     }
 }

@@ -365,3 +365,33 @@ client_secret = "s3cret"
     let r = browser.get(&back).send().await.expect("callback");
     assert_eq!(r.headers()["location"], "/");
 }
+
+/// Anyone may start a browser sign-in, so the sign-ins pending at once are
+/// bounded ([limits] pending_sign_ins): beyond, 429 and nothing stored.
+#[tokio::test]
+async fn pending_sign_ins_are_bounded() {
+    let idp = FakeIssuer::start().await;
+    let s = TestServer::start(&config(&format!(
+        r#"
+[limits]
+pending_sign_ins = 3
+
+[[auth]]
+type = "oidc"
+name = "oidc"
+issuer_url = "{}"
+client_id = "batlehub-ui"
+client_secret = "s3cret"
+"#,
+        idp.url
+    )))
+    .await;
+    let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let start = || anon.get(format!("{}/api/v1/auth/oidc/login?provider=oidc", s.url)).send();
+    for _ in 0..3 {
+        assert_eq!(start().await.expect("login").status(), 302);
+    }
+    let r = start().await.expect("login");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+}
