@@ -22,7 +22,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::password_hash::PasswordVerifier;
 use argon2::password_hash::phc::PasswordHash;
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -97,6 +96,10 @@ pub struct Identity {
     argon_cache: moka::future::Cache<[u8; 32], Option<usize>>,
     /// Verifications running at once are bounded: Argon2 costs memory.
     argon_permits: tokio::sync::Semaphore,
+    /// The threads that run them: as many as permits, so the memory their
+    /// allocator keeps for Argon2 is bounded too (the blocking pool would
+    /// leave up to 19 MiB behind on each of its hundreds of threads).
+    argon_threads: ArgonThreads,
     pub argon2: Argon2Stats,
     /// Failed authentications per client address in the current minute.
     failures: moka::sync::Cache<IpAddr, Arc<std::sync::atomic::AtomicU32>>,
@@ -279,6 +282,7 @@ impl Identity {
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             argon_permits: tokio::sync::Semaphore::new(config.limits.argon2_concurrency.max(1)),
+            argon_threads: ArgonThreads::start(config.limits.argon2_concurrency.max(1)),
             argon2: Argon2Stats::default(),
             failures: moka::sync::Cache::builder()
                 .weigher(|_k: &IpAddr, _v: &Arc<std::sync::atomic::AtomicU32>| 64)
@@ -454,19 +458,19 @@ impl Identity {
                 stats.peak.fetch_max(running, std::sync::atomic::Ordering::SeqCst);
                 stats.verifications.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 metrics::counter!("batlehub_argon2_verifications_total").increment(1);
-                // Argon2 is deliberately slow: verify on the blocking pool.
+                // Argon2 is deliberately slow: verify on its own threads.
                 let verifier = Arc::clone(&me);
-                let found = tokio::task::spawn_blocking(move || {
-                    verifier.statics.iter().position(|e| match &e.secret {
-                        Secret::Argon2(phc) => PasswordHash::new(phc)
-                            .map(|h| argon2::Argon2::default().verify_password(token.as_bytes(), &h).is_ok())
-                            .unwrap_or(false),
-                        Secret::Plain(_) => false,
+                let found = me
+                    .argon_threads
+                    .run(move || {
+                        verifier.statics.iter().position(|e| match &e.secret {
+                            Secret::Argon2(phc) => verify_argon2(phc, token.as_bytes()),
+                            Secret::Plain(_) => false,
+                        })
                     })
-                })
-                .await;
+                    .await;
                 stats.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                found.map_err(|e| AppError::internal(format!("token verification task failed: {e}")))
+                found
             })
             .await
             .map_err(|e: Arc<AppError>| match &*e {
@@ -536,10 +540,98 @@ mod tests {
     }
 
     #[test]
+    fn argon2_verification_reuses_memory_and_matches_only_the_token() {
+        let phc = hash_token("s3cret-static").unwrap();
+        assert!(verify_argon2(&phc, b"s3cret-static"));
+        // Twice on one thread: the kept memory is reused, not stale.
+        assert!(verify_argon2(&phc, b"s3cret-static"));
+        assert!(!verify_argon2(&phc, b"s3cret-statid"));
+        assert!(!verify_argon2("not a phc string", b"s3cret-static"));
+        let kept = ARGON_MEMORY.with(|m| m.borrow().len());
+        assert!(kept > 0, "the working memory stays with the thread");
+    }
+
+    #[test]
     fn api_tokens_look_right() {
         let t = generate_api_token();
         assert!(t.starts_with("bh_"));
         assert_eq!(t.len(), 43);
         assert_ne!(t, generate_api_token());
     }
+}
+
+type ArgonJob = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads for Argon2 verifications.
+struct ArgonThreads {
+    jobs: std::sync::mpsc::SyncSender<ArgonJob>,
+}
+
+impl ArgonThreads {
+    fn start(threads: usize) -> ArgonThreads {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<ArgonJob>(threads * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start an Argon2 thread");
+            }
+        }
+        ArgonThreads { jobs }
+    }
+
+    /// Run `f` on one of the threads and wait for its result.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: ArgonJob = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs
+            .try_send(job)
+            .map_err(|_| AppError::TooManyRequests("token verification is busy: retry shortly".into()))?;
+        rx.await.map_err(|_| AppError::internal("token verification failed"))
+    }
+}
+
+thread_local! {
+    /// Argon2's working memory, kept by each Argon2 thread and reused: a
+    /// fresh 19 MiB per verification is what the allocator fails to give
+    /// back.
+    static ARGON_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `token` matches the Argon2 PHC string `phc`, computed in this
+/// thread's reusable memory and compared in constant time.
+fn verify_argon2(phc: &str, token: &[u8]) -> bool {
+    let check = || -> Option<bool> {
+        let hash = PasswordHash::new(phc).ok()?;
+        let params = argon2::Params::try_from(&hash).ok()?;
+        let algorithm = argon2::Algorithm::new(hash.algorithm.as_str()).ok()?;
+        let version = match hash.version {
+            Some(v) => argon2::Version::try_from(u32::from(v)).ok()?,
+            None => argon2::Version::default(),
+        };
+        let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+        let argon = argon2::Argon2::new(algorithm, version, params.clone());
+        let mut out = vec![0u8; expected.len()];
+        ARGON_MEMORY.with(|memory| {
+            let mut memory = memory.try_borrow_mut().ok()?;
+            memory.resize(params.block_count(), argon2::Block::default());
+            argon.hash_password_into_with_memory(token, salt, &mut out, &mut memory[..]).ok()
+        })?;
+        Some(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+    };
+    check().unwrap_or(false)
 }
