@@ -64,6 +64,12 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         let span = section_span("[storage]");
         c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
     }
+    if storage.gc_grace_secs < 60 {
+        c.push(
+            section_span("gc_grace_secs"),
+            "[storage] gc_grace_secs must be at least 60: a blob being published or fetched must outlive its upload",
+        );
+    }
     if server.header_read_timeout_secs == 0 {
         c.push(section_span("header_read_timeout_secs"), "[server] header_read_timeout_secs must be at least 1");
     }
