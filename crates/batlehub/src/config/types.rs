@@ -438,6 +438,15 @@ pub struct RegistryConfig {
     /// Local registries of the same type whose packages this one serves first.
     #[serde(default)]
     pub members: Vec<String>,
+    /// Origins (`https://files.example`, scheme, host and optional port)
+    /// besides the upstreams' own that upstream-supplied artifact URLs and
+    /// redirects may lead to.
+    #[serde(default)]
+    pub artifact_hosts: Vec<String>,
+    /// Let upstream-supplied URLs reach loopback, private and link-local
+    /// addresses (the configured upstreams' own hosts always may).
+    #[serde(default)]
+    pub allow_private_addresses: bool,
     #[serde(default)]
     pub rbac: Option<RbacConfig>,
     #[serde(default)]

@@ -10,6 +10,8 @@ pub struct Reg {
     mode: &'static str,
     upstreams: Vec<String>,
     rbac: Option<&'static str>,
+    artifact_hosts: Vec<String>,
+    allow_private_addresses: bool,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -17,7 +19,15 @@ pub const OPEN_READ: &str = "anonymous = [\"releases:read\", \"source:read\"]\nu
 
 impl Reg {
     fn new(kind: &str, name: &str, mode: &'static str) -> Reg {
-        Reg { kind: kind.into(), name: name.into(), mode, upstreams: Vec::new(), rbac: None }
+        Reg {
+            kind: kind.into(),
+            name: name.into(),
+            mode,
+            upstreams: Vec::new(),
+            rbac: None,
+            artifact_hosts: Vec::new(),
+            allow_private_addresses: false,
+        }
     }
 
     /// A private registry of `kind` (default grants: users read and publish).
@@ -40,6 +50,18 @@ impl Reg {
         self
     }
 
+    /// An origin artifact URLs from the upstreams may lead to.
+    pub fn artifact_host(mut self, origin: &str) -> Reg {
+        self.artifact_hosts.push(origin.into());
+        self
+    }
+
+    /// Upstream-supplied URLs may reach loopback and private addresses.
+    pub fn allow_private_addresses(mut self) -> Reg {
+        self.allow_private_addresses = true;
+        self
+    }
+
     /// The `[registries.rbac]` table's body.
     pub fn rbac(mut self, body: &'static str) -> Reg {
         self.rbac = Some(body);
@@ -56,6 +78,12 @@ impl Reg {
         let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
         if !self.upstreams.is_empty() {
             t.push_str(&format!("upstreams = [{}]\n", list(&self.upstreams)));
+        }
+        if !self.artifact_hosts.is_empty() {
+            t.push_str(&format!("artifact_hosts = [{}]\n", list(&self.artifact_hosts)));
+        }
+        if self.allow_private_addresses {
+            t.push_str("allow_private_addresses = true\n");
         }
         if let Some(rbac) = self.rbac {
             t.push_str(&format!("[registries.rbac]\n{rbac}"));
