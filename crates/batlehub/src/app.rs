@@ -64,7 +64,8 @@ impl AppState {
         let blobs = BlobStore::open(&config.storage)
             .await
             .with_context(|| format!("opening the blob store at {}", config.storage.path.display()))?
-            .with_hot_cache_bytes(limits.blob_cache_bytes);
+            .with_hot_cache_bytes(limits.blob_cache_bytes)
+            .with_leases(catalog.clone());
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);
         let upstream = Upstream::new(&config)?;
         let documents =
@@ -88,6 +89,7 @@ impl AppState {
             audit: Auditor::default(),
         });
         spawn_flusher(Arc::downgrade(&app));
+        spawn_collector(Arc::downgrade(&app));
         Ok(app)
     }
 
@@ -127,6 +129,33 @@ fn spawn_flusher(app: std::sync::Weak<AppState>) {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
             app.flush().await;
+        }
+    });
+}
+
+/// Collect unreferenced blobs every `[storage] gc_interval_secs` (never
+/// when 0), the first time one interval after start-up. Replicas may all
+/// run it: each deletion is decided inside a catalog transaction.
+fn spawn_collector(app: std::sync::Weak<AppState>) {
+    let Some(every) = app.upgrade().map(|a| a.config.storage.gc_interval_secs) else { return };
+    if every == 0 {
+        return;
+    }
+    let period = Duration::from_secs(every);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            let grace = Duration::from_secs(app.config.storage.gc_grace_secs);
+            match crate::blobs::collect_garbage(&app.blobs, &app.catalog, grace).await {
+                Ok(r) if r.deleted > 0 => {
+                    tracing::info!(deleted = r.deleted, examined = r.examined, "blob garbage collected")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
+            }
         }
     });
 }

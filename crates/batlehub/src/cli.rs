@@ -1,4 +1,5 @@
-//! The command line: `serve`, `hash-token`, `config check`.
+//! The command line: `serve`, `hash-token`, `config check`, `token create`,
+//! `migrate-storage`, `gc` and `fsck`.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,24 @@ pub enum Command {
         /// The configuration whose [storage] receives them
         #[arg(long)]
         to: PathBuf,
+    },
+    /// Delete the blobs no row references that were last committed longer
+    /// ago than the grace period. Safe while servers run.
+    Gc {
+        /// The configuration file (its [database] and [storage])
+        #[arg(long, short, env = "BATLEHUB_CONFIG")]
+        config: PathBuf,
+        /// The grace period in seconds instead of `[storage] gc_grace_secs`
+        /// (0 deletes every unreferenced blob at once: only with no server running)
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
+    /// Check that every blob a row references is stored and matches its
+    /// digest and size; exit non-zero if one is missing or corrupt
+    Fsck {
+        /// The configuration file (its [database] and [storage])
+        #[arg(long, short, env = "BATLEHUB_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -161,6 +180,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} blobs copied, {} already there ({} bytes copied)",
                 report.copied, report.skipped, report.bytes
             );
+            Ok(())
+        }
+        Command::Gc { config, grace_secs } => {
+            let config = load_config(&config)?;
+            let grace = std::time::Duration::from_secs(grace_secs.unwrap_or(config.storage.gc_grace_secs));
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let store = crate::blobs::BlobStore::attach(&config.storage).await?;
+            let report = crate::blobs::collect_garbage(&store, &catalog, grace).await;
+            catalog.close().await;
+            let r = report?;
+            println!(
+                "{} blobs examined: {} deleted, {} referenced, {} within the grace period of {}s, {} seen for the first time",
+                r.examined,
+                r.deleted,
+                r.referenced,
+                r.young,
+                grace.as_secs(),
+                r.leased
+            );
+            Ok(())
+        }
+        Command::Fsck { config } => {
+            let config = load_config(&config)?;
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let store = crate::blobs::BlobStore::attach(&config.storage).await?;
+            let report = crate::blobs::fsck(&store, &catalog).await;
+            catalog.close().await;
+            let r = report?;
+            for sha256 in &r.missing {
+                println!("missing: blob {sha256} is referenced by the catalog but not stored");
+            }
+            for (sha256, what) in &r.corrupt {
+                println!("corrupt: blob {sha256}: {what}");
+            }
+            println!(
+                "{} referenced blobs checked in {}: {} missing, {} corrupt",
+                r.checked,
+                store.describe(),
+                r.missing.len(),
+                r.corrupt.len()
+            );
+            if !r.is_clean() {
+                anyhow::bail!("{} missing and {} corrupt blobs", r.missing.len(), r.corrupt.len());
+            }
             Ok(())
         }
         Command::Serve { config, host, port } => {

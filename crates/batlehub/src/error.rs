@@ -162,6 +162,7 @@ impl From<crate::blobs::BlobError> for AppError {
             crate::blobs::BlobError::NotFound => AppError::NotFound("not found".into()),
             crate::blobs::BlobError::TooLarge(limit) => AppError::PayloadTooLarge(limit),
             crate::blobs::BlobError::Io(e) => AppError::Unavailable(format!("storage unavailable: {e}")),
+            crate::blobs::BlobError::Catalog(e) => AppError::Unavailable(format!("catalog unavailable: {e}")),
             crate::blobs::BlobError::Body(e) => AppError::BadRequest(format!("could not read the request body: {e}")),
         }
     }

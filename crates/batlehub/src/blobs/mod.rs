@@ -11,8 +11,16 @@
 //!   [`HOT_CACHE_BYTES`] (blobs are immutable, so it is never stale).
 //! - Paths are built only here, from a validated hex digest or a hashed key:
 //!   no name from a request ever becomes a path.
+//! - Nothing on a request path deletes a committed blob. Every commit is
+//!   leased in the catalog first (when the store has one, [`BlobStore::with_leases`]);
+//!   the garbage collector ([`collect_garbage`]) deletes only blobs that no
+//!   row references and whose lease is older than the grace period, deciding
+//!   inside a catalog transaction.
 
+mod gc;
 mod s3;
+
+pub use gc::{FsckReport, GcReport, collect_garbage, fsck};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +44,8 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Body(String),
+    #[error("catalog: {0}")]
+    Catalog(String),
 }
 
 pub type BlobResult<T> = Result<T, BlobError>;
@@ -93,6 +103,8 @@ pub struct BlobStore {
     /// Small blobs (at most one [`CHUNK`]) recently served, by SHA-256.
     /// Blobs never change, so an entry is never stale; bounded by bytes.
     hot: moka::sync::Cache<String, Bytes>,
+    /// The catalog every commit is leased in (see [`BlobStore::with_leases`]).
+    leases: Option<crate::catalog::Catalog>,
 }
 
 /// How many bytes of small blobs the hot cache keeps.
@@ -275,12 +287,18 @@ pub struct DocHeader {
 }
 
 impl BlobStore {
+    /// Open the filesystem store under `root` as its owner: temporary files
+    /// of a previous run are cleared.
     pub async fn open_filesystem(root: &Path) -> anyhow::Result<BlobStore> {
+        BlobStore::open_filesystem_with(root, true).await
+    }
+
+    async fn open_filesystem_with(root: &Path, clear_tmp: bool) -> anyhow::Result<BlobStore> {
         for dir in ["blobs/sha256", "tmp", "docs"] {
             tokio::fs::create_dir_all(root.join(dir)).await?;
         }
         // Temporary files of a previous run are never committed: clear them.
-        if let Ok(mut rd) = tokio::fs::read_dir(root.join("tmp")).await {
+        if clear_tmp && let Ok(mut rd) = tokio::fs::read_dir(root.join("tmp")).await {
             while let Ok(Some(entry)) = rd.next_entry().await {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
@@ -289,7 +307,16 @@ impl BlobStore {
             .max_capacity(HOT_CACHE_BYTES)
             .weigher(|_k: &String, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
             .build();
-        Ok(BlobStore { root: root.to_path_buf(), remote: None, hot })
+        Ok(BlobStore { root: root.to_path_buf(), remote: None, hot, leases: None })
+    }
+
+    /// The same store, leasing every commit in `catalog` before the bytes
+    /// are stored, so the garbage collector never deletes a blob that a
+    /// publish or a fetch is about to reference. The server's store always
+    /// has one.
+    pub fn with_leases(mut self, catalog: crate::catalog::Catalog) -> BlobStore {
+        self.leases = Some(catalog);
+        self
     }
 
     /// The same store with a hot cache of `bytes` (what `[limits]
@@ -305,7 +332,18 @@ impl BlobStore {
     /// The store `[storage]` describes: the filesystem under `path`, or an
     /// S3-compatible bucket with `path` holding only local scratch files.
     pub async fn open(c: &crate::config::StorageConfig) -> anyhow::Result<BlobStore> {
-        let mut store = BlobStore::open_filesystem(&c.path).await?;
+        BlobStore::open_with(c, true).await
+    }
+
+    /// The store `[storage]` describes, for a tool that runs beside the
+    /// server (`batlehub gc`, `batlehub fsck`): the server's writes in
+    /// progress (`tmp/`) are left alone.
+    pub async fn attach(c: &crate::config::StorageConfig) -> anyhow::Result<BlobStore> {
+        BlobStore::open_with(c, false).await
+    }
+
+    async fn open_with(c: &crate::config::StorageConfig, clear_tmp: bool) -> anyhow::Result<BlobStore> {
+        let mut store = BlobStore::open_filesystem_with(&c.path, clear_tmp).await?;
         if c.kind == crate::config::StorageKind::S3 {
             store.remote = Some(Arc::new(s3::S3Blobs::new(c)?));
         }
@@ -362,10 +400,16 @@ impl BlobStore {
     }
 
     /// Move a pending blob under its content address (write-once: identical
-    /// bytes already stored are kept and the new copy discarded).
+    /// bytes already stored are kept and the new copy discarded). With a
+    /// catalog, the blob is leased first, even when it is already stored: the
+    /// garbage collector then leaves it alone for the grace period, so the
+    /// rows the caller writes next never point at a collected blob.
     pub async fn commit(&self, mut pending: PendingBlob) -> BlobResult<Committed> {
         let digests = pending.digests.clone();
         let dest = self.blob_path(&digests.sha256)?;
+        if let Some(catalog) = &self.leases {
+            catalog.lease_blob(&digests.sha256).await.map_err(|e| BlobError::Catalog(e.to_string()))?;
+        }
         let Some(src) = pending.path.take() else {
             return Err(BlobError::Body("blob already committed".into()));
         };
@@ -474,6 +518,8 @@ impl BlobStore {
         .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
     }
 
+    /// Delete a committed blob. Only the garbage collector calls this in the
+    /// server (inside its catalog transaction), and tests.
     pub async fn delete(&self, sha256: &str) -> BlobResult<()> {
         let path = self.blob_path(sha256)?;
         self.hot.invalidate(sha256);

@@ -163,6 +163,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        5,
+        // When a blob was last committed (or first seen by the collector):
+        // the garbage collector deletes an unreferenced blob only once its
+        // lease is older than the grace period (see `catalog/blobs.rs`).
+        &["CREATE TABLE blob_leases (sha256 TEXT PRIMARY KEY, leased_at BIGINT NOT NULL)"],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -8,14 +8,19 @@
 //! - It knows no ecosystem: versions and packages carry an opaque JSON
 //!   `metadata` document that the ecosystem owns.
 //! - A row never points at a blob that is not stored: callers commit blobs
-//!   first and rows second (see `registry::publish`).
+//!   first (each commit leased first, `lease_blob`) and rows second (see
+//!   `registry::commit_publish`); only the garbage collector deletes blobs,
+//!   inside a transaction that finds no row and no young lease
+//!   (`collect_blob`).
 
 pub mod audit;
+mod blobs;
 mod migrations;
 mod packages;
 mod sessions;
 mod tokens;
 
+pub use blobs::*;
 pub use packages::*;
 pub use sessions::*;
 pub use tokens::*;
@@ -56,6 +61,12 @@ pub struct Catalog {
     /// Bumped whenever this process adds or drops a namespace claim, so
     /// that cached claims are read again at once.
     claims_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("dialect", &self.dialect).finish_non_exhaustive()
+    }
 }
 
 /// Epoch milliseconds, the catalog's one time format.

@@ -714,17 +714,6 @@ impl Catalog {
         .await?)
     }
 
-    /// Whether any row still points at a blob.
-    pub async fn blob_referenced(&self, sha256: &str) -> DbResult<bool> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM files WHERE sha256 = $1) + (SELECT COUNT(*) FROM cached_artifacts WHERE sha256 = $1)",
-        )
-        .bind(sha256)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(n > 0)
-    }
-
     pub async fn get_cached_artifact(&self, registry: &str, key: &str) -> DbResult<Option<CachedArtifactRow>> {
         let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(
             "SELECT sha256, size, content_type, source_url, fetched_at FROM cached_artifacts WHERE registry = $1 AND cache_key = $2",

@@ -389,3 +389,51 @@ allow_upstream_names = ["not a crate"]
     .expect_err("invalid name");
     assert!(err.to_string().contains("`not a crate` is not a valid cargo name"), "{err}");
 }
+
+#[test]
+fn garbage_collection_and_artifact_host_settings() {
+    let ok = r#"
+[storage]
+gc_grace_secs = 3600
+gc_interval_secs = 0
+
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "proxy"
+upstreams = ["https://npm-upstream.example"]
+artifact_hosts = ["https://files.npm-upstream.example", "http://10.0.0.7:8080"]
+allow_private_addresses = true
+"#;
+    let c = parse(ok).expect("valid");
+    assert_eq!((c.storage.gc_grace_secs, c.storage.gc_interval_secs), (3600, 0));
+    assert_eq!(c.registries[0].artifact_hosts.len(), 2);
+    assert!(c.registries[0].allow_private_addresses);
+    let d = parse("[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"local\"\n").expect("valid");
+    assert_eq!((d.storage.gc_grace_secs, d.storage.gc_interval_secs), (86_400, 3_600));
+    assert!(d.registries[0].artifact_hosts.is_empty() && !d.registries[0].allow_private_addresses);
+
+    let bad = r#"
+[storage]
+gc_grace_secs = 5
+
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "proxy"
+upstreams = ["https://npm-upstream.example"]
+artifact_hosts = ["https://files.npm-upstream.example/path/", "ftp://files.example", "files.example"]
+
+[[registries]]
+type = "npm"
+name = "local"
+mode = "local"
+allow_private_addresses = true
+"#;
+    let all = parse(bad).expect_err("invalid").to_string();
+    assert!(all.contains("gc_grace_secs must be at least 60"), "{all}");
+    for entry in ["https://files.npm-upstream.example/path/", "ftp://files.example", "`files.example`"] {
+        assert!(all.contains(entry), "{entry}: {all}");
+    }
+    assert!(all.contains("registry `local` has no upstreams"), "{all}");
+}

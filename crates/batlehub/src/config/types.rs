@@ -108,6 +108,11 @@ pub struct StorageConfig {
     /// s3: explicit credentials (else the standard AWS environment chain).
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// The garbage collector deletes an unreferenced blob only once it was
+    /// last committed longer ago than this (at least 60 seconds).
+    pub gc_grace_secs: u64,
+    /// How often the server collects garbage (0: never; run `batlehub gc`).
+    pub gc_interval_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -122,6 +127,8 @@ impl Default for StorageConfig {
             prefix: String::new(),
             access_key_id: None,
             secret_access_key: None,
+            gc_grace_secs: 86_400,
+            gc_interval_secs: 3_600,
         }
     }
 }
@@ -435,6 +442,15 @@ pub struct RegistryConfig {
     /// Local registries of the same type whose packages this one serves first.
     #[serde(default)]
     pub members: Vec<String>,
+    /// Origins (`https://files.example`, scheme, host and optional port)
+    /// besides the upstreams' own that upstream-supplied artifact URLs and
+    /// redirects may lead to.
+    #[serde(default)]
+    pub artifact_hosts: Vec<String>,
+    /// Let upstream-supplied URLs reach loopback, private and link-local
+    /// addresses (the configured upstreams' own hosts always may).
+    #[serde(default)]
+    pub allow_private_addresses: bool,
     #[serde(default)]
     pub rbac: Option<RbacConfig>,
     #[serde(default)]

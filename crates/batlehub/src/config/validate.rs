@@ -64,6 +64,12 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         let span = section_span("[storage]");
         c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
     }
+    if storage.gc_grace_secs < 60 {
+        c.push(
+            section_span("gc_grace_secs"),
+            "[storage] gc_grace_secs must be at least 60: a blob being published or fetched must outlive its upload",
+        );
+    }
     if server.header_read_timeout_secs == 0 {
         c.push(section_span("header_read_timeout_secs"), "[server] header_read_timeout_secs must be at least 1");
     }
@@ -209,6 +215,35 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
             if let Err(msg) = rules.check_upstream(r.kind, u) {
                 c.push(span.clone(), format!("registry `{}`: {msg}", r.name));
             }
+        }
+        for h in &r.artifact_hosts {
+            let origin_only = url::Url::parse(h).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !origin_only {
+                c.push(
+                    span.clone(),
+                    format!(
+                        "registry `{}`: artifact_hosts entry `{h}` must be an origin: http(s), a host and an optional port, no path (`https://files.example`)",
+                        r.name
+                    ),
+                );
+            }
+        }
+        if !r.mode.has_upstream() && (!r.artifact_hosts.is_empty() || r.allow_private_addresses) {
+            c.push(
+                span.clone(),
+                format!(
+                    "registry `{}` has no upstreams: artifact_hosts and allow_private_addresses do not apply",
+                    r.name
+                ),
+            );
         }
         for m in &r.members {
             match registries.iter().find(|(_, o)| &o.name == m) {

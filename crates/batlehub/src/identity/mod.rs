@@ -620,7 +620,7 @@ fn verify_argon2(phc: &str, token: &[u8]) -> bool {
         let params = argon2::Params::try_from(&hash).ok()?;
         let algorithm = argon2::Algorithm::new(hash.algorithm.as_str()).ok()?;
         let version = match hash.version {
-            Some(v) => argon2::Version::try_from(u32::from(v)).ok()?,
+            Some(v) => argon2::Version::try_from(v).ok()?,
             None => argon2::Version::default(),
         };
         let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::access::{self, Decision, Grants, Permission, Principal};
 use crate::blobs::{BlobStore, PendingBlob};
-use crate::catalog::{Catalog, ClaimRow, FileRow, NewFile, NewVersion, PackageRow, PublishOutcome};
+use crate::catalog::{Catalog, ClaimRow, NewFile, NewVersion, PackageRow, PublishOutcome};
 use crate::config::{CacheConfig, Mode, RegistryConfig};
 use crate::error::{AppError, AppResult};
 use crate::kinds::Kind;
@@ -270,12 +270,14 @@ pub struct PublishFile {
 }
 
 /// Commit a publish by `principal` (the first owner of a new package): blobs
-/// under their content address first, then every row in one transaction,
-/// where the write check runs again if the package exists by then (`claim`
-/// is the namespace claim covering it). If the rows cannot be written (a
-/// conflict, a refusal), blobs
-/// this publish added and nothing references are removed again, so neither a
-/// row without its blob nor a blob without its row is left.
+/// under their content address first (each leased in the catalog before it
+/// is stored), then every row in one transaction, where the write check runs
+/// again if the package exists by then (`claim` is the namespace claim
+/// covering it). If the rows cannot be written (a conflict, a refusal),
+/// nothing is deleted here: a concurrent publish of the same bytes may have
+/// just referenced the blob. Blobs nothing references are removed by the
+/// garbage collector once their lease is older than the grace period
+/// (`blobs::collect_garbage`).
 pub async fn commit_publish(
     blobs: &BlobStore,
     catalog: &Catalog,
@@ -284,13 +286,9 @@ pub async fn commit_publish(
     mut version: NewVersion,
     files: Vec<PublishFile>,
 ) -> AppResult<PublishOutcome> {
-    let mut added = Vec::new();
     version.files.clear();
     for f in files {
         let committed = blobs.commit(f.pending).await?;
-        if committed.newly_stored {
-            added.push(committed.digests.sha256.clone());
-        }
         version.files.push(NewFile {
             filename: f.filename,
             blob: committed.digests,
@@ -302,30 +300,5 @@ pub async fn commit_publish(
     // appeared since the caller's check (a concurrent first publish).
     let claim_group = claim.map(|c| c.group_id.as_str());
     let may_write = |owners: &[(bool, String)]| access::may_write_package(principal, true, owners, claim_group);
-    match catalog.publish_version(&version, principal.user_id.as_deref(), &may_write).await {
-        Ok(outcome) => Ok(outcome),
-        Err(e) => {
-            for sha in added {
-                if let Ok(false) = catalog.blob_referenced(&sha).await {
-                    let _ = blobs.delete(&sha).await;
-                }
-            }
-            Err(e.into())
-        }
-    }
-}
-
-/// Remove the blobs of deleted files that nothing references any more.
-pub async fn release_blobs(blobs: &BlobStore, catalog: &Catalog, files: &[FileRow]) {
-    for f in files {
-        match catalog.blob_referenced(&f.sha256).await {
-            Ok(false) => {
-                if let Err(e) = blobs.delete(&f.sha256).await {
-                    tracing::warn!(sha256 = %f.sha256, error = %e, "could not delete an unreferenced blob");
-                }
-            }
-            Ok(true) => {}
-            Err(e) => tracing::warn!(sha256 = %f.sha256, error = %e, "could not check blob references"),
-        }
-    }
+    Ok(catalog.publish_version(&version, principal.user_id.as_deref(), &may_write).await?)
 }

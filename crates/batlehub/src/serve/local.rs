@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::RequestCtx;
 use crate::access::{self, Permission};
-use crate::catalog::{ClaimRow, FileRow, NewVersion, PackageRow, PublishOutcome};
+use crate::catalog::{ClaimRow, NewVersion, PackageRow, PublishOutcome};
 use crate::error::{AppError, AppResult};
 use crate::registry::{self, PublishFile, Registry, Source};
 use crate::upstream::artifacts::Artifact;
@@ -186,7 +186,9 @@ impl RequestCtx {
     /// Commit a publish to this registry of the package `owned` (as checked
     /// by `check_write`): blobs first, then every row in one transaction,
     /// where ownership is checked again should the package have appeared
-    /// meanwhile; the caller becomes the first owner of a new package.
+    /// meanwhile; the caller becomes the first owner of a new package. No
+    /// blob is ever deleted on a request path: files whose rows are deleted
+    /// (unpublish) leave their blobs to the garbage collector.
     pub async fn commit_publish(
         &self,
         owned: &Owned,
@@ -195,11 +197,6 @@ impl RequestCtx {
     ) -> AppResult<PublishOutcome> {
         let (blobs, catalog) = (&self.app.blobs, &self.app.catalog);
         registry::commit_publish(blobs, catalog, &self.principal, owned.claim.as_ref(), version, files).await
-    }
-
-    /// Remove the blobs of deleted files that nothing references any more.
-    pub async fn release_blobs(&self, files: &[FileRow]) {
-        registry::release_blobs(&self.app.blobs, &self.app.catalog, files).await
     }
 
     /// The local registries this request reads packages from: the members

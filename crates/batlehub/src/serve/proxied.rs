@@ -22,6 +22,26 @@ pub struct Located {
     pub expected: Option<ExpectedDigest>,
 }
 
+impl Located {
+    /// An artifact of a protocol that gives digests (npm `dist.integrity` /
+    /// `shasum`, PyPI hashes, the cargo index `cksum`): one without a usable
+    /// digest is refused (502), never fetched.
+    pub fn verified(url: String, expected: Option<ExpectedDigest>) -> AppResult<Located> {
+        match expected {
+            Some(d) => Ok(Located { url, expected: Some(d) }),
+            None => {
+                Err(crate::upstream::UpstreamError::Refused(format!("{url}: the upstream gives no usable digest"))
+                    .into())
+            }
+        }
+    }
+
+    /// An artifact of a protocol that gives no digest at all: fetched as is.
+    pub fn unverified(url: String) -> Located {
+        Located { url, expected: None }
+    }
+}
+
 impl RequestCtx {
     /// A fetch of the document `path` (relative to each of this registry's
     /// upstreams, tried in order), cached under `key`.
@@ -88,6 +108,7 @@ impl RequestCtx {
             url,
             expected,
             client: self.app.upstream.artifact_client_for(&self.registry.name).clone(),
+            policy: self.app.upstream.policy_for(&self.registry.name),
             limit: self.app.config.limits.max_artifact_size_bytes,
             verify_before_serve: self.registry.cache.verify_before_serve_bytes,
             default_content_type: content_type.to_string(),

@@ -29,6 +29,7 @@ use futures_util::stream::BoxStream;
 use reqwest::StatusCode;
 use tokio::sync::watch;
 
+use super::policy::UrlPolicy;
 use super::{CacheKey, UpstreamError};
 use crate::blobs::{BlobError, BlobStore, PendingBlob, TempBlob};
 use crate::catalog::{BlobDigests, CachedArtifactRow, Catalog, now_ms};
@@ -98,9 +99,14 @@ pub struct ArtifactFetch {
     pub registry: String,
     /// Unique within the registry.
     pub key: CacheKey,
+    /// Where the upstream says the artifact is: checked against `policy`
+    /// before it is fetched, and every redirect by the client's own policy.
     pub url: String,
     pub expected: Option<ExpectedDigest>,
+    /// The registry's client (`Upstream::artifact_client_for`), whose
+    /// redirects and name resolution follow the same policy.
     pub client: reqwest::Client,
+    pub policy: Arc<UrlPolicy>,
     pub limit: u64,
     pub verify_before_serve: u64,
     pub default_content_type: String,
@@ -294,13 +300,14 @@ async fn download(
     mut temp: TempBlob,
     tx: &watch::Sender<Progress>,
 ) -> Result<PendingBlob, UpstreamError> {
-    let resp = fetch
-        .client
-        .get(&fetch.url)
-        .timeout(fetch.deadline)
-        .send()
-        .await
-        .map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
+    let url =
+        url::Url::parse(&fetch.url).map_err(|e| UpstreamError::Refused(format!("{}: not a URL: {e}", fetch.url)))?;
+    fetch.policy.check(&url).map_err(|r| UpstreamError::Refused(format!("{}: {r}", fetch.url)))?;
+    let resp =
+        fetch.client.get(url).timeout(fetch.deadline).send().await.map_err(|e| match super::policy::refusal(&e) {
+            Some(r) => UpstreamError::Refused(format!("{}: {r}", fetch.url)),
+            None => UpstreamError::Failed(format!("{}: {e}", fetch.url)),
+        })?;
     let status = resp.status();
     if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
         return Err(UpstreamError::NotFound);

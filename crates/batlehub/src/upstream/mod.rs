@@ -1,8 +1,12 @@
 //! The upstream engine: the only module that opens outbound connections.
 //!
-//! - [`Upstream::client_for`]: reqwest with connect/read timeouts, redirects
-//!   only to http(s), the operating system's certificate store (honouring
-//!   `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus an optional per-registry CA.
+//! - [`Upstream::client_for`]: reqwest with connect/read timeouts, the
+//!   operating system's certificate store (honouring `SSL_CERT_FILE` /
+//!   `SSL_CERT_DIR`) plus an optional per-registry CA; each registry's
+//!   clients follow redirects and resolve names only as its [`policy`]
+//!   allows (SSRF protection: upstream-supplied URLs and redirects stay on
+//!   the upstreams' origins or the registry's `artifact_hosts`, and never
+//!   reach a non-public address the operator did not configure).
 //! - [`documents`]: metadata documents cached per registry and key, with a
 //!   TTL, ETag / Last-Modified revalidation, stale copies served when every
 //!   upstream fails, and `Cache-Control: no-store` respected.
@@ -16,8 +20,10 @@
 pub mod artifacts;
 pub mod derived;
 pub mod documents;
+pub mod policy;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +38,11 @@ pub enum UpstreamError {
     Failed(String),
     #[error("integrity check failed: {}", redact(.0))]
     Integrity(String),
+    /// An upstream-supplied location the registry's URL policy refuses
+    /// (another origin, a non-public address), or an artifact whose
+    /// protocol gives a digest that the upstream left out.
+    #[error("refused: {}", redact(.0))]
+    Refused(String),
     #[error("upstream artifact exceeds the limit of {0} bytes")]
     TooLarge(u64),
     #[error("storage: {0}")]
@@ -55,6 +66,12 @@ impl From<UpstreamError> for crate::error::AppError {
                     "upstream integrity check failed: the file does not match its advertised digest".into(),
                 )
             }
+            UpstreamError::Refused(m) => {
+                tracing::warn!(detail = %redact(&m), "upstream artifact refused");
+                AppError::Upstream(
+                    "upstream artifact refused: its location is not allowed (the upstream's origin or the registry's artifact_hosts) or it has no digest".into(),
+                )
+            }
             UpstreamError::TooLarge(n) => {
                 AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes"))
             }
@@ -75,6 +92,7 @@ pub struct Clients {
 pub struct Upstream {
     default_clients: Clients,
     per_registry: HashMap<String, Clients>,
+    policies: HashMap<String, Arc<policy::UrlPolicy>>,
 }
 
 pub const USER_AGENT: &str = concat!("batlehub/", env!("CARGO_PKG_VERSION"));
@@ -89,12 +107,31 @@ fn builder() -> reqwest::ClientBuilder {
             attempt.follow()
         }
     });
+    base_builder().redirect(policy)
+}
+
+/// A registry's client builder: every redirect hop must pass `policy`, and
+/// names resolve only to the addresses it allows.
+fn guarded_builder(policy: &Arc<policy::UrlPolicy>) -> reqwest::ClientBuilder {
+    let for_redirects = Arc::clone(policy);
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("too many redirects");
+        }
+        match for_redirects.check(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    });
+    base_builder().redirect(redirects).dns_resolver(Arc::new(policy::GuardedResolver { policy: Arc::clone(policy) }))
+}
+
+fn base_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(60))
-        .redirect(policy)
 }
 
 impl Upstream {
@@ -105,29 +142,41 @@ impl Upstream {
             artifacts: builder().no_gzip().build().context("building the upstream HTTP client")?,
         };
         let mut per_registry = HashMap::new();
+        let mut policies = HashMap::new();
         for r in &config.registries {
-            if let Some(tls) = &r.tls {
-                let pem = std::fs::read(&tls.ca_file)
-                    .with_context(|| format!("reading {} for registry {}", tls.ca_file.display(), r.name))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .with_context(|| format!("parsing {} for registry {}", tls.ca_file.display(), r.name))?;
-                let with_ca = || {
-                    let mut b = builder();
-                    for c in &certs {
-                        b = b.add_root_certificate(c.clone());
-                    }
-                    b
-                };
-                per_registry.insert(
-                    r.name.clone(),
-                    Clients {
-                        documents: with_ca().build().context("building a registry HTTP client")?,
-                        artifacts: with_ca().no_gzip().build().context("building a registry HTTP client")?,
-                    },
-                );
-            }
+            let policy = Arc::new(policy::UrlPolicy::new(&r.upstreams, &r.artifact_hosts, r.allow_private_addresses));
+            let certs = match &r.tls {
+                Some(tls) => {
+                    let pem = std::fs::read(&tls.ca_file)
+                        .with_context(|| format!("reading {} for registry {}", tls.ca_file.display(), r.name))?;
+                    reqwest::Certificate::from_pem_bundle(&pem)
+                        .with_context(|| format!("parsing {} for registry {}", tls.ca_file.display(), r.name))?
+                }
+                None => Vec::new(),
+            };
+            let with_ca = || {
+                let mut b = guarded_builder(&policy);
+                for c in &certs {
+                    b = b.add_root_certificate(c.clone());
+                }
+                b
+            };
+            per_registry.insert(
+                r.name.clone(),
+                Clients {
+                    documents: with_ca().build().context("building a registry HTTP client")?,
+                    artifacts: with_ca().no_gzip().build().context("building a registry HTTP client")?,
+                },
+            );
+            policies.insert(r.name.clone(), policy);
         }
-        Ok(Upstream { default_clients, per_registry })
+        Ok(Upstream { default_clients, per_registry, policies })
+    }
+
+    /// Where URLs from this registry's upstreams may lead; a registry not
+    /// configured may fetch nothing.
+    pub fn policy_for(&self, registry: &str) -> Arc<policy::UrlPolicy> {
+        self.policies.get(registry).cloned().unwrap_or_default()
     }
 
     /// The client for a registry's documents and small forwarded requests.

@@ -11,9 +11,16 @@
 //! - bad names and traversal are 4xx in the client's error shape;
 //! - an upstream's URL and credentials never reach a client in an error;
 //! - two first publishes of one name by different users: one wins, the other
-//!   is refused (ownership is checked again inside the write transaction).
+//!   is refused (ownership is checked again inside the write transaction);
+//! - the garbage collector keeps every blob a row references;
+//! - an artifact URL or a redirect off the upstream's origin (an internal
+//!   service on another port) is refused unless configured, and nothing is
+//!   fetched from it or kept; a listed host that resolves to a non-public
+//!   address is refused unless `allow_private_addresses`;
+//! - an artifact whose document gives no digest is refused.
 
 use crate::support::builder::Reg;
+use crate::support::fake::FakeUpstream;
 use crate::support::fixture::{Fixture, Reply, segment};
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client, stored_blobs};
 
@@ -371,6 +378,117 @@ pub async fn upstream_credentials_never_reach_clients<F: Fixture>() {
     assert!(up.total_hits() > 0, "{}: the upstream was asked", F::TYPE);
 }
 
+pub async fn gc_keeps_what_rows_reference<F: Fixture>() {
+    let up = F::upstream().await;
+    let cached = F::name("gc-up", false);
+    let bytes = F::seed(&up, &cached, "1.0.0");
+    let s = TestServer::with(&[Reg::hybrid(F::TYPE, "hyb", &F::upstream_url(&up)).open_read()], "").await;
+    let c = client();
+    let reg = s.reg("hyb");
+    let local = F::name("gc-local", false);
+    assert!((200..300).contains(&F::publish(&c, &reg, Some(ALICE), &local, "1.0.0").await.status));
+    let cached_url = format!("{reg}{}", F::artifact(&cached, "1.0.0"));
+    assert_eq!(get(&c, cached_url.clone(), None).await.status, 200, "{}", F::TYPE);
+    let kept = stored_blobs(&s).await;
+    let n = kept.len() as u64;
+    assert!(n >= 2, "{}: {kept:?}", F::TYPE);
+    let orphan = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"orphan"))]);
+    let orphan = s.app.blobs.put_stream(orphan, 1024).await.expect("put");
+    s.app.blobs.commit(orphan).await.expect("commit");
+    // No grace period at all: only the orphan goes.
+    let report =
+        batlehub::blobs::collect_garbage(&s.app.blobs, &s.app.catalog, std::time::Duration::ZERO).await.expect("gc");
+    assert_eq!((report.examined, report.deleted, report.referenced), (n + 1, 1, n), "{}: {report:?}", F::TYPE);
+    assert_eq!(stored_blobs(&s).await, kept, "{}", F::TYPE);
+    let hits = up.total_hits();
+    let r = c.get(&cached_url).send().await.expect("get");
+    assert_eq!(r.status(), 200, "{}", F::TYPE);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &bytes[..], "{}", F::TYPE);
+    assert_eq!(up.total_hits(), hits, "{}: still a cache hit", F::TYPE);
+    assert_eq!(get(&c, format!("{reg}{}", F::artifact(&local, "1.0.0")), None).await.status, 200, "{}", F::TYPE);
+}
+
+/// Two fakes of the ecosystem holding the same files: the hostile upstream
+/// and an "internal service" on another port of 127.0.0.1.
+async fn hostile_and_internal<F: Fixture>(
+    stem: &str,
+) -> (FakeUpstream<F::Proto>, FakeUpstream<F::Proto>, String, Vec<u8>) {
+    let hostile = F::upstream().await;
+    let internal = F::upstream().await;
+    let name = F::name(stem, false);
+    let bytes = F::seed(&hostile, &name, "1.0.0");
+    assert_eq!(F::seed(&internal, &name, "1.0.0"), bytes, "{}: the fixture's bytes are deterministic", F::TYPE);
+    (hostile, internal, name, bytes)
+}
+
+/// The artifact of `name` through a fresh proxy `reg` named `mirror`.
+async fn through<F: Fixture>(reg: Reg, name: &str) -> (TestServer, Reply) {
+    let s = TestServer::with(&[reg.open_read()], "").await;
+    let reply = get(&client(), format!("{}{}", s.reg("mirror"), F::artifact(name, "1.0.0")), None).await;
+    (s, reply)
+}
+
+/// Refused in the client's dialect, without the internal address, nothing kept.
+async fn refused<F: Fixture>(what: &str, s: &TestServer, reply: &Reply) {
+    assert_eq!(reply.status, 502, "{}: {what}: {}", F::TYPE, reply.body);
+    message::<F>(what, reply);
+    assert!(!reply.body.contains("127.0.0.1") && !reply.body.contains("localhost"), "{}: {}", F::TYPE, reply.body);
+    assert!(stored_blobs(s).await.is_empty(), "{}: {what}: something was kept", F::TYPE);
+}
+
+pub async fn artifact_urls_off_the_upstream_origin_are_refused<F: Fixture>() {
+    let (hostile, internal, name, bytes) = hostile_and_internal::<F>("ssrf").await;
+    let proxy = || Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&hostile));
+    // The documents point the artifact at the internal service.
+    hostile.set_artifact_base(Some(&internal.url));
+    let (s, reply) = through::<F>(proxy(), &name).await;
+    refused::<F>("artifact URL on another origin", &s, &reply).await;
+    let again = get(&client(), format!("{}{}", s.reg("mirror"), F::artifact(&name, "1.0.0")), None).await;
+    refused::<F>("asked again", &s, &again).await;
+    // The artifact URL is the upstream's own, but it redirects there.
+    hostile.set_artifact_base(None);
+    hostile.set_redirect(Some(&internal.url));
+    let (s, reply) = through::<F>(proxy(), &name).await;
+    refused::<F>("redirect to another origin", &s, &reply).await;
+    assert_eq!(internal.total_hits(), 0, "{}: the internal service was asked", F::TYPE);
+    // Configured as an artifact host, both are followed.
+    let (_s, reply) = through::<F>(proxy().artifact_host(&internal.url), &name).await;
+    assert_eq!(reply.status, 200, "{}: allowed redirect: {}", F::TYPE, reply.body);
+    hostile.set_redirect(None);
+    hostile.set_artifact_base(Some(&internal.url));
+    let (s, _) = through::<F>(proxy().artifact_host(&internal.url), &name).await;
+    let r = client().get(format!("{}{}", s.reg("mirror"), F::artifact(&name, "1.0.0"))).send().await.expect("get");
+    assert_eq!(r.status(), 200, "{}: allowed artifact host", F::TYPE);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &bytes[..], "{}", F::TYPE);
+    assert!(internal.total_hits() >= 2, "{}", F::TYPE);
+}
+
+pub async fn non_public_addresses_are_refused_after_resolution<F: Fixture>() {
+    let (hostile, internal, name, _) = hostile_and_internal::<F>("dns").await;
+    // Another host name than the configured upstream's, resolving to loopback.
+    let port = internal.url.rsplit(':').next().expect("port").to_string();
+    let by_name = format!("http://localhost:{port}");
+    hostile.set_artifact_base(Some(&by_name));
+    let proxy = || Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&hostile)).artifact_host(&by_name);
+    let (s, reply) = through::<F>(proxy(), &name).await;
+    refused::<F>("a listed host resolving to loopback", &s, &reply).await;
+    assert_eq!(internal.total_hits(), 0, "{}: the internal service was asked", F::TYPE);
+    let (_s, reply) = through::<F>(proxy().allow_private_addresses(), &name).await;
+    assert_eq!(reply.status, 200, "{}: allow_private_addresses: {}", F::TYPE, reply.body);
+}
+
+pub async fn artifacts_without_a_digest_are_refused<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("nodigest", false);
+    F::seed(&up, &name, "1.0.0");
+    up.set_no_digests(true);
+    let (s, reply) = through::<F>(Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&up)), &name).await;
+    refused::<F>("no digest", &s, &reply).await;
+    up.set_no_digests(false);
+    let (_s, reply) = through::<F>(Reg::proxy(F::TYPE, "mirror", &F::upstream_url(&up)), &name).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+}
+
 /// A GET with the path exactly as given.
 pub async fn raw_get(addr: &str, path: &str, token: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -447,6 +565,22 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn upstream_credentials_never_reach_clients() {
                     super::upstream_credentials_never_reach_clients::<F>().await;
+                }
+                #[tokio::test]
+                async fn gc_keeps_what_rows_reference() {
+                    super::gc_keeps_what_rows_reference::<F>().await;
+                }
+                #[tokio::test]
+                async fn artifact_urls_off_the_upstream_origin_are_refused() {
+                    super::artifact_urls_off_the_upstream_origin_are_refused::<F>().await;
+                }
+                #[tokio::test]
+                async fn non_public_addresses_are_refused_after_resolution() {
+                    super::non_public_addresses_are_refused_after_resolution::<F>().await;
+                }
+                #[tokio::test]
+                async fn artifacts_without_a_digest_are_refused() {
+                    super::artifacts_without_a_digest_are_refused::<F>().await;
                 }
                 #[tokio::test]
                 async fn bad_names_and_traversal_are_4xx() {

@@ -11,6 +11,7 @@ mod access_matrix;
 mod api;
 mod auth;
 mod bad_input;
+mod blob_gc;
 mod blob_store;
 mod cargo;
 mod cargo_client;

@@ -109,7 +109,7 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
             .as_deref()
             .and_then(ExpectedDigest::from_sri)
             .or_else(|| source.shasum.as_deref().and_then(ExpectedDigest::from_hex));
-        Ok(Located { url: source.url.clone(), expected })
+        Located::verified(source.url.clone(), expected)
     })
     .await
 }

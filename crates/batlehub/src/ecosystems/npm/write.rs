@@ -314,16 +314,16 @@ async fn update_metadata(
         }
     }
     if !removed.is_empty() && catalog.list_versions(&package.id).await?.is_empty() {
-        removed.extend(catalog.delete_package(&package.id).await?);
+        // The blobs are left to the garbage collector (`batlehub gc`).
+        catalog.delete_package(&package.id).await?;
     }
-    ctx.release_blobs(&removed).await;
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
 
 pub async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
     let package = ctx.writable_package(&name.full(), &name.full()).await?;
-    let files = ctx.app.catalog.delete_package(&package.id).await?;
-    ctx.release_blobs(&files).await;
+    // The blobs are left to the garbage collector (`batlehub gc`).
+    ctx.app.catalog.delete_package(&package.id).await?;
     ctx.audit_ok("unpublish", &name.full(), None);
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
@@ -335,8 +335,7 @@ pub async fn delete_tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) ->
     if let Some(file) = ctx.app.catalog.get_file(&package.id, filename).await?
         && let Some(v) = ctx.app.catalog.list_versions(&package.id).await?.into_iter().find(|v| v.id == file.version_id)
     {
-        let files = ctx.app.catalog.delete_version(&package.id, &v.version).await?;
-        ctx.release_blobs(&files).await;
+        ctx.app.catalog.delete_version(&package.id, &v.version).await?;
         ctx.audit_ok("unpublish", &name.full(), Some(&v.version));
     }
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))

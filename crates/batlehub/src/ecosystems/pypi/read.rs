@@ -188,7 +188,7 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
             .get("sha256")
             .and_then(|h| ExpectedDigest::from_hex(h))
             .or_else(|| hashes.get("sha512").and_then(|h| ExpectedDigest::from_hex(h)));
-        Ok(Located { url, expected })
+        Located::verified(url, expected)
     })
     .await
 }

@@ -13,6 +13,8 @@ pub struct Reg {
     namespaces: Vec<(String, String)>,
     members: Vec<String>,
     allowed: Vec<String>,
+    artifact_hosts: Vec<String>,
+    allow_private_addresses: bool,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -29,6 +31,8 @@ impl Reg {
             namespaces: Vec::new(),
             members: Vec::new(),
             allowed: Vec::new(),
+            artifact_hosts: Vec::new(),
+            allow_private_addresses: false,
         }
     }
 
@@ -49,6 +53,18 @@ impl Reg {
 
     pub fn upstream(mut self, url: &str) -> Reg {
         self.upstreams.push(url.into());
+        self
+    }
+
+    /// An origin artifact URLs from the upstreams may lead to.
+    pub fn artifact_host(mut self, origin: &str) -> Reg {
+        self.artifact_hosts.push(origin.into());
+        self
+    }
+
+    /// Upstream-supplied URLs may reach loopback and private addresses.
+    pub fn allow_private_addresses(mut self) -> Reg {
+        self.allow_private_addresses = true;
         self
     }
 
@@ -97,6 +113,12 @@ impl Reg {
             let claims: Vec<String> =
                 self.namespaces.iter().map(|(p, g)| format!("{{ prefix = {p:?}, group = {g:?} }}")).collect();
             t.push_str(&format!("namespaces = [{}]\n", claims.join(", ")));
+        }
+        if !self.artifact_hosts.is_empty() {
+            t.push_str(&format!("artifact_hosts = [{}]\n", list(&self.artifact_hosts)));
+        }
+        if self.allow_private_addresses {
+            t.push_str("allow_private_addresses = true\n");
         }
         if let Some(rbac) = self.rbac {
             t.push_str(&format!("[registries.rbac]\n{rbac}"));

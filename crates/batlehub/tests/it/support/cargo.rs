@@ -105,7 +105,8 @@ impl Protocol for CargoProtocol {
             let name = rest.rsplit('/').next().unwrap_or("");
             let mut out = String::new();
             for f in files.iter().filter(|f| f.package == name) {
-                let line = json!({"name": name, "vers": f.version, "deps": [], "cksum": sha256(&f.bytes), "features": {}, "yanked": false});
+                let cksum = if f.advertise_digest { sha256(&f.bytes) } else { String::new() };
+                let line = json!({"name": name, "vers": f.version, "deps": [], "cksum": cksum, "features": {}, "yanked": false});
                 out.push_str(&line.to_string());
                 out.push('\n');
             }

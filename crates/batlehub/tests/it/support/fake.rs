@@ -5,7 +5,11 @@
 //! every ecosystem: it counts requests per path (as sent), keeps request
 //! bodies, fails every request, corrupts artifacts, stalls them halfway until
 //! released, delays them, and gives documents an ETag (answering
-//! `If-None-Match` with 304) or `Cache-Control: no-store`.
+//! `If-None-Match` with 304) or `Cache-Control: no-store`. A hostile
+//! upstream points its artifact URLs at another server
+//! (`set_artifact_base`), redirects artifact requests there
+//! (`set_redirect`), or leaves digests out of its documents
+//! (`set_no_digests`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +44,11 @@ pub struct File {
     pub version: String,
     pub filename: String,
     pub bytes: Vec<u8>,
+    /// Where documents say the artifact is: `None` for the fake itself
+    /// (protocols then use `base`, or relative links).
+    pub artifact_base: Option<String>,
+    /// Whether documents advertise the artifact's digest.
+    pub advertise_digest: bool,
 }
 
 /// What a protocol answers.
@@ -70,6 +79,9 @@ struct Inner {
     bodies: HashMap<String, Vec<Vec<u8>>>,
     no_store: bool,
     delay: Option<Duration>,
+    artifact_base: Option<String>,
+    redirect: Option<String>,
+    no_digests: bool,
 }
 
 struct Shared<P> {
@@ -125,6 +137,8 @@ impl<P: Protocol> FakeUpstream<P> {
             version: version.to_string(),
             filename: filename.to_string(),
             bytes,
+            artifact_base: None,
+            advertise_digest: true,
         });
     }
 
@@ -168,6 +182,21 @@ impl<P: Protocol> FakeUpstream<P> {
         self.shared.inner.lock().expect("lock").delay = d;
     }
 
+    /// Documents point artifacts at `base` (another server) instead of here.
+    pub fn set_artifact_base(&self, base: Option<&str>) {
+        self.shared.inner.lock().expect("lock").artifact_base = base.map(str::to_string);
+    }
+
+    /// Artifact requests answer `302 Location: {base}{path}`.
+    pub fn set_redirect(&self, base: Option<&str>) {
+        self.shared.inner.lock().expect("lock").redirect = base.map(str::to_string);
+    }
+
+    /// Documents leave the artifacts' digests out.
+    pub fn set_no_digests(&self, on: bool) {
+        self.shared.inner.lock().expect("lock").no_digests = on;
+    }
+
     /// Let stalled artifacts finish.
     pub fn release(&self) {
         self.shared.release.notify_waiters();
@@ -183,13 +212,19 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
     let method = req.method().clone();
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = axum::body::to_bytes(req.into_body(), 1 << 24).await.unwrap_or_default();
-    let (files, no_store, delay) = {
+    let (files, no_store, delay, base, redirect) = {
         let mut i = st.inner.lock().expect("lock");
         *i.hits.entry(raw_path.clone()).or_default() += 1;
         if !body.is_empty() {
             i.bodies.entry(raw_path.clone()).or_default().push(body.to_vec());
         }
-        (i.files.clone(), i.no_store, i.delay)
+        let mut files = i.files.clone();
+        for f in &mut files {
+            f.artifact_base = i.artifact_base.clone();
+            f.advertise_digest = !i.no_digests;
+        }
+        let base = i.artifact_base.clone().unwrap_or_else(|| st.url.clone());
+        (files, i.no_store, i.delay, base, i.redirect.clone())
     };
     let behaviour = *st.behaviour.lock().expect("lock");
     if behaviour == Behaviour::Hang {
@@ -199,7 +234,7 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream down").into_response();
     }
     let path = percent_encoding::percent_decode_str(&raw_path).decode_utf8_lossy().into_owned();
-    match st.protocol.answer(&files, &st.url, &method, &path, &body) {
+    match st.protocol.answer(&files, &base, &method, &path, &body) {
         Answer::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
         Answer::Other(r) => r,
         Answer::Document { content_type, body } => {
@@ -214,6 +249,10 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
                 r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             r
+        }
+        Answer::Artifact(_) if redirect.is_some() => {
+            let to = format!("{}{raw_path}", redirect.unwrap_or_default());
+            (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
         }
         Answer::Artifact(mut bytes) => {
             if let Some(d) = delay {

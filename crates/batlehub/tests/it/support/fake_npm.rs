@@ -39,7 +39,7 @@ impl FakeUpstream<NpmProtocol> {
     }
 }
 
-fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>)]) -> Value {
+fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>)], digests: bool) -> Value {
     let bare = name.rsplit('/').next().unwrap_or(name);
     let mut vmap = Map::new();
     let mut time = Map::new();
@@ -50,10 +50,14 @@ fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>)]) -> Value {
                 "name": name,
                 "version": v,
                 "description": format!("upstream {name}"),
-                "dist": {
-                    "tarball": format!("{url}/{name}/-/{bare}-{v}.tgz"),
-                    "integrity": integrity(tgz),
-                    "shasum": shasum(tgz),
+                "dist": if digests {
+                    json!({
+                        "tarball": format!("{url}/{name}/-/{bare}-{v}.tgz"),
+                        "integrity": integrity(tgz),
+                        "shasum": shasum(tgz),
+                    })
+                } else {
+                    json!({ "tarball": format!("{url}/{name}/-/{bare}-{v}.tgz") })
                 },
             }),
         );
@@ -98,7 +102,8 @@ impl Protocol for NpmProtocol {
         if versions.is_empty() {
             return Answer::Other((StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response());
         }
-        let body = serde_json::to_vec(&packument(base, trimmed, &versions)).expect("json");
+        let digests = files.iter().all(|f| f.advertise_digest);
+        let body = serde_json::to_vec(&packument(base, trimmed, &versions, digests)).expect("json");
         Answer::Document { content_type: "application/json", body }
     }
 }

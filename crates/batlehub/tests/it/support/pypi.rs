@@ -148,13 +148,18 @@ impl Protocol for PypiProtocol {
             if self.json {
                 let fs: Vec<serde_json::Value> = files
                     .iter()
-                    .map(|File { filename: f, bytes: b, .. }| {
+                    .map(|File { filename: f, bytes: b, artifact_base, advertise_digest, .. }| {
                         let meta = f.ends_with(".whl").then(|| {
                             let name = f.split('-').next().unwrap_or("");
                             let version = f.split('-').nth(1).unwrap_or("");
                             serde_json::json!({"sha256": sha256(metadata(name, version).as_bytes())})
                         });
-                        serde_json::json!({"filename": f, "url": format!("../../files/{f}"), "hashes": {"sha256": sha256(b)},
+                        let url = match artifact_base {
+                            Some(other) => format!("{other}/files/{f}"),
+                            None => format!("../../files/{f}"),
+                        };
+                        let hashes = if *advertise_digest { serde_json::json!({"sha256": sha256(b)}) } else { serde_json::json!({}) };
+                        serde_json::json!({"filename": f, "url": url, "hashes": hashes,
                             "requires-python": ">=3.8", "core-metadata": meta.unwrap_or(serde_json::json!(false)), "size": b.len()})
                     })
                     .collect();
@@ -166,7 +171,7 @@ impl Protocol for PypiProtocol {
                 };
             }
             let mut html = String::from("<!DOCTYPE html><html><body>\n");
-            for File { filename: f, bytes: b, .. } in files {
+            for File { filename: f, bytes: b, artifact_base, advertise_digest, .. } in files {
                 let meta = if f.ends_with(".whl") {
                     let name = f.split('-').next().unwrap_or("");
                     let version = f.split('-').nth(1).unwrap_or("");
@@ -175,9 +180,10 @@ impl Protocol for PypiProtocol {
                     String::new()
                 };
                 // Relative links, as devpi and pypiserver write them.
+                let prefix = artifact_base.as_ref().map(|o| format!("{o}/")).unwrap_or_else(|| "../../".into());
+                let fragment = if *advertise_digest { format!("#sha256={}", sha256(b)) } else { String::new() };
                 html.push_str(&format!(
-                    "<a href=\"../../files/{f}#sha256={}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n",
-                    sha256(b)
+                    "<a href=\"{prefix}files/{f}{fragment}\" data-requires-python=\"&gt;=3.8\"{meta}>{f}</a><br/>\n"
                 ));
             }
             html.push_str("</body></html>\n");

@@ -1,0 +1,216 @@
+//! Blob lifetimes: no request path deletes a blob (a concurrent publish of
+//! the same bytes may have just referenced it), `batlehub gc` deletes only
+//! unreferenced blobs older than the grace period, and `batlehub fsck`
+//! reports referenced blobs that are missing or corrupt.
+//!
+//! The races are made deterministic by running the concurrent publish's two
+//! halves (its blob commit, then its rows) by hand around the other request.
+
+use std::time::Duration;
+
+use batlehub::access::{Principal, Role, Visibility};
+use batlehub::blobs::BlobStore;
+use batlehub::catalog::{BlobDigests, NewFile, NewVersion};
+use bytes::Bytes;
+
+use crate::support::builder::Reg;
+use crate::support::npm::{publish_body, tarball};
+use crate::support::{ADMIN, ALICE, TestServer, client, config, config_text, stored_blobs};
+
+async fn put(store: &BlobStore, bytes: Vec<u8>) -> batlehub::blobs::PendingBlob {
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
+    store.put_stream(chunks, u64::MAX).await.expect("put")
+}
+
+/// The second half of a publish of `name@1.0.0` whose blob (`blob`) is
+/// already committed: its rows, written straight to the catalog.
+async fn write_rows(s: &TestServer, name: &str, blob: BlobDigests) {
+    let version = NewVersion {
+        registry: "internal".into(),
+        name: name.into(),
+        display_name: name.into(),
+        version: "1.0.0".into(),
+        metadata: serde_json::json!({ "name": name, "version": "1.0.0" }).to_string(),
+        files: vec![NewFile {
+            filename: format!("{name}-1.0.0.tgz"),
+            blob,
+            content_type: "application/octet-stream".into(),
+            metadata: "{}".into(),
+        }],
+        published_by: Some("alice".into()),
+        tags: vec!["latest".into()],
+        visibility: Visibility::Public,
+        append: false,
+    };
+    s.app.catalog.publish_version(&version, Some("alice"), &|_| true).await.expect("rows");
+}
+
+async fn download(s: &TestServer, name: &str) -> (u16, Vec<u8>) {
+    let url = format!("{}/{name}/-/{name}-1.0.0.tgz", s.reg("internal"));
+    let r = client().get(url).bearer_auth(ALICE).send().await.expect("get");
+    let status = r.status().as_u16();
+    (status, r.bytes().await.expect("body").to_vec())
+}
+
+async fn npm_publish(s: &TestServer, name: &str, tgz: &[u8]) {
+    let reg = s.reg("internal");
+    let r = client()
+        .put(format!("{reg}/{name}"))
+        .bearer_auth(ALICE)
+        .json(&publish_body(name, "1.0.0", tgz, &reg))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+}
+
+/// An unpublish used to delete the blobs nothing referenced any more; a
+/// publish of the same bytes that had committed its blob (found already
+/// stored) but not yet its rows then pointed at nothing: 500 forever.
+#[tokio::test]
+async fn unpublish_never_deletes_a_blob_a_concurrent_publish_references() {
+    let s = TestServer::with(&[Reg::local("npm", "internal")], "").await;
+    let tgz = tarball("gc-shared", "1.0.0", &[]);
+    npm_publish(&s, "gc-old", &tgz).await;
+    // B, publishing gc-new with the same bytes, commits its blob.
+    let committed = s.app.blobs.commit(put(&s.app.blobs, tgz.clone()).await).await.expect("commit");
+    // A unpublishes gc-old meanwhile.
+    let r = client()
+        .delete(format!("{}/gc-old/-rev/1-x", s.reg("internal")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("unpublish");
+    assert_eq!(r.status(), 200);
+    // B writes its rows: its download works.
+    write_rows(&s, "gc-new", committed.digests).await;
+    assert_eq!(download(&s, "gc-new").await, (200, tgz));
+}
+
+/// A publish refused inside its transaction (a package that appeared since
+/// its write check) used to delete the blob it had stored if no row
+/// referenced it yet, although a concurrent publish of the same bytes had
+/// found that blob stored (so kept nothing of its own) and wrote its rows
+/// just after.
+#[tokio::test]
+async fn a_refused_publish_never_deletes_a_blob_a_concurrent_publish_references() {
+    let s = TestServer::with(&[Reg::local("npm", "internal")], "").await;
+    npm_publish(&s, "gc-taken", &tarball("gc-taken", "1.0.0", &[])).await;
+    let tgz = tarball("gc-racing", "1.0.0", &[]);
+    // A: bob's first publish of gc-taken@2.0.0 passed its write check before
+    // alice's package existed; its transaction refuses it.
+    let bob = Principal { user_id: Some("bob".into()), role: Role::User, groups: vec![], provider: "token".into() };
+    let pending = put(&s.app.blobs, tgz.clone()).await;
+    let digests = pending.digests.clone();
+    let version = NewVersion {
+        registry: "internal".into(),
+        name: "gc-taken".into(),
+        display_name: "gc-taken".into(),
+        version: "2.0.0".into(),
+        metadata: "{}".into(),
+        files: vec![],
+        published_by: Some("bob".into()),
+        tags: vec![],
+        visibility: Visibility::Public,
+        append: false,
+    };
+    let file = batlehub::registry::PublishFile {
+        filename: "gc-taken-2.0.0.tgz".into(),
+        pending,
+        content_type: "application/octet-stream".into(),
+        metadata: "{}".into(),
+    };
+    let refused = batlehub::registry::commit_publish(&s.app.blobs, &s.app.catalog, &bob, None, version, vec![file]);
+    assert_eq!(refused.await.expect_err("refused").status(), 403);
+    // B (the same bytes, as gc-racing) committed its blob during A's
+    // transaction, finding it stored; now it writes its rows.
+    write_rows(&s, "gc-racing", digests).await;
+    assert_eq!(download(&s, "gc-racing").await, (200, tgz));
+}
+
+/// Write the test server's configuration where the binary can read it.
+async fn config_file(s: &TestServer, toml: &str) -> std::path::PathBuf {
+    let path = s.data.join("batlehub.toml");
+    std::fs::write(&path, config_text(&s.data, toml).await).expect("write config");
+    path
+}
+
+async fn run(args: &[&str], config: &std::path::Path) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batlehub"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .expect("run batlehub");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn gc_removes_only_unreferenced_blobs_older_than_the_grace_period() {
+    let toml = config(&Reg::local("npm", "internal").toml());
+    let s = TestServer::start(&toml).await;
+    let file = config_file(&s, &toml).await;
+    let tgz = tarball("gc-kept", "1.0.0", &[]);
+    npm_publish(&s, "gc-kept", &tgz).await;
+    let referenced = stored_blobs(&s).await;
+    assert_eq!(referenced.len(), 1);
+    let store = &s.app.blobs;
+    let old = store.commit(put(store, b"an old orphan".to_vec()).await).await.expect("commit").digests.sha256;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let young = store.commit(put(store, b"a young orphan".to_vec()).await).await.expect("commit").digests.sha256;
+    // Stored without a lease (copied in by hand, or before leases existed).
+    let unleased = BlobStore::attach(&s.app.config.storage).await.expect("attach");
+    let unleased = unleased.commit(put(&unleased, b"unleased".to_vec()).await).await.expect("commit").digests.sha256;
+    assert_eq!(stored_blobs(&s).await.len(), 4);
+
+    let (ok, out) = run(&["gc", "--grace-secs", "2"], &file).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("4 blobs examined: 1 deleted"), "{out}");
+    let mut left = stored_blobs(&s).await;
+    left.sort();
+    let mut want = vec![referenced[0].clone(), young.clone(), unleased.clone()];
+    want.sort();
+    assert_eq!(left, want, "only the old orphan ({old}) goes");
+
+    // The configured grace period (a day) keeps every orphan.
+    let (ok, out) = run(&["gc"], &file).await;
+    assert!(ok && out.contains("0 deleted"), "{out}");
+    assert_eq!(stored_blobs(&s).await.len(), 3);
+
+    // No grace period: every unreferenced blob goes, the referenced one stays.
+    let (ok, out) = run(&["gc", "--grace-secs", "0"], &file).await;
+    assert!(ok && out.contains("2 deleted"), "{out}");
+    assert_eq!(stored_blobs(&s).await, referenced);
+    assert_eq!(download(&s, "gc-kept").await, (200, tgz));
+}
+
+#[tokio::test]
+async fn fsck_reports_missing_and_corrupt_blobs() {
+    let toml = config(&Reg::local("npm", "internal").toml());
+    let s = TestServer::start(&toml).await;
+    let file = config_file(&s, &toml).await;
+    npm_publish(&s, "fsck-a", &tarball("fsck-a", "1.0.0", &[])).await;
+    let a = stored_blobs(&s).await;
+    npm_publish(&s, "fsck-b", &tarball("fsck-b", "1.0.0", &[])).await;
+    let b: Vec<String> = stored_blobs(&s).await.into_iter().filter(|x| !a.contains(x)).collect();
+    let (a, b) = (a[0].clone(), b[0].clone());
+
+    let (ok, out) = run(&["fsck"], &file).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("2 referenced blobs checked") && out.contains("0 missing, 0 corrupt"), "{out}");
+
+    s.app.blobs.delete(&b).await.expect("delete");
+    let on_disk = s.data.join("storage/blobs/sha256").join(&a[..2]).join(&a[2..4]).join(&a);
+    let corrupt = std::env::var("BATLEHUB_TEST_S3").is_err();
+    if corrupt {
+        std::fs::write(&on_disk, b"not the published bytes").expect("corrupt");
+    }
+    let (ok, out) = run(&["fsck"], &file).await;
+    assert!(!ok, "fsck exits non-zero: {out}");
+    assert!(out.contains(&format!("missing: blob {b}")), "{out}");
+    if corrupt {
+        assert!(out.contains(&format!("corrupt: blob {a}")), "{out}");
+    }
+}
