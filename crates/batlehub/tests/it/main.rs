@@ -29,5 +29,6 @@ mod pypi;
 mod pypi_clients;
 mod replicas;
 mod tidy;
+mod token_lineage;
 mod ui;
 mod ui_browser;
