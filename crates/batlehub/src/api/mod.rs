@@ -32,7 +32,8 @@ pub fn router() -> Router<App> {
         .route("/auth/logout", post(oidc::logout))
         .route("/auth/tokens", post(tokens::create).get(tokens::list))
         .route("/auth/tokens/{id}", delete(tokens::revoke))
-        .route("/admin/tokens", post(tokens::create_for_user))
+        .route("/admin/tokens", post(tokens::create_for_user).get(tokens::admin_list).delete(tokens::admin_revoke_user))
+        .route("/admin/tokens/{id}", delete(tokens::admin_revoke))
         .route("/admin/registries/{registry}/namespaces", get(namespaces::list_claims).post(namespaces::add_claim))
         .route("/admin/registries/{registry}/namespaces/{prefix}", delete(namespaces::delete_claim))
 }

@@ -1,5 +1,8 @@
 //! API tokens: `POST/GET /api/v1/auth/tokens`, `DELETE /api/v1/auth/tokens/{id}`
-//! for the caller, and `POST /api/v1/admin/tokens` for a named service user.
+//! for the caller; for admins, `POST /api/v1/admin/tokens` (a token for a
+//! named user), `GET /api/v1/admin/tokens?user_id=` (any user's tokens),
+//! `DELETE /api/v1/admin/tokens/{id}` and `DELETE /api/v1/admin/tokens?user_id=`
+//! (every token and session of a user).
 //!
 //! A token made by a caller descends from the caller's credential
 //! (`Identity::mint_for`): it is revoked with the token the caller used,
@@ -7,7 +10,7 @@
 //! bearer token (`identity::capped_expiry`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -162,4 +165,67 @@ pub async fn revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<S
     } else {
         Err(AppError::not_found("no such token"))
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// How many tokens an admin listing without `user_id` shows at most.
+pub const ADMIN_LIST_LIMIT: i64 = 500;
+
+/// Tokens an admin sees: one user's, or everybody's newest.
+pub async fn admin_tokens(app: &App, user_id: Option<&str>) -> AppResult<Vec<ApiTokenRow>> {
+    Ok(match user_id {
+        Some(u) => app.catalog.list_api_tokens(check_user_id(u)?).await?,
+        None => app.catalog.list_all_api_tokens(ADMIN_LIST_LIMIT).await?,
+    })
+}
+
+/// `GET /api/v1/admin/tokens?user_id=`: a user's tokens (every user's
+/// newest without `user_id`), for admins.
+pub async fn admin_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    let Query(q) = query.map_err(|e| AppError::bad_request(format!("invalid query: {e}")))?;
+    let now = now_ms();
+    let tokens: Vec<Value> =
+        admin_tokens(&app, q.user_id.as_deref()).await?.iter().map(|t| token_json(t, now)).collect();
+    Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+/// `DELETE /api/v1/admin/tokens/{id}`: revoke any user's token (and what
+/// was made with it), for admins.
+pub async fn admin_revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    if app.catalog.revoke_api_token_by_id(&id).await? {
+        tracing::info!(admin = %caller.label(), token = %id, "an admin revoked a token");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::not_found("no such active token"))
+    }
+}
+
+/// `DELETE /api/v1/admin/tokens?user_id=`: revoke every token of a user
+/// (and what was made with them) and end the user's browser sessions.
+pub async fn admin_revoke_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    let Query(q) = query.map_err(|e| AppError::bad_request(format!("invalid query: {e}")))?;
+    let user = check_user_id(q.user_id.as_deref().ok_or_else(|| AppError::bad_request("user_id is required"))?)?;
+    let done = app.catalog.revoke_user_tokens(user).await?;
+    tracing::info!(admin = %caller.label(), user, tokens = done.tokens, sessions = done.sessions, "an admin revoked a user's tokens");
+    Ok(Json(json!({ "user_id": user, "revoked_tokens": done.tokens, "ended_sessions": done.sessions })).into_response())
 }
