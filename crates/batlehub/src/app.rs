@@ -67,6 +67,17 @@ impl AppState {
             .with_hot_cache_bytes(limits.blob_cache_bytes)
             .with_leases(catalog.clone());
         let identity = Arc::new(Identity::new(&config, catalog.clone())?);
+        // Nothing made in the name of a static identity that is gone, or
+        // lost its role, is served: checked before the first request.
+        let reconciled = identity.reconcile().await.context("invalidating tokens of removed identities")?;
+        if reconciled != crate::identity::Reconciled::default() {
+            tracing::warn!(
+                tokens = reconciled.tokens,
+                legacy_tokens = reconciled.legacy_tokens,
+                sessions = reconciled.sessions,
+                "revoked tokens and ended sessions whose identity is gone from the configuration, lost its role, or predates provider-scoped user ids"
+            );
+        }
         let upstream = Upstream::new(&config)?;
         let documents =
             Arc::new(DocumentCache::new(blobs.clone(), limits.max_document_size_bytes, limits.document_cache_bytes));

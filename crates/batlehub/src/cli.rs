@@ -1,5 +1,5 @@
 //! The command line: `serve`, `hash-token`, `config check`, `token create`,
-//! `migrate-storage`, `gc` and `fsck`.
+//! `token list`, `token revoke`, `migrate-storage`, `gc` and `fsck`.
 
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,27 @@ pub enum TokenCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List API tokens (offline, against the configured catalog): one user's, or every user's newest
+    List {
+        /// The configuration file (its [database] is used)
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this user's tokens (`alice`, `oidc:corp:alice`...)
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke an API token by id, or every token and browser session of a user; what was made with a revoked token is revoked too
+    Revoke {
+        /// The configuration file (its [database] is used)
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The token's id (as `token list` prints it)
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        id: Option<String>,
+        /// Revoke every token of this user, and end the user's browser sessions
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +185,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{secret}");
             catalog.close().await;
             Ok(())
+        }
+        Command::Token { command: TokenCommand::List { config, user } } => {
+            let config = load_config(&config)?;
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let rows = match user.as_deref().map(str::trim) {
+                Some(u) if !u.is_empty() => catalog.list_api_tokens(u).await?,
+                Some(_) => anyhow::bail!("--user must not be empty"),
+                None => catalog.list_all_api_tokens(crate::api::tokens::ADMIN_LIST_LIMIT).await?,
+            };
+            let now = crate::catalog::now_ms();
+            println!(
+                "{:<32}  {:<24}  {:<20}  {:<5}  {:<9}  {:<8}  EXPIRES",
+                "ID", "USER", "NAME", "ROLE", "ORIGIN", "STATUS"
+            );
+            for t in &rows {
+                let status = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.is_active(now) {
+                    "active"
+                } else {
+                    "expired"
+                };
+                println!(
+                    "{:<32}  {:<24}  {:<20}  {:<5}  {:<9}  {:<8}  {}",
+                    t.id,
+                    t.user_id,
+                    t.name,
+                    t.role,
+                    t.origin.as_deref().unwrap_or("?"),
+                    status,
+                    t.expires_at.map(crate::http::iso8601).unwrap_or_else(|| "never".into())
+                );
+            }
+            catalog.close().await;
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Revoke { config, id, user } } => {
+            let config = load_config(&config)?;
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let result = match (id, user) {
+                (Some(id), _) => {
+                    if catalog.revoke_api_token_by_id(id.trim()).await? {
+                        println!("revoked token {} and every token made with it", id.trim());
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!("no active token with id {}", id.trim()))
+                    }
+                }
+                (None, Some(user)) if !user.trim().is_empty() => {
+                    let done = catalog.revoke_user_tokens(user.trim()).await?;
+                    println!(
+                        "revoked {} token(s) and ended {} session(s) of {}",
+                        done.tokens,
+                        done.sessions,
+                        user.trim()
+                    );
+                    Ok(())
+                }
+                _ => Err(anyhow::anyhow!("give --id ID or a non-empty --user USER")),
+            };
+            catalog.close().await;
+            result
         }
         Command::MigrateStorage { from, to } => {
             let (from, to) = (load_config(&from)?, load_config(&to)?);

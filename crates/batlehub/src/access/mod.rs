@@ -104,11 +104,47 @@ pub struct Principal {
     pub groups: Vec<String>,
     /// Which provider vouched for this identity (`token`, `api-token`, ...).
     pub provider: String,
+    /// What a token or session this caller makes descends from.
+    pub lineage: Lineage,
+}
+
+/// Where a caller's credential comes from: what a token or a browser session
+/// it makes descends from, and so what it dies with and what caps its life.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lineage {
+    /// The API token the credential is, or descends from: what it makes is
+    /// its child, and is revoked with it.
+    pub token_id: Option<String>,
+    /// When the credential's parent stops working (epoch ms): nothing it
+    /// makes outlives it.
+    pub expires_at: Option<i64>,
+    /// A bearer credential issued elsewhere (a provider's JWT, a Kubernetes
+    /// token): what it makes lives only a short while.
+    pub federated: bool,
+    /// The static token of the configuration the credential stands on: what
+    /// it makes stops working once that entry is gone or lost the role.
+    pub authority: Option<Authority>,
+}
+
+/// A static identity of the configuration, and the role it must still have
+/// for what was made in its name to stay valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    /// The `[[auth]]` provider's name.
+    pub provider: String,
+    pub user_id: String,
+    pub role: Role,
 }
 
 impl Principal {
     pub fn anonymous() -> Self {
-        Principal { user_id: None, role: Role::Anonymous, groups: Vec::new(), provider: "anonymous".into() }
+        Principal {
+            user_id: None,
+            role: Role::Anonymous,
+            groups: Vec::new(),
+            provider: "anonymous".into(),
+            lineage: Lineage::default(),
+        }
     }
 
     pub fn is_anonymous(&self) -> bool {
@@ -128,6 +164,23 @@ impl Principal {
     pub fn label(&self) -> String {
         self.user_id.clone().unwrap_or_else(|| "anonymous".into())
     }
+}
+
+/// The kinds of provider whose user ids are scoped: `<kind>:<provider>:<id>`.
+pub const SCOPED_ID_KINDS: &[&str] = &["oidc", "actions", "kubernetes"];
+
+/// The user id of someone a provider other than the static tokens vouches
+/// for: `oidc:<provider>:<sub>`, `actions:<provider>:<sub>`,
+/// `kubernetes:<provider>:<username>`. Static user ids may not take these
+/// forms (the configuration refuses them), so no provider's subject is ever
+/// a static user, and two providers' subjects never meet.
+pub fn scoped_user_id(kind: &str, provider: &str, id: &str) -> String {
+    format!("{kind}:{provider}:{id}")
+}
+
+/// Whether `id` has the form of a provider-scoped user id.
+pub fn is_scoped_user_id(id: &str) -> bool {
+    SCOPED_ID_KINDS.iter().any(|k| id.strip_prefix(k).is_some_and(|rest| rest.starts_with(':')))
 }
 
 /// Group names never contain spaces: package prefixes cannot, and IdPs often do.

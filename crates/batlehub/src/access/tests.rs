@@ -6,6 +6,7 @@ fn who(role: Role, groups: &[&str]) -> Principal {
         role,
         groups: groups.iter().map(|g| g.to_string()).collect(),
         provider: "test".into(),
+        lineage: Lineage::default(),
     }
 }
 
@@ -153,4 +154,15 @@ fn claims_cover_names_whatever_their_case() {
     assert!(claim_covers("myorg-", "MyOrg-utils"));
     assert!(!claim_covers("myorg-", "myor"));
     assert!(!claim_covers("é-", "É-x"), "only ASCII case folds");
+}
+
+#[test]
+fn provider_user_ids_are_scoped() {
+    assert_eq!(scoped_user_id("oidc", "corp", "alice"), "oidc:corp:alice");
+    for id in ["oidc:corp:alice", "actions:gh:repo:x", "kubernetes:k:system:serviceaccount:a:b"] {
+        assert!(is_scoped_user_id(id), "{id}");
+    }
+    for id in ["alice", "oidcx:a", "group:oidc:x", "oidc", "kube:x"] {
+        assert!(!is_scoped_user_id(id), "{id}");
+    }
 }

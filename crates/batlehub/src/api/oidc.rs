@@ -193,7 +193,11 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
         .get("id_token")
         .and_then(|t| t.as_str())
         .ok_or_else(|| AppError::upstream("the provider sent no id_token"))?;
-    let principal = provider.authenticate_id_token(id_token, &cfg.client_id, &pending.nonce).await?;
+    let mut principal = provider.authenticate_id_token(id_token, &cfg.client_id, &pending.nonce).await?;
+    // The person signed in at the provider, interactively: the session is
+    // theirs for its own lifetime, not the ID token's few minutes, and may
+    // mint tokens like a static identity (no parent, no short cap).
+    principal.lineage = crate::access::Lineage::default();
     let mut r = start_session(&app, &principal, &base, &pending.return_to).await?;
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
     set_cookie(&mut r, format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Lax; Path=/api/v1/auth/oidc; Max-Age=0{secure}"));
@@ -203,6 +207,10 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>, re
 /// A new browser session for `principal`: the session row (holding only the
 /// secret's hash) and a 303 to `location` that sets the HttpOnly cookie.
 /// OIDC sign-in and the web UI's token sign-in both end here.
+///
+/// The session keeps the principal's lineage: made from an API token, it
+/// dies with that token and ends no later than it; made from a provider's
+/// bearer token, it ends no later than that token.
 pub async fn start_session(
     app: &App,
     principal: &crate::access::Principal,
@@ -211,6 +219,13 @@ pub async fn start_session(
 ) -> AppResult<Response> {
     let secret = random_string(43);
     let user_id = principal.user_id.clone().ok_or_else(|| AppError::InvalidToken("no user".into()))?;
+    let now = now_ms();
+    let expires_at =
+        principal.lineage.expires_at.map_or(now + SESSION_SECS * 1000, |e| e.min(now + SESSION_SECS * 1000));
+    if expires_at <= now {
+        return Err(AppError::InvalidToken("the credential has expired".into()));
+    }
+    let max_age = ((expires_at - now) / 1000).max(1);
     app.identity
         .catalog()
         .insert_session(
@@ -220,10 +235,15 @@ pub async fn start_session(
                 role: principal.role.as_str().into(),
                 groups: principal.groups.clone(),
                 provider: principal.provider.clone(),
-                expires_at: now_ms() + SESSION_SECS * 1000,
+                expires_at,
+                lineage: principal.lineage.clone(),
             },
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            crate::catalog::DbError::Denied(_) => AppError::InvalidCredentials,
+            other => other.into(),
+        })?;
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(
         header::LOCATION,
@@ -231,10 +251,7 @@ pub async fn start_session(
     );
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
-    set_cookie(
-        &mut r,
-        format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={SESSION_SECS}{secure}"),
-    );
+    set_cookie(&mut r, format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"));
     Ok(r)
 }
 

@@ -1,8 +1,16 @@
 //! API tokens: `POST/GET /api/v1/auth/tokens`, `DELETE /api/v1/auth/tokens/{id}`
-//! for the caller, and `POST /api/v1/admin/tokens` for a named service user.
+//! for the caller; for admins, `POST /api/v1/admin/tokens` (a token for a
+//! named user), `GET /api/v1/admin/tokens?user_id=` (any user's tokens),
+//! `DELETE /api/v1/admin/tokens/{id}` and `DELETE /api/v1/admin/tokens?user_id=`
+//! (every token and session of a user).
+//!
+//! A token made by a caller descends from the caller's credential
+//! (`Identity::mint_for`): it is revoked with the token the caller used,
+//! and its end is capped by that token's, and by an hour for a provider's
+//! bearer token (`identity::capped_expiry`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -92,12 +100,17 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, body: axum::body
     let caller = authenticated(&app, &headers).await?;
     let req: CreateToken = parse_body(&body)?;
     let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
-    let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
-    let (secret, row) = app
-        .identity
-        .create_api_token(req.name.trim(), &user, role, &caller.groups, &caller.provider, Some(expires_at))
-        .await?;
+    let (secret, row) = app.identity.mint_for(&caller, req.name.trim(), role, expires_at, None).await?;
     Ok(created(&secret, &row))
+}
+
+/// A user id named by an admin: 1 to 256 printable characters.
+pub fn check_user_id(user_id: &str) -> AppResult<&str> {
+    let user_id = user_id.trim();
+    if user_id.is_empty() || user_id.len() > 256 || user_id.chars().any(char::is_control) {
+        return Err(AppError::bad_request("user_id must be 1 to 256 printable characters"));
+    }
+    Ok(user_id)
 }
 
 pub async fn create_for_user(
@@ -108,43 +121,39 @@ pub async fn create_for_user(
     let caller = authenticated(&app, &headers).await?;
     require_admin(&caller)?;
     let req: AdminCreateToken = parse_body(&body)?;
-    if req.user_id.trim().is_empty() || req.user_id.len() > 256 || req.user_id.chars().any(char::is_control) {
-        return Err(AppError::bad_request("user_id must be 1 to 256 printable characters"));
-    }
+    let user_id = check_user_id(&req.user_id)?;
     if req.groups.iter().any(|g| g.is_empty() || g.len() > 256 || g.chars().any(char::is_control)) {
         return Err(AppError::bad_request("groups must be 1 to 256 printable characters each"));
     }
     let (role, expires_at) = check_request(&req.name, req.expires_in_days, req.role.as_deref(), caller.role)?;
-    let (secret, row) = app
-        .identity
-        .create_api_token(req.name.trim(), req.user_id.trim(), role, &req.groups, "admin", Some(expires_at))
-        .await?;
+    let (secret, row) =
+        app.identity.mint_for(&caller, req.name.trim(), role, expires_at, Some((user_id, &req.groups))).await?;
     Ok(created(&secret, &row))
+}
+
+/// A token as listed (never its secret).
+pub fn token_json(t: &ApiTokenRow, now: i64) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "user_id": t.user_id,
+        "role": t.role,
+        "groups": t.groups,
+        "created_at": iso8601(t.created_at),
+        "expires_at": t.expires_at.map(iso8601),
+        "last_used_at": t.last_used_at.map(iso8601),
+        "revoked": t.revoked_at.is_some(),
+        "active": t.is_active(now),
+        "parent_id": t.parent_id,
+        "origin": t.origin,
+    })
 }
 
 pub async fn list(State(app): State<App>, headers: HeaderMap) -> AppResult<Response> {
     let caller = authenticated(&app, &headers).await?;
     let user = caller.user_id.clone().ok_or(AppError::Unauthenticated)?;
     let now = now_ms();
-    let tokens: Vec<Value> = app
-        .catalog
-        .list_api_tokens(&user)
-        .await?
-        .into_iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "name": t.name,
-                "role": t.role,
-                "groups": t.groups,
-                "created_at": iso8601(t.created_at),
-                "expires_at": t.expires_at.map(iso8601),
-                "last_used_at": t.last_used_at.map(iso8601),
-                "revoked": t.revoked_at.is_some(),
-                "active": t.is_active(now),
-            })
-        })
-        .collect();
+    let tokens: Vec<Value> = app.catalog.list_api_tokens(&user).await?.iter().map(|t| token_json(t, now)).collect();
     Ok(Json(json!({ "tokens": tokens })).into_response())
 }
 
@@ -156,4 +165,67 @@ pub async fn revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<S
     } else {
         Err(AppError::not_found("no such token"))
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// How many tokens an admin listing without `user_id` shows at most.
+pub const ADMIN_LIST_LIMIT: i64 = 500;
+
+/// Tokens an admin sees: one user's, or everybody's newest.
+pub async fn admin_tokens(app: &App, user_id: Option<&str>) -> AppResult<Vec<ApiTokenRow>> {
+    Ok(match user_id {
+        Some(u) => app.catalog.list_api_tokens(check_user_id(u)?).await?,
+        None => app.catalog.list_all_api_tokens(ADMIN_LIST_LIMIT).await?,
+    })
+}
+
+/// `GET /api/v1/admin/tokens?user_id=`: a user's tokens (every user's
+/// newest without `user_id`), for admins.
+pub async fn admin_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    let Query(q) = query.map_err(|e| AppError::bad_request(format!("invalid query: {e}")))?;
+    let now = now_ms();
+    let tokens: Vec<Value> =
+        admin_tokens(&app, q.user_id.as_deref()).await?.iter().map(|t| token_json(t, now)).collect();
+    Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+/// `DELETE /api/v1/admin/tokens/{id}`: revoke any user's token (and what
+/// was made with it), for admins.
+pub async fn admin_revoke(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    if app.catalog.revoke_api_token_by_id(&id).await? {
+        tracing::info!(admin = %caller.label(), token = %id, "an admin revoked a token");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::not_found("no such active token"))
+    }
+}
+
+/// `DELETE /api/v1/admin/tokens?user_id=`: revoke every token of a user
+/// (and what was made with them) and end the user's browser sessions.
+pub async fn admin_revoke_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Response> {
+    let caller = authenticated(&app, &headers).await?;
+    require_admin(&caller)?;
+    let Query(q) = query.map_err(|e| AppError::bad_request(format!("invalid query: {e}")))?;
+    let user = check_user_id(q.user_id.as_deref().ok_or_else(|| AppError::bad_request("user_id is required"))?)?;
+    let done = app.catalog.revoke_user_tokens(user).await?;
+    tracing::info!(admin = %caller.label(), user, tokens = done.tokens, sessions = done.sessions, "an admin revoked a user's tokens");
+    Ok(Json(json!({ "user_id": user, "revoked_tokens": done.tokens, "ended_sessions": done.sessions })).into_response())
 }

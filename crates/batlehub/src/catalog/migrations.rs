@@ -170,6 +170,32 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         // lease is older than the grace period (see `catalog/blobs.rs`).
         &["CREATE TABLE blob_leases (sha256 TEXT PRIMARY KEY, leased_at BIGINT NOT NULL)"],
     ),
+    (
+        // Lineage: a token or session records the token it was made with
+        // (and dies with it), how it was made, and the static identity it
+        // was made in the name of (checked at start-up). Sessions of earlier
+        // versions carry user ids not scoped by provider and no lineage:
+        // they end (browsers sign in again). Older tokens keep `origin`
+        // NULL and are sorted out at start-up (`Identity::reconcile`).
+        6,
+        &[
+            "ALTER TABLE api_tokens ADD COLUMN parent_id TEXT",
+            "ALTER TABLE api_tokens ADD COLUMN origin TEXT",
+            "ALTER TABLE api_tokens ADD COLUMN authority_provider TEXT",
+            "ALTER TABLE api_tokens ADD COLUMN authority_user TEXT",
+            "ALTER TABLE api_tokens ADD COLUMN authority_role TEXT",
+            "CREATE INDEX api_tokens_parent ON api_tokens (parent_id)",
+            "DELETE FROM sessions",
+            "ALTER TABLE sessions ADD COLUMN parent_id TEXT",
+            "ALTER TABLE sessions ADD COLUMN federated BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN lineage_expires_at BIGINT",
+            "ALTER TABLE sessions ADD COLUMN authority_provider TEXT",
+            "ALTER TABLE sessions ADD COLUMN authority_user TEXT",
+            "ALTER TABLE sessions ADD COLUMN authority_role TEXT",
+            "CREATE INDEX sessions_parent ON sessions (parent_id)",
+            "CREATE INDEX sessions_user ON sessions (user_id)",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

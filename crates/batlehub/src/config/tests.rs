@@ -437,3 +437,41 @@ allow_private_addresses = true
     }
     assert!(all.contains("registry `local` has no upstreams"), "{all}");
 }
+
+#[test]
+fn provider_scoped_user_ids_cannot_be_forged_by_the_configuration() {
+    // A static user may not take the form of a provider's user ids, and
+    // two providers (or a provider and the static tokens) may not share a
+    // name: either would let one identity answer to another's id.
+    let text = r#"[[auth]]
+type = "token"
+[[auth.tokens]]
+value = "a-plain-token"
+role = "user"
+user_id = "oidc:corp:alice"
+
+[[auth]]
+type = "oidc"
+name = "corp"
+issuer_url = "https://idp.example/a"
+client_id = "batlehub"
+
+[[auth]]
+type = "oidc"
+name = "corp"
+issuer_url = "https://idp.example/b"
+client_id = "batlehub"
+
+[[auth]]
+type = "kubernetes"
+name = "token"
+"#;
+    let all = parse(text).expect_err("invalid").to_string();
+    for needle in [
+        "static token user_id `oidc:corp:alice` must not start with `oidc:`",
+        "provider name `corp` is used twice",
+        "provider name `token` is used twice",
+    ] {
+        assert!(all.contains(needle), "{needle}: {all}");
+    }
+}

@@ -90,6 +90,38 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         let span = section_span("max_connections");
         c.push(span, "[database] max_connections must be at least 1");
     }
+    // User ids of providers other than the static tokens are scoped by the
+    // provider's name (`oidc:<name>:<sub>`): two providers with one name
+    // would share their subjects' ids, and a static provider of that name
+    // its tokens' authority.
+    let static_names: HashSet<&str> = auth
+        .iter()
+        .filter_map(|a| match a {
+            AuthConfig::Token(t) => Some(t.name.as_deref().unwrap_or("token")),
+            _ => None,
+        })
+        .collect();
+    let mut provider_names = HashSet::new();
+    for a in auth {
+        let name = match a {
+            AuthConfig::Oidc(o) => &o.name,
+            AuthConfig::ActionsOidc(x) => &x.name,
+            AuthConfig::Kubernetes(k) => &k.name,
+            AuthConfig::Token(_) => continue,
+        };
+        if !provider_names.insert(name.as_str()) || static_names.contains(name.as_str()) {
+            c.push(
+                section_span(&format!("name = \"{name}\"")),
+                format!("[[auth]] provider name `{name}` is used twice: every identity provider needs its own name"),
+            );
+        }
+        if name.is_empty() || name.contains(':') || name.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.push(
+                section_span(&format!("name = \"{name}\"")),
+                format!("[[auth]] provider name `{name}` must be non-empty, without `:` or spaces"),
+            );
+        }
+    }
     for a in auth {
         match a {
             AuthConfig::Oidc(o) => {
@@ -155,6 +187,19 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
             }
             AuthConfig::Token(t) => {
                 for tok in &t.tokens {
+                    if crate::access::is_scoped_user_id(&tok.user_id) {
+                        c.push(
+                            section_span(&tok.user_id),
+                            format!(
+                                "static token user_id `{}` must not start with `oidc:`, `actions:` or `kubernetes:`: \
+                                 those are the user ids of identity providers",
+                                tok.user_id
+                            ),
+                        );
+                    }
+                    if tok.user_id.trim().is_empty() {
+                        c.push(section_span("[[auth.tokens]]"), "a static token needs a non-empty user_id");
+                    }
                     // Argon2 runs only for credentials that can be nothing
                     // but a static token: API tokens and JWTs never reach it.
                     let dots = tok.value.matches('.').count();

@@ -15,7 +15,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::access::{Principal, Role, glob_match, normalize_group};
+use crate::access::{Lineage, Principal, Role, glob_match, normalize_group, scoped_user_id};
 use crate::config::{ActionsOidcConfig, MatchMode, OidcConfig};
 use crate::error::AppError;
 use crate::upstream;
@@ -372,7 +372,19 @@ impl JwtProvider {
                 (role, groups)
             }
         };
-        Ok(Principal { user_id: Some(user_id), role, groups, provider: self.name.clone() })
+        let kind = match &self.mapping {
+            Mapping::Oidc(_) => "oidc",
+            Mapping::Actions { .. } => "actions",
+        };
+        // The token's own end: nothing made with it outlives it.
+        let expires_at = claims.get("exp").and_then(Value::as_i64).map(|s| s.saturating_mul(1000));
+        Ok(Principal {
+            user_id: Some(scoped_user_id(kind, &self.name, &user_id)),
+            role,
+            groups,
+            provider: self.name.clone(),
+            lineage: Lineage { token_id: None, expires_at, federated: true, authority: None },
+        })
     }
 }
 

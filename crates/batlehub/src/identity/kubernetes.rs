@@ -1,8 +1,10 @@
 //! Kubernetes service account tokens, checked with a TokenReview against the
 //! API server (with BatleHub's own service account token), the answer cached
 //! for a short TTL keyed by a hash of the token. The user
-//! `system:serviceaccount:NS:NAME` and its groups become groups prefixed with
-//! the provider name (`kubernetes:system:serviceaccounts:ci`). An API server
+//! `system:serviceaccount:NS:NAME` is the user id
+//! `kubernetes:<provider>:system:serviceaccount:NS:NAME`; it and its groups
+//! become groups prefixed with the provider name
+//! (`kubernetes:system:serviceaccounts:ci`). An API server
 //! that cannot be asked is a 503 for that request, never a silent anonymous.
 
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::access::{Principal, Role, normalize_group};
+use crate::access::{Lineage, Principal, Role, normalize_group, scoped_user_id};
 use crate::config::KubernetesConfig;
 use crate::error::AppError;
 use crate::upstream;
@@ -87,7 +89,13 @@ impl KubeProvider {
             let name = &self.config.name;
             let mut groups: Vec<String> = vec![normalize_group(&format!("{name}:{username}"))];
             groups.extend(raw_groups.iter().map(|g| normalize_group(&format!("{name}:{g}"))));
-            (!username.is_empty()).then(|| Principal { user_id: Some(username), role, groups, provider: name.clone() })
+            (!username.is_empty()).then(|| Principal {
+                user_id: Some(scoped_user_id("kubernetes", name, &username)),
+                role,
+                groups,
+                provider: name.clone(),
+                lineage: Lineage { token_id: None, expires_at: None, federated: true, authority: None },
+            })
         } else {
             None
         };

@@ -28,13 +28,51 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::access::{Principal, Role, normalize_group};
-use crate::catalog::{Catalog, NewApiToken, now_ms};
+use crate::access::{Authority, Lineage, Principal, Role, normalize_group};
+use crate::catalog::{ApiTokenRow, Catalog, NewApiToken, now_ms};
 use crate::config::{AuthConfig, Config};
 use crate::error::AppError;
 
 /// Prefix of every API token.
 pub const API_TOKEN_PREFIX: &str = "bh_";
+
+/// The longest a token made by a provider's bearer token (a JWT, a
+/// Kubernetes token) may live, whatever it asks: such a caller is a job or a
+/// script holding a short-lived credential, not a person who signed in.
+pub const FEDERATED_TOKEN_MAX_MS: i64 = 3600 * 1000;
+
+/// Origins of tokens made without a parent and without a static authority,
+/// kept as they are when found from before lineage tracking.
+const ROOT_ORIGINS: &[&str] = &["admin", "cli", "bootstrap"];
+
+/// When a token `caller` asks to end at `requested` really ends: never after
+/// what the caller's credential descends from, and within
+/// [`FEDERATED_TOKEN_MAX_MS`] for a provider's bearer token.
+pub fn capped_expiry(caller: &Lineage, requested: i64, now: i64) -> i64 {
+    let mut end = requested;
+    if let Some(parent) = caller.expires_at {
+        end = end.min(parent);
+    }
+    if caller.federated {
+        end = end.min(now + FEDERATED_TOKEN_MAX_MS);
+    }
+    end
+}
+
+/// How a token made by `caller` is recorded: `token` (made with an API
+/// token), `federated` (a provider's bearer token), `static` (a static
+/// token) or `sign-in` (a browser that signed in with an OIDC provider).
+pub fn origin_of(caller: &Lineage) -> &'static str {
+    if caller.token_id.is_some() {
+        "token"
+    } else if caller.federated {
+        "federated"
+    } else if caller.authority.is_some() {
+        "static"
+    } else {
+        "sign-in"
+    }
+}
 
 /// How long an accepted token skips the failed-authentication throttle.
 const KNOWN_GOOD_TTL: Duration = Duration::from_secs(600);
@@ -83,6 +121,17 @@ enum Secret {
 struct StaticEntry {
     secret: Secret,
     principal: Principal,
+}
+
+/// What [`Identity::reconcile`] invalidated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Tokens revoked, descendants included.
+    pub tokens: u64,
+    /// Of which tokens from before lineage tracking that could not be kept.
+    pub legacy_tokens: u64,
+    /// Browser sessions ended.
+    pub sessions: u64,
 }
 
 pub struct Identity {
@@ -199,8 +248,45 @@ pub fn generate_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{}", random_string(40))
 }
 
+/// What a new API token is and descends from.
+#[derive(Debug, Clone)]
+pub struct Mint<'a> {
+    pub name: &'a str,
+    pub user_id: &'a str,
+    pub role: Role,
+    pub groups: &'a [String],
+    pub provider: &'a str,
+    pub expires_at: Option<i64>,
+    pub parent_id: Option<&'a str>,
+    pub origin: &'a str,
+    pub authority: Option<&'a Authority>,
+}
+
 /// Mint an API token: the secret (to show once) and its row (holding only
 /// the hash). Groups are stored normalised; they travel with the token.
+pub async fn mint(catalog: &Catalog, m: &Mint<'_>) -> Result<(String, ApiTokenRow), crate::catalog::DbError> {
+    let secret = generate_api_token();
+    let hash = sha256_hex(&secret);
+    let groups: Vec<String> = m.groups.iter().map(|g| normalize_group(g)).collect();
+    let row = catalog
+        .insert_api_token(&NewApiToken {
+            token_hash: &hash,
+            name: m.name,
+            user_id: m.user_id,
+            role: m.role.as_str(),
+            groups: &groups,
+            provider: m.provider,
+            expires_at: m.expires_at,
+            parent_id: m.parent_id,
+            origin: m.origin,
+            authority: m.authority,
+        })
+        .await?;
+    Ok((secret, row))
+}
+
+/// Mint a token with no parent and no static authority (`batlehub token
+/// create`, the bootstrap token): its origin is `provider`.
 pub async fn mint_api_token(
     catalog: &Catalog,
     name: &str,
@@ -209,22 +295,12 @@ pub async fn mint_api_token(
     groups: &[String],
     provider: &str,
     expires_at: Option<i64>,
-) -> Result<(String, crate::catalog::ApiTokenRow), crate::catalog::DbError> {
-    let secret = generate_api_token();
-    let hash = sha256_hex(&secret);
-    let groups: Vec<String> = groups.iter().map(|g| normalize_group(g)).collect();
-    let row = catalog
-        .insert_api_token(&NewApiToken {
-            token_hash: &hash,
-            name,
-            user_id,
-            role: role.as_str(),
-            groups: &groups,
-            provider,
-            expires_at,
-        })
-        .await?;
-    Ok((secret, row))
+) -> Result<(String, ApiTokenRow), crate::catalog::DbError> {
+    mint(
+        catalog,
+        &Mint { name, user_id, role, groups, provider, expires_at, parent_id: None, origin: provider, authority: None },
+    )
+    .await
 }
 
 /// Argon2id PHC string for `token` (what `batlehub hash-token` prints).
@@ -258,6 +334,8 @@ impl Identity {
                         } else {
                             Secret::Plain(tok.value.as_bytes().to_vec())
                         };
+                        let authority =
+                            Authority { provider: provider.clone(), user_id: tok.user_id.clone(), role: tok.role };
                         statics.push(StaticEntry {
                             secret,
                             principal: Principal {
@@ -265,6 +343,7 @@ impl Identity {
                                 role: tok.role,
                                 groups: tok.groups.iter().map(|g| normalize_group(g)).collect(),
                                 provider: provider.clone(),
+                                lineage: Lineage { authority: Some(authority), ..Lineage::default() },
                             },
                         });
                     }
@@ -329,6 +408,7 @@ impl Identity {
             role: Role::parse(&s.role).unwrap_or(Role::Anonymous),
             groups: s.groups,
             provider: s.provider,
+            lineage: s.lineage,
         }))
     }
 
@@ -423,6 +503,10 @@ impl Identity {
         if !row.is_active(now) {
             return Ok(None);
         }
+        // A token made with another works only while its ancestors do.
+        if row.parent_id.is_some() && !self.catalog.api_token_chain_active(&row.id).await? {
+            return Ok(None);
+        }
         if let Ok(mut touched) = self.touched.lock() {
             touched.insert(row.id.clone(), now);
         }
@@ -431,6 +515,7 @@ impl Identity {
             role: Role::parse(&row.role).unwrap_or(Role::Anonymous),
             groups: row.groups.iter().map(|g| normalize_group(g)).collect(),
             provider: "api-token".into(),
+            lineage: Lineage { token_id: Some(row.id), expires_at: row.expires_at, federated: false, authority: None },
         }))
     }
 
@@ -480,8 +565,9 @@ impl Identity {
         Ok(idx.map(|i| self.statics[i].principal.clone()))
     }
 
-    /// Mint an API token for `user_id` and store only its hash; returns the
-    /// secret (shown once) and the row.
+    /// Mint a root API token for `user_id` (no parent, no static
+    /// authority; its origin is `provider`) and store only its hash; returns
+    /// the secret (shown once) and the row.
     pub async fn create_api_token(
         &self,
         name: &str,
@@ -490,8 +576,114 @@ impl Identity {
         groups: &[String],
         provider: &str,
         expires_at: Option<i64>,
-    ) -> Result<(String, crate::catalog::ApiTokenRow), AppError> {
+    ) -> Result<(String, ApiTokenRow), AppError> {
         Ok(mint_api_token(&self.catalog, name, user_id, role, groups, provider, expires_at).await?)
+    }
+
+    /// Mint a token `caller` asks for, for itself or (`for_user`, admins
+    /// only: checked by the caller) for someone else: its parent is the
+    /// token the caller's credential descends from, its end is capped by
+    /// [`capped_expiry`], and a static caller is recorded as its authority
+    /// (with the role it must keep: the token's, or admin when minted for
+    /// someone else).
+    pub async fn mint_for(
+        &self,
+        caller: &Principal,
+        name: &str,
+        role: Role,
+        requested_expiry: i64,
+        for_user: Option<(&str, &[String])>,
+    ) -> Result<(String, ApiTokenRow), AppError> {
+        let me = caller.user_id.as_deref().ok_or(AppError::Unauthenticated)?;
+        let lineage = &caller.lineage;
+        let expires_at = capped_expiry(lineage, requested_expiry, now_ms());
+        let (user_id, groups, origin, provider, authority_role) = match for_user {
+            Some((user, groups)) => (user, groups, "admin", "admin", Role::Admin),
+            None => (me, caller.groups.as_slice(), origin_of(lineage), caller.provider.as_str(), role),
+        };
+        let authority = lineage.authority.as_ref().map(|a| Authority { role: authority_role, ..a.clone() });
+        let m = Mint {
+            name,
+            user_id,
+            role,
+            groups,
+            provider,
+            expires_at: Some(expires_at),
+            parent_id: lineage.token_id.as_deref(),
+            origin,
+            authority: authority.as_ref(),
+        };
+        match mint(&self.catalog, &m).await {
+            Ok(made) => Ok(made),
+            // The caller's token was revoked while this request ran.
+            Err(crate::catalog::DbError::Denied(_)) => Err(AppError::InvalidCredentials),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The start-up check of what was made in the name of static identities
+    /// and before lineage tracking: tokens and sessions whose static
+    /// identity is gone from the configuration, or lost the role they need,
+    /// are revoked (their descendants with them). Tokens from before
+    /// lineage tracking are adopted (a static provider's, and root tokens
+    /// from `admin`, `cli` and `bootstrap`) or revoked (a provider's
+    /// subject's, whose user id was not scoped by provider, and tokens made
+    /// with tokens, whose parent was not recorded).
+    pub async fn reconcile(&self) -> Result<Reconciled, crate::catalog::DbError> {
+        let mut holds: HashMap<(&str, &str), Role> = HashMap::new();
+        for e in &self.statics {
+            if let (Some(user), Some(a)) = (&e.principal.user_id, &e.principal.lineage.authority) {
+                let role = holds.entry((a.provider.as_str(), user.as_str())).or_insert(e.principal.role);
+                *role = (*role).max(e.principal.role);
+            }
+        }
+        let still_holds =
+            |a: &Authority| holds.get(&(a.provider.as_str(), a.user_id.as_str())).is_some_and(|r| *r >= a.role);
+        let static_providers: Vec<&str> = self
+            .statics
+            .iter()
+            .filter_map(|e| e.principal.lineage.authority.as_ref())
+            .map(|a| a.provider.as_str())
+            .collect();
+        let mut revoke = Vec::new();
+        let mut out = Reconciled::default();
+        for row in self.catalog.tokens_to_reconcile().await? {
+            let authority = match (&row.origin, row.authority.clone()) {
+                (Some(_), authority) => authority,
+                (None, _) if static_providers.contains(&row.provider.as_str()) => {
+                    let role = Role::parse(&row.role).unwrap_or(Role::Admin);
+                    let a = Authority { provider: row.provider.clone(), user_id: row.user_id.clone(), role };
+                    self.catalog.adopt_legacy_token(&row.id, "static", Some(&a)).await?;
+                    Some(a)
+                }
+                (None, _) if ROOT_ORIGINS.contains(&row.provider.as_str()) => {
+                    self.catalog.adopt_legacy_token(&row.id, &row.provider, None).await?;
+                    None
+                }
+                (None, _) => {
+                    self.catalog.adopt_legacy_token(&row.id, "legacy", None).await?;
+                    out.legacy_tokens += 1;
+                    revoke.push(row.id.clone());
+                    continue;
+                }
+            };
+            if let Some(a) = authority
+                && !still_holds(&a)
+            {
+                revoke.push(row.id.clone());
+            }
+        }
+        out.tokens = self.catalog.revoke_api_tokens(&revoke).await?;
+        let gone: Vec<String> = self
+            .catalog
+            .sessions_with_authority()
+            .await?
+            .into_iter()
+            .filter(|s| !still_holds(&s.authority))
+            .map(|s| s.id_hash)
+            .collect();
+        out.sessions = self.catalog.delete_sessions(&gone).await?;
+        Ok(out)
     }
 
     /// Write batched last-used times.
@@ -549,6 +741,28 @@ mod tests {
         assert!(!verify_argon2("not a phc string", b"s3cret-static"));
         let kept = ARGON_MEMORY.with(|m| m.borrow().len());
         assert!(kept > 0, "the working memory stays with the thread");
+    }
+
+    #[test]
+    fn what_a_credential_makes_never_outlives_it() {
+        let now = 1_000_000;
+        let year = now + 365 * 86_400_000;
+        // A static identity or a browser that signed in: as asked.
+        assert_eq!(capped_expiry(&Lineage::default(), year, now), year);
+        // Made with a token: no later than that token.
+        let child = Lineage { token_id: Some("t".into()), expires_at: Some(now + 5_000), ..Lineage::default() };
+        assert_eq!(capped_expiry(&child, year, now), now + 5_000);
+        assert_eq!(capped_expiry(&child, now + 1_000, now), now + 1_000);
+        // A provider's bearer token: its own end, and an hour at most.
+        let jwt = Lineage { federated: true, expires_at: Some(now + 300_000), ..Lineage::default() };
+        assert_eq!(capped_expiry(&jwt, year, now), now + 300_000);
+        let long_jwt = Lineage { federated: true, expires_at: Some(year), ..Lineage::default() };
+        assert_eq!(capped_expiry(&long_jwt, year, now), now + FEDERATED_TOKEN_MAX_MS);
+        let kube = Lineage { federated: true, ..Lineage::default() };
+        assert_eq!(capped_expiry(&kube, year, now), now + FEDERATED_TOKEN_MAX_MS);
+        assert_eq!(origin_of(&child), "token");
+        assert_eq!(origin_of(&kube), "federated");
+        assert_eq!(origin_of(&Lineage::default()), "sign-in");
     }
 
     #[test]

@@ -24,6 +24,7 @@ async fn render(app: &App, v: &Viewer, message: Option<Markup>) -> Response {
     }
     let body = html! {
         h1 { "Admin · Namespace claims" }
+        p.lead { strong { "Namespace claims" } " · " a href="/admin/tokens" { "Tokens" } }
         @if let Some(m) = message { (m) }
         section.card {
             h2 { "New claim" }

@@ -12,6 +12,7 @@
 //! | `/my-namespace` | team namespaces, their packages, visibility, upload |
 //! | `/packages`, `/packages/{registry}/{name}` | the package browser |
 //! | `/admin/namespaces` | namespace claims (admins) |
+//! | `/admin/tokens` | any user's API tokens: list, revoke one or all (admins) |
 //!
 //! Security: every page is sent with a strict Content-Security-Policy (no
 //! inline script or style), `no-store`, and the router's nosniff/DENY
@@ -23,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod admin_tokens;
 mod assets;
 mod home;
 mod login;
@@ -67,6 +69,9 @@ pub fn router() -> Router<App> {
         .route("/packages/{registry}/{*name}", get(packages::package))
         .route("/admin/namespaces", get(admin::page).post(admin::add))
         .route("/admin/namespaces/delete", post(admin::delete))
+        .route("/admin/tokens", get(admin_tokens::page))
+        .route("/admin/tokens/revoke-user", post(admin_tokens::revoke_user))
+        .route("/admin/tokens/{id}/revoke", post(admin_tokens::revoke))
         .route("/ui/{file}", get(assets::serve))
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         // Browsers then send `Origin` on this site's own form posts (with

@@ -135,9 +135,8 @@ pub async fn create(State(app): State<App>, v: Viewer, body: Bytes) -> Response 
         Ok(x) => x,
         Err(e) => return render_error(&app, &v, e.status(), &e.public_message()).await,
     };
-    let user = p.user_id.clone().unwrap_or_default();
     let name = form.get("name").trim().to_string();
-    match app.identity.create_api_token(&name, &user, role, &p.groups, &p.provider, Some(expires_at)).await {
+    match app.identity.mint_for(p, &name, role, expires_at, None).await {
         Ok((secret, _)) => {
             let mut r = render(&app, &v, Some(Created { secret, name }), None).await;
             *r.status_mut() = StatusCode::CREATED;

@@ -169,6 +169,131 @@ async fn the_cli_hands_out_tokens_offline() {
 }
 
 #[tokio::test]
+async fn admins_list_and_revoke_any_users_tokens() {
+    let s = TestServer::start(&registries()).await;
+    let c = client();
+    use reqwest::Method;
+    let mine = format!("{}/api/v1/auth/tokens", s.url);
+    let admin = format!("{}/api/v1/admin/tokens", s.url);
+    let mut alices = Vec::new();
+    for name in ["laptop", "ci"] {
+        let (_, t) = api(&c, Method::POST, mine.clone(), Some(ALICE), Some(json!({"name": name}))).await;
+        alices.push((t["id"].as_str().expect("id").to_string(), t["token"].as_str().expect("token").to_string()));
+    }
+    let (_, t) = api(&c, Method::POST, mine.clone(), Some(BOB), Some(json!({"name": "bobs"}))).await;
+    let bobs = t["token"].as_str().expect("token").to_string();
+    let (_, alices_child) =
+        api(&c, Method::POST, mine.clone(), Some(&alices[0].1), Some(json!({"name": "child"}))).await;
+    let alices_child = alices_child["token"].as_str().expect("token").to_string();
+    let works = |token: String| {
+        let c = c.clone();
+        let url = format!("{}/api/v1/me", s.url);
+        async move { api(&c, Method::GET, url, Some(&token), None).await.0 == 200 }
+    };
+    // Only admins: 401 without credentials, 403 for a user (and a user's token).
+    let list_alice = format!("{admin}?user_id=alice");
+    assert_eq!(api(&c, Method::GET, list_alice.clone(), None, None).await.0, 401);
+    assert_eq!(api(&c, Method::GET, list_alice.clone(), Some(BOB), None).await.0, 403);
+    assert_eq!(api(&c, Method::GET, list_alice.clone(), Some(&bobs), None).await.0, 403);
+    let one = format!("{admin}/{}", alices[1].0);
+    assert_eq!(api(&c, Method::DELETE, one.clone(), Some(BOB), None).await.0, 403);
+    assert_eq!(api(&c, Method::DELETE, list_alice.clone(), Some(BOB), None).await.0, 403);
+    assert!(works(alices[1].1.clone()).await, "a user revoked another user's token");
+    // The admin lists Alice's tokens (no secrets), and everybody's.
+    let (st, list) = api(&c, Method::GET, list_alice.clone(), Some(ADMIN), None).await;
+    assert_eq!(st, 200, "{list}");
+    let listed = list["tokens"].as_array().expect("tokens");
+    assert_eq!(listed.len(), 3, "{list}");
+    assert!(listed.iter().all(|t| t["user_id"] == "alice" && t.get("token").is_none()), "{list}");
+    let (_, all) = api(&c, Method::GET, admin.clone(), Some(ADMIN), None).await;
+    assert_eq!(all["tokens"].as_array().expect("tokens").len(), 4);
+    // Bad input: 400 with the API's JSON error.
+    for bad in [format!("{admin}?user_id="), format!("{admin}?bogus=1")] {
+        let (st, err) = api(&c, Method::GET, bad.clone(), Some(ADMIN), None).await;
+        assert_eq!(st, 400, "{bad}: {err}");
+        assert!(err["error"].is_string() && err["message"].is_string(), "{err}");
+    }
+    let (st, err) = api(&c, Method::DELETE, admin.clone(), Some(ADMIN), None).await;
+    assert_eq!(st, 400, "revoking by user needs user_id: {err}");
+    assert!(err["message"].as_str().unwrap_or("").contains("user_id"), "{err}");
+    // Revoke one token of Alice's.
+    assert_eq!(api(&c, Method::DELETE, one.clone(), Some(ADMIN), None).await.0, 204);
+    assert!(!works(alices[1].1.clone()).await);
+    assert!(works(alices[0].1.clone()).await);
+    assert_eq!(api(&c, Method::DELETE, one, Some(ADMIN), None).await.0, 404, "already revoked");
+    assert_eq!(api(&c, Method::DELETE, format!("{admin}/nope"), Some(ADMIN), None).await.0, 404);
+    // Revoke everything of Alice's: her other token and what was made with it.
+    let (st, done) = api(&c, Method::DELETE, list_alice.clone(), Some(ADMIN), None).await;
+    assert_eq!(st, 200, "{done}");
+    assert_eq!(done["revoked_tokens"], 2, "{done}");
+    assert!(!works(alices[0].1.clone()).await);
+    assert!(!works(alices_child).await);
+    assert!(works(bobs).await, "Bob's token went with Alice's");
+    let (_, list) = api(&c, Method::GET, list_alice, Some(ADMIN), None).await;
+    assert!(list["tokens"].as_array().expect("tokens").iter().all(|t| t["active"] == false), "{list}");
+}
+
+#[tokio::test]
+async fn the_cli_lists_and_revokes_any_users_tokens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let text = crate::support::config_text(dir.path(), &registries()).await;
+    let cfg = dir.path().join("batlehub.toml");
+    std::fs::write(&cfg, &text).expect("write");
+    let s = TestServer::start_at(dir.path(), &registries()).await;
+    let c = client();
+    use reqwest::Method;
+    let mine = format!("{}/api/v1/auth/tokens", s.url);
+    let mut made = Vec::new();
+    for (who, name) in [(ALICE, "alice-1"), (ALICE, "alice-2"), (BOB, "bob-1")] {
+        let (_, t) = api(&c, Method::POST, mine.clone(), Some(who), Some(json!({"name": name}))).await;
+        made.push((t["id"].as_str().expect("id").to_string(), t["token"].as_str().expect("token").to_string()));
+    }
+    let works = |token: &str| {
+        let (c, url, token) = (c.clone(), format!("{}/api/v1/me", s.url), token.to_string());
+        async move { api(&c, Method::GET, url, Some(&token), None).await.0 == 200 }
+    };
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_batlehub"))
+            .args(["token"])
+            .args(&args[..1])
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args[1..])
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, listed, err) = cli(&["list", "--user", "alice"]);
+    assert!(ok, "{err}");
+    assert!(listed.contains(&made[0].0) && listed.contains(&made[1].0) && !listed.contains(&made[2].0), "{listed}");
+    assert!(listed.contains("alice-1") && !listed.contains("bh_"), "{listed}");
+    let (ok, everyone, _) = cli(&["list"]);
+    assert!(ok && everyone.contains("bob-1"), "{everyone}");
+    // One token by id, while the server runs: refused at once.
+    let (ok, _, err) = cli(&["revoke", "--id", &made[0].0]);
+    assert!(ok, "{err}");
+    assert!(!works(&made[0].1).await);
+    assert!(works(&made[1].1).await);
+    let (ok, listed, _) = cli(&["list", "--user", "alice"]);
+    assert!(ok && listed.contains("revoked"), "{listed}");
+    // Every token of a user.
+    let (ok, said, err) = cli(&["revoke", "--user", "alice"]);
+    assert!(ok, "{err}");
+    assert!(said.contains("revoked 1 token"), "{said}");
+    assert!(!works(&made[1].1).await);
+    assert!(works(&made[2].1).await);
+    // Mistakes exit non-zero with a message.
+    let (ok, _, err) = cli(&["revoke", "--id", "no-such-id"]);
+    assert!(!ok && err.contains("no active token"), "{err}");
+    let (ok, _, _) = cli(&["revoke"]);
+    assert!(!ok);
+}
+
+#[tokio::test]
 async fn namespace_claims_and_the_callers_view() {
     let s = TestServer::start(&registries()).await;
     let c = client();

@@ -99,7 +99,13 @@ async fn a_refused_publish_never_deletes_a_blob_a_concurrent_publish_references(
     let tgz = tarball("gc-racing", "1.0.0", &[]);
     // A: bob's first publish of gc-taken@2.0.0 passed its write check before
     // alice's package existed; its transaction refuses it.
-    let bob = Principal { user_id: Some("bob".into()), role: Role::User, groups: vec![], provider: "token".into() };
+    let bob = Principal {
+        user_id: Some("bob".into()),
+        role: Role::User,
+        groups: vec![],
+        provider: "token".into(),
+        lineage: Default::default(),
+    };
     let pending = put(&s.app.blobs, tgz.clone()).await;
     let digests = pending.digests.clone();
     let version = NewVersion {

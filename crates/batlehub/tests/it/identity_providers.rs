@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::idp::{FakeIssuer, FakeKube, now};
 use crate::support::npm::publish;
-use crate::support::{BOB, TestServer, client, config};
+use crate::support::{BOB, TestServer, client, config, epoch_ms};
 
 async fn me(c: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
     let r = c.get(format!("{url}/api/v1/me")).bearer_auth(token).send().await.expect("get");
@@ -43,14 +43,17 @@ mode = "local"
     assert_eq!(status, 200, "{who}");
     assert_eq!(
         who,
-        json!({"user_id": "carol", "role": "admin", "groups": ["oidc:myteam", "oidc:platformadmins"], "provider": "oidc"})
+        json!({"user_id": "oidc:oidc:carol", "role": "admin", "groups": ["oidc:myteam", "oidc:platformadmins"], "provider": "oidc"}),
+        "user ids of a provider are scoped by it: oidc:<provider>:<sub>"
     );
     // EC keys work too; no mapping: role user.
     let t = idp.sign(Algorithm::ES256, "ec1", "batlehub", json!({"sub": "dave", "groups": ["devs"]}));
     let (_, who) = me(&c, &s.url, &t).await;
     assert_eq!(who["role"], "user");
     assert_eq!(who["groups"], json!(["oidc:devs"]));
-    // The user guide: exchange the OIDC token for a long-lived API token.
+    // An OIDC bearer token may mint an API token, but one that lives no
+    // longer than the JWT itself (and never more than an hour), whatever
+    // it asks for: a leaked short-lived JWT cannot become a year's access.
     let r = c
         .post(format!("{}/api/v1/auth/tokens", s.url))
         .bearer_auth(&t)
@@ -60,8 +63,10 @@ mode = "local"
         .expect("post");
     assert_eq!(r.status(), 201);
     let minted: Value = r.json().await.expect("json");
+    let expires = epoch_ms(minted["expires_at"].as_str().expect("expires_at"));
+    assert!(expires <= (now() + 600) * 1000, "capped by the JWT's exp: {minted}");
     let (_, who) = me(&c, &s.url, minted["token"].as_str().expect("token")).await;
-    assert_eq!(who["user_id"], "dave");
+    assert_eq!(who["user_id"], "oidc:oidc:dave");
     assert_eq!(who["groups"], json!(["oidc:devs"]));
     assert_eq!(idp.jwks_hits(), 1, "the JWKS is cached");
 
@@ -200,7 +205,7 @@ user = []
     let c = client();
     let reg = s.reg("internal");
     let (_, who) = me(&c, &s.url, "sa-ci-deployer").await;
-    assert_eq!(who["user_id"], "system:serviceaccount:ci:deployer");
+    assert_eq!(who["user_id"], "kubernetes:kubernetes:system:serviceaccount:ci:deployer");
     assert!(
         who["groups"].as_array().expect("groups").contains(&json!("kubernetes:system:serviceaccounts:ci")),
         "{who}"
@@ -298,7 +303,7 @@ client_secret = "s3cret"
     assert_eq!(idp.flow().token_requests, 1);
     // 4. the browser is signed in.
     let me: Value = browser.get(format!("{}/api/v1/me", s.url)).send().await.expect("me").json().await.expect("json");
-    assert_eq!(me["user_id"], "erin");
+    assert_eq!(me["user_id"], "oidc:oidc:erin");
     assert_eq!(me["groups"], json!(["oidc:staff"]));
     // A session may mint API tokens like any identity, with its CSRF token.
     let csrf = me["csrf_token"].as_str().expect("a session learns its CSRF token").to_string();

@@ -31,5 +31,6 @@ mod pypi;
 mod pypi_clients;
 mod replicas;
 mod tidy;
+mod token_lineage;
 mod ui;
 mod ui_browser;

@@ -246,6 +246,82 @@ async fn token_sign_in_tokens_page_and_csrf() {
 }
 
 #[tokio::test]
+async fn admins_list_and_revoke_a_users_tokens_in_the_ui() {
+    let s = server().await;
+    let api = format!("{}/api/v1/auth/tokens", s.url);
+    let mint = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let r = Client::new().post(&api).bearer_auth(ALICE).json(&serde_json::json!({"name": name})).send().await;
+            let v: serde_json::Value = r.expect("post").json().await.expect("json");
+            (v["id"].as_str().expect("id").to_string(), v["token"].as_str().expect("token").to_string())
+        }
+    };
+    let (first_id, first) = mint("alices-laptop").await;
+    let (_, second) = mint("alices-ci").await;
+    let works = |token: String| {
+        let url = format!("{}/api/v1/me", s.url);
+        async move { Client::new().get(url).bearer_auth(token).send().await.expect("me").status() == StatusCode::OK }
+    };
+    let page = format!("{}/admin/tokens?user_id=alice", s.url);
+    // Not for users; anonymous browsers are sent to sign in.
+    let (alice, alice_csrf) = signed_in(&s, ALICE).await;
+    assert_eq!(text(&alice, &page).await.0, StatusCode::FORBIDDEN);
+    let r = alice
+        .post(format!("{}/admin/tokens/{first_id}/revoke", s.url))
+        .form(&[("csrf", alice_csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(works(first.clone()).await);
+    assert_eq!(browser().get(&page).send().await.expect("get").status(), StatusCode::SEE_OTHER);
+    // The admin finds Alice's tokens; the admin pages link to each other.
+    let (admin, csrf) = signed_in(&s, ADMIN).await;
+    let (status, body) = text(&admin, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("alices-laptop") && body.contains("alices-ci") && !body.contains(&first), "{body}");
+    assert!(body.contains(&format!("/admin/tokens/{first_id}/revoke")) && body.contains("/admin/tokens/revoke-user"));
+    assert!(text(&admin, &format!("{}/admin/namespaces", s.url)).await.1.contains(r#"href="/admin/tokens""#));
+    // Revoke one: CSRF-checked, same origin only.
+    let revoke = format!("{}/admin/tokens/{first_id}/revoke", s.url);
+    let r = admin.post(&revoke).form(&[("user_id", "alice")]).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin
+        .post(&revoke)
+        .header("origin", "http://evil.example")
+        .form(&[("csrf", csrf.as_str()), ("user_id", "alice")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(works(first.clone()).await);
+    let r = admin.post(&revoke).form(&[("csrf", csrf.as_str()), ("user_id", "alice")]).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/admin/tokens?user_id=alice&revoked=1");
+    assert!(!works(first).await);
+    assert!(works(second.clone()).await);
+    let (_, body) = text(&admin, &format!("{page}&revoked=1")).await;
+    assert!(body.contains("Revoked 1 token") && body.contains("revoked"), "{body}");
+    // Revoke everything of Alice's: her tokens and her browser session.
+    let all = format!("{}/admin/tokens/revoke-user", s.url);
+    let r = admin.post(&all).form(&[("user_id", "alice")]).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin.post(&all).form(&[("csrf", csrf.as_str()), ("user_id", "")]).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = admin.post(&all).form(&[("csrf", csrf.as_str()), ("user_id", "alice")]).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!works(second).await);
+    assert_eq!(
+        alice.get(format!("{}/settings/tokens", s.url)).send().await.expect("get").status(),
+        StatusCode::SEE_OTHER,
+        "Alice's browser session survived"
+    );
+    // The admin's own session is untouched.
+    assert_eq!(text(&admin, &page).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn hostile_input_is_escaped() {
     let hostile = r#"<script>alert("x")</script>"#;
     let s = TestServer::start(&config(REGISTRIES).replace(

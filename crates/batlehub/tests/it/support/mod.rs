@@ -153,6 +153,13 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Epoch milliseconds of a time as the API writes it (RFC 3339).
+pub fn epoch_ms(iso: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{iso}: {e}"));
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let status = resp.status();
     let text = resp.text().await.expect("body");
