@@ -15,7 +15,9 @@
 //! for headers, an aborted body for those already streaming).
 //!
 //! Artifacts no larger than `verify_before_serve` are verified before the
-//! first byte is sent, so a corrupt upstream answers a clean 502.
+//! first byte is sent, so a corrupt upstream answers a clean 502; a body of
+//! unknown length (chunked) is held back the same way until more than
+//! `verify_before_serve` bytes have arrived.
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
@@ -218,14 +220,23 @@ impl ArtifactCache {
             Phase::Done | Phase::Connecting => (Some(p.written), String::new()),
         };
         let content_type = if content_type.is_empty() { "application/octet-stream".to_string() } else { content_type };
-        if len.is_some_and(|l| l <= verify_before_serve) {
+        let mut len = len;
+        let small = len.is_some_and(|l| l <= verify_before_serve);
+        if small || len.is_none() {
+            // A small artifact is verified before the first byte is sent; so
+            // is one of unknown length (chunked) until it proves larger than
+            // that, so a corrupt small body never goes out under a 200.
             let p = rx
-                .wait_for(|p| matches!(p.phase, Phase::Done | Phase::Failed(_)))
+                .wait_for(|p| {
+                    matches!(p.phase, Phase::Done | Phase::Failed(_)) || (!small && p.written > verify_before_serve)
+                })
                 .await
                 .map_err(|_| UpstreamError::Failed("fetch task ended".into()))?
                 .clone();
-            if let Phase::Failed(e) = p.phase {
-                return Err(e);
+            match p.phase {
+                Phase::Failed(e) => return Err(e),
+                Phase::Done => len = Some(p.written),
+                Phase::Connecting | Phase::Streaming { .. } => {}
             }
         }
         let body = follow(Arc::clone(&inflight.reader), rx);

@@ -312,10 +312,15 @@ pub async fn digest_mismatch_is_502_and_nothing_kept<F: Fixture>() {
     let c = client();
     let url = format!("{}{}", s.reg("mirror"), F::artifact(&name, "1.0.0"));
     up.set_corrupt(true);
-    let reply = get(&c, url.clone(), None).await;
-    assert_eq!(reply.status, 502, "{}: {}", F::TYPE, reply.body);
-    message::<F>("digest mismatch", &reply);
-    assert!(stored_blobs(&s).await.is_empty(), "{}: a corrupt artifact was kept", F::TYPE);
+    // With a Content-Length and chunked alike: a body of unknown length is
+    // verified (up to verify_before_serve) before any header is sent.
+    for chunked in [false, true] {
+        up.set_chunked(chunked);
+        let reply = get(&c, url.clone(), None).await;
+        assert_eq!(reply.status, 502, "{} (chunked: {chunked}): {}", F::TYPE, reply.body);
+        message::<F>("digest mismatch", &reply);
+        assert!(stored_blobs(&s).await.is_empty(), "{}: a corrupt artifact was kept", F::TYPE);
+    }
     up.set_corrupt(false);
     let r = c.get(&url).send().await.expect("get");
     assert_eq!(r.status(), 200, "{}", F::TYPE);

@@ -82,6 +82,7 @@ struct Inner {
     artifact_base: Option<String>,
     redirect: Option<String>,
     no_digests: bool,
+    chunked: bool,
 }
 
 struct Shared<P> {
@@ -197,6 +198,11 @@ impl<P: Protocol> FakeUpstream<P> {
         self.shared.inner.lock().expect("lock").no_digests = on;
     }
 
+    /// Artifacts are sent chunked, with no Content-Length.
+    pub fn set_chunked(&self, on: bool) {
+        self.shared.inner.lock().expect("lock").chunked = on;
+    }
+
     /// Let stalled artifacts finish.
     pub fn release(&self) {
         self.shared.release.notify_waiters();
@@ -212,7 +218,7 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
     let method = req.method().clone();
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = axum::body::to_bytes(req.into_body(), 1 << 24).await.unwrap_or_default();
-    let (files, no_store, delay, base, redirect) = {
+    let (files, no_store, delay, base, redirect, chunked) = {
         let mut i = st.inner.lock().expect("lock");
         *i.hits.entry(raw_path.clone()).or_default() += 1;
         if !body.is_empty() {
@@ -224,7 +230,7 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
             f.advertise_digest = !i.no_digests;
         }
         let base = i.artifact_base.clone().unwrap_or_else(|| st.url.clone());
-        (files, i.no_store, i.delay, base, i.redirect.clone())
+        (files, i.no_store, i.delay, base, i.redirect.clone(), i.chunked)
     };
     let behaviour = *st.behaviour.lock().expect("lock");
     if behaviour == Behaviour::Hang {
@@ -265,6 +271,17 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
             }
             if behaviour == Behaviour::Stall {
                 return stalled(bytes, st);
+            }
+            if chunked {
+                let half = bytes.len() / 2;
+                let parts = [Bytes::copy_from_slice(&bytes[..half]), Bytes::copy_from_slice(&bytes[half..])];
+                let stream = futures_util::stream::iter(parts.map(Ok::<_, std::io::Error>));
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    Body::from_stream(stream),
+                )
+                    .into_response();
             }
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
