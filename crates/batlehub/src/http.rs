@@ -62,14 +62,26 @@ impl RenderedCache {
     where
         F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
     {
-        self.cache.try_get_with(key, async move { blocking(move || render().map(rendered)).await }).await.map_err(
-            |e: Arc<AppError>| match &*e {
-                AppError::Upstream(m) => AppError::Upstream(m.clone()),
-                other => AppError::internal(other.to_string()),
-            },
-        )
+        let made =
+            self.cache.try_get_with(key, async move { blocking(move || render().map(rendered)).await }).await.map_err(
+                |e: Arc<AppError>| match &*e {
+                    AppError::Upstream(m) => AppError::Upstream(m.clone()),
+                    other => AppError::internal(other.to_string()),
+                },
+            )?;
+        if made.body.len() >= LARGE_CACHE_ENTRY {
+            self.cache.run_pending_tasks().await;
+        }
+        Ok(made)
     }
 }
+
+/// Entries at least this large make a byte-bounded cache evict down to its
+/// budget as soon as they are inserted. The caches (moka) otherwise apply
+/// evictions in batches, when their logs of operations fill up: in the
+/// meantime up to a whole log (64 entries) of multi-megabyte documents would
+/// stay in memory beyond the configured budget.
+pub const LARGE_CACHE_ENTRY: usize = 64 * 1024;
 
 /// Run CPU-bound work (parsing, rendering) on the blocking pool.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {

@@ -62,6 +62,11 @@ impl ParsedCache {
             })
             .await
             .map_err(|e: Arc<String>| e.to_string())?;
+        if weight as usize >= crate::http::LARGE_CACHE_ENTRY {
+            // Evict down to the budget now, not at the cache's next batch
+            // of operations (see `crate::http::LARGE_CACHE_ENTRY`).
+            self.cache.run_pending_tasks().await;
+        }
         entry.value.downcast::<T>().map_err(|_| "a parsed document of another type".to_string())
     }
 }
@@ -99,5 +104,23 @@ mod tests {
         // A failure is an error, not kept.
         let e = cache.get_or_parse(&doc(3, "x"), |_d: &Document| Err::<u8, String>("bad".into())).await;
         assert_eq!(e.expect_err("fails"), "bad");
+    }
+
+    #[tokio::test]
+    async fn large_entries_are_evicted_down_to_the_budget_at_once() {
+        // Room for two parsed documents of 256 KiB (weighed four times).
+        let cache = ParsedCache::new(2 * 1024 * 1024 + 1024);
+        let big = "x".repeat(256 * 1024);
+        let mut kept = Vec::new();
+        for generation in 0..20 {
+            let d = doc(generation, &big);
+            let parsed =
+                cache.get_or_parse(&d, |d: &Document| Ok::<Vec<u8>, String>(d.body.to_vec())).await.expect("parse");
+            kept.push(Arc::downgrade(&parsed));
+            // What is still alive once this caller lets go is what the cache holds.
+            drop(parsed);
+            let alive = kept.iter().filter(|w| w.strong_count() > 0).count();
+            assert!(alive <= 3, "after {generation}: {alive} parsed documents of 1 MiB held for a 2 MiB budget");
+        }
     }
 }

@@ -105,6 +105,17 @@ fn is_fresh(doc: &Document, ttl: Duration) -> bool {
 }
 
 impl DocumentCache {
+    /// Keep `doc` in memory. A large one makes the cache evict at once down
+    /// to its budget: otherwise evictions wait for the cache's next batch of
+    /// operations, and up to its whole write log of large documents would
+    /// stay in memory beyond the budget meanwhile.
+    async fn remember(&self, mem_key: String, doc: &Arc<Document>) {
+        self.memory.insert(mem_key, Arc::clone(doc)).await;
+        if doc.body.len() >= crate::http::LARGE_CACHE_ENTRY {
+            self.memory.run_pending_tasks().await;
+        }
+    }
+
     pub fn new(blobs: BlobStore, max_size: u64, memory_bytes: u64) -> Self {
         DocumentCache {
             memory: moka::future::Cache::builder()
@@ -175,7 +186,7 @@ impl DocumentCache {
         {
             let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
-                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                self.remember(mem_key, &doc).await;
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             prior = Some(doc);
@@ -218,7 +229,7 @@ impl DocumentCache {
                 }
                 let doc =
                     Arc::new(Document { body: p.body.clone(), header, generation: p.generation, stale_until: None });
-                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                self.remember(mem_key, &doc).await;
                 return Ok(Served { doc, state: CacheState::Revalidated });
             }
             if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
@@ -261,7 +272,7 @@ impl DocumentCache {
                 if let Err(e) = self.blobs.write_doc(&fetch.registry, &fetch.key, &doc.header, &doc.body).await {
                     tracing::warn!(error = %e, "could not persist a document");
                 }
-                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                self.remember(mem_key, &doc).await;
             }
             return Ok(Served { doc, state: CacheState::Miss });
         }
@@ -275,7 +286,7 @@ impl DocumentCache {
                     generation: p.generation,
                     stale_until: Some(Instant::now() + STALE_RETRY),
                 });
-                self.memory.insert(mem_key, Arc::clone(&doc)).await;
+                self.remember(mem_key, &doc).await;
                 Ok(Served { doc, state: CacheState::Stale })
             }
             (_, None) if saw_not_found => {
