@@ -69,19 +69,12 @@ impl RenderedCache {
                     other => AppError::internal(other.to_string()),
                 },
             )?;
-        if made.body.len() >= LARGE_CACHE_ENTRY {
+        if made.body.len() >= crate::upstream::LARGE_CACHE_ENTRY {
             self.cache.run_pending_tasks().await;
         }
         Ok(made)
     }
 }
-
-/// Entries at least this large make a byte-bounded cache evict down to its
-/// budget as soon as they are inserted. The caches (moka) otherwise apply
-/// evictions in batches, when their logs of operations fill up: in the
-/// meantime up to a whole log (64 entries) of multi-megabyte documents would
-/// stay in memory beyond the configured budget.
-pub const LARGE_CACHE_ENTRY: usize = 64 * 1024;
 
 /// Run CPU-bound work (parsing, rendering) on the blocking pool.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {

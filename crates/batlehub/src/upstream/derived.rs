@@ -62,9 +62,9 @@ impl ParsedCache {
             })
             .await
             .map_err(|e: Arc<String>| e.to_string())?;
-        if weight as usize >= crate::http::LARGE_CACHE_ENTRY {
+        if weight as usize >= crate::upstream::LARGE_CACHE_ENTRY {
             // Evict down to the budget now, not at the cache's next batch
-            // of operations (see `crate::http::LARGE_CACHE_ENTRY`).
+            // of operations (see `crate::upstream::LARGE_CACHE_ENTRY`).
             self.cache.run_pending_tasks().await;
         }
         entry.value.downcast::<T>().map_err(|_| "a parsed document of another type".to_string())

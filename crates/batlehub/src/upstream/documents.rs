@@ -111,7 +111,7 @@ impl DocumentCache {
     /// stay in memory beyond the budget meanwhile.
     async fn remember(&self, mem_key: String, doc: &Arc<Document>) {
         self.memory.insert(mem_key, Arc::clone(doc)).await;
-        if doc.body.len() >= crate::http::LARGE_CACHE_ENTRY {
+        if doc.body.len() >= crate::upstream::LARGE_CACHE_ENTRY {
             self.memory.run_pending_tasks().await;
         }
     }

@@ -30,6 +30,13 @@ use anyhow::Context;
 
 use crate::config::Config;
 
+/// Entries at least this large make a byte-bounded cache evict down to its
+/// budget as soon as they are inserted. The caches (moka) otherwise apply
+/// evictions in batches, when their logs of operations fill up: in the
+/// meantime up to a whole log (64 entries) of multi-megabyte documents would
+/// stay in memory beyond the configured budget.
+pub const LARGE_CACHE_ENTRY: usize = 64 * 1024;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     #[error("not found upstream")]
