@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::AppResult;
 use crate::http::RenderedCache;
 use crate::identity::Identity;
-use crate::registry::{self, Registries, Registry};
+use crate::registry::{self, LocalViews, Registries, Registry};
 use crate::upstream::Upstream;
 use crate::upstream::artifacts::ArtifactCache;
 use crate::upstream::derived::ParsedCache;
@@ -37,6 +37,8 @@ pub struct AppState {
     /// pages, index validators), rendered once per input.
     pub rendered: RenderedCache,
     pub registries: Registries,
+    /// Local packages as last read, while their registry is unchanged.
+    pub views: LocalViews,
     pub audit: Auditor,
 }
 
@@ -86,6 +88,11 @@ impl AppState {
         let rendered = RenderedCache::new(limits.rendered_cache_bytes);
         let registries =
             config.registries.iter().map(|r| (r.name.clone(), Arc::new(Registry::from_config(r)))).collect();
+        let views = LocalViews::new(limits.local_view_bytes);
+        // Views are used only once the change counters have been read.
+        if let Err(e) = catalog.poll_changes().await {
+            tracing::warn!(error = %e, "cannot read the catalog's change counters yet");
+        }
         let app = Arc::new(AppState {
             config,
             catalog,
@@ -97,8 +104,10 @@ impl AppState {
             registries,
             parsed,
             rendered,
+            views,
             audit: Auditor::default(),
         });
+        spawn_change_poller(Arc::downgrade(&app));
         spawn_flusher(Arc::downgrade(&app));
         spawn_collector(Arc::downgrade(&app));
         Ok(app)
@@ -140,6 +149,24 @@ fn spawn_flusher(app: std::sync::Weak<AppState>) {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
             app.flush().await;
+        }
+    });
+}
+
+/// Read the catalog's change counters every `POLL_INTERVAL`, so that views
+/// of what another process changed are dropped within `CHANGE_BOUND`.
+fn spawn_change_poller(app: std::sync::Weak<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::catalog::POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            match tokio::time::timeout(crate::catalog::CHANGE_BOUND, app.catalog.poll_changes()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the catalog's change counters"),
+                Err(_) => tracing::warn!("reading the catalog's change counters timed out"),
+            }
         }
     });
 }

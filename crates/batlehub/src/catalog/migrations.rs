@@ -196,6 +196,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX sessions_user ON sessions (user_id)",
         ],
     ),
+    (
+        // A counter per scope (a registry, or `@tokens`), bumped inside every
+        // transaction that changes what a reader may see: every process
+        // polls them to know when its in-memory views are out of date
+        // (see `catalog/changes.rs`).
+        7,
+        &["CREATE TABLE change_counters (scope TEXT PRIMARY KEY, generation BIGINT NOT NULL)"],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -15,12 +15,14 @@
 
 pub mod audit;
 mod blobs;
+mod changes;
 mod migrations;
 mod packages;
 mod sessions;
 mod tokens;
 
 pub use blobs::*;
+pub use changes::{CHANGE_BOUND, POLL_INTERVAL, TOKENS_SCOPE};
 pub use packages::*;
 pub use sessions::*;
 pub use tokens::*;
@@ -60,7 +62,7 @@ pub struct Catalog {
     dialect: Dialect,
     /// Bumped whenever this process adds or drops a namespace claim, so
     /// that cached claims are read again at once.
-    claims_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    changes: std::sync::Arc<changes::Changes>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -91,16 +93,6 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 impl Catalog {
     /// How many times this process changed namespace claims.
-    pub fn claims_generation(&self) -> u64 {
-        self.claims_changed.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn claims_changed(&self) {
-        self.claims_changed.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// Connect (creating a SQLite file and its folder if missing) and run the
-    /// migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Catalog> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -139,7 +131,7 @@ impl Catalog {
             });
         }
         let pool = pool_options.connect_with(options).await.with_context(|| "connecting to the database")?;
-        let catalog = Catalog { pool, dialect, claims_changed: Default::default() };
+        let catalog = Catalog { pool, dialect, changes: Default::default() };
         migrations::run(&catalog).await.context("running migrations")?;
         Ok(catalog)
     }

@@ -363,7 +363,9 @@ impl Catalog {
             },
         )
         .await?;
+        let g = super::changes::bump(&mut tx, &v.registry).await?;
         tx.commit().await?;
+        self.observe(&v.registry, g);
         Ok(PublishOutcome { package_id, created_package, version_id })
     }
 
@@ -393,21 +395,29 @@ impl Catalog {
 
     /// Replace a version's metadata document (npm deprecate).
     pub async fn update_version_metadata(&self, version_id: &str, metadata: &str) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE versions SET metadata = $1 WHERE id = $2")
             .bind(metadata)
             .bind(version_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        let changed = super::changes::bump_version(&mut tx, version_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
         Ok(())
     }
 
     pub async fn set_yanked(&self, version_id: &str, yanked: bool, reason: Option<&str>) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE versions SET yanked = $1, yanked_reason = $2 WHERE id = $3")
             .bind(if yanked { 1i64 } else { 0i64 })
             .bind(reason)
             .bind(version_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        let changed = super::changes::bump_version(&mut tx, version_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
         Ok(())
     }
 
@@ -456,7 +466,9 @@ impl Catalog {
             .bind(package_id)
             .execute(&mut *tx)
             .await?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
         tx.commit().await?;
+        self.observe_opt(changed);
         Ok(files)
     }
 
@@ -467,6 +479,7 @@ impl Catalog {
         let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1");
         let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(&mut *tx).await?;
         let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
         sqlx::query(
             "INSERT INTO version_tombstones (registry, name, version, deleted_at)
              SELECT p.registry, p.name, v.version, $2 FROM versions v JOIN packages p ON p.id = v.package_id
@@ -485,15 +498,20 @@ impl Catalog {
         }
         sqlx::query("DELETE FROM packages WHERE id = $1").bind(package_id).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.observe_opt(changed);
         Ok(files)
     }
 
     pub async fn set_visibility(&self, package_id: &str, visibility: Visibility) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE packages SET visibility = $1 WHERE id = $2")
             .bind(visibility.as_str())
             .bind(package_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
         Ok(())
     }
 
@@ -509,17 +527,23 @@ impl Catalog {
     pub async fn set_tag(&self, package_id: &str, tag: &str, version: &str) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         upsert_tag(&mut tx, package_id, tag, version).await?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
         tx.commit().await?;
+        self.observe_opt(changed);
         Ok(())
     }
 
     /// Returns whether the tag existed.
     pub async fn delete_tag(&self, package_id: &str, tag: &str) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("DELETE FROM package_tags WHERE package_id = $1 AND tag = $2")
             .bind(package_id)
             .bind(tag)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
         Ok(res.rows_affected() > 0)
     }
 
@@ -537,6 +561,7 @@ impl Catalog {
     }
 
     pub async fn add_owner(&self, package_id: &str, is_group: bool, principal_id: &str) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO package_owners (package_id, principal_type, principal_id, role, created_at)
              VALUES ($1, $2, $3, 'owner', $4) ON CONFLICT DO NOTHING",
@@ -545,8 +570,11 @@ impl Catalog {
         .bind(if is_group { "group" } else { "user" })
         .bind(principal_id)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
         Ok(())
     }
 
@@ -573,7 +601,9 @@ impl Catalog {
             tx.rollback().await?;
             return Ok(false);
         }
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
         tx.commit().await?;
+        self.observe_opt(changed);
         Ok(true)
     }
 
@@ -638,6 +668,7 @@ impl Catalog {
         group_id: &str,
         claimed_by: Option<&str>,
     ) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO namespace_claims (registry, prefix, group_id, claimed_by, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -646,23 +677,30 @@ impl Catalog {
         .bind(crate::access::normalize_group(group_id))
         .bind(claimed_by)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
-        self.claims_changed();
         match res {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let g = super::changes::bump(&mut tx, registry).await?;
+                tx.commit().await?;
+                self.observe(registry, g);
+                Ok(())
+            }
             Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!("prefix {prefix} is already claimed"))),
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn delete_claim(&self, registry: &str, prefix: &str) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("DELETE FROM namespace_claims WHERE registry = $1 AND prefix = $2")
             .bind(registry)
             .bind(prefix)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        self.claims_changed();
+        let g = super::changes::bump(&mut tx, registry).await?;
+        tx.commit().await?;
+        self.observe(registry, g);
         Ok(res.rows_affected() > 0)
     }
 

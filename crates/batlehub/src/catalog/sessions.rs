@@ -138,7 +138,9 @@ impl Catalog {
             n +=
                 sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(h).execute(&mut *tx).await?.rows_affected();
         }
+        let g = super::changes::bump(&mut tx, super::TOKENS_SCOPE).await?;
         tx.commit().await?;
+        self.observe(super::TOKENS_SCOPE, g);
         Ok(n)
     }
 

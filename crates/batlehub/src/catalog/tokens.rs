@@ -294,7 +294,9 @@ impl Catalog {
         if revoked {
             revoke_descendants(&mut tx, vec![id.to_string()], now).await?;
         }
+        let g = super::changes::bump(&mut tx, super::TOKENS_SCOPE).await?;
         tx.commit().await?;
+        self.observe(super::TOKENS_SCOPE, g);
         Ok(revoked)
     }
 
@@ -316,7 +318,9 @@ impl Catalog {
         out.tokens += revoke_descendants(&mut tx, ids.into_iter().map(|(i,)| i).collect(), now).await?;
         let res = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
         out.sessions = res.rows_affected();
+        let g = super::changes::bump(&mut tx, super::TOKENS_SCOPE).await?;
         tx.commit().await?;
+        self.observe(super::TOKENS_SCOPE, g);
         Ok(out)
     }
 
@@ -341,7 +345,9 @@ impl Catalog {
         }
         let mut count = revoked.len() as u64;
         count += revoke_descendants(&mut tx, revoked, now).await?;
+        let g = super::changes::bump(&mut tx, super::TOKENS_SCOPE).await?;
         tx.commit().await?;
+        self.observe(super::TOKENS_SCOPE, g);
         Ok(count)
     }
 

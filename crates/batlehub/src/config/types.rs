@@ -162,6 +162,9 @@ pub struct LimitsConfig {
     pub blob_cache_bytes: u64,
     /// Memory for the index of cached upstream artifacts.
     pub artifact_index_bytes: u64,
+    /// Memory for views of local packages (their rows, kept while nothing
+    /// changes).
+    pub local_view_bytes: u64,
     /// Failed authentications one client address may make in a minute;
     /// beyond, its requests with credentials not recently accepted are
     /// answered 429 without being checked.
@@ -188,6 +191,7 @@ impl Default for LimitsConfig {
             rendered_cache_bytes: 256 * MIB,
             blob_cache_bytes: 64 * MIB,
             artifact_index_bytes: 32 * MIB,
+            local_view_bytes: 64 * MIB,
             auth_failures_per_minute: 30,
             argon2_concurrency: 2,
             pending_sign_ins: 10_000,

@@ -156,6 +156,11 @@ pub struct Identity {
     /// sha256 of tokens accepted recently: they skip the throttle (a CI
     /// token keeps working from an address someone else is guessing from).
     known_good: moka::sync::Cache<[u8; 32], ()>,
+    /// API tokens as last read, by digest, with the generation of the
+    /// catalog's tokens scope they were read at: used only while no token
+    /// was revoked anywhere (a revocation through another process is seen
+    /// within `CHANGE_BOUND`).
+    api_tokens: moka::sync::Cache<[u8; 32], Arc<CachedToken>>,
     /// API token ids used since the last flush, with when.
     touched: Mutex<HashMap<String, i64>>,
 }
@@ -374,6 +379,10 @@ impl Identity {
                 .max_capacity(8 * 1024 * 1024)
                 .time_to_live(KNOWN_GOOD_TTL)
                 .build(),
+            api_tokens: moka::sync::Cache::builder()
+                .weigher(|_k: &[u8; 32], v: &Arc<CachedToken>| v.weight())
+                .max_capacity(16 * 1024 * 1024)
+                .build(),
             touched: Mutex::new(HashMap::new()),
         })
     }
@@ -496,27 +505,50 @@ impl Identity {
     }
 
     async fn resolve_api_token(&self, token: &str) -> Result<Option<Principal>, AppError> {
-        let Some(row) = self.catalog.find_api_token(&sha256_hex(token)).await? else {
-            return Ok(None);
-        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = now_ms();
-        if !row.is_active(now) {
-            return Ok(None);
-        }
-        // A token made with another works only while its ancestors do.
-        if row.parent_id.is_some() && !self.catalog.api_token_chain_active(&row.id).await? {
+        let stamp = self.catalog.generation(crate::catalog::TOKENS_SCOPE);
+        let cached = stamp.and_then(|g| self.api_tokens.get(&digest).filter(|c| c.stamp == g));
+        let cached = match cached {
+            Some(c) => c,
+            None => {
+                let Some(row) = self.catalog.find_api_token(&hex::encode(digest)).await? else {
+                    return Ok(None);
+                };
+                if !row.is_active(now) {
+                    return Ok(None);
+                }
+                // A token made with another works only while its ancestors do.
+                if row.parent_id.is_some() && !self.catalog.api_token_chain_active(&row.id).await? {
+                    return Ok(None);
+                }
+                let principal = Principal {
+                    user_id: Some(row.user_id),
+                    role: Role::parse(&row.role).unwrap_or(Role::Anonymous),
+                    groups: row.groups.iter().map(|g| normalize_group(g)).collect(),
+                    provider: "api-token".into(),
+                    lineage: Lineage {
+                        token_id: Some(row.id.clone()),
+                        expires_at: row.expires_at,
+                        federated: false,
+                        authority: None,
+                    },
+                };
+                let c = Arc::new(CachedToken { stamp: stamp.unwrap_or(0), id: row.id, principal });
+                if stamp.is_some() {
+                    self.api_tokens.insert(digest, Arc::clone(&c));
+                }
+                c
+            }
+        };
+        // Expiry is checked on every use, cached or not.
+        if cached.principal.lineage.expires_at.is_some_and(|e| e <= now) {
             return Ok(None);
         }
         if let Ok(mut touched) = self.touched.lock() {
-            touched.insert(row.id.clone(), now);
+            touched.insert(cached.id.clone(), now);
         }
-        Ok(Some(Principal {
-            user_id: Some(row.user_id),
-            role: Role::parse(&row.role).unwrap_or(Role::Anonymous),
-            groups: row.groups.iter().map(|g| normalize_group(g)).collect(),
-            provider: "api-token".into(),
-            lineage: Lineage { token_id: Some(row.id), expires_at: row.expires_at, federated: false, authority: None },
-        }))
+        Ok(Some(cached.principal.clone()))
     }
 
     /// Argon2-hashed static tokens, tried only for credentials that can be
@@ -771,6 +803,25 @@ mod tests {
         assert!(t.starts_with("bh_"));
         assert_eq!(t.len(), 43);
         assert_ne!(t, generate_api_token());
+    }
+}
+
+/// An API token as last read from the catalog.
+struct CachedToken {
+    /// The tokens scope's generation it was read at.
+    stamp: u64,
+    id: String,
+    principal: Principal,
+}
+
+impl CachedToken {
+    fn weight(&self) -> u32 {
+        let p = &self.principal;
+        let strings = self.id.len()
+            + p.user_id.as_ref().map_or(0, String::len)
+            + p.groups.iter().map(|g| g.len() + 24).sum::<usize>()
+            + p.provider.len();
+        u32::try_from(strings + 256).unwrap_or(u32::MAX)
     }
 }
 

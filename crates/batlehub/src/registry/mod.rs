@@ -6,8 +6,12 @@
 //! and nothing here knows the application or a request: every function is
 //! given the catalog, the blob store and the caller it needs.
 
+pub mod view;
+
 use std::collections::HashMap;
 use std::sync::Arc;
+
+pub use self::view::{LocalViews, PackageView};
 
 use crate::access::{self, Decision, Grants, Permission, Principal};
 use crate::blobs::{BlobStore, PendingBlob};
@@ -33,19 +37,13 @@ pub struct Registry {
     /// Names an upstream serves that may be published here anyway (the
     /// configuration's `allow_upstream_names`, as catalog keys).
     pub allowed_names: std::collections::HashSet<String>,
-    /// Every claim (configured and catalog) as last read: when, and at which
-    /// [`Catalog::claims_generation`].
+    /// Every claim (configured and catalog) as last read, at which
+    /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
 }
 
-/// When claims were read, at which claims generation, and the claims.
-type CachedClaims = (std::time::Instant, u64, Vec<ClaimRow>);
-
-/// How long the claims of a registry are used without reading the catalog
-/// again. A claim made through this process applies at once (the catalog's
-/// claims generation changes); one made through another replica, within
-/// this time.
-pub const CLAIMS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// The registry generation claims were read at, and the claims.
+type CachedClaims = (u64, Vec<ClaimRow>);
 
 /// Metric handles of one registry, made once so that the request path does
 /// not build label sets and look them up for every response.
@@ -129,7 +127,7 @@ pub enum Source {
     /// A local registry (this one or a member) owns the name. The package row
     /// is absent when only a namespace claim covers the name: it is then not
     /// found, and never looked up upstream.
-    Local { registry: Arc<Registry>, package: Option<PackageRow>, claim: Option<ClaimRow> },
+    Local { registry: Arc<Registry>, view: Arc<PackageView>, claim: Option<ClaimRow> },
     /// Nobody local owns the name: the upstreams serve it.
     Upstream,
 }
@@ -137,11 +135,13 @@ pub enum Source {
 /// Every namespace claim of `registry`: the configuration's, then the
 /// catalog's (claims made through the admin API).
 pub async fn claims(catalog: &Catalog, registry: &Registry) -> AppResult<Vec<ClaimRow>> {
-    let generation = catalog.claims_generation();
-    if let Ok(cache) = registry.claims_cache.lock()
-        && let Some((at, seen, claims)) = cache.as_ref()
-        && at.elapsed() < CLAIMS_TTL
-        && *seen == generation
+    // A claim made through this process applies at once; one made through
+    // another, within `CHANGE_BOUND` (the registry's generation changes).
+    let generation = catalog.generation(&registry.name);
+    if let Some(g) = generation
+        && let Ok(cache) = registry.claims_cache.lock()
+        && let Some((seen, claims)) = cache.as_ref()
+        && *seen == g
     {
         return Ok(claims.clone());
     }
@@ -161,8 +161,10 @@ pub async fn claims(catalog: &Catalog, registry: &Registry) -> AppResult<Vec<Cla
             out.push(c);
         }
     }
-    if let Ok(mut cache) = registry.claims_cache.lock() {
-        *cache = Some((std::time::Instant::now(), generation, out.clone()));
+    if let Some(g) = generation
+        && let Ok(mut cache) = registry.claims_cache.lock()
+    {
+        *cache = Some((g, out.clone()));
     }
     Ok(out)
 }
@@ -183,28 +185,33 @@ pub async fn claim_for(catalog: &Catalog, registry: &Registry, name: &str) -> Ap
 /// namespace never goes upstream (no dependency confusion).
 pub async fn resolve_source(
     catalog: &Catalog,
+    views: &LocalViews,
     registries: &Registries,
     registry: &Arc<Registry>,
     name: &str,
 ) -> AppResult<Source> {
     let members = registry.members.iter().filter_map(|m| registries.get(m));
     let own = registry.mode.has_local().then_some(registry);
+    let mut last = None;
     for reg in members.chain(own) {
-        let package = catalog.get_package(&reg.name, name).await?;
+        let view = views.get(catalog, &reg.name, name).await?;
         let claim = claim_for(catalog, reg, name).await?;
-        if package.is_some() || claim.is_some() {
-            return Ok(Source::Local { registry: Arc::clone(reg), package, claim });
+        if view.package.is_some() || claim.is_some() {
+            return Ok(Source::Local { registry: Arc::clone(reg), view, claim });
         }
+        last = Some(view);
     }
+    let none = || Arc::new(PackageView::absent());
     // A proxy's own claims reserve names too: a claimed name is never
     // fetched from its upstreams.
     if !registry.mode.has_local()
         && let Some(claim) = claim_for(catalog, registry, name).await?
     {
-        return Ok(Source::Local { registry: Arc::clone(registry), package: None, claim: Some(claim) });
+        return Ok(Source::Local { registry: Arc::clone(registry), view: none(), claim: Some(claim) });
     }
     if registry.mode == Mode::Local || registry.upstreams.is_empty() {
-        return Ok(Source::Local { registry: Arc::clone(registry), package: None, claim: None });
+        let view = last.unwrap_or_else(none);
+        return Ok(Source::Local { registry: Arc::clone(registry), view, claim: None });
     }
     Ok(Source::Upstream)
 }

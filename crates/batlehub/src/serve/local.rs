@@ -13,7 +13,8 @@ use super::RequestCtx;
 use crate::access::{self, Permission};
 use crate::catalog::{ClaimRow, NewVersion, PackageRow, PublishOutcome};
 use crate::error::{AppError, AppResult};
-use crate::registry::{self, PublishFile, Registry, Source};
+use crate::http::Rendered;
+use crate::registry::{self, PackageView, PublishFile, Registry, Source};
 use crate::upstream::artifacts::Artifact;
 
 /// A local package as this request sees it, read access checked.
@@ -21,6 +22,9 @@ pub struct Local {
     /// The registry that holds it: this one or a member.
     pub registry: Arc<Registry>,
     pub package: PackageRow,
+    /// Its versions, files, tags and owners, as current as the package row
+    /// (read from memory while the registry is unchanged).
+    pub view: Arc<PackageView>,
 }
 
 /// A package name of this very registry (never a member's) and the claim
@@ -52,9 +56,13 @@ impl RequestCtx {
     /// registry owns the name but holds nothing (a claim, an unpublished
     /// name), and an invisible package answers 404 (401 to the anonymous).
     pub async fn read_local(&self, key: &str, display: &str, wanted: Permission) -> AppResult<Option<Local>> {
-        match registry::resolve_source(&self.app.catalog, &self.app.registries, &self.registry, key).await? {
+        let app = &self.app;
+        match registry::resolve_source(&app.catalog, &app.views, &app.registries, &self.registry, key).await? {
             Source::Upstream => Ok(None),
-            Source::Local { registry, package: Some(package), claim } => {
+            Source::Local { registry, view, claim } if view.package.is_some() => {
+                let Some(package) = view.package.clone() else {
+                    return Err(AppError::not_found(format!("{display} not found")));
+                };
                 registry::check_local_read(
                     &self.principal,
                     &self.registry,
@@ -63,9 +71,9 @@ impl RequestCtx {
                     claim.as_ref(),
                     wanted,
                 )?;
-                Ok(Some(Local { registry, package }))
+                Ok(Some(Local { registry, package, view }))
             }
-            Source::Local { registry, package: None, .. } => {
+            Source::Local { registry, .. } => {
                 if registry.name != self.registry.name {
                     registry::require_on(&self.principal, &registry, wanted)?;
                 }
@@ -81,20 +89,30 @@ impl RequestCtx {
 
     /// Serve the file `filename` of a local package from the blob store.
     pub async fn serve_local_file(&self, local: &Local, filename: &str) -> AppResult<Response> {
-        let file = self
-            .app
-            .catalog
-            .get_file(&local.package.id, filename)
-            .await?
-            .ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
+        let file = local.view.file(filename).ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
         let (readable, size) = self
             .app
             .blobs
             .open_readable(&file.sha256)
             .await?
             .ok_or_else(|| AppError::internal(format!("blob {} of {filename} is missing", file.sha256)))?;
-        let artifact = Artifact::Stored { file: readable, size, content_type: file.content_type };
+        let artifact = Artifact::Stored { file: readable, size, content_type: file.content_type.clone() };
         Ok(crate::http::artifact(&local.registry.metrics.bytes, artifact, None))
+    }
+
+    /// The rendering `variant` of `local` for this request's base URL, made
+    /// by `render` (on the blocking pool) once per view of the package: a
+    /// local document is rendered again only after its registry changed.
+    pub async fn rendered_local<F>(&self, local: &Local, variant: &'static str, render: F) -> AppResult<Rendered>
+    where
+        F: FnOnce(&PackageView, &PackageRow) -> AppResult<Vec<u8>> + Send + 'static,
+    {
+        let (view, package) = (Arc::clone(&local.view), local.package.clone());
+        let make = move || render(&view, &package);
+        if !local.view.kept {
+            return crate::http::blocking(move || make().map(crate::http::rendered)).await;
+        }
+        self.app.rendered.get_or_render((local.view.id, variant, self.base.clone()), make).await
     }
 
     /// The package `key` of this registry and the claim covering it.

@@ -25,6 +25,7 @@ use crate::app::App;
 use crate::catalog::{AuditEvent, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
+pub use crate::registry::PackageView;
 use crate::registry::{self, Registry};
 use crate::upstream::documents::DocFetch;
 

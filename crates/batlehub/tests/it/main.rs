@@ -34,3 +34,4 @@ mod tidy;
 mod token_lineage;
 mod ui;
 mod ui_browser;
+mod views;

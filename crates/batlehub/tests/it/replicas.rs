@@ -104,8 +104,8 @@ async fn two_replicas_serve_as_one() {
         .await
         .expect("claim");
     assert_eq!(r.status(), 201);
-    // A reads claims again within CLAIMS_TTL of a change on another replica.
-    let deadline = std::time::Instant::now() + batlehub::registry::CLAIMS_TTL + std::time::Duration::from_secs(2);
+    // A sees a claim made on another replica within CHANGE_BOUND.
+    let deadline = std::time::Instant::now() + batlehub::catalog::CHANGE_BOUND + std::time::Duration::from_secs(2);
     let mut i = 0;
     loop {
         let (status, _) = publish(&c, &reg_a, ALICE, &format!("@team/lib{i}"), "1.0.0").await;

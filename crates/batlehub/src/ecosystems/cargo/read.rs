@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::names::{self, CrateName, index_prefix};
 use crate::access::{self, Decision, Permission, Principal};
-use crate::catalog::{OwnerRow, PackageRow};
+use crate::catalog::OwnerRow;
 use crate::error::{AppError, AppResult};
 use crate::http;
-use crate::serve::{Located, RequestCtx};
+use crate::serve::{Located, PackageView, RequestCtx};
 use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::{DocFetch, Document, Served};
 use crate::upstream::CacheKey;
@@ -42,10 +42,9 @@ pub fn config_json(ctx: &RequestCtx) -> Response {
     http::json(StatusCode::OK, &doc)
 }
 
-async fn local_index_body(ctx: &RequestCtx, package: &PackageRow) -> AppResult<Vec<u8>> {
-    let versions = ctx.app.catalog.list_versions(&package.id).await?;
+fn local_index_body(view: &PackageView) -> AppResult<Vec<u8>> {
     let mut out = Vec::new();
-    for v in versions {
+    for v in &view.versions {
         let mut line: Value = serde_json::from_str(&v.metadata).map_err(|e| AppError::internal(e.to_string()))?;
         line["yanked"] = json!(v.yanked);
         serde_json::to_writer(&mut out, &line).map_err(|e| AppError::internal(e.to_string()))?;
@@ -74,11 +73,11 @@ fn display(name: &CrateName) -> String {
 
 pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> AppResult<Response> {
     if let Some(local) = ctx.read_local(&name.key(), &display(name), Permission::ReleasesRead).await? {
-        let body = local_index_body(ctx, &local.package).await?;
-        if body.is_empty() {
+        if local.view.versions.is_empty() {
             return Err(AppError::not_found(format!("crate {} not found", name.as_str())));
         }
-        return Ok(http::document(headers, &http::rendered(body), INDEX_TYPE, None));
+        let rendered = ctx.rendered_local(&local, "cargo-local-index", |view, _| local_index_body(view)).await?;
+        return Ok(http::document(headers, &rendered, INDEX_TYPE, None));
     }
     let served = ctx.document(index_fetch(ctx, name, false)).await?;
     // Index files hold no URLs: passed through as fetched, with the
@@ -171,8 +170,9 @@ pub fn owner_login(o: &OwnerRow) -> String {
 
 pub async fn owners_list(ctx: &RequestCtx, name: &CrateName) -> AppResult<Response> {
     let local = ctx.local_package(&name.key(), &display(name), Permission::ReleasesRead).await?;
-    let owners = ctx.app.catalog.list_owners(&local.package.id).await?;
-    let users: Vec<Value> = owners
+    let users: Vec<Value> = local
+        .view
+        .owners
         .iter()
         .enumerate()
         .map(|(i, o)| json!({ "id": i + 1, "login": owner_login(o), "name": o.principal_id, "kind": if o.is_group() { "team" } else { "user" } }))

@@ -17,7 +17,7 @@ use crate::access::Permission;
 use crate::catalog::{PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::http;
-use crate::serve::{Located, RequestCtx};
+use crate::serve::{Located, PackageView, RequestCtx};
 use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::{self, CacheKey};
 use crate::upstream::artifacts::ExpectedDigest;
@@ -26,13 +26,8 @@ fn wants_abbreviated(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ABBREVIATED))
 }
 
-async fn local_packument(ctx: &RequestCtx, name: &NpmName, package: &PackageRow) -> AppResult<Value> {
-    let catalog = &ctx.app.catalog;
-    let versions = catalog.list_versions(&package.id).await?;
-    let files = catalog.list_files(&package.id).await?;
-    let tags = catalog.list_tags(&package.id).await?;
-    let owners = catalog.list_owners(&package.id).await?;
-    Ok(render::local_packument(name, package, &versions, &files, &tags, &owners, &ctx.registry_base()))
+fn local_packument(name: &NpmName, view: &PackageView, package: &PackageRow, registry_base: &str) -> Value {
+    render::local_packument(name, package, &view.versions, &view.files, &view.tags, &view.owners, registry_base)
 }
 
 /// The fetch of the upstream packument of `name`.
@@ -58,10 +53,16 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
     let content_type = if abbreviated { ABBREVIATED } else { "application/json" };
     let key = name.full();
     if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
-        let doc = local_packument(ctx, name, &local.package).await?;
-        let doc = if abbreviated { render::abbreviate(&doc) } else { doc };
-        let body = serde_json::to_vec(&doc).map_err(|e| AppError::internal(e.to_string()))?;
-        return Ok(http::document(headers, &http::rendered(body), content_type, None));
+        let variant = if abbreviated { "npm-local-abbreviated" } else { "npm-local-full" };
+        let (name, base) = (name.clone(), ctx.registry_base());
+        let rendered = ctx
+            .rendered_local(&local, variant, move |view, package| {
+                let doc = local_packument(&name, view, package, &base);
+                let doc = if abbreviated { render::abbreviate(&doc) } else { doc };
+                serde_json::to_vec(&doc).map_err(|e| AppError::internal(e.to_string()))
+            })
+            .await?;
+        return Ok(http::document(headers, &rendered, content_type, None));
     }
     let (parsed, served) = upstream_packument(ctx, name, false).await?;
     let base = ctx.registry_base();
@@ -80,7 +81,7 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
 pub async fn version(ctx: &RequestCtx, name: &NpmName, spec: &str) -> AppResult<Response> {
     let key = name.full();
     let manifest = if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
-        render::resolve_spec(&local_packument(ctx, name, &local.package).await?, spec)
+        render::resolve_spec(&local_packument(name, &local.view, &local.package, &ctx.registry_base()), spec)
     } else {
         let (parsed, _) = upstream_packument(ctx, name, false).await?;
         parsed.version_manifest(spec, name, &ctx.registry_base())
@@ -117,7 +118,7 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
 pub async fn dist_tags(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
     let key = name.full();
     let tags = if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
-        local_packument(ctx, name, &local.package).await?.get("dist-tags").cloned()
+        local_packument(name, &local.view, &local.package, &ctx.registry_base()).get("dist-tags").cloned()
     } else {
         upstream_packument(ctx, name, false).await?.0.value.get("dist-tags").cloned()
     };

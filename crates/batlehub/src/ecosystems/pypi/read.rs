@@ -16,9 +16,9 @@ use crate::access::Permission;
 use crate::catalog::{FileRow, PackageRow, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::http;
-use crate::serve::{Located, RequestCtx};
+use crate::serve::{Located, PackageView, RequestCtx};
 use crate::upstream::artifacts::ExpectedDigest;
-use crate::upstream::documents::{CacheState, DocFetch, Served};
+use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::{self, CacheKey};
 
 pub fn redirect(to: &str) -> Response {
@@ -27,11 +27,6 @@ pub fn redirect(to: &str) -> Response {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
-}
-
-fn respond(headers: &HeaderMap, page: &ProjectPage, format: Format, state: Option<CacheState>) -> AppResult<Response> {
-    let body = render_page(page, format)?;
-    Ok(with_vary(http::document(headers, &http::rendered(body), content_type(format), state)))
 }
 
 fn render_page(page: &ProjectPage, format: Format) -> AppResult<Vec<u8>> {
@@ -59,9 +54,8 @@ fn file_url(registry_base: &str, project: &str, filename: &str) -> String {
 }
 
 /// A local project's page, from rows.
-async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(ProjectPage, Vec<VersionRow>, Vec<FileRow>)> {
-    let versions = ctx.app.catalog.list_versions(&package.id).await?;
-    let files = ctx.app.catalog.list_files(&package.id).await?;
+fn local_page(registry_base: &str, view: &PackageView, package: &PackageRow) -> ProjectPage {
+    let (versions, files) = (&view.versions, &view.files);
     let by_version: HashMap<&str, &VersionRow> = versions.iter().map(|v| (v.id.as_str(), v)).collect();
     let metadata_files: HashMap<&str, &FileRow> =
         files.iter().filter_map(|f| f.filename.strip_suffix(".metadata").map(|d| (d, f))).collect();
@@ -71,7 +65,7 @@ async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(Projec
         let v = by_version.get(f.version_id.as_str());
         page_files.push(DistFile {
             filename: f.filename.clone(),
-            url: file_url(&ctx.registry_base(), &package.name, &f.filename),
+            url: file_url(registry_base, &package.name, &f.filename),
             hashes: BTreeMap::from([("sha256".to_string(), f.sha256.clone())]),
             requires_python: meta
                 .get("requires_python")
@@ -88,7 +82,7 @@ async fn local_page(ctx: &RequestCtx, package: &PackageRow) -> AppResult<(Projec
     }
     let mut vs: Vec<String> = versions.iter().map(|v| v.version.clone()).collect();
     vs.sort_by_key(|v| names::parse_version(v));
-    Ok((ProjectPage { name: package.display_name.clone(), versions: vs, files: page_files }, versions, files))
+    ProjectPage { name: package.display_name.clone(), versions: vs, files: page_files }
 }
 
 /// An upstream project page, parsed once per fetched body (PEP 691 JSON or
@@ -115,8 +109,17 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
 
 pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
     if let Some(local) = ctx.read_local(project, &format!("project {project}"), Permission::ReleasesRead).await? {
-        let (page, _, _) = local_page(ctx, &local.package).await?;
-        return respond(headers, &page, format, None);
+        let variant = match format {
+            Format::Html => "pypi-local-html",
+            Format::Json => "pypi-local-json",
+        };
+        let base = ctx.registry_base();
+        let rendered = ctx
+            .rendered_local(&local, variant, move |view, package| {
+                render_page(&local_page(&base, view, package), format)
+            })
+            .await?;
+        return Ok(with_vary(http::document(headers, &rendered, content_type(format), None)));
     }
     let (upstream, served) = upstream_page(ctx, project, false).await?;
     // Rendered once per fetched body, format and public address.
@@ -213,12 +216,11 @@ fn file_json(ctx: &RequestCtx, project: &str, f: &FileRow, v: &VersionRow) -> Va
 }
 
 pub async fn json_api(ctx: &RequestCtx, project: &str, version: Option<&str>) -> AppResult<Response> {
-    let package = ctx
+    let local = ctx
         .read_local(project, &format!("project {project}"), Permission::ReleasesRead)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("project {project} not found in this registry's local packages")))?
-        .package;
-    let (_, versions, files) = local_page(ctx, &package).await?;
+        .ok_or_else(|| AppError::not_found(format!("project {project} not found in this registry's local packages")))?;
+    let (package, versions, files) = (&local.package, &local.view.versions, &local.view.files);
     let dists: Vec<&FileRow> = files.iter().filter(|f| !f.filename.ends_with(".metadata")).collect();
     let mut releases = serde_json::Map::new();
     let mut sorted: Vec<&VersionRow> = versions.iter().collect();

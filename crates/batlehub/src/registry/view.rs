@@ -1,0 +1,133 @@
+//! In-memory views of local packages: what a read needs (the package row,
+//! its versions, files, tags and owners) loaded once and kept while the
+//! registry's change counter says nothing changed.
+//!
+//! Architecture invariants: a view is stamped with the registry's
+//! generation read *before* it was loaded, and used only while that
+//! generation is current ([`Catalog::generation`]): a write through this
+//! process is seen by the next request, one through another process within
+//! [`crate::catalog::CHANGE_BOUND`], and when the catalog's counters cannot
+//! be read nothing cached is used. Absent names are views too (a hybrid
+//! registry's upstream names are looked up once per change, not per
+//! request). Writes never read views: they check inside their transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::catalog::{Catalog, DbResult, FileRow, OwnerRow, PackageRow, VersionRow};
+
+/// A local package as last loaded (or the fact that there is none).
+#[derive(Debug)]
+pub struct PackageView {
+    /// Unique in this process: renderings of this view are cached under it.
+    pub id: u64,
+    stamp: u64,
+    /// Whether it is kept (its registry's generation was known): only then
+    /// are its renderings worth keeping too.
+    pub kept: bool,
+    pub package: Option<PackageRow>,
+    pub versions: Vec<VersionRow>,
+    pub files: Vec<FileRow>,
+    pub tags: Vec<(String, String)>,
+    pub owners: Vec<OwnerRow>,
+}
+
+impl PackageView {
+    /// No such package (not kept anywhere).
+    pub fn absent() -> PackageView {
+        PackageView {
+            id: 0,
+            stamp: 0,
+            kept: false,
+            package: None,
+            versions: Vec::new(),
+            files: Vec::new(),
+            tags: Vec::new(),
+            owners: Vec::new(),
+        }
+    }
+
+    pub fn file(&self, filename: &str) -> Option<&FileRow> {
+        self.files.iter().find(|f| f.filename == filename)
+    }
+
+    fn weight(&self) -> u32 {
+        let p = self
+            .package
+            .as_ref()
+            .map_or(0, |p| p.id.len() + p.registry.len() + p.name.len() + p.display_name.len() + p.metadata.len() + 64);
+        let v: usize = self.versions.iter().map(|v| v.id.len() + v.version.len() + v.metadata.len() + 96).sum();
+        let f: usize = self
+            .files
+            .iter()
+            .map(|f| f.filename.len() + f.sha512.len() + f.content_type.len() + f.metadata.len() + 256)
+            .sum();
+        let t: usize = self.tags.iter().map(|(a, b)| a.len() + b.len() + 48).sum();
+        let o: usize = self.owners.iter().map(|o| o.principal_id.len() + 80).sum();
+        u32::try_from(p + v + f + t + o + 128).unwrap_or(u32::MAX)
+    }
+}
+
+/// The views of every local registry, bounded in bytes.
+pub struct LocalViews {
+    cache: moka::sync::Cache<String, Arc<PackageView>>,
+    next_id: AtomicU64,
+    loads: AtomicU64,
+}
+
+impl LocalViews {
+    pub fn new(max_bytes: u64) -> LocalViews {
+        LocalViews {
+            cache: moka::sync::Cache::builder()
+                .weigher(|_k: &String, v: &Arc<PackageView>| v.weight())
+                .max_capacity(max_bytes)
+                .build(),
+            // Far from the upstream documents' generations, which share the
+            // rendered cache's keys.
+            next_id: AtomicU64::new(1 << 62),
+            loads: AtomicU64::new(0),
+        }
+    }
+
+    /// How many views were read from the catalog so far.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// The view of package `key` of `registry`: from memory when current,
+    /// else loaded (and kept when the registry's generation is known).
+    pub async fn get(&self, catalog: &Catalog, registry: &str, key: &str) -> DbResult<Arc<PackageView>> {
+        let stamp = catalog.generation(registry);
+        let map_key = format!("{registry}\0{key}");
+        if let Some(g) = stamp
+            && let Some(v) = self.cache.get(&map_key)
+            && v.stamp == g
+        {
+            return Ok(v);
+        }
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let package = catalog.get_package(registry, key).await?;
+        let mut view = PackageView {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            stamp: stamp.unwrap_or(0),
+            kept: stamp.is_some(),
+            package: None,
+            versions: Vec::new(),
+            files: Vec::new(),
+            tags: Vec::new(),
+            owners: Vec::new(),
+        };
+        if let Some(p) = package {
+            view.versions = catalog.list_versions(&p.id).await?;
+            view.files = catalog.list_files(&p.id).await?;
+            view.tags = catalog.list_tags(&p.id).await?;
+            view.owners = catalog.list_owners(&p.id).await?;
+            view.package = Some(p);
+        }
+        let view = Arc::new(view);
+        if stamp.is_some() {
+            self.cache.insert(map_key, Arc::clone(&view));
+        }
+        Ok(view)
+    }
+}
