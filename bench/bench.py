@@ -13,10 +13,12 @@ Usage: bench.py [--quick] [--only 1,2,...]
 import argparse
 import base64
 import concurrent.futures
+import glob
 import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -40,6 +42,8 @@ NGINX_BASE = 18181      # the baseline: files from disk
 UPSTREAM = 18182        # the static upstream every proxy uses
 THROTTLED = 18183       # the same, rate-limited and logged (stampede)
 HUB = 18190
+PRIVATE_PORT = 18196
+PG_PORT = 18199
 VERDACCIO = 18191
 DEVPI = 18192
 
@@ -47,7 +51,7 @@ WRK = ["wrk", "-t2", "-c64", "-d4s", "--latency"]
 ROUNDS = 3
 THROTTLE = "10m"        # nginx limit_rate for the stampede upstream (bytes/s)
 THROTTLE_BPS = 10 * 1024 * 1024
-FULL = "1,2,3,4,5,6,7,8"
+FULL = "1,2,3,4,5,6,7,8,9"
 
 
 def log(*a):
@@ -886,6 +890,217 @@ def scenario_footprint(rep, startup):
     return med(rss), med(times)
 
 
+# -- 9. private packages ---------------------------------------------------
+
+PRIVATE_CONFIG = """
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[database]
+url = "{db}"
+
+[storage]
+type = "filesystem"
+path = "{data}/storage"
+
+[log]
+level = "warn"
+
+[[auth]]
+type = "token"
+[[auth.tokens]]
+value = "bench-admin-token"
+role = "admin"
+user_id = "bench"
+
+[[registries]]
+type = "npm"
+name = "private-npm"
+mode = "local"
+
+[[registries]]
+type = "npm"
+name = "npm"
+mode = "proxy"
+upstreams = ["http://127.0.0.1:{up}/npm/"]
+
+[[registries]]
+type = "cargo"
+name = "private-cargo"
+mode = "local"
+
+[[registries]]
+type = "pypi"
+name = "private-pypi"
+mode = "local"
+"""
+
+
+def start_postgres():
+    """A throwaway PostgreSQL server under bench/work (as .ci/run starts
+    one), or None when its binaries are not installed."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in re.findall(r"\d+", p)])
+    if not bins or not os.path.exists(os.path.join(bins[-1], "initdb")):
+        return None, None
+    pgbin = bins[-1]
+    pgdir = tempfile.mkdtemp(prefix="bench-pg-", dir=WORK)
+    as_pg = [] if os.geteuid() != 0 else ["su", "postgres", "-c"]
+    if as_pg:
+        shutil.chown(pgdir, "postgres")
+
+    def run(cmd):
+        subprocess.run(as_pg + [cmd] if as_pg else ["sh", "-c", cmd], check=True, capture_output=True)
+
+    run(f"{pgbin}/initdb -D {pgdir}/data -U batle --auth=trust -E UTF8")
+    run(f"{pgbin}/pg_ctl -D {pgdir}/data -l {pgdir}/pg.log -w start -o '-c listen_addresses=127.0.0.1 -p {PG_PORT} -k {pgdir} -c fsync=off'")
+
+    def stop():
+        subprocess.run(as_pg + [f"{pgbin}/pg_ctl -D {pgdir}/data -m immediate -w stop"] if as_pg
+                       else ["sh", "-c", f"{pgbin}/pg_ctl -D {pgdir}/data -m immediate -w stop"], capture_output=True)
+        shutil.rmtree(pgdir, ignore_errors=True)
+    return f"postgres://batle@127.0.0.1:{PG_PORT}/postgres", stop
+
+
+def start_private_hub(data, port, db):
+    os.makedirs(data, exist_ok=True)
+    conf = os.path.join(data, "batlehub.toml")
+    open(conf, "w").write(PRIVATE_CONFIG.format(port=port, data=data, db=db, up=UPSTREAM))
+    p = Proc(f"batlehub-private-{port}", [BIN, "serve", "--config", conf])
+    wait_http(f"http://127.0.0.1:{port}/livez")
+    return p
+
+
+def http_call(port, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def crate_file(name, vers):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for fname, data in ((f"{name}-{vers}/Cargo.toml",
+                             f'[package]\nname = "{name}"\nversion = "{vers}"\nedition = "2021"\n'.encode()),
+                            (f"{name}-{vers}/src/lib.rs", b"pub fn hello() {}\n")):
+            info = tarfile.TarInfo(fname)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def cargo_publish_body(name, vers, crate):
+    meta = json.dumps({"name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
+                       "description": f"the {name} crate", "license": "MIT", "keywords": [], "categories": [],
+                       "badges": {}, "links": None}).encode()
+    return len(meta).to_bytes(4, "little") + meta + len(crate).to_bytes(4, "little") + crate
+
+
+def small_wheel(path, name, version, pad):
+    dist = name.replace("-", "_")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{dist}/__init__.py", "")
+        z.writestr(f"{dist}/blob.bin", pad)
+        z.writestr(f"{dist}-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+        z.writestr(f"{dist}-{version}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{dist}-{version}.dist-info/RECORD", "")
+
+
+def fill_private(port):
+    """Publish the same private packages to a hub; a user's API token back."""
+    admin = {"authorization": "Bearer bench-admin-token"}
+    pad = bytes(random.Random(7).getrandbits(8) for _ in range(50 * 1024))
+    for i in range(20):
+        v = f"1.{i}.0"
+        st, _ = http_call(port, "PUT", "/proxy/private-npm/private-lib",
+                          npm_publish_body("private-lib", v, npm_tgz("private-lib", v, pad)),
+                          {**admin, "content-type": "application/json"})
+        assert st in (200, 201), st
+        st, out = http_call(port, "PUT", "/proxy/private-cargo/api/v1/crates/new",
+                            cargo_publish_body("private-crate", v, crate_file("private-crate", v)),
+                            {"authorization": "bench-admin-token"})
+        assert st == 200, (st, out)
+    wheel = os.path.join(WORK, "private_pkg-1.0.0-py3-none-any.whl")
+    small_wheel(wheel, "private-pkg", "1.0.0", pad)
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "__token__:bench-admin-token",
+                          "-F", ":action=file_upload", "-F", "name=private-pkg", "-F", "version=1.0.0",
+                          "-F", f"content=@{wheel}", f"http://127.0.0.1:{port}/proxy/private-pypi/legacy/"],
+                         capture_output=True, text=True).stdout
+    assert out == "200", out
+    st, made = http_call(port, "POST", "/api/v1/auth/tokens", json.dumps({"name": "bench", "role": "user"}).encode(),
+                         {**admin, "content-type": "application/json"})
+    assert st == 201, (st, made)
+    return json.loads(made)["token"]
+
+
+PRIVATE_READS = [
+    # (what, path under /proxy, file under fixtures/private for nginx, target)
+    ("for reference: a cached proxied npm tarball (~55 KB)", "/npm/express/-/express-4.18.2.tgz", "npm-express.tgz", 0.8),
+    ("npm tarball (~50 KB)", "/private-npm/private-lib/-/private-lib-1.19.0.tgz", "npm-private-lib.tgz", 0.8),
+    ("npm packument (20 versions)", "/private-npm/private-lib", "npm-private-lib.json", 0.5),
+    ("cargo index file (20 versions)", "/private-cargo/registry/pr/iv/private-crate", "cargo-private-crate", 0.5),
+    ("PyPI simple page", "/private-pypi/simple/private-pkg/", "pypi-private-pkg.html", 0.5),
+]
+
+
+def scenario_private(rep):
+    """Local (published) packages read with an API token, on SQLite and on
+    PostgreSQL, against nginx serving the same bytes from disk."""
+    hubs = []
+    pg_url, pg_stop = start_postgres()
+    try:
+        sqlite_data = tempfile.mkdtemp(prefix="bh-private-sqlite-", dir=WORK)
+        hubs.append(("BatleHub (SQLite)", PRIVATE_PORT,
+                     start_private_hub(sqlite_data, PRIVATE_PORT, f"sqlite://{sqlite_data}/catalog.db")))
+        if pg_url:
+            pg_data = tempfile.mkdtemp(prefix="bh-private-pg-", dir=WORK)
+            hubs.append(("BatleHub (PostgreSQL)", PRIVATE_PORT + 1, start_private_hub(pg_data, PRIVATE_PORT + 1, pg_url)))
+        tokens = {name: fill_private(port) for name, port, _ in hubs}
+        # What nginx serves: the bytes BatleHub (SQLite) serves, from disk.
+        os.makedirs(os.path.join(FIX, "private"), exist_ok=True)
+        first = hubs[0]
+        for name, port, _ in hubs:
+            # The proxied reference: its packument and tarball fetched once.
+            for path in ("/npm/express", PRIVATE_READS[0][1]):
+                get(f"http://127.0.0.1:{port}/proxy{path}", {"authorization": f"Bearer {tokens[name]}"})
+        for _, path, fname, _ in PRIVATE_READS:
+            body = get(f"http://127.0.0.1:{first[1]}/proxy{path}", {"authorization": f"Bearer {tokens[first[0]]}"})
+            open(os.path.join(FIX, "private", fname), "wb").write(body)
+        rows, figures = [], {}
+        for what, path, fname, target in PRIVATE_READS:
+            systems = [("nginx", f"http://127.0.0.1:{NGINX_BASE}/private/{fname}")]
+            systems += [(name, f"http://127.0.0.1:{port}/proxy{path}") for name, port, _ in hubs]
+            for name, url in systems:
+                headers = [f"Authorization: Bearer {tokens[name]}"] if name in tokens else []
+                wrk(url, ["wrk", "-t2", "-c64", "-d1s"], headers)
+            res = alternate(systems, lambda n, u: wrk(u, WRK, [f"Authorization: Bearer {tokens[n]}"] if n in tokens else []))
+            base = med([r["rps"] for r in res["nginx"]])
+            for name, rs in res.items():
+                rps = med([r["rps"] for r in rs])
+                bad = sum(r["non2xx"] for r in rs)
+                ratio = rps / base
+                if name != "nginx":
+                    figures[(what, name)] = (ratio, target)
+                rows.append((what, name, f"{rps:,.0f} req/s", f"±{spread([r['rps'] for r in rs]):.0f}%",
+                             "1×" if name == "nginx" else f"**{ratio:.2f}×** (target ≥ {target}×)", bad))
+        text = table(rows, ["read", "system", "median", "spread", "vs nginx", "non-2xx"])
+        text += ("\n\nPackages published to local registries, read with a user's API token (`Authorization: Bearer bh_...`); "
+                 "nginx serves the same bytes from disk. `" + " ".join(WRK) + "`, keep-alive."
+                 + ("" if pg_url else " PostgreSQL is not installed here: its rows are missing."))
+        rep.add("9. Private packages", text)
+        return figures
+    finally:
+        for _, _, p in hubs:
+            p.stop()
+        if pg_stop:
+            pg_stop()
+
+
 ATTACK_RUNS = [
     ("the default `[limits]`", "documents,metadata", ""),
     ("caches capped at 64 MiB each (`document_cache_bytes`, `parsed_cache_bytes`, `rendered_cache_bytes`)",
@@ -965,6 +1180,9 @@ def main():
         if "8" in only:
             hub.stop()
             scenario_attacks(rep)
+        if "9" in only:
+            hub.stop()
+            scenario_private(rep)
     finally:
         for p in reversed(procs):
             p.stop()
