@@ -42,7 +42,8 @@ fn has_version(doc: &Value, v: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
     let dir = tempfile::tempdir().expect("dir");
-    let toml = config(&Reg::local("npm", "npm").open_read().toml());
+    let toml =
+        config(&format!("{}\n{}", Reg::local("npm", "npm").open_read().toml(), Reg::local("cargo", "crates").toml()));
     // Two replicas on one catalog and blob store.
     let a = TestServer::start_at(dir.path(), &toml).await;
     let b = TestServer::start_at(dir.path(), &toml).await;
@@ -75,6 +76,32 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
         packument(&c, &ra, "lib", Some(BOB)).await.1["dist-tags"]["latest"] == "1.0.0"
     })
     .await;
+
+    // A cargo yank through B: B's next index read shows it, A's within the bound.
+    let (ca, cb) = (a.reg("crates"), b.reg("crates"));
+    assert_eq!(crate::support::cargo::publish(&c, &ca, ALICE, "yanky", "0.1.0", json!([])).await.0, 200);
+    let yanked = |reg: String| {
+        let c = c.clone();
+        async move {
+            let text = c
+                .get(format!("{reg}/registry/ya/nk/yanky"))
+                .header("authorization", BOB)
+                .send()
+                .await
+                .expect("index")
+                .text()
+                .await
+                .expect("text");
+            let line: Value = serde_json::from_str(text.lines().next().unwrap_or("{}")).unwrap_or(Value::Null);
+            line["yanked"].as_bool()
+        }
+    };
+    assert_eq!(yanked(ca.clone()).await, Some(false));
+    within_bound("cargo publish", || async { yanked(cb.clone()).await == Some(false) }).await;
+    let r = c.delete(format!("{cb}/api/v1/crates/yanky/0.1.0/yank")).header("authorization", ALICE).send().await;
+    assert_eq!(r.expect("yank").status(), 200);
+    assert_eq!(yanked(cb.clone()).await, Some(true), "B: yank not seen at once");
+    within_bound("yank", || async { yanked(ca.clone()).await == Some(true) }).await;
 
     // A tarball both served, then its version unpublished through A.
     let tgz = |reg: &str| format!("{reg}/lib/-/lib-1.1.0.tgz");
