@@ -487,7 +487,7 @@ impl Identity {
             return Ok(found);
         }
         if token.starts_with(API_TOKEN_PREFIX)
-            && let Some(p) = self.resolve_api_token(token).await?
+            && let Some(p) = self.resolve_api_token(hash).await?
         {
             return Ok(Some(p));
         }
@@ -504,11 +504,11 @@ impl Identity {
         Ok(None)
     }
 
-    async fn resolve_api_token(&self, token: &str) -> Result<Option<Principal>, AppError> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    /// The API token whose SHA-256 is `digest`.
+    async fn resolve_api_token(&self, digest: &[u8; 32]) -> Result<Option<Principal>, AppError> {
         let now = now_ms();
         let stamp = self.catalog.generation(crate::catalog::TOKENS_SCOPE);
-        let cached = stamp.and_then(|g| self.api_tokens.get(&digest).filter(|c| c.stamp == g));
+        let cached = stamp.and_then(|g| self.api_tokens.get(digest).filter(|c| c.stamp == g));
         let cached = match cached {
             Some(c) => c,
             None => {
@@ -534,9 +534,14 @@ impl Identity {
                         authority: None,
                     },
                 };
-                let c = Arc::new(CachedToken { stamp: stamp.unwrap_or(0), id: row.id, principal });
+                let c = Arc::new(CachedToken {
+                    stamp: stamp.unwrap_or(0),
+                    id: row.id,
+                    principal,
+                    touched_at: std::sync::atomic::AtomicI64::new(0),
+                });
                 if stamp.is_some() {
-                    self.api_tokens.insert(digest, Arc::clone(&c));
+                    self.api_tokens.insert(*digest, Arc::clone(&c));
                 }
                 c
             }
@@ -545,7 +550,15 @@ impl Identity {
         if cached.principal.lineage.expires_at.is_some_and(|e| e <= now) {
             return Ok(None);
         }
-        if let Ok(mut touched) = self.touched.lock() {
+        // Last use is recorded at most every TOUCH_EVERY_MS per token.
+        let last = cached.touched_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= TOUCH_EVERY_MS
+            && cached
+                .touched_at
+                .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+                .is_ok()
+            && let Ok(mut touched) = self.touched.lock()
+        {
             touched.insert(cached.id.clone(), now);
         }
         Ok(Some(cached.principal.clone()))
@@ -806,12 +819,18 @@ mod tests {
     }
 }
 
+/// How often a token's last use is recorded (its `last_used_at` is that
+/// precise).
+const TOUCH_EVERY_MS: i64 = 10_000;
+
 /// An API token as last read from the catalog.
 struct CachedToken {
     /// The tokens scope's generation it was read at.
     stamp: u64,
     id: String,
     principal: Principal,
+    /// When its use was last recorded (ms).
+    touched_at: std::sync::atomic::AtomicI64,
 }
 
 impl CachedToken {

@@ -25,7 +25,7 @@ pub struct PackageView {
     /// Whether it is kept (its registry's generation was known): only then
     /// are its renderings worth keeping too.
     pub kept: bool,
-    pub package: Option<PackageRow>,
+    pub package: Option<Arc<PackageRow>>,
     pub versions: Vec<VersionRow>,
     pub files: Vec<FileRow>,
     pub tags: Vec<(String, String)>,
@@ -122,7 +122,7 @@ impl LocalViews {
             view.files = catalog.list_files(&p.id).await?;
             view.tags = catalog.list_tags(&p.id).await?;
             view.owners = catalog.list_owners(&p.id).await?;
-            view.package = Some(p);
+            view.package = Some(Arc::new(p));
         }
         let view = Arc::new(view);
         if stamp.is_some() {

@@ -21,7 +21,7 @@ use crate::upstream::artifacts::Artifact;
 pub struct Local {
     /// The registry that holds it: this one or a member.
     pub registry: Arc<Registry>,
-    pub package: PackageRow,
+    pub package: Arc<PackageRow>,
     /// Its versions, files, tags and owners, as current as the package row
     /// (read from memory while the registry is unchanged).
     pub view: Arc<PackageView>,
@@ -107,7 +107,7 @@ impl RequestCtx {
     where
         F: FnOnce(&PackageView, &PackageRow) -> AppResult<Vec<u8>> + Send + 'static,
     {
-        let (view, package) = (Arc::clone(&local.view), local.package.clone());
+        let (view, package) = (Arc::clone(&local.view), Arc::clone(&local.package));
         let make = move || render(&view, &package);
         if !local.view.kept {
             return crate::http::blocking(move || make().map(crate::http::rendered)).await;
