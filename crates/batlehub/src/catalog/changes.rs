@@ -17,7 +17,8 @@
 //! used at all.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Catalog, DbResult};
@@ -32,11 +33,18 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 pub const CHANGE_BOUND: Duration = Duration::from_secs(2);
 
 /// This process's view of the counters.
-#[derive(Default)]
 pub(crate) struct Changes {
     seen: RwLock<HashMap<String, u64>>,
-    /// When the last successful poll started.
-    polled: Mutex<Option<Instant>>,
+    /// When the last successful poll started: microseconds after `epoch`
+    /// plus one (0: never).
+    polled: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes { seen: RwLock::default(), polled: AtomicU64::new(0), epoch: Instant::now() }
+    }
 }
 
 pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -86,8 +94,9 @@ impl Catalog {
     /// `None` when it may be out of date by more than [`CHANGE_BOUND`]
     /// (then nothing cached under this scope may be used).
     pub fn generation(&self, scope: &str) -> Option<u64> {
-        let fresh = self.changes.polled.lock().ok()?.is_some_and(|at| at.elapsed() < CHANGE_BOUND);
-        if !fresh {
+        let polled = self.changes.polled.load(Ordering::Acquire);
+        let now = self.changes.epoch.elapsed().as_micros() as u64 + 1;
+        if polled == 0 || now.saturating_sub(polled) >= CHANGE_BOUND.as_micros() as u64 {
             return None;
         }
         Some(self.changes.seen.read().ok()?.get(scope).copied().unwrap_or(0))
@@ -111,7 +120,7 @@ impl Catalog {
     /// Read every counter (one small query); on success, views stamped with
     /// the current generations may be used for [`CHANGE_BOUND`].
     pub async fn poll_changes(&self) -> DbResult<()> {
-        let started = Instant::now();
+        let started = self.changes.epoch.elapsed().as_micros() as u64 + 1;
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT scope, generation FROM change_counters").fetch_all(self.pool()).await?;
         if let Ok(mut seen) = self.changes.seen.write() {
@@ -120,9 +129,35 @@ impl Catalog {
                 *e = (*e).max(g.max(0) as u64);
             }
         }
-        if let Ok(mut polled) = self.changes.polled.lock() {
-            *polled = Some(polled.map_or(started, |p| p.max(started)));
-        }
+        self.changes.polled.fetch_max(started, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn generations_are_known_only_while_polls_succeed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}/catalog.db", dir.path().display());
+        let catalog = Catalog::connect(&url, 2).await.expect("catalog");
+        assert_eq!(catalog.generation("npm"), None, "never polled: nothing cached may be used");
+        catalog.poll_changes().await.expect("poll");
+        assert_eq!(catalog.generation("npm"), Some(0));
+        // A write's bump, seen here at once and by another process's poll.
+        let mut tx = catalog.begin_write().await.expect("tx");
+        let g = bump(&mut tx, "npm").await.expect("bump");
+        tx.commit().await.expect("commit");
+        catalog.observe("npm", g);
+        assert_eq!(catalog.generation("npm"), Some(1));
+        let other = Catalog::connect(&url, 2).await.expect("catalog");
+        other.poll_changes().await.expect("poll");
+        assert_eq!(other.generation("npm"), Some(1));
+        assert_eq!(other.generation(TOKENS_SCOPE), Some(0));
+        // No successful poll for CHANGE_BOUND: unknown again.
+        tokio::time::sleep(CHANGE_BOUND).await;
+        assert_eq!(other.generation("npm"), None);
     }
 }
