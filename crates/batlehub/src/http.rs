@@ -283,7 +283,7 @@ pub fn public_base(server: &ServerConfig, headers: &HeaderMap, peer: Option<Sock
         .then(|| header("x-forwarded-proto"))
         .flatten()
         .filter(|s| s == "http" || s == "https")
-        .unwrap_or_else(|| "http".to_string());
+        .unwrap_or_else(|| if server.tls_cert_file.is_some() { "https" } else { "http" }.to_string());
     format!("{scheme}://{host}")
 }
 

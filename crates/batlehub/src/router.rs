@@ -233,6 +233,16 @@ pub async fn serve(
         .keep_alive_timeout(Duration::from_secs(20));
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(app.config.server.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // HTTPS when a certificate is configured: the handshake runs in the
+    // connection's task, within the header-read timeout.
+    let (tls, reloader) = match (&app.config.server.tls_cert_file, &app.config.server.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let cert = crate::tls::ServerCert::load(cert, key)?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cert.server_config()?));
+            (Some(acceptor), Some(spawn_cert_reloader(cert)))
+        }
+        _ => (None, None),
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -258,25 +268,76 @@ pub async fn serve(
         let service = router.clone().map_request(move |req: axum::http::Request<hyper::body::Incoming>| {
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
+            // HTTP/2 carries the host in the URI's authority, not in a Host
+            // header: give every request one, as URLs are built from it.
+            if !req.headers().contains_key(header::HOST)
+                && let Some(v) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                req.headers_mut().insert(header::HOST, v);
+            }
             req
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
+        let Some(tls) = tls.clone() else {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended");
             }
             drop(permit);
         });
     }
     drop(listener);
+    if let Some(r) = reloader {
+        r.abort();
+    }
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after 30 s; stopping anyway");
     }
     app.flush().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), app.catalog.close()).await;
     Ok(())
+}
+
+/// Reload the server certificate on SIGHUP, and when its files change.
+fn spawn_cert_reloader(cert: std::sync::Arc<crate::tls::ServerCert>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = hangup => cert.reload(),
+                _ = tokio::time::sleep(crate::tls::RELOAD_CHECK) => cert.reload_if_changed(),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

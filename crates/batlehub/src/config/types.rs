@@ -58,6 +58,11 @@ pub struct ServerConfig {
     /// Connections served at once; more wait to be accepted. Keep it below
     /// the process's file descriptor limit.
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain (PEM), reloaded on SIGHUP
+    /// or when the file changes.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The private key of `tls_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +74,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             header_read_timeout_secs: 30,
             max_connections: 1000,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

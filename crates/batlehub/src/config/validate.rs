@@ -76,6 +76,15 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
     if server.max_connections == 0 {
         c.push(section_span("max_connections"), "[server] max_connections must be at least 1");
     }
+    match (&server.tls_cert_file, &server.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            if let Err(e) = crate::tls::load_certified_key(cert, key) {
+                c.push(section_span("tls_cert_file"), format!("[server] tls_cert_file / tls_key_file: {e}"));
+            }
+        }
+        (None, None) => {}
+        _ => c.push(section_span("tls_cert_file"), "[server] tls_cert_file and tls_key_file go together"),
+    }
     for (key, value) in [
         ("upstream_document_timeout_secs", limits.upstream_document_timeout_secs),
         ("upstream_artifact_timeout_secs", limits.upstream_artifact_timeout_secs),

@@ -31,6 +31,7 @@ mod pypi;
 mod pypi_clients;
 mod replicas;
 mod tidy;
+mod tls;
 mod token_lineage;
 mod ui;
 mod ui_browser;

@@ -99,8 +99,9 @@ impl TestServer {
             })
             .await;
         });
+        let scheme = if app.config.server.tls_cert_file.is_some() { "https" } else { "http" };
         TestServer {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             app,
             data: data.to_path_buf(),
             _dir: None,
