@@ -32,6 +32,8 @@ use crate::upstream::documents::CacheState;
 pub struct Rendered {
     pub body: Bytes,
     pub etag: String,
+    /// `etag` as a header value, made once.
+    etag_header: Option<HeaderValue>,
 }
 
 /// What a derived document is rendered from: the upstream body's generation
@@ -62,6 +64,10 @@ impl RenderedCache {
     where
         F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
     {
+        // A hit is a plain lookup; only a miss goes through the single flight.
+        if let Some(hit) = self.cache.get(&key).await {
+            return Ok(hit);
+        }
         let made =
             self.cache.try_get_with(key, async move { blocking(move || render().map(rendered)).await }).await.map_err(
                 |e: Arc<AppError>| match &*e {
@@ -100,7 +106,8 @@ pub fn etag_of(body: &[u8]) -> String {
 
 pub fn rendered(body: Vec<u8>) -> Rendered {
     let etag = etag_of(&body);
-    Rendered { body: Bytes::from(body), etag }
+    let etag_header = HeaderValue::from_str(&etag).ok();
+    Rendered { body: Bytes::from(body), etag, etag_header }
 }
 
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
@@ -136,8 +143,8 @@ pub fn document(
     };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&doc.etag) {
-        h.insert(header::ETAG, v);
+    if let Some(v) = &doc.etag_header {
+        h.insert(header::ETAG, v.clone());
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept, Authorization"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
