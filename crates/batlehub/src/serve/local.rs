@@ -59,8 +59,12 @@ impl RequestCtx {
         let app = &self.app;
         match registry::resolve_source(&app.catalog, &app.views, &app.registries, &self.registry, key).await? {
             Source::Upstream => Ok(None),
-            Source::Local { registry, view, claim } if view.package.is_some() => {
+            Source::Local { registry, view, claim } => {
                 let Some(package) = view.package.clone() else {
+                    // Owned here (a claim, an unpublished name) but empty.
+                    if registry.name != self.registry.name {
+                        registry::require_on(&self.principal, &registry, wanted)?;
+                    }
                     return Err(AppError::not_found(format!("{display} not found")));
                 };
                 registry::check_local_read(
@@ -72,12 +76,6 @@ impl RequestCtx {
                     wanted,
                 )?;
                 Ok(Some(Local { registry, package, view }))
-            }
-            Source::Local { registry, .. } => {
-                if registry.name != self.registry.name {
-                    registry::require_on(&self.principal, &registry, wanted)?;
-                }
-                Err(AppError::not_found(format!("{display} not found")))
             }
         }
     }
