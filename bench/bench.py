@@ -292,13 +292,15 @@ http {{
     return p
 
 
-HUB_CONFIG = """
+# What every hub of the benchmarks shares: its address, catalog, folder, and
+# the admin token; the registries follow.
+HUB_BASE = """
 [server]
 host = "127.0.0.1"
 port = {port}
 
 [database]
-url = "sqlite://{data}/catalog.db"
+url = "{db}"
 
 [storage]
 type = "filesystem"
@@ -313,7 +315,9 @@ type = "token"
 value = "bench-admin-token"
 role = "admin"
 user_id = "bench"
+"""
 
+HUB_CONFIG = HUB_BASE + """
 [[registries]]
 type = "npm"
 name = "npm"
@@ -361,7 +365,8 @@ mode = "local"
 def start_hub(data, port=HUB):
     os.makedirs(data, exist_ok=True)
     conf = os.path.join(data, "batlehub.toml")
-    open(conf, "w").write(HUB_CONFIG.format(port=port, data=data, up=UPSTREAM, throttled=THROTTLED))
+    db = f"sqlite://{data}/catalog.db"
+    open(conf, "w").write(HUB_CONFIG.format(port=port, data=data, db=db, up=UPSTREAM, throttled=THROTTLED))
     t0 = time.perf_counter()
     p = Proc("batlehub", [BIN, "serve", "--config", conf])
     url = f"http://127.0.0.1:{port}/livez"
@@ -892,28 +897,7 @@ def scenario_footprint(rep, startup):
 
 # -- 9. private packages ---------------------------------------------------
 
-PRIVATE_CONFIG = """
-[server]
-host = "127.0.0.1"
-port = {port}
-
-[database]
-url = "{db}"
-
-[storage]
-type = "filesystem"
-path = "{data}/storage"
-
-[log]
-level = "warn"
-
-[[auth]]
-type = "token"
-[[auth.tokens]]
-value = "bench-admin-token"
-role = "admin"
-user_id = "bench"
-
+PRIVATE_CONFIG = HUB_BASE + """
 [[registries]]
 type = "npm"
 name = "private-npm"

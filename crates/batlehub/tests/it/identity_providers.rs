@@ -234,21 +234,25 @@ user = []
     assert_eq!(me(&c, &s.url, "sa-ci-deployer").await.0, 200);
 }
 
-#[tokio::test]
-async fn browser_sign_in_with_pkce_ends_in_a_session_cookie() {
-    let idp = FakeIssuer::start().await;
-    let s = TestServer::start(&config(&format!(
+/// `extra` TOML, then an OIDC provider the web UI signs in with.
+fn browser_sign_in(issuer: &str, extra: &str) -> String {
+    format!(
         r#"
+{extra}
 [[auth]]
 type = "oidc"
 name = "oidc"
-issuer_url = "{}"
+issuer_url = "{issuer}"
 client_id = "batlehub-ui"
 client_secret = "s3cret"
-"#,
-        idp.url
-    )))
-    .await;
+"#
+    )
+}
+
+#[tokio::test]
+async fn browser_sign_in_with_pkce_ends_in_a_session_cookie() {
+    let idp = FakeIssuer::start().await;
+    let s = TestServer::start(&config(&browser_sign_in(&idp.url, ""))).await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let browser = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -376,21 +380,7 @@ client_secret = "s3cret"
 #[tokio::test]
 async fn pending_sign_ins_are_bounded() {
     let idp = FakeIssuer::start().await;
-    let s = TestServer::start(&config(&format!(
-        r#"
-[limits]
-pending_sign_ins = 3
-
-[[auth]]
-type = "oidc"
-name = "oidc"
-issuer_url = "{}"
-client_id = "batlehub-ui"
-client_secret = "s3cret"
-"#,
-        idp.url
-    )))
-    .await;
+    let s = TestServer::start(&config(&browser_sign_in(&idp.url, "[limits]\npending_sign_ins = 3\n"))).await;
     let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let start = || anon.get(format!("{}/api/v1/auth/oidc/login?provider=oidc", s.url)).send();
     for _ in 0..3 {

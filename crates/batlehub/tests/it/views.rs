@@ -3,27 +3,11 @@
 //! seen by the next request on the replica that made it, and within
 //! `CHANGE_BOUND` on another that had the old state in memory.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::support::builder::Reg;
 use crate::support::npm::publish;
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config};
-
-/// Poll `probe` on the other replica until it says `true`; fail if that
-/// takes longer than the documented bound (plus scheduling slack).
-async fn within_bound<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + batlehub::catalog::CHANGE_BOUND + Duration::from_millis(1500);
-    while !probe().await {
-        assert!(Instant::now() < deadline, "{what}: not seen on the other replica within CHANGE_BOUND");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, config, within_change_bound};
 
 async fn packument(c: &reqwest::Client, reg: &str, name: &str, token: Option<&str>) -> (u16, Value) {
     let mut r = c.get(format!("{reg}/{name}"));
@@ -54,13 +38,14 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
     assert_eq!(packument(&c, &rb, "lib", Some(BOB)).await.0, 404);
     assert_eq!(publish(&c, &ra, ALICE, "lib", "1.0.0").await.0, 201);
     assert!(has_version(&packument(&c, &ra, "lib", Some(BOB)).await.1, "1.0.0"), "A: publish not seen at once");
-    within_bound("first publish", || async { packument(&c, &rb, "lib", Some(BOB)).await.0 == 200 }).await;
+    within_change_bound("first publish", || async { packument(&c, &rb, "lib", Some(BOB)).await.0 == 200 }).await;
 
     // Both have the package in memory; a second version through A.
     assert!(!has_version(&packument(&c, &rb, "lib", Some(BOB)).await.1, "1.1.0"));
     assert_eq!(publish(&c, &ra, ALICE, "lib", "1.1.0").await.0, 201);
     assert!(has_version(&packument(&c, &ra, "lib", Some(BOB)).await.1, "1.1.0"), "A: publish not seen at once");
-    within_bound("publish", || async { has_version(&packument(&c, &rb, "lib", Some(BOB)).await.1, "1.1.0") }).await;
+    within_change_bound("publish", || async { has_version(&packument(&c, &rb, "lib", Some(BOB)).await.1, "1.1.0") })
+        .await;
 
     // A tag moved through B: seen by B's next request, by A within the bound.
     let tag = c
@@ -72,7 +57,7 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
         .expect("tag");
     assert!(tag.status().is_success(), "{}", tag.status());
     assert_eq!(packument(&c, &rb, "lib", Some(BOB)).await.1["dist-tags"]["latest"], "1.0.0");
-    within_bound("dist-tag", || async {
+    within_change_bound("dist-tag", || async {
         packument(&c, &ra, "lib", Some(BOB)).await.1["dist-tags"]["latest"] == "1.0.0"
     })
     .await;
@@ -97,11 +82,11 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
         }
     };
     assert_eq!(yanked(ca.clone()).await, Some(false));
-    within_bound("cargo publish", || async { yanked(cb.clone()).await == Some(false) }).await;
+    within_change_bound("cargo publish", || async { yanked(cb.clone()).await == Some(false) }).await;
     let r = c.delete(format!("{cb}/api/v1/crates/yanky/0.1.0/yank")).header("authorization", ALICE).send().await;
     assert_eq!(r.expect("yank").status(), 200);
     assert_eq!(yanked(cb.clone()).await, Some(true), "B: yank not seen at once");
-    within_bound("yank", || async { yanked(ca.clone()).await == Some(true) }).await;
+    within_change_bound("yank", || async { yanked(ca.clone()).await == Some(true) }).await;
 
     // A tarball both served, then its version unpublished through A.
     let tgz = |reg: &str| format!("{reg}/lib/-/lib-1.1.0.tgz");
@@ -115,8 +100,10 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
     let gone = c.put(format!("{ra}/lib/-rev/{rev}")).bearer_auth(ALICE).json(&doc).send().await.expect("put");
     assert_eq!(gone.status(), 200);
     assert_eq!(c.get(tgz(&ra)).bearer_auth(BOB).send().await.expect("get").status(), 404, "A: unpublish not seen");
-    within_bound("unpublish", || async { c.get(tgz(&rb)).bearer_auth(BOB).send().await.expect("get").status() == 404 })
-        .await;
+    within_change_bound("unpublish", || async {
+        c.get(tgz(&rb)).bearer_auth(BOB).send().await.expect("get").status() == 404
+    })
+    .await;
 
     // Visibility: the anonymous caller read it on both; made internal on A.
     for reg in [&ra, &rb] {
@@ -131,7 +118,7 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
         .expect("visibility");
     assert_eq!(vis.status(), 200);
     assert_eq!(packument(&c, &ra, "lib", None).await.0, 401, "A: visibility change not enforced at once");
-    within_bound("visibility", || async { packument(&c, &rb, "lib", None).await.0 == 401 }).await;
+    within_change_bound("visibility", || async { packument(&c, &rb, "lib", None).await.0 == 401 }).await;
 
     // A claim made on B: Alice may no longer publish under it, on B at once
     // and on A within the bound (A read the registry's claims before).
@@ -146,7 +133,7 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
     assert_eq!(claim.status(), 201);
     assert_eq!(publish(&c, &rb, ALICE, "@team/two", "1.0.0").await.0, 403, "B: claim not enforced at once");
     let mut i = 0;
-    within_bound("claim", || {
+    within_change_bound("claim", || {
         i += 1;
         let (c, ra) = (c.clone(), ra.clone());
         async move { publish(&c, &ra, ALICE, &format!("@team/late{i}"), "1.0.0").await.0 == 403 }
@@ -173,7 +160,7 @@ async fn changes_are_seen_at_once_here_and_within_the_bound_elsewhere() {
     let revoke = c.delete(format!("{}/api/v1/auth/tokens/{id}", a.url)).bearer_auth(ALICE).send().await;
     assert_eq!(revoke.expect("revoke").status(), 204);
     assert_eq!(c.get(me(&a.url)).bearer_auth(&token).send().await.expect("me").status(), 401, "A: revocation");
-    within_bound("revocation", || async {
+    within_change_bound("revocation", || async {
         c.get(me(&b.url)).bearer_auth(&token).send().await.expect("me").status() == 401
     })
     .await;

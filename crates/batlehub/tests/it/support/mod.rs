@@ -284,3 +284,18 @@ pub fn snippet_at(kind: batlehub::kinds::Kind, registry_url: &str, id: &str, use
 pub async fn stored_blobs(server: &TestServer) -> Vec<String> {
     server.app.blobs.list().await.expect("list blobs")
 }
+
+/// Poll `probe` until it says `true`; fail naming `what` if that takes longer
+/// than a change made through another process may go unseen
+/// (`CHANGE_BOUND`, plus scheduling slack).
+pub async fn within_change_bound<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + batlehub::catalog::CHANGE_BOUND + Duration::from_millis(1500);
+    while !probe().await {
+        assert!(std::time::Instant::now() < deadline, "{what}: not seen within CHANGE_BOUND");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
