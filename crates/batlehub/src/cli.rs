@@ -1,5 +1,6 @@
 //! The command line: `serve`, `hash-token`, `config check`, `token create`,
-//! `token list`, `token revoke`, `migrate-storage`, `gc` and `fsck`.
+//! `token list`, `token revoke`, `migrate-storage`, `gc`, `fsck`, and the
+//! ecosystems' tools (`serve::Tool`), dispatched by name.
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,9 @@ pub enum Command {
         #[arg(long)]
         grace_secs: Option<u64>,
     },
+    /// An ecosystem's tool (`batlehub --help` lists them)
+    #[command(external_subcommand)]
+    Tool(Vec<String>),
     /// Check that every blob a row references is stored and matches its
     /// digest and size; exit non-zero if one is missing or corrupt
     Fsck {
@@ -152,8 +156,37 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
+/// The ecosystems' tools, for `batlehub --help`.
+pub fn tools_help() -> String {
+    let mut out = String::from("Ecosystem tools:\n");
+    for t in crate::ecosystems::tools() {
+        out.push_str(&format!("  {:<16} {}\n", t.name, t.about));
+    }
+    out
+}
+
+/// Parse the command line, with the ecosystems' tools in the help.
+pub fn parse_args() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().after_help(tools_help()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn run_tool(args: &[String]) -> anyhow::Result<()> {
+    let Some((name, rest)) = args.split_first() else { anyhow::bail!("no command given") };
+    let Some(tool) = crate::ecosystems::tools().into_iter().find(|t| t.name == name) else {
+        anyhow::bail!("unknown command `{name}`\n\n{}", tools_help());
+    };
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}\n\nUsage: batlehub {} {}", tool.about, tool.name, tool.usage);
+        return Ok(());
+    }
+    (tool.run)(rest).map_err(|e| anyhow::anyhow!("{name}: {e}\n\nUsage: batlehub {} {}", tool.name, tool.usage))
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Tool(args) => run_tool(&args),
         Command::HashToken { token } => {
             println!("{}", crate::identity::hash_token(&token)?);
             Ok(())

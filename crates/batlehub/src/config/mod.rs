@@ -41,6 +41,9 @@ pub trait EcosystemRules {
 
     /// The catalog key of a package name of `kind`, `None` if invalid.
     fn normalize_name(&self, kind: Kind, name: &str) -> Option<String>;
+
+    /// Whether `options` are settings a registry of `kind` knows.
+    fn check_options(&self, kind: Kind, options: &toml::Table) -> Result<(), String>;
 }
 
 #[cfg(test)]

@@ -476,6 +476,10 @@ pub struct RegistryConfig {
     /// keys.
     #[serde(default)]
     pub allow_upstream_names: Vec<String>,
+    /// Settings only the registry's type reads (`[registries.options]`),
+    /// checked by its ecosystem.
+    #[serde(default)]
+    pub options: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]

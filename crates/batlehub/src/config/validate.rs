@@ -264,6 +264,9 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
                 format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name),
             );
         }
+        if let Err(msg) = rules.check_options(r.kind, &r.options) {
+            c.push(span.clone(), format!("registry `{}`: {msg}", r.name));
+        }
         for u in &r.upstreams {
             // What an upstream URL may look like is the registry type's rule.
             if let Err(msg) = rules.check_upstream(r.kind, u) {

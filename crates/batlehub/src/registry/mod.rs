@@ -37,6 +37,9 @@ pub struct Registry {
     /// Names an upstream serves that may be published here anyway (the
     /// configuration's `allow_upstream_names`, as catalog keys).
     pub allowed_names: std::collections::HashSet<String>,
+    /// The type's own settings (`[registries.options]`), checked by its
+    /// ecosystem when the configuration was loaded.
+    pub options: toml::Table,
     /// Every claim (configured and catalog) as last read, at which
     /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -101,6 +104,7 @@ impl Registry {
             config_claims: c.namespaces.iter().map(|n| (n.prefix.clone(), access::normalize_group(&n.group))).collect(),
             metrics: Arc::new(RegistryMetrics::new(&c.name)),
             allowed_names: c.allow_upstream_names.iter().cloned().collect(),
+            options: c.options.clone(),
             claims_cache: Arc::default(),
         }
     }

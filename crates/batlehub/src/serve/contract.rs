@@ -99,6 +99,20 @@ pub struct BrowserUpload {
     pub fields: &'static [(&'static str, &'static str)],
 }
 
+/// A command-line tool an ecosystem adds to `batlehub` (what its users need
+/// beside the server, such as building an upload the way the ecosystem's
+/// client would): `batlehub {name} ARGS...`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub name: &'static str,
+    /// One line for `batlehub --help`.
+    pub about: &'static str,
+    /// The usage line (after `batlehub {name}`) and what the arguments mean.
+    pub usage: &'static str,
+    /// Runs the tool with the arguments after its name.
+    pub run: fn(&[String]) -> Result<(), String>,
+}
+
 /// An ecosystem: one folder under `ecosystems/`, one line in
 /// `kinds::for_each_ecosystem!`.
 pub trait Ecosystem: 'static {
@@ -153,10 +167,22 @@ pub trait Ecosystem: 'static {
         None
     }
 
+    /// Whether `options` (a registry's `[registries.options]`) are settings
+    /// this type knows, with values it accepts. Most types take none.
+    fn check_options(options: &toml::Table) -> Result<(), String> {
+        match options.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(format!("unknown option `{k}` for this registry type")),
+        }
+    }
+
     /// Whether `url` may be configured as an upstream of this type.
     fn check_upstream(url: &str) -> Result<(), String> {
         check_http_url(url)
     }
+
+    /// Command-line tools this ecosystem adds to `batlehub`.
+    const TOOLS: &'static [Tool] = &[];
 
     /// The Upload card's form, for types that take a file from the browser.
     const BROWSER_UPLOAD: Option<BrowserUpload> = None;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 
-pub use self::contract::{Access, BrowserUpload, Ecosystem, Head, Operation};
+pub use self::contract::{Access, BrowserUpload, Ecosystem, Head, Operation, Tool};
 pub use self::local::{Local, Owned, Shadow};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};

@@ -13,13 +13,17 @@ use super::RequestCtx;
 use crate::error::{AppError, AppResult};
 use crate::http::{RenderKey, Rendered};
 use crate::upstream::CacheKey;
-use crate::upstream::artifacts::{ArtifactFetch, ExpectedDigest};
+use crate::upstream::artifacts::{ArtifactFetch, ContentCheck, ExpectedDigest};
 use crate::upstream::documents::{DocFetch, Document, Served};
 
 /// Where an upstream artifact is, and the digest it must have.
 pub struct Located {
     pub url: String,
+    /// Further places, tried in order when one answers 404 or 410.
+    pub also: Vec<String>,
     pub expected: Option<ExpectedDigest>,
+    /// What the content must pass before it is kept.
+    pub check: Option<ContentCheck>,
 }
 
 impl Located {
@@ -28,7 +32,7 @@ impl Located {
     /// digest is refused (502), never fetched.
     pub fn verified(url: String, expected: Option<ExpectedDigest>) -> AppResult<Located> {
         match expected {
-            Some(d) => Ok(Located { url, expected: Some(d) }),
+            Some(d) => Ok(Located { url, also: Vec::new(), expected: Some(d), check: None }),
             None => {
                 Err(crate::upstream::UpstreamError::Refused(format!("{url}: the upstream gives no usable digest"))
                     .into())
@@ -38,7 +42,26 @@ impl Located {
 
     /// An artifact of a protocol that gives no digest at all: fetched as is.
     pub fn unverified(url: String) -> Located {
-        Located { url, expected: None }
+        Located { url, also: Vec::new(), expected: None, check: None }
+    }
+
+    /// The same path on each upstream of a protocol whose upstreams all
+    /// lay out their files alike (GOPROXY): the first, then the others in
+    /// order when one answers 404 or 410.
+    pub fn on_upstreams(upstreams: &[String], path: &str) -> AppResult<Located> {
+        let mut urls = upstreams.iter().map(|u| crate::upstream::join_url(u, path));
+        let url = urls.next().ok_or_else(|| AppError::not_found("this registry has no upstream"))?;
+        Ok(Located { url, also: urls.collect(), expected: None, check: None })
+    }
+
+    /// Keep the artifact only if its content passes `check` (run on the
+    /// blocking pool over the complete download).
+    pub fn checked_by(
+        mut self,
+        check: impl Fn(&std::path::Path) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Located {
+        self.check = Some(std::sync::Arc::new(check));
+        self
     }
 }
 
@@ -101,12 +124,14 @@ impl RequestCtx {
             metrics.artifact_hits.increment(1);
             return Ok(crate::http::artifact(&metrics.bytes, hit, Some(content_type)));
         }
-        let Located { url, expected } = locate().await?;
+        let Located { url, also, expected, check } = locate().await?;
         let fetch = ArtifactFetch {
             registry: self.registry.name.clone(),
             key,
             url,
+            also,
             expected,
+            check,
             client: self.app.upstream.artifact_client_for(&self.registry.name).clone(),
             policy: self.app.upstream.policy_for(&self.registry.name),
             limit: self.app.config.limits.max_artifact_size_bytes,

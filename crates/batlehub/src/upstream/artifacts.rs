@@ -104,7 +104,15 @@ pub struct ArtifactFetch {
     /// Where the upstream says the artifact is: checked against `policy`
     /// before it is fetched, and every redirect by the client's own policy.
     pub url: String,
+    /// Where else it may be, tried in order when `url` answers 404 or 410
+    /// (the next upstream of a protocol whose paths are the same on every
+    /// upstream).
+    pub also: Vec<String>,
     pub expected: Option<ExpectedDigest>,
+    /// What the complete body must also pass before it is kept (a module
+    /// zip's rules): run on the blocking pool after the digest check; a
+    /// failure keeps nothing and is the upstream's fault (502).
+    pub check: Option<ContentCheck>,
     /// The registry's client (`Upstream::artifact_client_for`), whose
     /// redirects and name resolution follow the same policy.
     pub client: reqwest::Client,
@@ -115,6 +123,9 @@ pub struct ArtifactFetch {
     /// The whole download, from connecting to the last byte.
     pub deadline: std::time::Duration,
 }
+
+/// A check of a downloaded artifact's content, given its temporary file.
+pub type ContentCheck = Arc<dyn Fn(&std::path::Path) -> Result<(), String> + Send + Sync>;
 
 pub enum Artifact {
     /// Served from the blob store.
@@ -311,21 +322,17 @@ async fn download(
     mut temp: TempBlob,
     tx: &watch::Sender<Progress>,
 ) -> Result<PendingBlob, UpstreamError> {
-    let url =
-        url::Url::parse(&fetch.url).map_err(|e| UpstreamError::Refused(format!("{}: not a URL: {e}", fetch.url)))?;
-    fetch.policy.check(&url).map_err(|r| UpstreamError::Refused(format!("{}: {r}", fetch.url)))?;
-    let resp =
-        fetch.client.get(url).timeout(fetch.deadline).send().await.map_err(|e| match super::policy::refusal(&e) {
-            Some(r) => UpstreamError::Refused(format!("{}: {r}", fetch.url)),
-            None => UpstreamError::Failed(format!("{}: {e}", fetch.url)),
-        })?;
-    let status = resp.status();
-    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-        return Err(UpstreamError::NotFound);
+    let mut found = None;
+    for candidate in std::iter::once(&fetch.url).chain(&fetch.also) {
+        match request(fetch, candidate).await? {
+            Some(resp) => {
+                found = Some((resp, candidate));
+                break;
+            }
+            None => continue,
+        }
     }
-    if !status.is_success() {
-        return Err(UpstreamError::Failed(format!("{}: HTTP {status}", fetch.url)));
-    }
+    let Some((resp, source)) = found else { return Err(UpstreamError::NotFound) };
     let len = resp.content_length();
     if len.is_some_and(|l| l > fetch.limit) {
         return Err(UpstreamError::TooLarge(fetch.limit));
@@ -333,7 +340,7 @@ async fn download(
     tx.send_modify(|p| p.phase = Phase::Streaming { len, content_type: fetch.default_content_type.clone() });
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| UpstreamError::Failed(format!("{}: {e}", fetch.url)))?;
+        let chunk = chunk.map_err(|e| UpstreamError::Failed(format!("{}: {e}", source)))?;
         temp.write(&chunk).await.map_err(|e| match e {
             BlobError::TooLarge(n) => UpstreamError::TooLarge(n),
             other => UpstreamError::Storage(other.to_string()),
@@ -345,15 +352,47 @@ async fn download(
     if let Some(l) = len
         && temp.written() != l
     {
-        return Err(UpstreamError::Failed(format!("{}: body ended after {} of {l} bytes", fetch.url, temp.written())));
+        return Err(UpstreamError::Failed(format!("{}: body ended after {} of {l} bytes", source, temp.written())));
     }
     let pending = temp.finish().await.map_err(|e| UpstreamError::Storage(e.to_string()))?;
     if let Some(expected) = &fetch.expected
         && !expected.matches(&pending.digests)
     {
-        return Err(UpstreamError::Integrity(format!("{} does not match the advertised digest", fetch.url)));
+        return Err(UpstreamError::Integrity(format!("{} does not match the advertised digest", source)));
+    }
+    if let Some(check) = &fetch.check {
+        let (check, path) = (Arc::clone(check), pending.path().map(|p| p.to_path_buf()));
+        let Some(path) = path else { return Err(UpstreamError::Storage("downloaded artifact has no file".into())) };
+        tokio::task::spawn_blocking(move || check(&path))
+            .await
+            .map_err(|e| UpstreamError::Storage(e.to_string()))?
+            .map_err(|reason| {
+                tracing::warn!(url = %super::redact(source), %reason, "upstream artifact fails its content check");
+                UpstreamError::Rejected(reason)
+            })?;
     }
     Ok(pending)
+}
+
+/// One GET of `url` for `fetch`: `None` when it answers 404 or 410.
+async fn request(fetch: &ArtifactFetch, url: &str) -> Result<Option<reqwest::Response>, UpstreamError> {
+    let parsed = url::Url::parse(url).map_err(|e| UpstreamError::Refused(format!("{url}: not a URL: {e}")))?;
+    fetch.policy.check(&parsed).map_err(|r| UpstreamError::Refused(format!("{url}: {r}")))?;
+    let resp =
+        fetch.client.get(parsed).timeout(fetch.deadline).send().await.map_err(|e| {
+            match super::policy::refusal(&e) {
+                Some(r) => UpstreamError::Refused(format!("{url}: {r}")),
+                None => UpstreamError::Failed(format!("{url}: {e}")),
+            }
+        })?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(UpstreamError::Failed(format!("{url}: HTTP {status}")));
+    }
+    Ok(Some(resp))
 }
 
 /// Stream the temporary file up to the announced length, following the

@@ -50,6 +50,10 @@ pub enum UpstreamError {
     /// protocol gives a digest that the upstream left out.
     #[error("refused: {}", redact(.0))]
     Refused(String),
+    /// A complete artifact that fails its ecosystem's content check (a
+    /// module zip breaking the zip rules): the reason names no URL.
+    #[error("rejected: {0}")]
+    Rejected(String),
     #[error("upstream artifact exceeds the limit of {0} bytes")]
     TooLarge(u64),
     #[error("storage: {0}")]
@@ -78,6 +82,10 @@ impl From<UpstreamError> for crate::error::AppError {
                 AppError::Upstream(
                     "upstream artifact refused: its location is not allowed (the upstream's origin or the registry's artifact_hosts) or it has no digest".into(),
                 )
+            }
+            UpstreamError::Rejected(reason) => {
+                tracing::warn!(%reason, "upstream artifact rejected");
+                AppError::Upstream(format!("upstream artifact rejected: {reason}"))
             }
             UpstreamError::TooLarge(n) => {
                 AppError::Upstream(format!("upstream artifact exceeds the limit of {n} bytes"))
