@@ -170,3 +170,38 @@ pub fn pypi_simple(data: &[u8]) {
         }
     }
 }
+
+/// A module zip through the go zip rules (`{module}@{version}/` prefix,
+/// paths, collisions, sizes, declared sizes, go.mod): the input is the zip.
+pub fn go_modzip(data: &[u8]) {
+    use batlehub::ecosystems::go::{modzip, names};
+    let (Ok(module), Ok(version)) = (names::ModulePath::parse("example.com/m"), names::Version::parse("v1.0.0")) else {
+        return;
+    };
+    let _ = modzip::check(&module, &version, std::io::Cursor::new(data), data.len() as u64);
+}
+
+/// Module paths, versions, their case encoding and go.mod files: the input
+/// is tried as each.
+pub fn go_names(data: &[u8]) {
+    use batlehub::ecosystems::go::{gomod, names};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for line in text.lines().take(64) {
+        if let Ok(m) = names::ModulePath::parse(line) {
+            assert_eq!(names::ModulePath::from_escaped(&m.escaped()).ok(), Some(m.clone()), "escaping round-trips");
+        }
+        let _ = names::ModulePath::from_escaped(line);
+        if let Ok(v) = names::Version::parse(line) {
+            let _ = (v.is_pseudo(), v.is_prerelease());
+            assert_eq!(names::Version::from_escaped(&v.escaped()).ok(), Some(v), "escaping round-trips");
+        }
+        let _ = names::check_file_path(line);
+    }
+    if let Ok(parsed) = gomod::parse(text) {
+        for r in parsed.retract {
+            if let Ok(v) = names::Version::parse("v1.0.0") {
+                let _ = r.covers(&v);
+            }
+        }
+    }
+}

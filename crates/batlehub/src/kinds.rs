@@ -21,6 +21,7 @@ macro_rules! for_each_ecosystem {
             npm => Npm("npm");
             cargo => Cargo("cargo");
             pypi => Pypi("pypi");
+            go => Go("goproxy");
         }
     };
 }

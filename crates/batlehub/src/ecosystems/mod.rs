@@ -25,7 +25,7 @@ use crate::error::{AppError, AppResult};
 use crate::kinds::{Kind, for_each_ecosystem};
 use crate::multipart::Upload;
 use crate::registry::Registry;
-use crate::serve::{self, Access, BrowserUpload, Ecosystem, Head, Operation, RequestCtx};
+use crate::serve::{self, Access, BrowserUpload, Ecosystem, Head, Operation, RequestCtx, Tool};
 use crate::setup::{Snippet, Target};
 
 /// An operation as the rest of the server sees it (fuzzing, tests).
@@ -114,6 +114,20 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// Every ecosystem's command-line tools.
+        pub fn tools() -> Vec<&'static Tool> {
+            let mut all: Vec<&'static Tool> = Vec::new();
+            $( $( all.extend(<$module::$variant as Ecosystem>::TOOLS.iter()); )+ )*
+            all
+        }
+
+        /// Whether `options` are settings a registry of `kind` knows.
+        pub fn check_options(kind: Kind, options: &toml::Table) -> Result<(), String> {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::check_options(options), )+ )*
+            }
+        }
+
         /// The Upload card's form for `kind`, or `None` where publishing is
         /// a client's matter: those registries get CLI instructions instead.
         pub fn browser_upload(kind: Kind) -> Option<BrowserUpload> {
@@ -156,6 +170,10 @@ impl crate::config::EcosystemRules for Rules {
 
     fn normalize_name(&self, kind: Kind, name: &str) -> Option<String> {
         normalize_name(kind, name)
+    }
+
+    fn check_options(&self, kind: Kind, options: &toml::Table) -> Result<(), String> {
+        check_options(kind, options)
     }
 }
 

@@ -48,6 +48,7 @@ bad_input! {
     npm => crate::support::npm::NpmFixture;
     cargo => crate::support::cargo::CargoFixture;
     pypi => crate::support::pypi::PypiFixture;
+    go => crate::support::go::GoFixture;
 }
 
 #[tokio::test]

@@ -83,3 +83,13 @@ fn pypi_dist_corpus() {
 fn pypi_simple_corpus() {
     replay("pypi_simple", targets::pypi_simple);
 }
+
+#[test]
+fn go_modzip_corpus() {
+    replay("go_modzip", targets::go_modzip);
+}
+
+#[test]
+fn go_names_corpus() {
+    replay("go_names", targets::go_names);
+}

@@ -21,6 +21,8 @@ mod conformance;
 mod contract;
 mod csrf;
 mod fuzz_corpus;
+mod go;
+mod go_client;
 mod identity_providers;
 mod limits;
 mod npm_hybrid;

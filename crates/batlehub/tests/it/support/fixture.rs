@@ -64,6 +64,14 @@ pub trait Fixture: Send + Sync + 'static {
     /// make the same prefix.
     const CLAIM_SPELLINGS: &'static [&'static str];
     type Proto: Protocol;
+    /// Whether the protocol has a search (or project list) of local packages.
+    const SEARCH: bool = true;
+    /// Whether upstream documents name where artifacts are (npm tarball
+    /// URLs, PyPI links); GOPROXY paths are fixed on the upstream itself.
+    const LINKED_ARTIFACTS: bool = true;
+    /// Whether upstream documents advertise artifact digests; where they do
+    /// not, the ecosystem's own content checks stand in.
+    const DIGESTS: bool = true;
 
     /// A package name for the suites: under [`Self::CLAIM`] or free.
     fn name(stem: &str, claimed: bool) -> String;

@@ -9,6 +9,7 @@ pub mod cargo;
 pub mod fake;
 pub mod fake_npm;
 pub mod fixture;
+pub mod go;
 pub mod idp;
 pub mod npm;
 pub mod pypi;

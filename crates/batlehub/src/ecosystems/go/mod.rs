@@ -1,0 +1,142 @@
+//! Go modules: the GOPROXY protocol under `/proxy/{registry}/`, for the go
+//! command.
+//!
+//! | Request | Op |
+//! |---|---|
+//! | `GET /{module}/@v/list` | the module's versions, one per line |
+//! | `GET /{module}/@v/{version}.info` | `{"Version","Time"}` |
+//! | `GET /{module}/@v/{version}.mod` | the version's `go.mod` |
+//! | `GET /{module}/@v/{version}.zip` | the module zip (`source:read`) |
+//! | `GET /{module}/@latest` | `{"Version","Time"}` of the latest version |
+//! | `PUT /{module}/@v/{version}.zip` | publish (the user guide's `curl`) |
+//! | `GET /sumdb/{name}/supported`, `…/lookup/…`, `…/tile/…`, `…/latest` | the checksum database, forwarded |
+//!
+//! Module paths and versions arrive case-encoded (`!x` for `X`) and
+//! percent-encoded; [`op`] undoes both and the catalog keeps the path as
+//! `go.mod` spells it. Errors are plain text, which the go command prints;
+//! a 404 lets `GOPROXY=...,direct` fall back. Files: [`op`], [`names`]
+//! (paths, versions, case encoding), [`modzip`] (the zip rules and `h1:`
+//! hashes), [`gomod`], [`read`], [`write`], [`tool`] (`batlehub
+//! go-mod-zip`), [`setup`].
+//!
+//! Options (`[registries.options]`): `checksum_databases = ["name", ...]`
+//! names the checksum databases forwarded to the upstream proxies (absent:
+//! every one the upstreams serve; `[]`: none, so the go command goes to the
+//! database itself).
+
+pub mod gomod;
+pub mod modzip;
+pub mod names;
+pub mod op;
+pub mod read;
+pub mod setup;
+pub mod tool;
+pub mod write;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use self::names::{ModulePath, Version};
+use self::op::Op;
+use crate::error::{AppError, AppResult};
+use crate::multipart::Upload;
+use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, Tool, contract::check_prefix};
+use crate::setup::{Snippet, Target};
+use crate::upstream::CacheKey;
+use crate::upstream::documents::DocFetch;
+
+/// The GOPROXY protocol.
+pub struct Go;
+
+impl Ecosystem for Go {
+    type Op = Op;
+
+    fn parse(head: &Head<'_>) -> AppResult<Op> {
+        op::parse(head.method, head.path)
+    }
+
+    async fn serve(ctx: &RequestCtx, op: &Op, parts: &Parts, body: Body) -> AppResult<Response> {
+        match op {
+            Op::List { module } => read::list(ctx, module, &parts.headers).await,
+            Op::Latest { module } => read::latest(ctx, module).await,
+            Op::File { module, version, ext } => read::file(ctx, module, version, *ext).await,
+            Op::Publish { module, version } => write::publish(ctx, module, version, parts, body).await,
+            Op::Sumdb { name, rest } => read::sumdb(ctx, name, rest).await,
+        }
+    }
+
+    /// Plain text: the go command prints the body after the status.
+    fn render_error(err: &AppError) -> Response {
+        err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes())
+    }
+
+    fn normalize_name(name: &str) -> Option<String> {
+        ModulePath::parse(name).ok().map(|m| m.to_string())
+    }
+
+    /// A claim is a path prefix ending in `/` (`example.com/myorg/`):
+    /// module-path characters, compared ignoring case.
+    fn normalize_prefix(prefix: &str) -> Result<String, String> {
+        check_prefix(prefix)?;
+        let Some(stem) = prefix.strip_suffix('/') else {
+            return Err(format!("namespace prefix `{prefix}`: Go claims are path prefixes ending in `/`"));
+        };
+        let host = stem.split('/').next().unwrap_or(stem);
+        let elements_ok = stem.split('/').all(|e| !e.is_empty() && e != "." && e != "..");
+        let chars_ok = stem.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c));
+        if !host.contains('.') || !elements_ok || !chars_ok {
+            return Err(format!("namespace prefix `{prefix}` is not the start of a module path (example.com/myorg/)"));
+        }
+        Ok(prefix.to_ascii_lowercase())
+    }
+
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>> {
+        let module = ModulePath::parse(name).map_err(AppError::BadRequest)?;
+        let path = format!("{}/@v/list", module.escaped());
+        Ok(vec![ctx.doc_fetch(CacheKey::new("list").part(module.as_str()), path, "text/plain")])
+    }
+
+    fn snippets(target: &Target) -> Vec<Snippet> {
+        setup::snippets(target)
+    }
+
+    fn install_command(target: &Target, package: &str) -> String {
+        setup::install_command(target, package)
+    }
+
+    fn check_options(options: &toml::Table) -> Result<(), String> {
+        for (key, value) in options {
+            match (key.as_str(), value) {
+                ("checksum_databases", toml::Value::Array(names)) if names.iter().all(|n| n.is_str()) => {}
+                ("checksum_databases", _) => {
+                    return Err("`checksum_databases` is a list of checksum database names".into());
+                }
+                (other, _) => return Err(format!("unknown option `{other}` for a goproxy registry")),
+            }
+        }
+        Ok(())
+    }
+
+    const TOOLS: &'static [Tool] = &[Tool {
+        name: "go-mod-zip",
+        about: "Build the module zip the go command would make of a directory, to publish to a Go registry",
+        usage: tool::USAGE,
+        run: tool::run,
+    }];
+
+    const BROWSER_UPLOAD: Option<BrowserUpload> = Some(BrowserUpload {
+        accept: ".zip",
+        hint: "A module zip (batlehub go-mod-zip builds one): every entry under {module}@{version}/, with the module's go.mod.",
+        fields: &[("module", "Module path (e.g. github.com/org/repo)"), ("version", "Version (e.g. v1.0.0)")],
+    });
+
+    async fn publish_upload(ctx: &RequestCtx, upload: Upload) -> AppResult<String> {
+        let module = upload.field("module").ok_or_else(|| AppError::bad_request("the module path is missing"))?;
+        let module = ModulePath::parse(module.trim()).map_err(AppError::BadRequest)?;
+        let version = upload.field("version").ok_or_else(|| AppError::bad_request("the version is missing"))?;
+        let version = Version::parse(version.trim()).map_err(AppError::BadRequest)?;
+        write::publish_zip(ctx, &module, &version, upload.pending).await?;
+        Ok(format!("{module} {version}"))
+    }
+}

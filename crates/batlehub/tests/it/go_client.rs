@@ -1,0 +1,212 @@
+//! The real go command against BatleHub over HTTPS, following the user
+//! guide: private modules built with `batlehub go-mod-zip` and published
+//! with the Setup Guide's `curl`, a proxy registry whose upstream is a
+//! second BatleHub, credentials from `~/.netrc` (the Setup Guide's entry,
+//! naming `host:port`), and a consumer built with `go build`, its `go.sum`
+//! written from hashes that match the ones BatleHub computed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::go::publish_zip;
+use crate::support::runner::{Output, Runner};
+use crate::support::{ALICE, TestServer, client_tool, config, public_upstream, snippet};
+
+/// A throwaway CA, and a certificate for 127.0.0.1 it signed.
+fn pems() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "BatleHub go test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert =
+        CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").signed_by(&key, &issuer).expect("cert");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+fn write_module(root: &Path, files: &[(&str, &str)]) -> PathBuf {
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    root.to_path_buf()
+}
+
+struct GoHome {
+    runner: Runner,
+    go: PathBuf,
+}
+
+impl GoHome {
+    async fn go(&self, args: &[&str], cwd: &Path, extra: &[(&str, &str)]) -> Output {
+        self.runner.run_with(&self.go, args, cwd, extra).await
+    }
+
+    async fn ok(&self, args: &[&str], cwd: &Path, extra: &[(&str, &str)]) -> String {
+        self.runner.ok_with(&self.go, args, cwd, extra).await
+    }
+
+    async fn sh(&self, script: &str, cwd: &Path) -> String {
+        self.runner.ok(Path::new("/bin/sh"), &["-c", script], cwd).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_builds_private_and_proxied_modules_over_https() {
+    let Some(go) = client_tool("go") else { return };
+    // The Setup Guide publishes with curl.
+    if client_tool("curl").is_none() {
+        return;
+    }
+
+    // The "public" Go module proxy: a second BatleHub, plain HTTP.
+    let public = public_upstream("goproxy").await;
+    let web = reqwest::Client::new();
+    let upstream_module = "example.com/Upstream/greet";
+    let upstream_zip = crate::support::go::zip_of(
+        upstream_module,
+        "v1.0.0",
+        &[
+            ("go.mod", &format!("module {upstream_module}\n\ngo 1.21\n")),
+            ("greet.go", "package greet\n\nfunc Word() string { return \"upstream\" }\n"),
+        ],
+    );
+    let r = publish_zip(&web, &public.reg("public"), Some(ALICE), upstream_module, "v1.0.0", upstream_zip).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // BatleHub over HTTPS: a private registry and a proxy, both needing credentials.
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca, cert, key) = pems();
+    let (ca_path, cert_path, key_path) =
+        (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&ca_path, &ca).expect("ca");
+    std::fs::write(&cert_path, &cert).expect("cert");
+    std::fs::write(&key_path, &key).expect("key");
+    let rbac = "[registries.rbac]\nanonymous = []\nuser = [\"releases:read\", \"source:read\", \"releases:write\"]\n";
+    let registries = format!(
+        "[[registries]]\ntype = \"goproxy\"\nname = \"internal-go\"\nmode = \"local\"\n{rbac}\
+         [[registries]]\ntype = \"goproxy\"\nname = \"go\"\nmode = \"proxy\"\nupstreams = [\"{}\"]\n{rbac}",
+        public.reg("public")
+    );
+    let tls = format!("port = 0\ntls_cert_file = {:?}\ntls_key_file = {:?}\n", cert_path.display(), key_path.display());
+    let s = TestServer::start(&config(&registries).replacen("port = 0\n", &tls, 1)).await;
+    assert!(s.url.starts_with("https://127.0.0.1:"), "{}", s.url);
+
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_batlehub")).parent().expect("bin dir").to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let runner = Runner::new(Duration::from_secs(300))
+        .dirs(&["home", "gopath", "work"])
+        .env_path("HOME", "home")
+        .env_path("GOPATH", "gopath")
+        .env_path("GOMODCACHE", "gopath/pkg/mod")
+        .env_path("GOCACHE", "gocache")
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOTELEMETRY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", format!("{},{}", s.reg("internal-go"), s.reg("go")))
+        .env("GONOSUMDB", "example.com")
+        .env("GOSUMDB", "off")
+        .env("SSL_CERT_FILE", &ca_path)
+        .env("CURL_CA_BUNDLE", &ca_path)
+        .env("PATH", path)
+        .env_remove("GOPRIVATE")
+        .env_remove("GONOPROXY")
+        .env_remove("GOINSECURE");
+    let home = GoHome { runner, go };
+    // ~/.netrc from the Setup Guide: host:port, as the go command matches it.
+    let netrc = snippet(&s, "internal-go", "go-netrc", "alice", ALICE);
+    assert!(netrc.starts_with(&format!("machine {}\n", s.url.trim_start_matches("https://"))), "{netrc}");
+    std::fs::write(home.runner.path("home/.netrc"), &netrc).expect("netrc");
+
+    // Publish two private modules with the Setup Guide's commands.
+    let publish = snippet(&s, "internal-go", "go-publish", "alice", ALICE);
+    type Module<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let modules: [Module; 2] = [
+        (
+            "example.com/myorg/base",
+            "v1.0.0",
+            vec![
+                ("go.mod", "module example.com/myorg/base\n\ngo 1.21\n".to_string()),
+                ("base.go", "package base\n\nfunc Greeting() string { return \"hello from base\" }\n".to_string()),
+                (".git/HEAD", "ref: refs/heads/main\n".to_string()),
+            ],
+        ),
+        (
+            "example.com/myorg/app/v2",
+            "v2.0.0",
+            vec![
+                (
+                    "go.mod",
+                    format!(
+                        "module example.com/myorg/app/v2\n\ngo 1.21\n\nrequire (\n\texample.com/myorg/base v1.0.0\n\t{upstream_module} v1.0.0\n)\n"
+                    ),
+                ),
+                (
+                    "app.go",
+                    format!(
+                        "package app\n\nimport (\n\t\"example.com/myorg/base\"\n\t\"{upstream_module}\"\n)\n\nfunc Message() string {{ return base.Greeting() + \" and \" + greet.Word() }}\n"
+                    ),
+                ),
+            ],
+        ),
+    ];
+    for (i, (module, version, files)) in modules.iter().enumerate() {
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let src = write_module(&home.runner.path(&format!("work/src{i}")), &files);
+        let zip = home.runner.path(&format!("work/mod{i}.zip"));
+        let script = publish
+            .replace("/tmp/mymod-v1.0.0.zip", &zip.display().to_string())
+            .replace("example.com/myorg/mymod", module)
+            .replace("v1.0.0", version);
+        let out = home.sh(&script, &src).await;
+        assert!(out.contains(&format!("published {module}@{version}")), "{out}");
+    }
+
+    // A consumer, built through both registries.
+    let consumer = write_module(
+        &home.runner.path("work/consumer"),
+        &[
+            ("go.mod", "module example.com/consumer\n\ngo 1.21\n"),
+            (
+                "main.go",
+                "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/myorg/app/v2\"\n)\n\nfunc main() { fmt.Println(app.Message()) }\n",
+            ),
+        ],
+    );
+    home.ok(&["get", "example.com/myorg/app/v2@v2.0.0"], &consumer, &[]).await;
+    home.ok(&["build", "-o", "consumer", "."], &consumer, &[]).await;
+    let out = home.runner.ok(&consumer.join("consumer"), &[], &consumer).await;
+    assert_eq!(out.trim(), "hello from base and upstream");
+    let sums = std::fs::read_to_string(consumer.join("go.sum")).expect("go.sum");
+
+    // The hashes the go command computed are the ones BatleHub stored.
+    let json = home.ok(&["mod", "download", "-json", "example.com/myorg/base@v1.0.0"], &consumer, &[]).await;
+    let downloaded: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let package = s.app.catalog.get_package("internal-go", "example.com/myorg/base").await.expect("db").expect("row");
+    let versions = s.app.catalog.list_versions(&package.id).await.expect("db");
+    let meta: serde_json::Value = serde_json::from_str(&versions[0].metadata).expect("meta");
+    assert_eq!(downloaded["Sum"], meta["h1"], "the zip's h1");
+    assert_eq!(downloaded["GoModSum"], meta["go_mod_h1"], "go.mod's h1");
+    let h1 = meta["h1"].as_str().expect("h1");
+    assert!(sums.contains(&format!("example.com/myorg/base v1.0.0 {h1}")), "{sums}");
+    // The VCS folder stayed out of the zip.
+    let zip_path = downloaded["Zip"].as_str().expect("zip path");
+    let listing = std::fs::read(zip_path).expect("zip");
+    assert!(!listing.windows(5).any(|w| w == b".git/"), "the .git folder was zipped");
+
+    // Without credentials: the registry's 401, as the go command reports it.
+    let out = home
+        .go(
+            &["mod", "download", "-json", "example.com/myorg/base@v1.0.0"],
+            &consumer,
+            &[("NETRC", "/dev/null"), ("GOMODCACHE", &home.runner.path("other-cache").display().to_string())],
+        )
+        .await;
+    assert!(!out.ok, "{}", out.text());
+    assert!(out.text().contains("401"), "{}", out.text());
+}
