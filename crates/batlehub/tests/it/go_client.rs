@@ -210,3 +210,81 @@ async fn go_builds_private_and_proxied_modules_over_https() {
     assert!(!out.ok, "{}", out.text());
     assert!(out.text().contains("401"), "{}", out.text());
 }
+
+/// `GOSUMDB` left on: the go command asks the checksum database through
+/// BatleHub (`/sumdb/{name}/...` forwarded to the upstream proxy), verifies
+/// the signed tree and the tiles, and accepts the module whose hashes the
+/// log holds; a module whose zip does not match its log entry is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_checks_proxied_modules_against_a_checksum_database_through_batlehub() {
+    use crate::support::go::{FakeGoproxy, FakeSumdb, module_zip};
+    use batlehub::ecosystems::go::{modzip, names};
+    let Some(go) = client_tool("go") else { return };
+    let up = FakeGoproxy::start().await;
+    let sumdb = FakeSumdb::new("sumdb.test");
+    let (good, tampered) = ("example.com/Upstream/greet", "example.com/upstream/tampered");
+    let mut entries = Vec::new();
+    for m in [good, tampered] {
+        let zip = module_zip(m, "v1.0.0");
+        let checked = modzip::check(
+            &names::ModulePath::parse(m).expect("path"),
+            &names::Version::parse("v1.0.0").expect("version"),
+            std::io::Cursor::new(&zip),
+            zip.len() as u64,
+        )
+        .expect("valid zip");
+        up.add_module(m, "v1.0.0", zip);
+        entries.push((m, checked.h1, checked.go_mod_h1));
+    }
+    // The log holds another zip hash for the tampered module.
+    entries[1].1 = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    let log: Vec<(&str, &str, &str, &str)> =
+        entries.iter().map(|(m, h1, mod_h1)| (*m, "v1.0.0", h1.as_str(), mod_h1.as_str())).collect();
+    sumdb.serve(&up, &log);
+    let s = TestServer::with(&[crate::support::builder::Reg::proxy("goproxy", "go", &up.url).open_read()], "").await;
+
+    let runner = Runner::new(Duration::from_secs(300))
+        .dirs(&["home", "gopath", "consumer"])
+        .env_path("HOME", "home")
+        .env_path("GOPATH", "gopath")
+        .env_path("GOMODCACHE", "gopath/pkg/mod")
+        .env_path("GOCACHE", "gocache")
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOTELEMETRY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", s.reg("go"))
+        // The key alone (a URL after it would bypass the proxies): the
+        // database's own host (`https://sumdb.test`) does not exist, so
+        // only BatleHub can serve it.
+        .env("GOSUMDB", sumdb.verifier_key())
+        .env_remove("GONOSUMDB")
+        .env_remove("GONOSUMCHECK")
+        .env_remove("GOPRIVATE")
+        .env_remove("GONOPROXY")
+        .env_remove("GOINSECURE");
+    let home = GoHome { runner, go };
+    let consumer = write_module(
+        &home.runner.path("consumer"),
+        &[
+            ("go.mod", "module example.com/consumer\n\ngo 1.21\n"),
+            (
+                "main.go",
+                &format!(
+                    "package main\n\nimport (\n\t\"fmt\"\n\n\t\"{good}\"\n)\n\nfunc main() {{ fmt.Println(greet.Version) }}\n"
+                ),
+            ),
+        ],
+    );
+    home.ok(&["get", &format!("{good}@v1.0.0")], &consumer, &[]).await;
+    home.ok(&["build", "-o", "consumer", "."], &consumer, &[]).await;
+    assert_eq!(home.runner.ok(&consumer.join("consumer"), &[], &consumer).await.trim(), "v1.0.0");
+    let sums = std::fs::read_to_string(consumer.join("go.sum")).expect("go.sum");
+    assert!(sums.contains(&format!("{good} v1.0.0 {}", entries[0].1)), "{sums}");
+    assert!(up.hits("/sumdb/sumdb.test/lookup/example.com/!upstream/greet@v1.0.0") >= 1, "looked up through BatleHub");
+    assert!(up.hits("/sumdb/sumdb.test/supported") >= 1);
+
+    let out = home.go(&["get", &format!("{tampered}@v1.0.0")], &consumer, &[]).await;
+    assert!(!out.ok, "a module that does not match the log was accepted:\n{}", out.text());
+    assert!(out.text().contains("SECURITY ERROR") || out.text().contains("checksum mismatch"), "{}", out.text());
+}

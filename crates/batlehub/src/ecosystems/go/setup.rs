@@ -38,7 +38,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "# Private modules are in no public checksum database\nexport GONOSUMDB=\"{private}\"\n# (or GOPRIVATE=\"{private}\" with GONOPROXY=none, so the go command still asks BatleHub)\n"
         ));
     }
-    env.push_str("export GOFLAGS=-mod=mod\n");
+    env.push_str("# (GONOSUMCHECK is not a go setting: GONOSUMDB is)\nexport GOFLAGS=-mod=mod\n");
     let mut out = vec![
         Snippet::new("go-env", "Point the go command at this registry", None, env),
         Snippet::new(

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use axum::http::Method;
+use sha2::{Digest, Sha256};
 
 use super::fake::{Answer, FakeUpstream, File, Protocol};
 use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply};
@@ -296,5 +297,94 @@ impl Fixture for GoFixture {
             ("/example.com/m/@v/../../x.zip", 400),
             ("/nothing", 404),
         ]
+    }
+}
+
+/// A checksum database (the go command's "sumdb" transparency log) for
+/// tests: records of `module version h1:...` lines, a Merkle tree over
+/// them stored as one partial tile, and tree heads signed with an Ed25519
+/// test key, laid out as files of a [`FakeGoproxy`] under
+/// `/sumdb/{name}/`, as an upstream proxy that forwards a checksum database
+/// serves them.
+pub struct FakeSumdb {
+    pub name: String,
+    key: ring::signature::Ed25519KeyPair,
+}
+
+fn record_hash(data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
+fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// RFC 6962's Merkle tree hash over leaf hashes.
+fn tree_hash(leaves: &[[u8; 32]]) -> [u8; 32] {
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let mut k = 1;
+    while k * 2 < leaves.len() {
+        k *= 2;
+    }
+    node_hash(&tree_hash(&leaves[..k]), &tree_hash(&leaves[k..]))
+}
+
+impl FakeSumdb {
+    pub fn new(name: &str) -> FakeSumdb {
+        let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).expect("test key");
+        FakeSumdb { name: name.to_string(), key }
+    }
+
+    fn key_hash(&self) -> [u8; 4] {
+        use ring::signature::KeyPair;
+        let mut h = Sha256::new();
+        h.update(format!("{}\n", self.name).as_bytes());
+        h.update([1u8]);
+        h.update(self.key.public_key().as_ref());
+        let d: [u8; 32] = h.finalize().into();
+        [d[0], d[1], d[2], d[3]]
+    }
+
+    /// The verifier key, as `GOSUMDB` takes it: `name+hash+key`.
+    pub fn verifier_key(&self) -> String {
+        use base64::Engine;
+        use ring::signature::KeyPair;
+        let mut key = vec![1u8];
+        key.extend_from_slice(self.key.public_key().as_ref());
+        let b64 = base64::engine::general_purpose::STANDARD;
+        format!("{}+{}+{}", self.name, hex::encode(self.key_hash()), b64.encode(key))
+    }
+
+    /// Lay out the log of `entries` (module, version, zip h1, go.mod h1) in
+    /// `fake`.
+    pub fn serve(&self, fake: &FakeGoproxy, entries: &[(&str, &str, &str, &str)]) {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let records: Vec<String> =
+            entries.iter().map(|(m, v, h1, mod_h1)| format!("{m} {v} {h1}\n{m} {v}/go.mod {mod_h1}\n")).collect();
+        let leaves: Vec<[u8; 32]> = records.iter().map(|r| record_hash(r.as_bytes())).collect();
+        let n = leaves.len();
+        let text = format!("go.sum database tree\n{n}\n{}\n", b64.encode(tree_hash(&leaves)));
+        let mut sig = self.key_hash().to_vec();
+        sig.extend_from_slice(self.key.sign(text.as_bytes()).as_ref());
+        let note = format!("{text}\n\u{2014} {} {}\n", self.name, b64.encode(sig));
+        let name = &self.name;
+        fake.add_file("", "", &format!("sumdb:{name}/supported"), Vec::new());
+        fake.add_file("", "", &format!("sumdb:{name}/latest"), note.clone().into_bytes());
+        fake.add_file("", "", &format!("sumdb:{name}/tile/8/0/000.p/{n}"), leaves.concat());
+        fake.add_file("", "", &format!("sumdb:{name}/tile/8/data/000.p/{n}"), records.concat().into_bytes());
+        for (id, ((m, v, ..), record)) in entries.iter().zip(&records).enumerate() {
+            let lookup = format!("sumdb:{name}/lookup/{}@{}", escape(m), escape(v));
+            fake.add_file("", "", &lookup, format!("{id}\n{record}\n{note}").into_bytes());
+        }
     }
 }
