@@ -46,8 +46,8 @@ impl Located {
     }
 
     /// The same path on each upstream of a protocol whose upstreams all
-    /// lay out their files alike (GOPROXY): the first, then the others in
-    /// order when one answers 404 or 410.
+    /// lay out their files alike: the first, then the others in order when
+    /// one answers 404 or 410.
     pub fn on_upstreams(upstreams: &[String], path: &str) -> AppResult<Located> {
         let mut urls = upstreams.iter().map(|u| crate::upstream::join_url(u, path));
         let url = urls.next().ok_or_else(|| AppError::not_found("this registry has no upstream"))?;

@@ -159,6 +159,18 @@ async fn the_proxy_fetches_once_verifies_and_tries_upstreams_in_order() {
     let (status, _, _) = get(&c, &format!("{}/{bad}/@v/v1.0.0.zip", s.reg("go")), None).await;
     assert_eq!(status, 200);
 
+    // The upstreams down: what was fetched is still served; anything else is
+    // a 502 (not a 404: the go command must not take it for "no such module").
+    up.set_fail(true);
+    empty.set_fail(true);
+    let (status, _, list) = get(&c, &format!("{base}/@v/list"), None).await;
+    assert_eq!((status, list.as_str()), (200, "v1.2.3\n"));
+    assert_eq!(get(&c, &url, None).await.0, 200);
+    let (status, ct, body) = get(&c, &format!("{}/example.com/up/other/@v/list", s.reg("go")), None).await;
+    assert_eq!((status, ct.as_str()), (502, "text/plain; charset=utf-8"), "{body}");
+    up.set_fail(false);
+    empty.set_fail(false);
+
     // A zip that breaks the module rules (another module's files) is refused too.
     let liar = "example.com/up/liar";
     up.add_module(liar, "v1.0.0", module_zip("example.com/up/other", "v1.0.0"));

@@ -1,6 +1,7 @@
 //! The real go command against BatleHub over HTTPS, following the user
 //! guide: private modules built with `batlehub go-mod-zip` and published
-//! with the Setup Guide's `curl`, a proxy registry whose upstream is a
+//! with the Setup Guide's `curl` (one with a capital in its path, spelled
+//! as `go.mod` spells it; one at `/v2` importing it), a proxy registry whose upstream is a
 //! second BatleHub, credentials from `~/.netrc` (the Setup Guide's entry,
 //! naming `host:port`), and a consumer built with `go build`, its `go.sum`
 //! written from hashes that match the ones BatleHub computed.
@@ -128,10 +129,10 @@ async fn go_builds_private_and_proxied_modules_over_https() {
     type Module<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
     let modules: [Module; 2] = [
         (
-            "example.com/myorg/base",
+            "example.com/myorg/Base",
             "v1.0.0",
             vec![
-                ("go.mod", "module example.com/myorg/base\n\ngo 1.21\n".to_string()),
+                ("go.mod", "module example.com/myorg/Base\n\ngo 1.21\n".to_string()),
                 ("base.go", "package base\n\nfunc Greeting() string { return \"hello from base\" }\n".to_string()),
                 (".git/HEAD", "ref: refs/heads/main\n".to_string()),
             ],
@@ -143,13 +144,13 @@ async fn go_builds_private_and_proxied_modules_over_https() {
                 (
                     "go.mod",
                     format!(
-                        "module example.com/myorg/app/v2\n\ngo 1.21\n\nrequire (\n\texample.com/myorg/base v1.0.0\n\t{upstream_module} v1.0.0\n)\n"
+                        "module example.com/myorg/app/v2\n\ngo 1.21\n\nrequire (\n\texample.com/myorg/Base v1.0.0\n\t{upstream_module} v1.0.0\n)\n"
                     ),
                 ),
                 (
                     "app.go",
                     format!(
-                        "package app\n\nimport (\n\t\"example.com/myorg/base\"\n\t\"{upstream_module}\"\n)\n\nfunc Message() string {{ return base.Greeting() + \" and \" + greet.Word() }}\n"
+                        "package app\n\nimport (\n\t\"example.com/myorg/Base\"\n\t\"{upstream_module}\"\n)\n\nfunc Message() string {{ return base.Greeting() + \" and \" + greet.Word() }}\n"
                     ),
                 ),
             ],
@@ -185,15 +186,15 @@ async fn go_builds_private_and_proxied_modules_over_https() {
     let sums = std::fs::read_to_string(consumer.join("go.sum")).expect("go.sum");
 
     // The hashes the go command computed are the ones BatleHub stored.
-    let json = home.ok(&["mod", "download", "-json", "example.com/myorg/base@v1.0.0"], &consumer, &[]).await;
+    let json = home.ok(&["mod", "download", "-json", "example.com/myorg/Base@v1.0.0"], &consumer, &[]).await;
     let downloaded: serde_json::Value = serde_json::from_str(&json).expect("json");
-    let package = s.app.catalog.get_package("internal-go", "example.com/myorg/base").await.expect("db").expect("row");
+    let package = s.app.catalog.get_package("internal-go", "example.com/myorg/Base").await.expect("db").expect("row");
     let versions = s.app.catalog.list_versions(&package.id).await.expect("db");
     let meta: serde_json::Value = serde_json::from_str(&versions[0].metadata).expect("meta");
     assert_eq!(downloaded["Sum"], meta["h1"], "the zip's h1");
     assert_eq!(downloaded["GoModSum"], meta["go_mod_h1"], "go.mod's h1");
     let h1 = meta["h1"].as_str().expect("h1");
-    assert!(sums.contains(&format!("example.com/myorg/base v1.0.0 {h1}")), "{sums}");
+    assert!(sums.contains(&format!("example.com/myorg/Base v1.0.0 {h1}")), "{sums}");
     // The VCS folder stayed out of the zip.
     let zip_path = downloaded["Zip"].as_str().expect("zip path");
     let listing = std::fs::read(zip_path).expect("zip");
@@ -202,7 +203,7 @@ async fn go_builds_private_and_proxied_modules_over_https() {
     // Without credentials: the registry's 401, as the go command reports it.
     let out = home
         .go(
-            &["mod", "download", "-json", "example.com/myorg/base@v1.0.0"],
+            &["mod", "download", "-json", "example.com/myorg/Base@v1.0.0"],
             &consumer,
             &[("NETRC", "/dev/null"), ("GOMODCACHE", &home.runner.path("other-cache").display().to_string())],
         )

@@ -85,6 +85,26 @@ fn module(escaped: &str) -> Result<ModulePath, AppError> {
     ModulePath::from_escaped(escaped).map_err(AppError::BadRequest)
 }
 
+/// A publish URL is written by people (`curl`, following the user guide),
+/// who spell the path as `go.mod` does: capitals are taken as they are
+/// there, the case-encoded form too. Unambiguous, as `!` is never part of a
+/// module path or version. Reads keep to the protocol's encoded form.
+fn module_as_written(raw: &str) -> Result<ModulePath, AppError> {
+    match ModulePath::from_escaped(raw) {
+        Ok(m) => Ok(m),
+        Err(e) if raw.contains('!') => Err(AppError::BadRequest(e)),
+        Err(_) => ModulePath::parse(raw).map_err(AppError::BadRequest),
+    }
+}
+
+fn version_as_written(raw: &str) -> Result<Version, AppError> {
+    match Version::from_escaped(raw) {
+        Ok(v) => Ok(v),
+        Err(e) if raw.contains('!') => Err(AppError::BadRequest(e)),
+        Err(_) => Version::parse(raw).map_err(AppError::BadRequest),
+    }
+}
+
 /// A checksum database's name is a host name; what follows it is one of
 /// the protocol's paths (`supported`, `latest`, `lookup/...`, `tile/...`).
 fn sumdb(rest: &str) -> Result<Op, AppError> {
@@ -127,6 +147,12 @@ pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
     let Some((m, file)) = path.split_once("/@v/") else {
         return Err(AppError::not_found("no such endpoint: the GOPROXY protocol serves {module}/@v/... and {module}/@latest"));
     };
+    if method == Method::PUT
+        && let Some(v) = file.strip_suffix(".zip")
+        && !v.contains('/')
+    {
+        return Ok(Op::Publish { module: module_as_written(m)?, version: version_as_written(v)? });
+    }
     let module = module(m)?;
     if file == "list" {
         return if get { Ok(Op::List { module }) } else { Err(AppError::MethodNotAllowed) };
@@ -185,6 +211,17 @@ mod tests {
                 Op::File { module: m("example.com/m"), version: v("v2.0.0+incompatible"), ext: Ext::Zip },
             ),
             (Method::PUT, "/example.com/m/@v/v1.0.0.zip", Op::Publish { module: m("example.com/m"), version: v("v1.0.0") }),
+            // A publish may spell capitals as go.mod does, or case-encoded.
+            (
+                Method::PUT,
+                "/example.com/Org/m/@v/v1.0.0-RC1.zip",
+                Op::Publish { module: m("example.com/Org/m"), version: v("v1.0.0-RC1") },
+            ),
+            (
+                Method::PUT,
+                "/example.com/!org/m/@v/v1.0.0-!r!c1.zip",
+                Op::Publish { module: m("example.com/Org/m"), version: v("v1.0.0-RC1") },
+            ),
             (
                 Method::GET,
                 "/sumdb/sumdb.example/lookup/example.com/m@v1.0.0",
@@ -210,6 +247,8 @@ mod tests {
             (Method::GET, "/sumdb/bad name/supported", 400),
             (Method::POST, "/example.com/m/@v/v1.0.0.zip", 405),
             (Method::PUT, "/example.com/m/@v/v1.0.0.mod", 400),
+            (Method::PUT, "/example.com/!Org/m/@v/v1.0.0.zip", 400),
+            (Method::PUT, "/example.com/m/@v/x/v1.0.0.zip", 400),
             (Method::DELETE, "/example.com/m/@v/list", 405),
         ] {
             assert_eq!(parse(&method, path).expect_err(path).status().as_u16(), status, "{method} {path}");
