@@ -421,6 +421,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// Delete some files of one version (old SNAPSHOT builds); their blobs
+    /// are left to the garbage collector.
+    pub async fn delete_files(&self, package_id: &str, version_id: &str, filenames: &[String]) -> DbResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut deleted = 0;
+        for f in filenames {
+            let res = sqlx::query("DELETE FROM files WHERE package_id = $1 AND version_id = $2 AND filename = $3")
+                .bind(package_id)
+                .bind(version_id)
+                .bind(f)
+                .execute(&mut *tx)
+                .await?;
+            deleted += res.rows_affected();
+        }
+        let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
+        Ok(deleted)
+    }
+
     /// Delete one version; returns its files so their blobs can be released.
     /// Tags that pointed at it are removed. The package row stays even when
     /// this was its last version, so that its owners keep the name.

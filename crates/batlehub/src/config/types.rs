@@ -526,11 +526,15 @@ pub struct CacheConfig {
     /// digest before the first byte is sent (a mismatch answers 502); larger
     /// ones stream as they arrive and a mismatch aborts the response.
     pub verify_before_serve_bytes: u64,
+    /// How long an upstream's "not found" is remembered before the upstream
+    /// is asked again. Unset: the registry type's default (Maven: 300 s;
+    /// others: not remembered).
+    pub negative_ttl_secs: Option<u64>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { metadata_ttl_secs: 300, verify_before_serve_bytes: 4 * 1024 * 1024 }
+        CacheConfig { metadata_ttl_secs: 300, verify_before_serve_bytes: 4 * 1024 * 1024, negative_ttl_secs: None }
     }
 }
 

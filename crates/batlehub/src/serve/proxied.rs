@@ -22,6 +22,8 @@ pub struct Located {
     /// Further places, tried in order when one answers 404 or 410.
     pub also: Vec<String>,
     pub expected: Option<ExpectedDigest>,
+    /// Refuse it when `expected` is `None` but an upstream has it.
+    pub require_digest: bool,
     /// What the content must pass before it is kept.
     pub check: Option<ContentCheck>,
 }
@@ -32,7 +34,7 @@ impl Located {
     /// digest is refused (502), never fetched.
     pub fn verified(url: String, expected: Option<ExpectedDigest>) -> AppResult<Located> {
         match expected {
-            Some(d) => Ok(Located { url, also: Vec::new(), expected: Some(d), check: None }),
+            Some(d) => Ok(Located { url, also: Vec::new(), expected: Some(d), require_digest: true, check: None }),
             None => {
                 Err(crate::upstream::UpstreamError::Refused(format!("{url}: the upstream gives no usable digest"))
                     .into())
@@ -42,7 +44,7 @@ impl Located {
 
     /// An artifact of a protocol that gives no digest at all: fetched as is.
     pub fn unverified(url: String) -> Located {
-        Located { url, also: Vec::new(), expected: None, check: None }
+        Located { url, also: Vec::new(), expected: None, require_digest: false, check: None }
     }
 
     /// The same path on each upstream of a protocol whose upstreams all
@@ -51,7 +53,22 @@ impl Located {
     pub fn on_upstreams(upstreams: &[String], path: &str) -> AppResult<Located> {
         let mut urls = upstreams.iter().map(|u| crate::upstream::join_url(u, path));
         let url = urls.next().ok_or_else(|| AppError::not_found("this registry has no upstream"))?;
-        Ok(Located { url, also: urls.collect(), expected: None, check: None })
+        Ok(Located { url, also: urls.collect(), expected: None, require_digest: false, check: None })
+    }
+
+    /// An artifact of a protocol whose digests sit beside the files (a
+    /// Maven `.sha1`): `expected` is what was found there. Without one, the
+    /// artifact is still asked for, so that an absent file stays a 404,
+    /// but one that exists is refused (502), never kept.
+    pub fn digest_required(url: String, expected: Option<ExpectedDigest>) -> Located {
+        Located { url, also: Vec::new(), expected, require_digest: true, check: None }
+    }
+
+    /// Refuse the artifact if an upstream has it (no digest was found for
+    /// it): the fetch then only tells "absent" (404) from "refused" (502).
+    pub fn require_digest(mut self) -> Located {
+        self.require_digest = true;
+        self
     }
 
     /// Keep the artifact only if its content passes `check` (run on the
@@ -79,6 +96,7 @@ impl RequestCtx {
             deadline: Duration::from_secs(self.app.config.limits.upstream_document_timeout_secs),
             client: self.app.upstream.client_for(&self.registry.name).clone(),
             force_refresh: false,
+            negative_ttl: Duration::from_secs(self.registry.cache.negative_ttl_secs.unwrap_or(0)),
         }
     }
 
@@ -124,13 +142,14 @@ impl RequestCtx {
             metrics.artifact_hits.increment(1);
             return Ok(crate::http::artifact(&metrics.bytes, hit, Some(content_type)));
         }
-        let Located { url, also, expected, check } = locate().await?;
+        let Located { url, also, expected, require_digest, check } = locate().await?;
         let fetch = ArtifactFetch {
             registry: self.registry.name.clone(),
             key,
             url,
             also,
             expected,
+            require_digest,
             check,
             client: self.app.upstream.artifact_client_for(&self.registry.name).clone(),
             policy: self.app.upstream.policy_for(&self.registry.name),

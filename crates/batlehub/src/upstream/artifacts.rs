@@ -109,6 +109,10 @@ pub struct ArtifactFetch {
     /// upstream).
     pub also: Vec<String>,
     pub expected: Option<ExpectedDigest>,
+    /// Refuse the artifact when `expected` is `None` and an upstream has it
+    /// (a protocol whose digests sit beside the files: only the artifact's
+    /// own answer tells "absent" (404) from "present without a digest").
+    pub require_digest: bool,
     /// What the complete body must also pass before it is kept (a module
     /// zip's rules): run on the blocking pool after the digest check; a
     /// failure keeps nothing and is the upstream's fault (502).
@@ -333,6 +337,9 @@ async fn download(
         }
     }
     let Some((resp, source)) = found else { return Err(UpstreamError::NotFound) };
+    if fetch.require_digest && fetch.expected.is_none() {
+        return Err(UpstreamError::Refused(format!("{source}: the upstream gives no usable digest")));
+    }
     let len = resp.content_length();
     if len.is_some_and(|l| l > fetch.limit) {
         return Err(UpstreamError::TooLarge(fetch.limit));

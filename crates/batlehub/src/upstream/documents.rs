@@ -88,12 +88,19 @@ pub struct DocFetch {
     pub client: reqwest::Client,
     /// Ignore the TTL: the caller knows the cached copy lacks something.
     pub force_refresh: bool,
+    /// How long an answer that no upstream has the document is remembered
+    /// (zero: not at all), so that clients probing paths that do not exist
+    /// (Maven, Gradle) cost one upstream round trip per path and period.
+    pub negative_ttl: Duration,
 }
 
 type Flight = (u64, Shared<BoxFuture<'static, Result<Served, UpstreamError>>>);
 
 pub struct DocumentCache {
     memory: moka::future::Cache<String, Arc<Document>>,
+    /// Documents no upstream had, until when that answer stands (bounded in
+    /// bytes of keys).
+    misses: moka::future::Cache<String, Instant>,
     inflight: Mutex<HashMap<String, Flight>>,
     blobs: BlobStore,
     generation: AtomicU64,
@@ -122,6 +129,10 @@ impl DocumentCache {
                 .weigher(|_k: &String, v: &Arc<Document>| v.body.len().min(u32::MAX as usize) as u32)
                 .max_capacity(memory_bytes)
                 .build(),
+            misses: moka::future::Cache::builder()
+                .weigher(|k: &String, _: &Instant| (k.len() + 32).min(u32::MAX as usize) as u32)
+                .max_capacity((memory_bytes / 16).max(1 << 20))
+                .build(),
             inflight: Mutex::new(HashMap::new()),
             blobs,
             generation: AtomicU64::new(1),
@@ -145,6 +156,18 @@ impl DocumentCache {
                 return Ok(Served { doc, state: CacheState::Stale });
             }
         }
+        if !fetch.negative_ttl.is_zero() && !fetch.force_refresh {
+            match self.misses.get(&mem_key).await {
+                Some(until) if Instant::now() < until => {
+                    metrics::counter!("batlehub_upstream_negative_hits_total", "registry" => fetch.registry.clone())
+                        .increment(1);
+                    return Err(UpstreamError::NotFound);
+                }
+                Some(_) => self.misses.invalidate(&mem_key).await,
+                None => {}
+            }
+        }
+        let negative_ttl = fetch.negative_ttl;
         let flight = {
             let mut inflight = match self.inflight.lock() {
                 Ok(g) => g,
@@ -167,8 +190,12 @@ impl DocumentCache {
                 inflight.remove(&mem_key);
             }
         }
-        if let Ok(s) = &result {
-            count(&fetch.registry, s.state);
+        match &result {
+            Ok(s) => count(&fetch.registry, s.state),
+            Err(UpstreamError::NotFound) if !negative_ttl.is_zero() => {
+                self.misses.insert(mem_key, Instant::now() + negative_ttl).await;
+            }
+            Err(_) => {}
         }
         result
     }
