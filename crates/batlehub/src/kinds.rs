@@ -22,6 +22,7 @@ macro_rules! for_each_ecosystem {
             cargo => Cargo("cargo");
             pypi => Pypi("pypi");
             go => Go("goproxy");
+            maven => Maven("maven");
         }
     };
 }

@@ -223,4 +223,5 @@ access_matrix! {
     cargo => crate::support::cargo::CargoFixture;
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
+    maven => crate::support::maven::MavenFixture;
 }

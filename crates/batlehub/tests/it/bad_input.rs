@@ -49,6 +49,7 @@ bad_input! {
     cargo => crate::support::cargo::CargoFixture;
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
+    maven => crate::support::maven::MavenFixture;
 }
 
 #[tokio::test]

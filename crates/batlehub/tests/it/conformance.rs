@@ -635,4 +635,5 @@ conformance! {
     cargo => crate::support::cargo::CargoFixture;
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
+    maven => crate::support::maven::MavenFixture;
 }

@@ -25,6 +25,7 @@ mod go;
 mod go_client;
 mod identity_providers;
 mod limits;
+mod maven;
 mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;

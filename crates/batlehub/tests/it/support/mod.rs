@@ -11,6 +11,7 @@ pub mod fake_npm;
 pub mod fixture;
 pub mod go;
 pub mod idp;
+pub mod maven;
 pub mod npm;
 pub mod pypi;
 pub mod runner;

@@ -1,0 +1,368 @@
+//! Maven reads: files and their checksums, and `maven-metadata.xml`
+//! generated from the catalog (never a deployed copy) or passed through from
+//! the upstream.
+//!
+//! Local files are served from the view; their checksums come from the
+//! digests computed when they were stored. Upstream files are verified
+//! against the upstream's `.sha256` (when it has one) or `.sha1` before they
+//! are kept, and fetched from the upstream that served that checksum.
+//! Upstream checksum files and metadata are documents (TTL, revalidation,
+//! and "not found" remembered for the registry's negative TTL, since mvn and
+//! Gradle probe many paths that do not exist).
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::Digest;
+
+use super::names::{Checksum, Coordinates, compare_versions, is_snapshot, parse_file};
+use super::op::{METADATA, VersionFile};
+use super::pom::plugin_prefix;
+use crate::access::Permission;
+use crate::catalog::FileRow;
+use crate::error::{AppError, AppResult};
+use crate::http;
+use crate::serve::{Located, PackageView, RequestCtx};
+use crate::upstream::CacheKey;
+use crate::upstream::artifacts::ExpectedDigest;
+use crate::upstream::documents::DocFetch;
+
+pub const XML: &str = "application/xml";
+
+/// How long an upstream's "not found" stands unless configured.
+pub const DEFAULT_NEGATIVE_TTL_SECS: u64 = 300;
+
+/// The `Content-Type` of a file by its extension.
+pub fn content_type(extension: &str) -> &'static str {
+    match extension.rsplit('.').next().unwrap_or(extension) {
+        "pom" | "xml" => "application/xml",
+        "jar" | "war" | "ear" | "aar" => "application/java-archive",
+        "module" | "json" => "application/json",
+        "asc" => "text/plain; charset=utf-8",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A checksum file's body: the hex digest.
+fn checksum_response(hex: &str) -> Response {
+    text(StatusCode::OK, "text/plain; charset=utf-8", hex.as_bytes().to_vec())
+}
+
+fn digest_of(f: &FileRow, c: Checksum) -> &str {
+    match c {
+        Checksum::Md5 => &f.md5,
+        Checksum::Sha1 => &f.sha1,
+        Checksum::Sha256 => &f.sha256,
+        Checksum::Sha512 => &f.sha512,
+    }
+}
+
+pub fn hex_digest(body: &[u8], c: Checksum) -> String {
+    match c {
+        Checksum::Md5 => hex::encode(md5::Md5::digest(body)),
+        Checksum::Sha1 => hex::encode(sha1::Sha1::digest(body)),
+        Checksum::Sha256 => hex::encode(sha2::Sha256::digest(body)),
+        Checksum::Sha512 => hex::encode(sha2::Sha512::digest(body)),
+    }
+}
+
+/// The doc fetch of `path` (under the repository root) from the upstreams.
+pub fn path_fetch(ctx: &RequestCtx, path: &str) -> DocFetch {
+    let mut fetch = ctx.doc_fetch(CacheKey::new("path").part(path), path.to_string(), "*/*");
+    if ctx.registry.cache.negative_ttl_secs.is_none() {
+        fetch.negative_ttl = std::time::Duration::from_secs(DEFAULT_NEGATIVE_TTL_SECS);
+    }
+    fetch
+}
+
+/// The file of a local version the request names: a SNAPSHOT's
+/// `-SNAPSHOT` name (as non-unique clients ask) is its latest build's file
+/// of the same classifier and extension.
+fn local_file<'a>(view: &'a PackageView, file: &VersionFile) -> Option<&'a FileRow> {
+    let row = view.versions.iter().find(|v| v.version == file.version)?;
+    let of_version = || view.files.iter().filter(move |f| f.version_id == row.id);
+    if let Some(f) = of_version().find(|f| f.filename == file.filename) {
+        return Some(f);
+    }
+    if !is_snapshot(&file.version) || file.parsed.build.is_some() {
+        return None;
+    }
+    of_version()
+        .filter_map(|f| parse_file(&file.coords.artifact, &file.version, &f.filename).ok().map(|p| (p, f)))
+        .filter(|(p, _)| p.classifier == file.parsed.classifier && p.extension == file.parsed.extension)
+        .filter_map(|(p, f)| p.build.map(|(stamp, n)| ((n, stamp), f)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, f)| f)
+}
+
+/// A file of a version, or one of its checksums.
+pub async fn file(ctx: &RequestCtx, file: &VersionFile, checksum: Option<Checksum>) -> AppResult<Response> {
+    let wanted = if checksum.is_some() { Permission::ReleasesRead } else { super::op::file_permission(&file.parsed) };
+    let key = file.coords.key();
+    if let Some(local) = ctx.read_local(&key, &file.coords.display(), wanted).await? {
+        let row = local_file(&local.view, file)
+            .ok_or_else(|| AppError::not_found(format!("{} not found", file.path())))?;
+        return match checksum {
+            Some(c) => Ok(checksum_response(digest_of(row, c))),
+            None => {
+                let filename = row.filename.clone();
+                let mut r = ctx.serve_local_file(&local, &filename).await?;
+                let etag = format!("\"{}\"", row.sha1);
+                if let Ok(v) = HeaderValue::from_str(&etag) {
+                    r.headers_mut().insert(header::ETAG, v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.created_at.max(0) as u64),
+                )) {
+                    r.headers_mut().insert(header::LAST_MODIFIED, v);
+                }
+                Ok(r)
+            }
+        };
+    }
+    let path = file.path();
+    if let Some(c) = checksum {
+        let served = ctx.document(path_fetch(ctx, &format!("{path}{}", c.suffix()))).await?;
+        let hex = first_token(&served.doc.body).ok_or_else(|| AppError::Upstream("the upstream's checksum file is empty".into()))?;
+        return Ok(checksum_response(&hex));
+    }
+    let content_type = content_type(&file.parsed.extension);
+    let key = CacheKey::new("file").part(&path);
+    ctx.upstream_artifact(key, content_type, || async {
+        // The strongest checksum the upstream offers, and that upstream's file.
+        for c in [Checksum::Sha256, Checksum::Sha1] {
+            match ctx.document(path_fetch(ctx, &format!("{path}{}", c.suffix()))).await {
+                Ok(served) => {
+                    let expected = first_token(&served.doc.body).and_then(|h| ExpectedDigest::from_hex(&h));
+                    // The upstream that had the checksum has the file.
+                    let url = crate::upstream::join_url(&served.doc.header.source, &path);
+                    return Ok(Located::digest_required(url, expected));
+                }
+                Err(AppError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        // No checksum anywhere: a file that exists is refused, an absent one
+        // stays a 404 (what mvn needs to go on probing).
+        Ok(Located::on_upstreams(&ctx.registry.upstreams, &path)?.require_digest())
+    })
+    .await
+}
+
+/// The first whitespace-separated token of a checksum file (some tools add
+/// the file name after the digest), lower-cased.
+pub fn first_token(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split_whitespace().next().filter(|t| t.len() <= 128).map(str::to_ascii_lowercase)
+}
+
+/// `yyyyMMddHHmmss` (UTC) of epoch milliseconds.
+fn last_updated(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+/// Artifact-level metadata: every version, `latest`, `release`.
+pub fn artifact_metadata(coords: &Coordinates, view: &PackageView) -> Vec<u8> {
+    let mut versions: Vec<&str> = view.versions.iter().map(|v| v.version.as_str()).collect();
+    versions.sort_by(|a, b| compare_versions(a, b));
+    let latest = versions.last().copied();
+    let release = versions.iter().rev().find(|v| !is_snapshot(v)).copied();
+    let updated = view.files.iter().map(|f| f.created_at).max().unwrap_or(0);
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n");
+    x.push_str(&format!("  <groupId>{}</groupId>\n  <artifactId>{}</artifactId>\n", esc(&coords.group), esc(&coords.artifact)));
+    x.push_str("  <versioning>\n");
+    if let Some(l) = latest {
+        x.push_str(&format!("    <latest>{}</latest>\n", esc(l)));
+    }
+    if let Some(r) = release {
+        x.push_str(&format!("    <release>{}</release>\n", esc(r)));
+    }
+    x.push_str("    <versions>\n");
+    for v in &versions {
+        x.push_str(&format!("      <version>{}</version>\n", esc(v)));
+    }
+    x.push_str(&format!("    </versions>\n    <lastUpdated>{}</lastUpdated>\n  </versioning>\n</metadata>\n", last_updated(updated)));
+    x.into_bytes()
+}
+
+/// Version-level metadata of a SNAPSHOT: the latest build and, per
+/// classifier and extension, its latest file.
+pub fn snapshot_metadata(coords: &Coordinates, version: &str, view: &PackageView) -> Option<Vec<u8>> {
+    let row = view.versions.iter().find(|v| v.version == version)?;
+    let base = version.strip_suffix("-SNAPSHOT")?;
+    // (classifier, extension) → ((build, stamp), updated)
+    let mut latest: BTreeMap<(String, String), ((u32, String), i64)> = BTreeMap::new();
+    let mut newest: Option<(u32, String)> = None;
+    let mut updated = 0;
+    for f in view.files.iter().filter(|f| f.version_id == row.id) {
+        let Ok(p) = parse_file(&coords.artifact, version, &f.filename) else { continue };
+        let Some((stamp, n)) = p.build else { continue };
+        updated = updated.max(f.created_at);
+        let build = (n, stamp);
+        if newest.as_ref().is_none_or(|b| build > *b) {
+            newest = Some(build.clone());
+        }
+        let slot = latest.entry((p.classifier.unwrap_or_default(), p.extension)).or_insert((build.clone(), f.created_at));
+        if build > slot.0 {
+            *slot = (build, f.created_at);
+        }
+    }
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata modelVersion=\"1.1.0\">\n");
+    x.push_str(&format!(
+        "  <groupId>{}</groupId>\n  <artifactId>{}</artifactId>\n  <version>{}</version>\n  <versioning>\n",
+        esc(&coords.group),
+        esc(&coords.artifact),
+        esc(version)
+    ));
+    if let Some((n, stamp)) = &newest {
+        x.push_str(&format!("    <snapshot>\n      <timestamp>{stamp}</timestamp>\n      <buildNumber>{n}</buildNumber>\n    </snapshot>\n"));
+    }
+    x.push_str(&format!("    <lastUpdated>{}</lastUpdated>\n    <snapshotVersions>\n", last_updated(updated)));
+    for ((classifier, extension), ((n, stamp), at)) in &latest {
+        x.push_str("      <snapshotVersion>\n");
+        if !classifier.is_empty() {
+            x.push_str(&format!("        <classifier>{}</classifier>\n", esc(classifier)));
+        }
+        x.push_str(&format!(
+            "        <extension>{}</extension>\n        <value>{}-{stamp}-{n}</value>\n        <updated>{}</updated>\n      </snapshotVersion>\n",
+            esc(extension),
+            esc(base),
+            last_updated(*at)
+        ));
+    }
+    x.push_str("    </snapshotVersions>\n  </versioning>\n</metadata>\n");
+    Some(x.into_bytes())
+}
+
+/// Group-level metadata: the group's plugins and their goal prefixes.
+pub fn group_metadata(plugins: &[String]) -> Vec<u8> {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n  <plugins>\n");
+    for artifact in plugins {
+        x.push_str(&format!(
+            "    <plugin>\n      <name>{}</name>\n      <prefix>{}</prefix>\n      <artifactId>{}</artifactId>\n    </plugin>\n",
+            esc(artifact),
+            esc(&plugin_prefix(artifact)),
+            esc(artifact)
+        ));
+    }
+    x.push_str("  </plugins>\n</metadata>\n");
+    x.into_bytes()
+}
+
+/// Whether a local package is a Maven plugin: the POM of its latest version
+/// says `maven-plugin` (recorded in the POM file's row when deployed).
+fn is_plugin(view: &PackageView) -> bool {
+    view.files.iter().filter(|f| f.filename.ends_with(".pom")).any(|f| f.metadata.contains("\"maven-plugin\""))
+}
+
+/// Serve a metadata document (or its checksum) with its validators.
+fn metadata_response(headers: &HeaderMap, body: &http::Rendered, checksum: Option<Checksum>) -> Response {
+    match checksum {
+        Some(c) => checksum_response(&hex_digest(&body.body, c)),
+        None => http::document(headers, body, XML, None),
+    }
+}
+
+/// `{dir}/maven-metadata.xml` (or a checksum of it): a SNAPSHOT version's
+/// builds, an artifact's versions, or a group's plugins, whichever the
+/// folder is here; else the upstream's document.
+pub async fn metadata(ctx: &RequestCtx, dir: &[String], checksum: Option<Checksum>, headers: &HeaderMap) -> AppResult<Response> {
+    let segs: Vec<&str> = dir.iter().map(String::as_str).collect();
+    if let [group @ .., artifact, version] = segs.as_slice()
+        && !group.is_empty()
+        && is_snapshot(version)
+    {
+        let coords = Coordinates::new(&group.join("."), artifact).map_err(AppError::BadRequest)?;
+        if let Some(local) = ctx.read_local(&coords.key(), &coords.display(), Permission::ReleasesRead).await? {
+            let body = snapshot_metadata(&coords, version, &local.view)
+                .ok_or_else(|| AppError::not_found(format!("{} {version} not found", coords.display())))?;
+            return Ok(metadata_response(headers, &http::rendered(body), checksum));
+        }
+        return upstream_metadata(ctx, &segs, checksum, headers).await;
+    }
+    if let [group @ .., artifact] = segs.as_slice()
+        && !group.is_empty()
+        && let Ok(coords) = Coordinates::new(&group.join("."), artifact)
+    {
+        match ctx.read_local(&coords.key(), &coords.display(), Permission::ReleasesRead).await {
+            Ok(Some(local)) => {
+                let rendered = ctx
+                    .rendered_local(&local, "maven-metadata", move |view, _| Ok(artifact_metadata(&coords, view)))
+                    .await?;
+                return Ok(metadata_response(headers, &rendered, checksum));
+            }
+            Ok(None) | Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // A group's plugins, from the local registries this one reads.
+    let group_path = segs.join("/");
+    let plugins = local_plugins(ctx, &group_path).await?;
+    if !plugins.is_empty() {
+        return Ok(metadata_response(headers, &http::rendered(group_metadata(&plugins)), checksum));
+    }
+    // Claimed or local folders are never asked of an upstream.
+    if ctx.registry.upstreams.is_empty() || ctx.shadow().await?.covers(&format!("{group_path}/")) {
+        return Err(AppError::not_found(format!("{group_path}/{METADATA} not found")));
+    }
+    upstream_metadata(ctx, &segs, checksum, headers).await
+}
+
+/// The plugins (artifactIds) of the group at `group_path` in the local
+/// registries the caller reads, visible to the caller.
+async fn local_plugins(ctx: &RequestCtx, group_path: &str) -> AppResult<Vec<String>> {
+    let prefix = format!("{group_path}/");
+    let mut plugins = Vec::new();
+    for row in ctx.visible_packages(&prefix, 1000).await? {
+        let Some(artifact) = row.name.strip_prefix(&prefix) else { continue };
+        if artifact.contains('/') {
+            continue;
+        }
+        let view = ctx.app.views.get(&ctx.app.catalog, &row.registry, &row.name).await?;
+        if is_plugin(&view) {
+            plugins.push(artifact.to_string());
+        }
+    }
+    plugins.sort();
+    plugins.dedup();
+    Ok(plugins)
+}
+
+/// The upstream's metadata document, its checksums computed from the very
+/// bytes served.
+async fn upstream_metadata(ctx: &RequestCtx, segs: &[&str], checksum: Option<Checksum>, headers: &HeaderMap) -> AppResult<Response> {
+    let served = ctx.document(path_fetch(ctx, &format!("{}/{METADATA}", segs.join("/")))).await?;
+    let body = served.doc.body.clone();
+    let rendered = ctx.rendered((served.doc.generation, "maven-upstream-metadata", String::new()), move || Ok(body.to_vec())).await?;
+    match checksum {
+        Some(c) => Ok(checksum_response(&hex_digest(&rendered.body, c))),
+        None => Ok(http::document(headers, &rendered, XML, Some(served.state))),
+    }
+}
+
+/// The fetch of an artifact's upstream metadata (what would list it).
+pub fn artifact_listing(ctx: &RequestCtx, coords: &Coordinates) -> DocFetch {
+    path_fetch(ctx, &format!("{}/{METADATA}", coords.key()))
+}
