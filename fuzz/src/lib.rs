@@ -205,3 +205,20 @@ pub fn go_names(data: &[u8]) {
         }
     }
 }
+
+/// A deployed POM or maven-metadata.xml through the XML reader (DOCTYPE
+/// refused, no entity expanded), and the input's first line as a
+/// repository file name.
+pub fn maven_pom(data: &[u8]) {
+    use batlehub::ecosystems::maven::{names, pom};
+    let _ = pom::parse_pom(data);
+    let _ = pom::check_metadata(data);
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(line) = text.lines().next()
+    {
+        let _ = names::parse_file("app", "1.0-SNAPSHOT", line);
+        let _ = names::parse_file("app", "1.0", line);
+        let _ = names::Coordinates::parse(line);
+        let _ = names::compare_versions(line, "1.0");
+    }
+}

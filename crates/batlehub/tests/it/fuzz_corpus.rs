@@ -93,3 +93,8 @@ fn go_modzip_corpus() {
 fn go_names_corpus() {
     replay("go_names", targets::go_names);
 }
+
+#[test]
+fn maven_pom_corpus() {
+    replay("maven_pom", targets::maven_pom);
+}

@@ -26,6 +26,7 @@ mod go_client;
 mod identity_providers;
 mod limits;
 mod maven;
+mod maven_client;
 mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;

@@ -9,6 +9,11 @@ use crate::setup::{Snippet, TOKEN, Target, USER};
 /// The `<id>` tying `settings.xml`'s server to the repositories.
 pub const SERVER_ID: &str = "batlehub";
 
+/// Maven's built-in `central` repository takes no SNAPSHOTs: a profile
+/// redeclares it with SNAPSHOTs on (its URL is replaced by the mirror's), so
+/// that SNAPSHOT dependencies resolve through the mirror too.
+const SNAPSHOTS_PROFILE: &str = "  <profiles>\n    <profile>\n      <id>batlehub-snapshots</id>\n      <repositories>\n        <repository>\n          <id>central</id>\n          <url>https://central.invalid</url>\n          <releases><enabled>true</enabled></releases>\n          <snapshots><enabled>true</enabled></snapshots>\n        </repository>\n      </repositories>\n      <pluginRepositories>\n        <pluginRepository>\n          <id>central</id>\n          <url>https://central.invalid</url>\n          <releases><enabled>true</enabled></releases>\n          <snapshots><enabled>true</enabled></snapshots>\n        </pluginRepository>\n      </pluginRepositories>\n    </profile>\n  </profiles>\n  <activeProfiles>\n    <activeProfile>batlehub-snapshots</activeProfile>\n  </activeProfiles>\n";
+
 pub fn snippets(t: &Target) -> Vec<Snippet> {
     let url = format!("{}/", t.url());
     let server = format!(
@@ -21,7 +26,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "Send every Maven download through this registry",
             Some("~/.m2/settings.xml"),
             format!(
-                "<settings>\n  <mirrors>\n    <mirror>\n      <id>{SERVER_ID}</id>\n      <mirrorOf>*</mirrorOf>\n      <url>{url}</url>\n    </mirror>\n  </mirrors>\n  <servers>\n{server}  </servers>\n</settings>\n"
+                "<settings>\n  <mirrors>\n    <mirror>\n      <id>{SERVER_ID}</id>\n      <mirrorOf>*</mirrorOf>\n      <url>{url}</url>\n    </mirror>\n  </mirrors>\n  <servers>\n{server}  </servers>\n{SNAPSHOTS_PROFILE}</settings>\n"
             ),
         ));
     } else {

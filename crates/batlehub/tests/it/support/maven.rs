@@ -192,3 +192,37 @@ impl Fixture for MavenFixture {
         ]
     }
 }
+
+/// A fake upstream serving a folder laid out as a Maven repository (the
+/// machine's local repository, filled by `.ci/run` from the seed project):
+/// files as they are, `.sha1` computed when the folder has none.
+pub struct DirProtocol {
+    pub root: std::path::PathBuf,
+}
+
+impl Protocol for DirProtocol {
+    fn answer(&self, _files: &[File], _base: &str, method: &Method, path: &str, _body: &[u8]) -> Answer {
+        if method != Method::GET && method != Method::HEAD {
+            return Answer::NotFound;
+        }
+        let rel = path.trim_start_matches('/');
+        if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+            return Answer::NotFound;
+        }
+        let file = self.root.join(rel);
+        if file.is_file() {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            return if rel.ends_with(".sha1") || rel.ends_with(".xml") {
+                Answer::Document { content_type: "text/plain", body: bytes }
+            } else {
+                Answer::Artifact(bytes)
+            };
+        }
+        if let Some(of) = rel.strip_suffix(".sha1")
+            && let Ok(bytes) = std::fs::read(self.root.join(of))
+        {
+            return Answer::Document { content_type: "text/plain", body: sha1_hex(&bytes).into_bytes() };
+        }
+        Answer::NotFound
+    }
+}
