@@ -527,8 +527,8 @@ pub struct CacheConfig {
     /// ones stream as they arrive and a mismatch aborts the response.
     pub verify_before_serve_bytes: u64,
     /// How long an upstream's "not found" is remembered before the upstream
-    /// is asked again. Unset: the registry type's default (Maven: 300 s;
-    /// others: not remembered).
+    /// is asked again. Unset: the registry type's default (not remembered,
+    /// unless the type's clients probe paths that do not exist).
     pub negative_ttl_secs: Option<u64>,
 }
 

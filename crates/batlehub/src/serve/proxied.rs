@@ -57,7 +57,7 @@ impl Located {
     }
 
     /// An artifact of a protocol whose digests sit beside the files (a
-    /// Maven `.sha1`): `expected` is what was found there. Without one, the
+    /// `.sha1` file next to it): `expected` is what was found there. Without one, the
     /// artifact is still asked for, so that an absent file stays a 404,
     /// but one that exists is refused (502), never kept.
     pub fn digest_required(url: String, expected: Option<ExpectedDigest>) -> Located {

@@ -90,7 +90,7 @@ pub struct DocFetch {
     pub force_refresh: bool,
     /// How long an answer that no upstream has the document is remembered
     /// (zero: not at all), so that clients probing paths that do not exist
-    /// (Maven, Gradle) cost one upstream round trip per path and period.
+    /// cost one upstream round trip per path and period.
     pub negative_ttl: Duration,
 }
 

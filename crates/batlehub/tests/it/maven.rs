@@ -207,3 +207,42 @@ async fn the_proxy_remembers_what_the_upstream_lacks_and_keeps_claims_local() {
     assert_eq!(get(&c, &format!("{reg}/com/acme/maven-metadata.xml"), None).await.0, 404);
     assert_eq!(up.total_hits(), before, "a claimed group was asked of the upstream");
 }
+
+/// mvn (and its HTTP client) asks `Expect: 100-continue` before sending a
+/// file: the server says "continue" at once, or refuses without waiting for
+/// the body.
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::with(&[Reg::local("maven", "releases")], "").await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let body = jar("ex", "1.0");
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("u:{ALICE}"))
+    };
+    let head = |auth: &str| {
+        format!(
+            "PUT /proxy/releases/com/acme/ex/1.0/ex-1.0.jar HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        )
+    };
+    async fn first_line(stream: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer before the body is sent")
+            .expect("read");
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string()
+    }
+    // With credentials: 100 Continue, then the body, then 201.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    stream.write_all(head(&format!("Authorization: Basic {auth}\r\n")).as_bytes()).await.expect("head");
+    assert_eq!(first_line(&mut stream).await, "HTTP/1.1 100 Continue");
+    stream.write_all(&body).await.expect("body");
+    assert!(first_line(&mut stream).await.starts_with("HTTP/1.1 201"));
+    // Without: the 401 challenge at once, no body asked for.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    stream.write_all(head("").as_bytes()).await.expect("head");
+    assert!(first_line(&mut stream).await.starts_with("HTTP/1.1 401"));
+}

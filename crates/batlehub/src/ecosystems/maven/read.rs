@@ -366,3 +366,68 @@ async fn upstream_metadata(ctx: &RequestCtx, segs: &[&str], checksum: Option<Che
 pub fn artifact_listing(ctx: &RequestCtx, coords: &Coordinates) -> DocFetch {
     path_fetch(ctx, &format!("{}/{METADATA}", coords.key()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::VersionRow;
+
+    fn version(id: &str, v: &str) -> VersionRow {
+        VersionRow {
+            id: id.into(),
+            package_id: "p".into(),
+            version: v.into(),
+            metadata: "{}".into(),
+            published_by: None,
+            published_at: 0,
+            yanked: false,
+            yanked_reason: None,
+        }
+    }
+
+    fn file(version_id: &str, name: &str, at: i64) -> FileRow {
+        FileRow {
+            id: name.into(),
+            version_id: version_id.into(),
+            package_id: "p".into(),
+            filename: name.into(),
+            sha256: String::new(),
+            sha1: String::new(),
+            sha512: String::new(),
+            md5: String::new(),
+            size: 1,
+            content_type: "application/octet-stream".into(),
+            metadata: "{}".into(),
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn metadata_documents() {
+        let coords = Coordinates::parse("com.acme:app").expect("coords");
+        let mut view = PackageView::absent();
+        view.versions = vec![version("a", "1.10"), version("b", "1.9"), version("c", "2.0-SNAPSHOT")];
+        // 2026-11-29T04:15:00Z and 2026-11-29T05:15:00Z
+        let (t1, t2) = (1_795_925_700_000, 1_795_929_300_000);
+        view.files = vec![
+            file("a", "app-1.10.jar", t1),
+            file("c", "app-2.0-20261129.041500-1.jar", t1),
+            file("c", "app-2.0-20261129.051500-2.jar", t2),
+            file("c", "app-2.0-20261129.051500-2.pom", t2),
+            file("c", "app-2.0-20261129.041500-1-sources.jar", t1),
+        ];
+        let artifact = String::from_utf8(artifact_metadata(&coords, &view)).expect("utf-8");
+        assert_eq!(
+            artifact,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n  <groupId>com.acme</groupId>\n  <artifactId>app</artifactId>\n  <versioning>\n    <latest>2.0-SNAPSHOT</latest>\n    <release>1.10</release>\n    <versions>\n      <version>1.9</version>\n      <version>1.10</version>\n      <version>2.0-SNAPSHOT</version>\n    </versions>\n    <lastUpdated>20261129051500</lastUpdated>\n  </versioning>\n</metadata>\n"
+        );
+        let snapshot = String::from_utf8(snapshot_metadata(&coords, "2.0-SNAPSHOT", &view).expect("snapshot")).expect("utf-8");
+        assert_eq!(
+            snapshot,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata modelVersion=\"1.1.0\">\n  <groupId>com.acme</groupId>\n  <artifactId>app</artifactId>\n  <version>2.0-SNAPSHOT</version>\n  <versioning>\n    <snapshot>\n      <timestamp>20261129.051500</timestamp>\n      <buildNumber>2</buildNumber>\n    </snapshot>\n    <lastUpdated>20261129051500</lastUpdated>\n    <snapshotVersions>\n      <snapshotVersion>\n        <extension>jar</extension>\n        <value>2.0-20261129.051500-2</value>\n        <updated>20261129051500</updated>\n      </snapshotVersion>\n      <snapshotVersion>\n        <extension>pom</extension>\n        <value>2.0-20261129.051500-2</value>\n        <updated>20261129051500</updated>\n      </snapshotVersion>\n      <snapshotVersion>\n        <classifier>sources</classifier>\n        <extension>jar</extension>\n        <value>2.0-20261129.041500-1</value>\n        <updated>20261129041500</updated>\n      </snapshotVersion>\n    </snapshotVersions>\n  </versioning>\n</metadata>\n"
+        );
+        assert!(snapshot_metadata(&coords, "1.10", &view).is_none(), "a release has no version-level metadata");
+        let group = String::from_utf8(group_metadata(&["hello-maven-plugin".into()])).expect("utf-8");
+        assert!(group.contains("<plugin>\n      <name>hello-maven-plugin</name>\n      <prefix>hello</prefix>\n      <artifactId>hello-maven-plugin</artifactId>\n    </plugin>"), "{group}");
+    }
+}
