@@ -41,6 +41,13 @@ pub async fn put(ctx: &RequestCtx, file: &VersionFile, parts: &Parts, body: Body
     let display = file.coords.display();
     let owned = ctx.own_package(&key).await?;
     ctx.check_write(&owned, &display).await?;
+    // An existing file is refused before its body is read (with `Expect:
+    // 100-continue`, before the client even sends it).
+    if let Some(p) = &owned.package
+        && ctx.app.catalog.get_file(&p.id, &file.filename).await?.is_some()
+    {
+        return Err(exists(file));
+    }
     let pending = ctx.app.blobs.put_stream(body.into_data_stream(), limit).await?;
     publish_file(ctx, file, pending).await?;
     Ok(created(format!("deployed {}\n", file.path())))
