@@ -222,3 +222,23 @@ pub fn maven_pom(data: &[u8]) {
         let _ = names::compare_versions(line, "1.0");
     }
 }
+
+/// An uploaded Composer package archive: its composer.json found and read
+/// (hostile entry names, sizes, JSON), and the input's first line as a
+/// version and a package name.
+pub fn composer_archive(data: &[u8]) {
+    use batlehub::ecosystems::composer::{archive, names, p2};
+    if let Ok(manifest) = archive::composer_json(std::io::Cursor::new(data)) {
+        let _ = manifest.get("name").and_then(|n| n.as_str()).map(names::PackageName::parse);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let line = text.lines().next().unwrap_or("");
+        let _ = names::normalize(line);
+        let _ = names::PackageName::parse(line);
+        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) {
+            if let Ok(versions) = p2::expand(&doc, "a/b") {
+                let _ = p2::minify("a/b", &versions);
+            }
+        }
+    }
+}

@@ -23,6 +23,7 @@ macro_rules! for_each_ecosystem {
             pypi => Pypi("pypi");
             go => Go("goproxy");
             maven => Maven("maven");
+            composer => Composer("composer");
         }
     };
 }

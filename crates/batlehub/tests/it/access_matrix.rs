@@ -224,4 +224,5 @@ access_matrix! {
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
+    composer => crate::support::composer::ComposerFixture;
 }

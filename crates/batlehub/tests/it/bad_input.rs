@@ -50,6 +50,7 @@ bad_input! {
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
+    composer => crate::support::composer::ComposerFixture;
 }
 
 #[tokio::test]

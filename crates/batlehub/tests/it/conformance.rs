@@ -636,4 +636,5 @@ conformance! {
     pypi => crate::support::pypi::PypiFixture;
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
+    composer => crate::support::composer::ComposerFixture;
 }

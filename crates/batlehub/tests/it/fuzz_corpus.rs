@@ -98,3 +98,8 @@ fn go_names_corpus() {
 fn maven_pom_corpus() {
     replay("maven_pom", targets::maven_pom);
 }
+
+#[test]
+fn composer_archive_corpus() {
+    replay("composer_archive", targets::composer_archive);
+}

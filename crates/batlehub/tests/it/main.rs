@@ -17,6 +17,8 @@ mod cargo;
 mod cargo_client;
 mod cli;
 mod clients;
+mod composer;
+mod composer_client;
 mod conformance;
 mod contract;
 mod csrf;

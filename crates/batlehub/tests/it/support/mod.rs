@@ -6,6 +6,7 @@
 
 pub mod builder;
 pub mod cargo;
+pub mod composer;
 pub mod fake;
 pub mod fake_npm;
 pub mod fixture;
