@@ -415,6 +415,12 @@ impl Catalog {
             .bind(version_id)
             .execute(&mut *tx)
             .await?;
+        // A yank changes what the package's documents say.
+        sqlx::query("UPDATE packages SET updated_at = $1 WHERE id = (SELECT package_id FROM versions WHERE id = $2)")
+            .bind(now_ms())
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await?;
         let changed = super::changes::bump_version(&mut tx, version_id).await?;
         tx.commit().await?;
         self.observe_opt(changed);

@@ -44,6 +44,19 @@ async fn upload_render_yank() {
     assert_eq!(v100["dist"]["url"], format!("{reg}/dist/acme/util/1.0.0.zip"));
     assert_eq!(v100["dist"]["shasum"], hex::encode(sha1::Sha1::digest(&zip)), "SHA-1, what Composer checks");
     assert_eq!(v100["description"], "the acme/util package");
+    // Composer revalidates with If-Modified-Since (a date is given out once
+    // its second is over).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = c.get(format!("{reg}/p2/acme/util.json")).bearer_auth(BOB).send().await.expect("get");
+    let modified = r.headers()["last-modified"].to_str().expect("last-modified").to_string();
+    let r = c
+        .get(format!("{reg}/p2/acme/util.json"))
+        .bearer_auth(BOB)
+        .header("if-modified-since", &modified)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 304);
     let (_, dev) = json(&c, &format!("{reg}/p2/acme/util~dev.json")).await;
     assert_eq!(expanded(&dev, "acme/util").len(), 1);
     let r = c.get(format!("{reg}/dist/acme/util/1.0.0.zip")).bearer_auth(BOB).send().await.expect("dist");
@@ -62,6 +75,16 @@ async fn upload_render_yank() {
     let names: Vec<String> =
         expanded(&doc, "acme/util").iter().filter_map(|v| v["version"].as_str().map(str::to_string)).collect();
     assert_eq!(names, ["1.1"]);
+    // A client revalidating with the date it had gets the change, not a 304.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = c
+        .get(format!("{reg}/p2/acme/util.json"))
+        .bearer_auth(BOB)
+        .header("if-modified-since", &modified)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "a yank is a change");
     let r = c.get(format!("{reg}/dist/acme/util/1.0.0.zip")).bearer_auth(BOB).send().await.expect("dist");
     assert_eq!(r.status(), 404);
 }

@@ -37,6 +37,9 @@ fn dist_url(registry_base: &str, name: &PackageName, version: &str) -> String {
     format!("{registry_base}/dist/{name}/{v}.zip")
 }
 
+/// The most names a listing query returns.
+const LISTED: i64 = 1000;
+
 /// `packages.json`: where the metadata, the search and the list are.
 /// `available-packages` tells Composer that a name not listed does not
 /// exist here, so it is sent only by a local registry (whose list is
@@ -50,9 +53,13 @@ pub async fn root(ctx: &RequestCtx) -> AppResult<Response> {
         "list": format!("{base}/list.json"),
     });
     if ctx.registry.mode == crate::config::Mode::Local {
-        let mut names: Vec<String> = ctx.visible_packages("", 1000).await?.into_iter().map(|p| p.name).collect();
-        names.sort();
-        doc["available-packages"] = json!(names);
+        let mut names: Vec<String> = ctx.visible_packages("", LISTED).await?.into_iter().map(|p| p.name).collect();
+        // A list that may be cut short is no list: Composer would take the
+        // names left out for names that do not exist.
+        if names.len() < LISTED as usize {
+            names.sort();
+            doc["available-packages"] = json!(names);
+        }
     }
     Ok(http::json(StatusCode::OK, &doc))
 }
@@ -140,9 +147,19 @@ pub async fn p2_document(ctx: &RequestCtx, name: &PackageName, dev: bool, header
                 serde_json::to_vec(&p2::minify(n.as_str(), &versions)).map_err(|e| AppError::internal(e.to_string()))
             })
             .await?;
-        return Ok(http::document(headers, &rendered, "application/json", None));
+        let modified = local.view.versions.iter().map(|v| v.published_at).chain([local.package.updated_at]).max().unwrap_or(0);
+        return Ok(last_modified(headers, http::document(headers, &rendered, "application/json", None), modified));
     }
     let (versions, served) = upstream_versions(ctx, name, dev).await?;
+    let modified = served
+        .doc
+        .header
+        .last_modified
+        .as_deref()
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(served.doc.header.fetched_at);
     let (base, n) = (ctx.registry_base(), name.clone());
     let variant = if dev { "composer-p2-dev-upstream" } else { "composer-p2-upstream" };
     let rendered = ctx
@@ -161,7 +178,36 @@ pub async fn p2_document(ctx: &RequestCtx, name: &PackageName, dev: bool, header
             serde_json::to_vec(&p2::minify(n.as_str(), &rewritten)).map_err(|e| AppError::internal(e.to_string()))
         })
         .await?;
-    Ok(http::document(headers, &rendered, "application/json", Some(served.state)))
+    Ok(last_modified(headers, http::document(headers, &rendered, "application/json", Some(served.state)), modified))
+}
+
+/// `Last-Modified` on a metadata response, and 304 for an
+/// `If-Modified-Since` at or after it (Composer revalidates p2 documents
+/// that way) when the request has no `If-None-Match`.
+fn last_modified(headers: &HeaderMap, mut response: Response, modified_ms: i64) -> Response {
+    // HTTP dates have whole seconds: a second in which the package changed
+    // is given out only once it is over, so that a later change always has
+    // a later date (and a revalidation never answers 304 over it).
+    let second = modified_ms.max(0) / 1000;
+    if crate::catalog::now_ms() < (second + 1) * 1000 {
+        return response;
+    }
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(second as u64);
+    let since = headers
+        .get(axum::http::header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    if response.status() == StatusCode::OK
+        && !headers.contains_key(axum::http::header::IF_NONE_MATCH)
+        && since.is_some_and(|since| when <= since)
+    {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+        response.headers_mut().insert(axum::http::header::LAST_MODIFIED, v);
+    }
+    response
 }
 
 /// `dist/{vendor}/{package}/{version}.zip`.
