@@ -242,3 +242,15 @@ pub fn composer_archive(data: &[u8]) {
         }
     }
 }
+
+/// A pushed `.gem` (tar, gzipped gemspec) and, as text, the gemspec YAML
+/// reader alone (aliases, tags, nesting).
+pub fn gem_spec(data: &[u8]) {
+    use batlehub::ecosystems::rubygems::gem;
+    let _ = gem::read_gem(data);
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(node) = gem::parse_yaml(text)
+    {
+        let _ = gem::spec_of(&node);
+    }
+}

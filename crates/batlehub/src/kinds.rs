@@ -24,6 +24,7 @@ macro_rules! for_each_ecosystem {
             go => Go("goproxy");
             maven => Maven("maven");
             composer => Composer("composer");
+            rubygems => Rubygems("rubygems");
         }
     };
 }

@@ -225,4 +225,5 @@ access_matrix! {
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
+    rubygems => crate::support::rubygems::RubygemsFixture;
 }

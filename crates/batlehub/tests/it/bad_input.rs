@@ -51,6 +51,7 @@ bad_input! {
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
+    rubygems => crate::support::rubygems::RubygemsFixture;
 }
 
 #[tokio::test]

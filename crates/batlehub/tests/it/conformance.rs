@@ -637,4 +637,5 @@ conformance! {
     go => crate::support::go::GoFixture;
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
+    rubygems => crate::support::rubygems::RubygemsFixture;
 }

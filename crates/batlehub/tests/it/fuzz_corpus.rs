@@ -103,3 +103,8 @@ fn maven_pom_corpus() {
 fn composer_archive_corpus() {
     replay("composer_archive", targets::composer_archive);
 }
+
+#[test]
+fn gem_spec_corpus() {
+    replay("gem_spec", targets::gem_spec);
+}

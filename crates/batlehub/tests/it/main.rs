@@ -36,6 +36,8 @@ mod ops;
 mod pypi;
 mod pypi_clients;
 mod replicas;
+mod rubygems;
+mod rubygems_client;
 mod tidy;
 mod tls;
 mod token_lineage;

@@ -15,6 +15,7 @@ pub mod idp;
 pub mod maven;
 pub mod npm;
 pub mod pypi;
+pub mod rubygems;
 pub mod runner;
 pub mod s3;
 pub mod tls;

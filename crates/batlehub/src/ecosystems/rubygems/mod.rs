@@ -1,0 +1,85 @@
+//! RubyGems: the compact index and the push API under `/proxy/{registry}/`,
+//! for gem and Bundler.
+//!
+//! | Request | Op |
+//! |---|---|
+//! | `GET /versions`, `/info/{gem}`, `/names` | the compact index (ETag, Repr-Digest, ranges) |
+//! | `GET /gems/{name}-{version}[-{platform}].gem` | a gem |
+//! | `POST /api/v1/gems` | `gem push` (the raw `.gem`; the token as the API key) |
+//! | `DELETE /api/v1/gems/yank` | `gem yank` |
+//! | `GET /api/v1/gems/{name}.json`, `/api/v1/versions/{name}.json` | the JSON API (local gems) |
+//!
+//! The gemspec inside a pushed `.gem` is read without loading any Ruby
+//! object ([`gem`]). Errors are plain text, which gem and Bundler print.
+//! Files: [`op`], [`names`], [`gem`], [`read`], [`write`], [`setup`].
+
+pub mod gem;
+pub mod names;
+pub mod op;
+pub mod read;
+pub mod setup;
+pub mod write;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use self::op::Op;
+use crate::error::{AppError, AppResult};
+use crate::multipart::Upload;
+use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx};
+use crate::setup::{Snippet, Target};
+use crate::upstream::documents::DocFetch;
+
+/// The RubyGems protocols.
+pub struct Rubygems;
+
+impl Ecosystem for Rubygems {
+    type Op = Op;
+
+    fn parse(head: &Head<'_>) -> AppResult<Op> {
+        op::parse(head.method, head.path)
+    }
+
+    async fn serve(ctx: &RequestCtx, op: &Op, parts: &Parts, body: Body) -> AppResult<Response> {
+        match op {
+            Op::Versions => read::versions(ctx, &parts.headers).await,
+            Op::Names => read::names(ctx, &parts.headers).await,
+            Op::Info { name } => read::info(ctx, name, &parts.headers).await,
+            Op::Gem { file } => read::gem(ctx, file).await,
+            Op::Push => write::push(ctx, parts, body).await,
+            Op::Yank => write::yank(ctx, parts, body).await,
+            Op::GemJson { name } => read::gem_info(ctx, name).await,
+            Op::VersionsJson { name } => read::versions_json(ctx, name).await,
+        }
+    }
+
+    fn render_error(err: &AppError) -> Response {
+        err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes())
+    }
+
+    fn normalize_name(name: &str) -> Option<String> {
+        names::check_name(name).ok().map(|_| name.to_string())
+    }
+
+    fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>> {
+        names::check_name(name).map_err(AppError::BadRequest)?;
+        Ok(vec![read::info_fetch(ctx, name)])
+    }
+
+    fn snippets(target: &Target) -> Vec<Snippet> {
+        setup::snippets(target)
+    }
+
+    fn install_command(target: &Target, package: &str) -> String {
+        setup::install_command(target, package)
+    }
+
+    const BROWSER_UPLOAD: Option<BrowserUpload> =
+        Some(BrowserUpload { accept: ".gem", hint: "A .gem: name, version and platform are read from its gemspec.", fields: &[] });
+
+    async fn publish_upload(ctx: &RequestCtx, upload: Upload) -> AppResult<String> {
+        let spec = write::publish_gem(ctx, upload.pending).await?;
+        Ok(format!("{} {}", spec.name, spec.version))
+    }
+}
