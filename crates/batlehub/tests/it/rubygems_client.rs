@@ -2,8 +2,8 @@
 //! and pushed with the Setup Guide's `gem push` (a repush refused), `bundle
 //! install` through the compact index of a proxy registry that serves the
 //! private gems first and the rest from its upstream (a second BatleHub),
-//! `bundle update` after a new version, and `gem yank`. (`gem install`
-//! from a remote source needs the legacy Marshal index, not served yet.)
+//! `bundle update` after a new version, `gem install` from remote sources
+//! (the legacy Marshal indexes), and `gem yank`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -74,6 +74,35 @@ async fn gem_push_bundle_install_update_and_yank() {
         .run(Path::new("/bin/sh"), &["-c", &push_cmd.replace("my-gem-1.0.0.gem", "acme-util-1.0.0.gem")], &src)
         .await;
     assert!(again.text().contains("Repushing"), "{}", again.text());
+
+    // gem install from the private registry (credentials in the source URL,
+    // as the Setup Guide's `gem sources` line has them) and the public one,
+    // through the legacy Marshal indexes.
+    let source = snippet(&s, "internal-gems", "gem-sources", "alice", ALICE);
+    let private_url = source.trim().rsplit(' ').next().expect("url").to_string();
+    let public_url = format!("{}/", public.reg("public"));
+    let elsewhere = runner.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    runner
+        .ok(
+            &gem_bin,
+            &[
+                "install",
+                "acme-util",
+                "--clear-sources",
+                "--source",
+                &private_url,
+                "--source",
+                &public_url,
+                "--no-document",
+            ],
+            &elsewhere,
+        )
+        .await;
+    assert!(runner.path("gem-home/gems/acme-util-1.0.0/lib/acme_util.rb").is_file());
+    assert!(runner.path("gem-home/gems/upstream-dep-1.0.0").is_dir());
+    let out = runner.ok(Path::new("ruby"), &["-e", "require 'acme_util'; print AcmeUtil.hi"], &elsewhere).await;
+    assert_eq!(out, "hi");
 
     // Bundler through the compact index.
     let app = runner.path("app");

@@ -8,12 +8,14 @@
 //! | `POST /api/v1/gems` | `gem push` (the raw `.gem`; the token as the API key) |
 //! | `DELETE /api/v1/gems/yank` | `gem yank` |
 //! | `GET /api/v1/gems/{name}.json`, `/api/v1/versions/{name}.json` | the JSON API (local gems) |
+//! | `GET /specs.4.8.gz`, `/latest_specs.4.8.gz`, `/prerelease_specs.4.8.gz`, `/quick/Marshal.4.8/{gem}.gemspec.rz` | the legacy Marshal indexes `gem install` reads ([`marshal`]) |
 //!
 //! The gemspec inside a pushed `.gem` is read without loading any Ruby
 //! object ([`gem`]). Errors are plain text, which gem and Bundler print.
 //! Files: [`op`], [`names`], [`gem`], [`read`], [`write`], [`setup`].
 
 pub mod gem;
+pub mod marshal;
 pub mod names;
 pub mod op;
 pub mod read;
@@ -51,6 +53,8 @@ impl Ecosystem for Rubygems {
             Op::Yank => write::yank(ctx, parts, body).await,
             Op::GemJson { name } => read::gem_info(ctx, name).await,
             Op::VersionsJson { name } => read::versions_json(ctx, name).await,
+            Op::Specs { kind } => read::specs(ctx, *kind).await,
+            Op::Gemspec { file } => read::gemspec(ctx, file).await,
         }
     }
 

@@ -25,6 +25,28 @@ pub enum Op {
     GemJson { name: String },
     /// `api/v1/versions/{name}.json`.
     VersionsJson { name: String },
+    /// The legacy Marshal indexes `gem install` reads: `specs.4.8.gz`,
+    /// `latest_specs.4.8.gz`, `prerelease_specs.4.8.gz`.
+    Specs { kind: SpecsKind },
+    /// `quick/Marshal.4.8/{name}-{version}[-{platform}].gemspec.rz`.
+    Gemspec { file: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecsKind {
+    All,
+    Latest,
+    Prerelease,
+}
+
+impl SpecsKind {
+    pub fn file(self) -> &'static str {
+        match self {
+            SpecsKind::All => "specs.4.8.gz",
+            SpecsKind::Latest => "latest_specs.4.8.gz",
+            SpecsKind::Prerelease => "prerelease_specs.4.8.gz",
+        }
+    }
 }
 
 impl Operation for Op {
@@ -38,6 +60,8 @@ impl Operation for Op {
             Op::Yank => "yank",
             Op::GemJson { .. } => "gem-json",
             Op::VersionsJson { .. } => "versions-json",
+            Op::Specs { .. } => "specs",
+            Op::Gemspec { .. } => "gemspec",
         }
     }
 
@@ -77,6 +101,16 @@ pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
     let get = method == Method::GET || method == Method::HEAD;
     let op = match segs.as_slice() {
         ["versions"] => Op::Versions,
+        ["specs.4.8.gz"] => Op::Specs { kind: SpecsKind::All },
+        ["latest_specs.4.8.gz"] => Op::Specs { kind: SpecsKind::Latest },
+        ["prerelease_specs.4.8.gz"] => Op::Specs { kind: SpecsKind::Prerelease },
+        ["quick", "Marshal.4.8", file] => {
+            let stem = file.strip_suffix(".gemspec.rz").ok_or_else(|| AppError::not_found("no such endpoint"))?;
+            if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+                return Err(AppError::bad_request(format!("invalid gemspec file name `{file}`")));
+            }
+            Op::Gemspec { file: format!("{stem}.gem") }
+        }
         ["names"] => Op::Names,
         ["info", n] => Op::Info { name: name(n)? },
         ["gems", file] => {
@@ -120,6 +154,8 @@ mod tests {
             (Method::DELETE, "/api/v1/gems/yank", Op::Yank),
             (Method::GET, "/api/v1/gems/rack.json", Op::GemJson { name: "rack".into() }),
             (Method::GET, "/api/v1/versions/rack.json", Op::VersionsJson { name: "rack".into() }),
+            (Method::GET, "/specs.4.8.gz", Op::Specs { kind: SpecsKind::All }),
+            (Method::GET, "/quick/Marshal.4.8/rack-3.0.0.gemspec.rz", Op::Gemspec { file: "rack-3.0.0.gem".into() }),
         ] {
             assert_eq!(parse(&m, p).unwrap_or_else(|e| panic!("{m} {p}: {e}")), op, "{m} {p}");
         }

@@ -325,3 +325,136 @@ pub async fn versions_json(ctx: &RequestCtx, name: &str) -> AppResult<Response> 
         .collect();
     Ok(http::json(StatusCode::OK, &Value::Array(list)))
 }
+
+/// The Marshal of a gem's `Gem::Specification` (as `_dump` makes it).
+fn spec_marshal(spec: &Spec) -> Vec<u8> {
+    use super::marshal::{self, Value};
+    let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::Str(s.clone())).collect());
+    let deps: Vec<Value> = spec
+        .dependencies
+        .iter()
+        .map(|(name, req)| {
+            let r = marshal::requirement(Some(req));
+            Value::Object(
+                "Gem::Dependency".into(),
+                vec![
+                    ("@name".into(), Value::Str(name.clone())),
+                    ("@requirement".into(), r.clone()),
+                    ("@type".into(), Value::Symbol("runtime".into())),
+                    ("@prerelease".into(), Value::Bool(false)),
+                    ("@version_requirements".into(), r),
+                ],
+            )
+        })
+        .collect();
+    let fields = Value::Array(vec![
+        Value::Str("3.3.15".into()),
+        Value::Int(4),
+        Value::Str(spec.name.clone()),
+        marshal::version(&spec.version),
+        Value::Nil,
+        Value::Str(spec.summary.clone().unwrap_or_default()),
+        marshal::requirement(spec.required_ruby_version.as_deref()),
+        marshal::requirement(spec.required_rubygems_version.as_deref()),
+        Value::Str(spec.platform.clone()),
+        Value::Array(deps),
+        Value::Str(String::new()),
+        Value::Nil,
+        strings(&spec.authors),
+        Value::Nil,
+        Value::Nil,
+        Value::Bool(true),
+        Value::Str(spec.platform.clone()),
+        strings(&spec.licenses),
+        Value::Hash(Vec::new()),
+    ]);
+    marshal::dump(&Value::UserDefined("Gem::Specification".into(), marshal::dump(&fields)))
+}
+
+/// The specs index entries of the local gems the caller may see.
+async fn local_specs(ctx: &RequestCtx) -> AppResult<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for row in ctx.visible_packages("", 1000).await? {
+        let view = ctx.app.views.get(&ctx.app.catalog, &row.registry, &row.name).await?;
+        for (_, _, spec) in served_gems(&view) {
+            out.push((spec.name, spec.version, spec.platform));
+        }
+    }
+    Ok(out)
+}
+
+/// `specs.4.8.gz` and its kin: the local gems' (a registry with upstreams
+/// passes the upstream's through: merging Marshal indexes is not done).
+pub async fn specs(ctx: &RequestCtx, kind: super::op::SpecsKind) -> AppResult<Response> {
+    use super::marshal::{self, Value};
+    use super::op::SpecsKind;
+    if !ctx.registry.upstreams.is_empty() {
+        let served = ctx.document(ctx.doc_fetch(CacheKey::new("specs").part(kind.file()), kind.file().into(), "*/*")).await?;
+        let mut r = (StatusCode::OK, served.doc.body.clone()).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        return Ok(r);
+    }
+    let mut entries = local_specs(ctx).await?;
+    entries.retain(|(_, v, _)| is_prerelease(v) == (kind == SpecsKind::Prerelease));
+    entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| compare_versions(&a.1, &b.1)).then_with(|| a.2.cmp(&b.2)));
+    if kind == SpecsKind::Latest {
+        let mut latest: Vec<(String, String, String)> = Vec::new();
+        for e in entries {
+            match latest.iter_mut().find(|l| l.0 == e.0 && l.2 == e.2) {
+                Some(l) => *l = e,
+                None => latest.push(e),
+            }
+        }
+        entries = latest;
+    }
+    let list = Value::Array(
+        entries.into_iter().map(|(n, v, p)| Value::Array(vec![Value::Str(n), marshal::version(&v), Value::Str(p)])).collect(),
+    );
+    let body = http::blocking(move || {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&marshal::dump(&list)).map_err(|e| AppError::internal(e.to_string()))?;
+        gz.finish().map_err(|e| AppError::internal(e.to_string()))
+    })
+    .await?;
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    Ok(r)
+}
+
+/// `quick/Marshal.4.8/{gem}.gemspec.rz`: the deflated Marshal of a gemspec.
+pub async fn gemspec(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
+    let candidates: Vec<(String, String)> =
+        splits(file).into_iter().filter(|(n, _)| super::names::check_name(n).is_ok()).collect();
+    for (i, (name, _)) in candidates.iter().enumerate() {
+        match ctx.read_local(name, name, Permission::ReleasesRead).await {
+            Ok(Some(local)) => {
+                let row = local.view.files.iter().find(|f| f.filename == file);
+                let yanked = row.is_none_or(|r| local.view.versions.iter().find(|v| v.id == r.version_id).is_none_or(|v| v.yanked));
+                let spec = row.and_then(spec_of).filter(|_| !yanked).ok_or_else(|| AppError::not_found(format!("{file} not found")))?;
+                let body = http::blocking(move || {
+                    use std::io::Write;
+                    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                    z.write_all(&spec_marshal(&spec)).map_err(|e| AppError::internal(e.to_string()))?;
+                    z.finish().map_err(|e| AppError::internal(e.to_string()))
+                })
+                .await?;
+                let mut r = (StatusCode::OK, body).into_response();
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+                return Ok(r);
+            }
+            Ok(None) => {}
+            Err(e @ AppError::NotFound(_)) if i == 0 => return Err(e),
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if ctx.registry.upstreams.is_empty() {
+        return Err(AppError::not_found(format!("{file} not found")));
+    }
+    let path = format!("quick/Marshal.4.8/{}.gemspec.rz", file.trim_end_matches(".gem"));
+    let served = ctx.document(ctx.doc_fetch(CacheKey::new("gemspec").part(file), path, "*/*")).await?;
+    let mut r = (StatusCode::OK, served.doc.body.clone()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    Ok(r)
+}
