@@ -134,3 +134,16 @@ async fn the_proxy_rewrites_upstream_metadata_and_keeps_local_names_local() {
     assert_eq!(c.get(format!("{reg}/dist/acme/private/9.0.0.zip")).send().await.expect("dist").status(), 404);
     assert_eq!(up.total_hits(), before, "a local name was asked of the upstream");
 }
+
+#[tokio::test]
+async fn the_upload_card_takes_a_zip() {
+    let s = TestServer::with(&[Reg::local("composer", "internal").open_read()], "").await;
+    let (status, page) = crate::support::upload_card(&s, ALICE, "internal", "x.zip", b"not a zip".to_vec(), &[]).await;
+    assert_eq!(status, 400, "{page}");
+    let (status, page) =
+        crate::support::upload_card(&s, ALICE, "internal", "u.zip", package_zip("acme/carded", "2.0.0", ""), &[]).await;
+    assert_eq!(status, 201, "{page}");
+    let (status, doc) = json(&client(), &format!("{}/p2/acme/carded.json", s.reg("internal"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(expanded(&doc, "acme/carded")[0]["version"], "2.0.0");
+}

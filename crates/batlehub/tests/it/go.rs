@@ -253,39 +253,35 @@ async fn hybrid_keeps_local_modules_off_the_upstream() {
 #[tokio::test]
 async fn the_upload_card_publishes_a_module_zip() {
     let s = TestServer::with(&[Reg::local("goproxy", "internal-go").open_read()], "").await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let r = browser
-        .post(format!("{}/login", s.url))
-        .form(&[("token", ALICE), ("return_to", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let page = browser.get(format!("{}/my-namespace", s.url)).send().await.expect("page").text().await.expect("body");
-    assert!(page.contains("Module path"), "the card asks for the module path");
-    let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{40})""#).expect("re");
-    let csrf = re.captures(&page).map(|c| c[1].to_string()).expect("csrf field");
-    let m = "example.com/acme/uploaded";
-    let form = |module: &str, version: &str, bytes: Vec<u8>| {
-        reqwest::multipart::Form::new()
-            .text("csrf", csrf.clone())
-            .text("registry", "internal-go")
-            .text("module", module.to_string())
-            .text("version", version.to_string())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name("m.zip").mime_str("application/zip").expect("mime"),
-            )
+    let page = {
+        let (_, page) = crate::support::upload_card(
+            &s,
+            ALICE,
+            "internal-go",
+            "m.zip",
+            b"not a zip".to_vec(),
+            &[("module", "example.com/acme/uploaded"), ("version", "v1.0.0")],
+        )
+        .await;
+        page
     };
-    let up = format!("{}/my-namespace/upload", s.url);
-    let r = browser.post(&up).multipart(form(m, "v1.0.0", b"not a zip".to_vec())).send().await.expect("up");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = browser.post(&up).multipart(form(m, "v1.0.0", module_zip(m, "v1.0.0"))).send().await.expect("up");
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(page.contains("invalid module zip"), "{page}");
+    let m = "example.com/acme/uploaded";
+    let (status, page) = crate::support::upload_card(
+        &s,
+        ALICE,
+        "internal-go",
+        "m.zip",
+        module_zip(m, "v1.0.0"),
+        &[("module", m), ("version", "v1.0.0")],
+    )
+    .await;
+    assert_eq!(status, 201, "{page}");
     let (status, _, list) = get(&client(), &format!("{}/{m}/@v/list", s.reg("internal-go")), None).await;
     assert_eq!((status, list.as_str()), (200, "v1.0.0\n"));
+    // The card asks for what Go needs.
+    let browser = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    browser.post(format!("{}/login", s.url)).form(&[("token", ALICE), ("return_to", "/")]).send().await.expect("login");
+    let card = browser.get(format!("{}/my-namespace", s.url)).send().await.expect("page").text().await.expect("body");
+    assert!(card.contains("Module path"), "the card asks for the module path");
 }

@@ -71,6 +71,16 @@ async fn the_compact_index_serves_what_was_pushed() {
     let body = c.get(format!("{reg}/info/hello")).send().await.expect("info").text().await.expect("body");
     assert_eq!(body, "---\n");
     assert_eq!(c.get(format!("{reg}/gems/hello-1.0.0.gem")).send().await.expect("gem").status(), 404);
+    // And unyanked.
+    let r = c
+        .put(format!("{reg}/api/v1/gems/unyank"))
+        .header("authorization", ALICE)
+        .form(&[("gem_name", "hello"), ("version", "1.0.0")])
+        .send()
+        .await
+        .expect("unyank");
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.get(format!("{reg}/gems/hello-1.0.0.gem")).send().await.expect("gem").status(), 200);
 }
 
 #[tokio::test]
@@ -87,4 +97,17 @@ async fn the_proxy_verifies_gems_against_the_upstream_checksums() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.expect("body").as_ref(), &bytes[..]);
     assert_eq!(c.get(format!("{reg}/gems/nothing-1.0.0.gem")).send().await.expect("gem").status(), 404);
+}
+
+#[tokio::test]
+async fn the_upload_card_takes_a_gem() {
+    let s = TestServer::with(&[Reg::local("rubygems", "gems").open_read()], "").await;
+    let (status, page) = crate::support::upload_card(&s, ALICE, "gems", "x.gem", b"not a gem".to_vec(), &[]).await;
+    assert_eq!(status, 400, "{page}");
+    let (status, page) =
+        crate::support::upload_card(&s, ALICE, "gems", "carded-1.0.0.gem", gem("carded", "1.0.0", &[]), &[]).await;
+    assert_eq!(status, 201, "{page}");
+    let info =
+        client().get(format!("{}/info/carded", s.reg("gems"))).send().await.expect("info").text().await.expect("body");
+    assert!(info.starts_with("---\n1.0.0 |checksum:"), "{info}");
 }

@@ -104,6 +104,30 @@ async fn gem_push_bundle_install_update_and_yank() {
     let out = runner.ok(Path::new("ruby"), &["-e", "require 'acme_util'; print AcmeUtil.hi"], &elsewhere).await;
     assert_eq!(out, "hi");
 
+    // The dependency API, as Ruby loads it.
+    let deps = web
+        .get(format!("{}/api/v1/dependencies?gems=acme-util", s.reg("internal-gems")))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .expect("dependencies")
+        .bytes()
+        .await
+        .expect("body");
+    let dump = runner.path("deps.marshal");
+    std::fs::write(&dump, &deps).expect("write");
+    let loaded = runner
+        .ok(
+            Path::new("ruby"),
+            &["-e", &format!("p Marshal.load(File.binread({:?}))", dump.display().to_string())],
+            &elsewhere,
+        )
+        .await;
+    assert_eq!(
+        loaded.trim(),
+        r#"[{:name=>"acme-util", :number=>"1.0.0", :platform=>"ruby", :dependencies=>[["upstream-dep", ">= 1.0"]]}]"#
+    );
+
     // Bundler through the compact index.
     let app = runner.path("app");
     std::fs::write(app.join("Gemfile"), format!("source \"{}/\"\n\ngem \"acme-util\"\n", s.reg("gems")))

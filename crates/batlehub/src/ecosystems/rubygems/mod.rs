@@ -6,7 +6,8 @@
 //! | `GET /versions`, `/info/{gem}`, `/names` | the compact index (ETag, Repr-Digest, ranges) |
 //! | `GET /gems/{name}-{version}[-{platform}].gem` | a gem |
 //! | `POST /api/v1/gems` | `gem push` (the raw `.gem`; the token as the API key) |
-//! | `DELETE /api/v1/gems/yank` | `gem yank` |
+//! | `DELETE /api/v1/gems/yank`, `PUT /api/v1/gems/unyank` | `gem yank` and its undoing |
+//! | `GET /api/v1/dependencies?gems=a,b` | the dependency API (Marshal; local gems) |
 //! | `GET /api/v1/gems/{name}.json`, `/api/v1/versions/{name}.json` | the JSON API (local gems) |
 //! | `GET /specs.4.8.gz`, `/latest_specs.4.8.gz`, `/prerelease_specs.4.8.gz`, `/quick/Marshal.4.8/{gem}.gemspec.rz` | the legacy Marshal indexes `gem install` reads ([`marshal`]) |
 //!
@@ -50,7 +51,9 @@ impl Ecosystem for Rubygems {
             Op::Info { name } => read::info(ctx, name, &parts.headers).await,
             Op::Gem { file } => read::gem(ctx, file).await,
             Op::Push => write::push(ctx, parts, body).await,
-            Op::Yank => write::yank(ctx, parts, body).await,
+            Op::Yank => write::yank(ctx, parts, body, true).await,
+            Op::Unyank => write::yank(ctx, parts, body, false).await,
+            Op::Dependencies => read::dependencies(ctx, parts.uri.query().unwrap_or("")).await,
             Op::GemJson { name } => read::gem_info(ctx, name).await,
             Op::VersionsJson { name } => read::versions_json(ctx, name).await,
             Op::Specs { kind } => read::specs(ctx, *kind).await,

@@ -21,6 +21,10 @@ pub enum Op {
     Push,
     /// `gem yank` (`DELETE api/v1/gems/yank`, fields in the query or form).
     Yank,
+    /// `PUT api/v1/gems/unyank` (same fields).
+    Unyank,
+    /// `api/v1/dependencies?gems=a,b` (Marshal).
+    Dependencies,
     /// `api/v1/gems/{name}.json`.
     GemJson { name: String },
     /// `api/v1/versions/{name}.json`.
@@ -58,6 +62,8 @@ impl Operation for Op {
             Op::Gem { .. } => "gem",
             Op::Push => "push",
             Op::Yank => "yank",
+            Op::Unyank => "unyank",
+            Op::Dependencies => "dependencies",
             Op::GemJson { .. } => "gem-json",
             Op::VersionsJson { .. } => "versions-json",
             Op::Specs { .. } => "specs",
@@ -67,7 +73,7 @@ impl Operation for Op {
 
     fn access(&self) -> Access {
         match self {
-            Op::Push | Op::Yank => Access::Write,
+            Op::Push | Op::Yank | Op::Unyank => Access::Write,
             // A gem is a release asset; gems of a source language ship their
             // source, but so does every package of every registry here that
             // is not a source archive by name.
@@ -126,6 +132,10 @@ pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
         ["api", "v1", "gems", "yank"] => {
             return if method == Method::DELETE { Ok(Op::Yank) } else { Err(AppError::MethodNotAllowed) };
         }
+        ["api", "v1", "gems", "unyank"] => {
+            return if method == Method::PUT { Ok(Op::Unyank) } else { Err(AppError::MethodNotAllowed) };
+        }
+        ["api", "v1", "dependencies"] => Op::Dependencies,
         ["api", "v1", "gems", file] => {
             let n = file.strip_suffix(".json").ok_or_else(|| AppError::not_found("no such endpoint"))?;
             Op::GemJson { name: name(n)? }

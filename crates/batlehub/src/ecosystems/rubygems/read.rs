@@ -458,3 +458,43 @@ pub async fn gemspec(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     Ok(r)
 }
+
+/// `api/v1/dependencies?gems=a,b`: per version, its runtime dependencies, as
+/// Marshal. Local gems only: a registry with upstreams answers 404 and the
+/// client reads the compact index instead.
+pub async fn dependencies(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
+    use super::marshal::{self, Value};
+    if !ctx.registry.upstreams.is_empty() {
+        return Err(AppError::not_found("the dependency API is not served by registries with upstreams: use the compact index"));
+    }
+    let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "gems")
+        .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|n| super::names::check_name(n).is_ok())
+        .take(200)
+        .collect();
+    let mut entries = Vec::new();
+    for name in &names {
+        let local = match ctx.read_local(name, name, Permission::ReleasesRead).await {
+            Ok(Some(l)) => l,
+            Ok(None) | Err(AppError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        for (_, _, spec) in served_gems(&local.view) {
+            let deps: Vec<Value> = spec
+                .dependencies
+                .iter()
+                .map(|(n, r)| Value::Array(vec![Value::Str(n.clone()), Value::Str(r.clone())]))
+                .collect();
+            entries.push(Value::Hash(vec![
+                (Value::Symbol("name".into()), Value::Str(spec.name.clone())),
+                (Value::Symbol("number".into()), Value::Str(spec.version.clone())),
+                (Value::Symbol("platform".into()), Value::Str(spec.platform.clone())),
+                (Value::Symbol("dependencies".into()), Value::Array(deps)),
+            ]));
+        }
+    }
+    let mut r = (StatusCode::OK, marshal::dump(&Value::Array(entries))).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    Ok(r)
+}

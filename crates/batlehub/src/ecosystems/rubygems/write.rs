@@ -80,9 +80,10 @@ fn repushed(spec: &gem::Spec) -> AppError {
     ))
 }
 
-/// `DELETE api/v1/gems/yank` with `gem_name`, `version` (and `platform`)
-/// in the query or a form body. A version is yanked with all its platforms.
-pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Response> {
+/// `DELETE api/v1/gems/yank` (and, `yanked` false, `PUT
+/// api/v1/gems/unyank`) with `gem_name`, `version` (and `platform`) in the
+/// query or a form body. A version is yanked with all its platforms.
+pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body, yanked: bool) -> AppResult<Response> {
     let body = http::read_small_body(body, 64 * 1024).await?;
     let mut fields: Vec<(String, String)> = parts
         .uri
@@ -103,7 +104,12 @@ pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body) -> AppResult<Resp
         .into_iter()
         .find(|v| v.version == version)
         .ok_or_else(|| AppError::not_found(format!("The version {version} of {name} does not exist.")))?;
-    ctx.app.catalog.set_yanked(&row.id, true, Some("yanked")).await?;
-    ctx.audit_ok("yank", &name, Some(&version));
-    Ok(text(StatusCode::OK, format!("Successfully deleted gem: {name} ({version})")))
+    ctx.app.catalog.set_yanked(&row.id, yanked, yanked.then_some("yanked")).await?;
+    if yanked {
+        ctx.audit_ok("yank", &name, Some(&version));
+        Ok(text(StatusCode::OK, format!("Successfully deleted gem: {name} ({version})")))
+    } else {
+        ctx.audit_ok("unyank", &name, Some(&version));
+        Ok(text(StatusCode::OK, format!("Successfully unyanked gem: {name} ({version})")))
+    }
 }

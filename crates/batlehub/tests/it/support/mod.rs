@@ -303,3 +303,47 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Publish through the web UI's Upload card as a browser signed in with
+/// `token` does (the session, its CSRF field, the multipart form); the
+/// status and the page's text.
+pub async fn upload_card(
+    server: &TestServer,
+    token: &str,
+    registry: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = browser
+        .post(format!("{}/login", server.url))
+        .form(&[("token", token), ("return_to", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303, "signed in");
+    let page =
+        browser.get(format!("{}/my-namespace", server.url)).send().await.expect("page").text().await.expect("body");
+    let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{40})""#).expect("re");
+    let csrf = re.captures(&page).map(|c| c[1].to_string()).expect("csrf field");
+    let mut form = reqwest::multipart::Form::new().text("csrf", csrf).text("registry", registry.to_string());
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(filename.to_string())
+        .mime_str("application/octet-stream")
+        .expect("mime");
+    let r = browser
+        .post(format!("{}/my-namespace/upload", server.url))
+        .multipart(form.part("file", part))
+        .send()
+        .await
+        .expect("upload");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
