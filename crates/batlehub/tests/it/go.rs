@@ -4,8 +4,6 @@
 //! upstreams tried in order), the checksum database through the proxy,
 //! hybrid shadowing, and the Upload card.
 
-use reqwest::StatusCode;
-
 use crate::support::builder::Reg;
 use crate::support::go::{FakeGoproxy, escape, go_mod, module_zip, publish_zip, zip_of};
 use crate::support::{ALICE, BOB, TestServer, client, config, stored_blobs};
@@ -253,18 +251,16 @@ async fn hybrid_keeps_local_modules_off_the_upstream() {
 #[tokio::test]
 async fn the_upload_card_publishes_a_module_zip() {
     let s = TestServer::with(&[Reg::local("goproxy", "internal-go").open_read()], "").await;
-    let page = {
-        let (_, page) = crate::support::upload_card(
-            &s,
-            ALICE,
-            "internal-go",
-            "m.zip",
-            b"not a zip".to_vec(),
-            &[("module", "example.com/acme/uploaded"), ("version", "v1.0.0")],
-        )
-        .await;
-        page
-    };
+    let (status, page) = crate::support::upload_card(
+        &s,
+        ALICE,
+        "internal-go",
+        "m.zip",
+        b"not a zip".to_vec(),
+        &[("module", "example.com/acme/uploaded"), ("version", "v1.0.0")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
     assert!(page.contains("invalid module zip"), "{page}");
     let m = "example.com/acme/uploaded";
     let (status, page) = crate::support::upload_card(
