@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn poms_and_hostile_xml() {
         let pom = parse_pom(
-            b"<?xml version=\"1.0\"?><project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>\
+            b"<?xml version=\"1.0\"?><project xmlns=\"urn:example:pom\"><modelVersion>4.0.0</modelVersion>\
               <parent><groupId>com.acme</groupId><artifactId>parent</artifactId><version>2.0</version></parent>\
               <artifactId>app</artifactId><packaging>maven-plugin</packaging><name>A &amp; B</name></project>",
         )
