@@ -33,6 +33,15 @@ async fn deploy_a_release_with_checksums_and_generated_metadata() {
     let p = pom("com.acme", "app", "1.0", "jar");
     assert_eq!(put(&c, &reg, Some(ALICE), &format!("{dir}/app-1.0.pom"), p.clone().into_bytes()).await.status, 201);
     assert_eq!(put(&c, &reg, Some(ALICE), &format!("{dir}/app-1.0-sources.jar"), b"src".to_vec()).await.status, 201);
+    // Gradle's module metadata and a signature are files of the version too.
+    let module = br#"{"formatVersion":"1.1","component":{"group":"com.acme","module":"app","version":"1.0"}}"#.to_vec();
+    assert_eq!(put(&c, &reg, Some(ALICE), &format!("{dir}/app-1.0.module"), module.clone()).await.status, 201);
+    let asc = b"-----BEGIN PGP SIGNATURE-----
+abc
+-----END PGP SIGNATURE-----
+"
+    .to_vec();
+    assert_eq!(put(&c, &reg, Some(ALICE), &format!("{dir}/app-1.0.jar.asc"), asc.clone()).await.status, 201);
     let ok = put(&c, &reg, Some(ALICE), &format!("{dir}/app-1.0.jar.sha1"), sha1_hex(&bytes).into_bytes()).await;
     assert_eq!(ok.status, 201, "{}", ok.body);
     let wrong =
@@ -57,6 +66,14 @@ async fn deploy_a_release_with_checksums_and_generated_metadata() {
     assert!(headers.contains_key("last-modified"));
     let (_, headers, _) = get(&c, &format!("{reg}/{dir}/app-1.0.pom"), Some(BOB)).await;
     assert_eq!(headers["content-type"], "application/xml");
+    let (status, headers, body) = get(&c, &format!("{reg}/{dir}/app-1.0.module"), Some(BOB)).await;
+    assert_eq!((status, body), (200, module));
+    assert_eq!(headers["content-type"], "application/json");
+    let (status, headers, body) = get(&c, &format!("{reg}/{dir}/app-1.0.jar.asc"), Some(BOB)).await;
+    assert_eq!((status, body), (200, asc.clone()));
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    let (_, _, sha1) = get(&c, &format!("{reg}/{dir}/app-1.0.jar.asc.sha1"), Some(BOB)).await;
+    assert_eq!(text(&sha1), sha1_hex(&asc), "signatures have checksums too");
     let r = c.head(format!("{reg}/{dir}/app-1.0.jar")).basic_auth("u", Some(BOB)).send().await.expect("head");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], bytes.len().to_string().as_str());
