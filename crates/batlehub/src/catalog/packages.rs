@@ -407,6 +407,31 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replace a file's metadata document (a yank of one platform's gem),
+    /// which changes what its package's documents say.
+    pub async fn update_file_metadata(&self, file_id: &str, metadata: &str) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
+        let (package_id,): (String,) = sqlx::query_as("SELECT package_id FROM files WHERE id = $1")
+            .bind(file_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        sqlx::query("UPDATE files SET metadata = $1 WHERE id = $2")
+            .bind(metadata)
+            .bind(file_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE packages SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(&package_id)
+            .execute(&mut *tx)
+            .await?;
+        let changed = super::changes::bump_package(&mut tx, &package_id).await?;
+        tx.commit().await?;
+        self.observe_opt(changed);
+        Ok(())
+    }
+
     pub async fn set_yanked(&self, version_id: &str, yanked: bool, reason: Option<&str>) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE versions SET yanked = $1, yanked_reason = $2 WHERE id = $3")

@@ -58,7 +58,7 @@ async fn the_compact_index_serves_what_was_pushed() {
     let list: serde_json::Value =
         c.get(format!("{reg}/api/v1/versions/hello.json")).send().await.expect("json").json().await.expect("json");
     assert_eq!(list.as_array().map(Vec::len), Some(2));
-    // A repush is refused; a yank takes the version out of the index.
+    // A repush is refused; a yank takes a gem out of the index.
     let again = push(&c, &reg, Some(ALICE), gem("hello", "1.0.0", &[("rack", ">= 2.0")])).await;
     assert_eq!(again.status, 409, "{}", again.body);
     let r = c
@@ -68,9 +68,21 @@ async fn the_compact_index_serves_what_was_pushed() {
         .await
         .expect("yank");
     assert_eq!(r.status(), 200);
+    // One platform's gem at a time (`ruby` unless named).
+    let body = c.get(format!("{reg}/info/hello")).send().await.expect("info").text().await.expect("body");
+    assert!(body.starts_with("---\n1.0.0-x86_64-linux |") && !body.contains("\n1.0.0 "), "{body}");
+    assert_eq!(c.get(format!("{reg}/gems/hello-1.0.0.gem")).send().await.expect("gem").status(), 404);
+    assert_eq!(c.get(format!("{reg}/gems/hello-1.0.0-x86_64-linux.gem")).send().await.expect("gem").status(), 200);
+    let r = c
+        .delete(format!("{reg}/api/v1/gems/yank"))
+        .header("authorization", ALICE)
+        .form(&[("gem_name", "hello"), ("version", "1.0.0"), ("platform", "x86_64-linux")])
+        .send()
+        .await
+        .expect("yank");
+    assert_eq!(r.status(), 200);
     let body = c.get(format!("{reg}/info/hello")).send().await.expect("info").text().await.expect("body");
     assert_eq!(body, "---\n");
-    assert_eq!(c.get(format!("{reg}/gems/hello-1.0.0.gem")).send().await.expect("gem").status(), 404);
     // And unyanked.
     let r = c
         .put(format!("{reg}/api/v1/gems/unyank"))

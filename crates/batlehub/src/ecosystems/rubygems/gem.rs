@@ -133,6 +133,9 @@ pub struct Spec {
     pub summary: Option<String>,
     pub authors: Vec<String>,
     pub licenses: Vec<String>,
+    /// This platform's gem was yanked (`gem yank --platform`).
+    #[serde(default)]
+    pub yanked: bool,
 }
 
 /// A `Gem::Requirement` node as `>= 1.0, < 2` (`None` for `>= 0`).
@@ -183,6 +186,7 @@ pub fn spec_of(yaml: &Node) -> Result<Spec, String> {
         summary: text("summary"),
         authors: list("authors"),
         licenses: list("licenses"),
+        yanked: false,
     })
 }
 

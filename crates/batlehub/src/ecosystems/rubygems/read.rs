@@ -102,7 +102,7 @@ fn served_gems(view: &PackageView) -> Vec<(&VersionRow, &FileRow, Spec)> {
     let mut out: Vec<(&VersionRow, &FileRow, Spec)> = Vec::new();
     for v in view.versions.iter().filter(|v| !v.yanked) {
         for f in view.files.iter().filter(|f| f.version_id == v.id) {
-            if let Some(spec) = spec_of(f) {
+            if let Some(spec) = spec_of(f).filter(|s| !s.yanked) {
                 out.push((v, f, spec));
             }
         }
@@ -271,7 +271,8 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
 
 async fn serve_local_gem(ctx: &RequestCtx, local: &Local, file: &str) -> AppResult<Response> {
     let row = local.view.files.iter().find(|f| f.filename == file).ok_or_else(|| AppError::not_found(format!("{file} not found")))?;
-    let yanked = local.view.versions.iter().find(|v| v.id == row.version_id).is_none_or(|v| v.yanked);
+    let yanked = local.view.versions.iter().find(|v| v.id == row.version_id).is_none_or(|v| v.yanked)
+        || spec_of(row).is_some_and(|s| s.yanked);
     if yanked {
         return Err(AppError::not_found(format!("{file} not found")));
     }
@@ -431,7 +432,7 @@ pub async fn gemspec(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
             Ok(Some(local)) => {
                 let row = local.view.files.iter().find(|f| f.filename == file);
                 let yanked = row.is_none_or(|r| local.view.versions.iter().find(|v| v.id == r.version_id).is_none_or(|v| v.yanked));
-                let spec = row.and_then(spec_of).filter(|_| !yanked).ok_or_else(|| AppError::not_found(format!("{file} not found")))?;
+                let spec = row.and_then(spec_of).filter(|s| !yanked && !s.yanked).ok_or_else(|| AppError::not_found(format!("{file} not found")))?;
                 let body = http::blocking(move || {
                     use std::io::Write;
                     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());

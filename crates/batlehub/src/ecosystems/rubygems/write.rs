@@ -81,8 +81,9 @@ fn repushed(spec: &gem::Spec) -> AppError {
 }
 
 /// `DELETE api/v1/gems/yank` (and, `yanked` false, `PUT
-/// api/v1/gems/unyank`) with `gem_name`, `version` (and `platform`) in the
-/// query or a form body. A version is yanked with all its platforms.
+/// api/v1/gems/unyank`) with `gem_name`, `version` and `platform` (default
+/// `ruby`) in the query or a form body: one platform's gem at a time, as
+/// `gem yank --platform` asks.
 pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body, yanked: bool) -> AppResult<Response> {
     let body = http::read_small_body(body, 64 * 1024).await?;
     let mut fields: Vec<(String, String)> = parts
@@ -91,25 +92,31 @@ pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body, yanked: bool) -> 
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     fields.extend(url::form_urlencoded::parse(&body).into_owned());
-    let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     let name = field("gem_name").ok_or_else(|| AppError::bad_request("gem_name is missing"))?;
     let version = field("version").ok_or_else(|| AppError::bad_request("version is missing"))?;
+    let platform = field("platform").unwrap_or_else(|| "ruby".into());
     check_name(&name).map_err(AppError::BadRequest)?;
+    check_version(&version).map_err(AppError::BadRequest)?;
+    check_platform(&platform).map_err(AppError::BadRequest)?;
     let package = ctx.writable_package(&name, &name).await?;
-    let row = ctx
+    let file = ctx
         .app
         .catalog
-        .list_versions(&package.id)
+        .get_file(&package.id, &gem_file(&name, &version, &platform))
         .await?
-        .into_iter()
-        .find(|v| v.version == version)
-        .ok_or_else(|| AppError::not_found(format!("The version {version} of {name} does not exist.")))?;
-    ctx.app.catalog.set_yanked(&row.id, yanked, yanked.then_some("yanked")).await?;
+        .ok_or_else(|| AppError::not_found(format!("The version {version} ({platform}) of {name} does not exist.")))?;
+    let mut spec: gem::Spec =
+        serde_json::from_str(&file.metadata).map_err(|e| AppError::internal(format!("stored gemspec: {e}")))?;
+    spec.yanked = yanked;
+    let metadata = serde_json::to_string(&spec).map_err(|e| AppError::internal(e.to_string()))?;
+    ctx.app.catalog.update_file_metadata(&file.id, &metadata).await?;
+    let label = if platform == "ruby" { version.clone() } else { format!("{version}-{platform}") };
     if yanked {
-        ctx.audit_ok("yank", &name, Some(&version));
-        Ok(text(StatusCode::OK, format!("Successfully deleted gem: {name} ({version})")))
+        ctx.audit_ok("yank", &name, Some(&label));
+        Ok(text(StatusCode::OK, format!("Successfully deleted gem: {name} ({label})")))
     } else {
-        ctx.audit_ok("unyank", &name, Some(&version));
-        Ok(text(StatusCode::OK, format!("Successfully unyanked gem: {name} ({version})")))
+        ctx.audit_ok("unyank", &name, Some(&label));
+        Ok(text(StatusCode::OK, format!("Successfully unyanked gem: {name} ({label})")))
     }
 }
