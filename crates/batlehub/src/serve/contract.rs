@@ -197,6 +197,39 @@ pub trait Ecosystem: 'static {
     }
 }
 
+/// A request path after `/proxy/{registry}` as ecosystems whose paths are
+/// `/`-separated names read it: percent-decoding undone (UTF-8 only),
+/// backslashes, NULs and `.`/`..` segments refused (400), the leading `/`
+/// dropped.
+pub fn decode_path(raw: &str) -> AppResult<String> {
+    let path = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| AppError::bad_request("path is not valid UTF-8"))?;
+    if path.contains(['\\', '\0']) {
+        return Err(AppError::bad_request("invalid characters in path"));
+    }
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err(AppError::bad_request("path traversal"));
+    }
+    Ok(path.to_string())
+}
+
+/// An error as plain text, for clients that print the body (and, with
+/// `reason`, the message as the HTTP reason phrase, which twine and mvn
+/// print).
+pub fn plain_error(err: &AppError, reason: bool) -> Response {
+    let mut r = err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes());
+    if reason {
+        let phrase: String =
+            err.public_message().chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(200).collect();
+        if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
+            r.extensions_mut().insert(p);
+        }
+    }
+    r
+}
+
 /// What every namespace prefix must be: 1 to 200 characters, no spaces or
 /// control characters.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {

@@ -37,6 +37,27 @@ fn write_module(root: &Path, files: &[(&str, &str)]) -> PathBuf {
     root.to_path_buf()
 }
 
+/// A sandbox for the go command: its own home, GOPATH, module and build
+/// caches, no go.env, the local toolchain only, no telemetry, `-mod=mod`,
+/// and none of the caller's private-module settings.
+fn go_runner(dirs: &[&str]) -> Runner {
+    let mut all = vec!["home", "gopath"];
+    all.extend_from_slice(dirs);
+    Runner::new(Duration::from_secs(300))
+        .dirs(&all)
+        .env_path("HOME", "home")
+        .env_path("GOPATH", "gopath")
+        .env_path("GOMODCACHE", "gopath/pkg/mod")
+        .env_path("GOCACHE", "gocache")
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOTELEMETRY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env_remove("GOPRIVATE")
+        .env_remove("GONOPROXY")
+        .env_remove("GOINSECURE")
+}
+
 struct GoHome {
     runner: Runner,
     go: PathBuf,
@@ -99,16 +120,7 @@ async fn go_builds_private_and_proxied_modules_over_https() {
 
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_batlehub")).parent().expect("bin dir").to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let runner = Runner::new(Duration::from_secs(300))
-        .dirs(&["home", "gopath", "work"])
-        .env_path("HOME", "home")
-        .env_path("GOPATH", "gopath")
-        .env_path("GOMODCACHE", "gopath/pkg/mod")
-        .env_path("GOCACHE", "gocache")
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOTELEMETRY", "off")
-        .env("GOFLAGS", "-mod=mod")
+    let runner = go_runner(&["work"])
         .env("GOPROXY", format!("{},{}", s.reg("internal-go"), s.reg("go")))
         .env("GONOSUMDB", "example.com")
         .env("GOSUMDB", "off")
@@ -244,16 +256,7 @@ async fn go_checks_proxied_modules_against_a_checksum_database_through_batlehub(
     sumdb.serve(&up, &log);
     let s = TestServer::with(&[crate::support::builder::Reg::proxy("goproxy", "go", &up.url).open_read()], "").await;
 
-    let runner = Runner::new(Duration::from_secs(300))
-        .dirs(&["home", "gopath", "consumer"])
-        .env_path("HOME", "home")
-        .env_path("GOPATH", "gopath")
-        .env_path("GOMODCACHE", "gopath/pkg/mod")
-        .env_path("GOCACHE", "gocache")
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOTELEMETRY", "off")
-        .env("GOFLAGS", "-mod=mod")
+    let runner = go_runner(&["consumer"])
         .env("GOPROXY", s.reg("go"))
         // The key alone (a URL after it would bypass the proxies): the
         // database's own host (`https://sumdb.test`) does not exist, so

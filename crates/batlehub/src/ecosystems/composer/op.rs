@@ -2,7 +2,6 @@
 //! [`Op`].
 
 use axum::http::Method;
-use percent_encoding::percent_decode_str;
 
 use super::names::PackageName;
 use crate::access::Permission;
@@ -65,15 +64,8 @@ fn version(v: &str) -> Result<String, AppError> {
 }
 
 pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
-    let path = percent_decode_str(raw).decode_utf8().map_err(|_| AppError::bad_request("path is not valid UTF-8"))?;
-    if path.contains(['\\', '\0']) {
-        return Err(AppError::bad_request("invalid characters in path"));
-    }
-    let trimmed = path.strip_prefix('/').unwrap_or(&path);
-    let segs: Vec<&str> = trimmed.split('/').collect();
-    if segs.iter().any(|s| *s == "." || *s == "..") {
-        return Err(AppError::bad_request("path traversal"));
-    }
+    let path = crate::serve::contract::decode_path(raw)?;
+    let segs: Vec<&str> = path.split('/').collect();
     let get = method == Method::GET || method == Method::HEAD;
     let op = match segs.as_slice() {
         ["packages.json"] => Op::Root,

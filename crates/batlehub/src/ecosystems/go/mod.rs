@@ -41,7 +41,7 @@ use self::names::{ModulePath, Version};
 use self::op::Op;
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
-use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, Tool, contract::check_prefix};
+use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, Tool, contract, contract::check_prefix};
 use crate::setup::{Snippet, Target};
 use crate::upstream::CacheKey;
 use crate::upstream::documents::DocFetch;
@@ -68,7 +68,7 @@ impl Ecosystem for Go {
 
     /// Plain text: the go command prints the body after the status.
     fn render_error(err: &AppError) -> Response {
-        err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes())
+        contract::plain_error(err, false)
     }
 
     fn normalize_name(name: &str) -> Option<String> {

@@ -6,7 +6,6 @@
 //! paths and versions as the go command writes them in `go.mod`.
 
 use axum::http::Method;
-use percent_encoding::percent_decode_str;
 
 use super::names::{ModulePath, Version};
 use crate::access::Permission;
@@ -74,13 +73,6 @@ impl Operation for Op {
     }
 }
 
-fn decode(s: &str) -> Result<String, AppError> {
-    percent_decode_str(s)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| AppError::bad_request("path is not valid UTF-8"))
-}
-
 fn module(escaped: &str) -> Result<ModulePath, AppError> {
     ModulePath::from_escaped(escaped).map_err(AppError::BadRequest)
 }
@@ -130,11 +122,8 @@ fn sumdb(rest: &str) -> Result<Op, AppError> {
 }
 
 pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
-    let path = decode(raw)?;
-    if path.contains(['\\', '\0']) {
-        return Err(AppError::bad_request("invalid characters in path"));
-    }
-    let path = path.strip_prefix('/').unwrap_or(&path);
+    let path = crate::serve::contract::decode_path(raw)?;
+    let path = path.as_str();
     let get = method == Method::GET || method == Method::HEAD;
     if let Some(rest) = path.strip_prefix("sumdb/") {
         let op = sumdb(rest)?;

@@ -32,7 +32,7 @@ use axum::response::Response;
 use self::names::Coordinates;
 use self::op::Op;
 use crate::error::{AppError, AppResult};
-use crate::serve::{Ecosystem, Head, RequestCtx, contract::check_prefix};
+use crate::serve::{Ecosystem, Head, RequestCtx, contract, contract::check_prefix};
 use crate::setup::{Snippet, Target};
 use crate::upstream::documents::DocFetch;
 
@@ -58,13 +58,7 @@ impl Ecosystem for Maven {
 
     /// Plain text: mvn prints the status line and the reason.
     fn render_error(err: &AppError) -> Response {
-        let mut r = err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes());
-        let phrase: String =
-            err.public_message().chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(200).collect();
-        if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
-            r.extensions_mut().insert(p);
-        }
-        r
+        contract::plain_error(err, true)
     }
 
     fn normalize_name(name: &str) -> Option<String> {

@@ -8,7 +8,6 @@
 //! served.
 
 use axum::http::Method;
-use percent_encoding::percent_decode_str;
 
 use super::names::{Checksum, Coordinates, FileName, check_version, parse_file};
 use crate::access::Permission;
@@ -99,15 +98,8 @@ pub fn version_file(segs: &[&str], filename: &str) -> Result<VersionFile, AppErr
 }
 
 pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
-    let path = percent_decode_str(raw).decode_utf8().map_err(|_| AppError::bad_request("path is not valid UTF-8"))?;
-    if path.contains(['\\', '\0']) {
-        return Err(AppError::bad_request("invalid characters in path"));
-    }
-    let trimmed = path.strip_prefix('/').unwrap_or(&path);
-    let segs: Vec<&str> = trimmed.split('/').collect();
-    if segs.iter().any(|s| *s == "." || *s == "..") {
-        return Err(AppError::bad_request("path traversal"));
-    }
+    let path = crate::serve::contract::decode_path(raw)?;
+    let segs: Vec<&str> = path.split('/').collect();
     if segs.iter().any(|s| s.is_empty()) {
         return Err(AppError::not_found("no such path"));
     }

@@ -274,7 +274,10 @@ pub fn group_metadata(plugins: &[String]) -> Vec<u8> {
 /// Whether a local package is a Maven plugin: the POM of its latest version
 /// says `maven-plugin` (recorded in the POM file's row when deployed).
 fn is_plugin(view: &PackageView) -> bool {
-    view.files.iter().filter(|f| f.filename.ends_with(".pom")).any(|f| f.metadata.contains("\"maven-plugin\""))
+    view.files.iter().filter(|f| f.filename.ends_with(".pom")).any(|f| {
+        serde_json::from_str::<serde_json::Value>(&f.metadata)
+            .is_ok_and(|m| m.get("packaging").and_then(serde_json::Value::as_str) == Some("maven-plugin"))
+    })
 }
 
 /// Serve a metadata document (or its checksum) with its validators.

@@ -36,7 +36,7 @@ use self::names::ProjectName;
 use self::op::Op;
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
-use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, contract::check_prefix};
+use crate::serve::{BrowserUpload, Ecosystem, Head, RequestCtx, contract, contract::check_prefix};
 use crate::setup::{Snippet, Target};
 use crate::upstream::documents::DocFetch;
 
@@ -69,13 +69,7 @@ impl Ecosystem for Pypi {
 
     /// Plain text, with the message as the reason phrase (what twine prints).
     fn render_error(err: &AppError) -> Response {
-        let mut r = err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes());
-        let phrase: String =
-            err.public_message().chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(200).collect();
-        if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
-            r.extensions_mut().insert(p);
-        }
-        r
+        contract::plain_error(err, true)
     }
 
     fn normalize_name(name: &str) -> Option<String> {

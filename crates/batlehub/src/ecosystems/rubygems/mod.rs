@@ -62,7 +62,7 @@ impl Ecosystem for Rubygems {
     }
 
     fn render_error(err: &AppError) -> Response {
-        err.render_with("text/plain; charset=utf-8", |m| format!("{m}\n").into_bytes())
+        crate::serve::contract::plain_error(err, false)
     }
 
     fn normalize_name(name: &str) -> Option<String> {

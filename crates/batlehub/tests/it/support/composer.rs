@@ -7,7 +7,7 @@ use axum::http::Method;
 use sha1::Digest;
 
 use super::fake::{Answer, FakeUpstream, File, Protocol};
-use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply};
+use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply, noise};
 
 /// A package ZIP: `composer.json` (name, version, autoload) and one class,
 /// in a top folder as GitHub archives have it.
@@ -164,15 +164,7 @@ impl Fixture for ComposerFixture {
             payload: Payload::Raw { content_type: "application/zip", bytes },
             status,
         };
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let big: String = (0..BAD_INPUT_LIMIT * 3)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from(b'a' + (x % 26) as u8)
-            })
-            .collect();
+        let big = noise(BAD_INPUT_LIMIT as usize * 3);
         vec![
             post("not a zip", "", b"not a zip".to_vec(), 400),
             post("no composer.json", "", zip_of(&[("src/A.php", "<?php")]), 400),

@@ -128,6 +128,20 @@ pub trait Fixture: Send + Sync + 'static {
 /// `[limits] max_artifact_size_bytes` of the bad-input suite's server.
 pub const BAD_INPUT_LIMIT: u64 = 65_536;
 
+/// `n` letters that hardly compress (xorshift): a payload that stays
+/// larger than [`BAD_INPUT_LIMIT`] inside a compressed archive.
+pub fn noise(n: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
 /// The escaped form of a name in a URL path segment (`@s/p` → `@s%2Fp`).
 pub fn segment(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()

@@ -7,7 +7,7 @@ use axum::http::Method;
 use sha2::{Digest, Sha256};
 
 use super::fake::{Answer, FakeUpstream, File, Protocol};
-use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply};
+use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply, noise};
 
 /// `X` → `!x`: the GOPROXY protocol's case encoding.
 pub fn escape(s: &str) -> String {
@@ -158,19 +158,6 @@ impl Protocol for GoProtocol {
             _ => Answer::NotFound,
         }
     }
-}
-
-/// `n` letters that do not compress much (an oversized zip stays oversized).
-fn noise(n: usize) -> String {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'a' + (x % 26) as u8)
-        })
-        .collect()
 }
 
 /// Go for the shared suites.

@@ -7,7 +7,7 @@ use axum::http::Method;
 use sha2::Digest;
 
 use super::fake::{Answer, FakeUpstream, File, Protocol};
-use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply};
+use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply, noise};
 
 /// A gemspec as RubyGems writes it (YAML with Ruby object tags).
 pub fn gemspec(name: &str, version: &str, deps: &[(&str, &str)]) -> String {
@@ -225,15 +225,7 @@ impl Fixture for RubygemsFixture {
             ));
             prev = c;
         }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let noise: Vec<u8> = (0..BAD_INPUT_LIMIT * 2)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = noise(BAD_INPUT_LIMIT as usize * 2).into_bytes();
         vec![
             post("not a gem", b"not a tar archive at all".to_vec(), 400),
             post("no metadata.gz", tar_of(&[("data.tar.gz", gz(b"x"))]), 400),
