@@ -254,3 +254,17 @@ pub fn gem_spec(data: &[u8]) {
         let _ = gem::spec_of(&node);
     }
 }
+
+/// Upstream Marshal data (`specs.4.8.gz` inflated, the dependency API): the
+/// reader whole and element by element.
+pub fn gem_marshal(data: &[u8]) {
+    use batlehub::ecosystems::rubygems::marshal;
+    if let Ok(v) = marshal::load(data) {
+        // What is read can be written again.
+        let _ = marshal::load(&marshal::dump(&v));
+    }
+    let _ = marshal::load_array_each(data, |v| {
+        let _ = marshal::version_of(&v);
+        Ok(())
+    });
+}

@@ -155,6 +155,22 @@ impl Principal {
         self.role == Role::Admin
     }
 
+    /// What decides which packages this caller may see ([`can_see`]): two
+    /// callers of one class see the same packages, so documents filtered by
+    /// visibility may be shared between them.
+    pub fn visibility_class(&self) -> String {
+        if self.is_admin() {
+            return "admin".into();
+        }
+        if self.is_anonymous() {
+            return "anonymous".into();
+        }
+        let mut groups: Vec<String> = self.groups.iter().map(|g| normalize_group(g)).collect();
+        groups.sort();
+        groups.dedup();
+        format!("user:{}", groups.join("\n"))
+    }
+
     pub fn in_group(&self, group: &str) -> bool {
         let wanted = normalize_group(group);
         self.groups.iter().any(|g| normalize_group(g) == wanted)

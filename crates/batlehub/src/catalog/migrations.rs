@@ -204,6 +204,29 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         7,
         &["CREATE TABLE change_counters (scope TEXT PRIMARY KEY, generation BIGINT NOT NULL)"],
     ),
+    (
+        // The file feed (see `catalog/feed.rs`): every change to which files
+        // a registry serves, in commit order. The files already there are
+        // recorded once, in publish order, as write 0.
+        8,
+        &[
+            "CREATE TABLE file_events (
+            registry TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ord BIGINT NOT NULL,
+            package TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            served BIGINT NOT NULL,
+            at BIGINT NOT NULL,
+            PRIMARY KEY (registry, seq, ord)
+        )",
+            "INSERT INTO file_events (registry, seq, ord, package, filename, served, at)
+             SELECT p.registry, 0,
+                    ROW_NUMBER() OVER (PARTITION BY p.registry ORDER BY f.created_at, p.name, f.filename),
+                    p.name, f.filename, CASE WHEN v.yanked = 0 THEN 1 ELSE 0 END, f.created_at
+             FROM files f JOIN versions v ON v.id = f.version_id JOIN packages p ON p.id = f.package_id",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -16,6 +16,7 @@
 pub mod audit;
 mod blobs;
 mod changes;
+mod feed;
 mod migrations;
 mod packages;
 mod sessions;
@@ -23,6 +24,7 @@ mod tokens;
 
 pub use blobs::*;
 pub use changes::{CHANGE_BOUND, POLL_INTERVAL, TOKENS_SCOPE};
+pub use feed::FileEvent;
 pub use packages::*;
 pub use sessions::*;
 pub use tokens::*;

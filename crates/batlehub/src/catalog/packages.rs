@@ -153,6 +153,14 @@ pub struct PublishOutcome {
     pub version_id: String,
 }
 
+/// Every row of one registry's packages (see [`Catalog::registry_rows`]).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryRows {
+    pub packages: Vec<PackageRow>,
+    pub versions: Vec<VersionRow>,
+    pub files: Vec<FileRow>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerRow {
     pub principal_type: String,
@@ -364,9 +372,41 @@ impl Catalog {
         )
         .await?;
         let g = super::changes::bump(&mut tx, &v.registry).await?;
+        let (yanked,): (i64,) =
+            sqlx::query_as("SELECT yanked FROM versions WHERE id = $1").bind(&version_id).fetch_one(&mut *tx).await?;
+        let events: Vec<(String, String, bool)> =
+            v.files.iter().map(|f| (v.name.clone(), f.filename.clone(), yanked == 0)).collect();
+        super::feed::record(&mut tx, &v.registry, g, &events).await?;
         tx.commit().await?;
         self.observe(&v.registry, g);
         Ok(PublishOutcome { package_id, created_package, version_id })
+    }
+
+    /// Every package, version and file of `registry` (what registry-wide
+    /// documents are rendered from), packages by name, versions and files in
+    /// publish order.
+    pub async fn registry_rows(&self, registry: &str) -> DbResult<RegistryRows> {
+        let sql = format!("SELECT {PACKAGE_COLS} FROM packages WHERE registry = $1 ORDER BY name");
+        let packages = sqlx::query(AssertSqlSafe(sql)).bind(registry).fetch_all(self.pool()).await?;
+        let qualified =
+            |cols: &str, t: &str| cols.split(", ").map(|c| format!("{t}.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {} FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.registry = $1
+             ORDER BY v.published_at, v.version",
+            qualified(VERSION_COLS, "v")
+        );
+        let versions = sqlx::query(AssertSqlSafe(sql)).bind(registry).fetch_all(self.pool()).await?;
+        let sql = format!(
+            "SELECT {} FROM files f JOIN packages p ON p.id = f.package_id WHERE p.registry = $1
+             ORDER BY f.created_at, f.filename",
+            qualified(FILE_COLS, "f")
+        );
+        let files = sqlx::query(AssertSqlSafe(sql)).bind(registry).fetch_all(self.pool()).await?;
+        Ok(RegistryRows {
+            packages: packages.iter().map(PackageRow::from_row).collect::<Result<_, _>>()?,
+            versions: versions.iter().map(VersionRow::from_row).collect::<Result<_, _>>()?,
+            files: files.iter().map(FileRow::from_row).collect::<Result<_, _>>()?,
+        })
     }
 
     pub async fn list_versions(&self, package_id: &str) -> DbResult<Vec<VersionRow>> {
@@ -408,14 +448,18 @@ impl Catalog {
     }
 
     /// Replace a file's metadata document (a yank of one platform's gem),
-    /// which changes what its package's documents say.
-    pub async fn update_file_metadata(&self, file_id: &str, metadata: &str) -> DbResult<()> {
+    /// which changes what its package's documents say; `served` tells the
+    /// file feed whether the ecosystem serves the file after the change (it
+    /// is recorded as withdrawn anyway while its version is yanked).
+    pub async fn update_file_metadata(&self, file_id: &str, metadata: &str, served: bool) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
-        let (package_id,): (String,) = sqlx::query_as("SELECT package_id FROM files WHERE id = $1")
-            .bind(file_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(DbError::NotFound)?;
+        let (package_id, filename, yanked): (String, String, i64) = sqlx::query_as(
+            "SELECT f.package_id, f.filename, v.yanked FROM files f JOIN versions v ON v.id = f.version_id WHERE f.id = $1",
+        )
+        .bind(file_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DbError::NotFound)?;
         sqlx::query("UPDATE files SET metadata = $1 WHERE id = $2")
             .bind(metadata)
             .bind(file_id)
@@ -427,6 +471,11 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         let changed = super::changes::bump_package(&mut tx, &package_id).await?;
+        if let Some((registry, g)) = &changed
+            && let Some(key) = super::feed::package_key(&mut tx, &package_id).await?
+        {
+            super::feed::record(&mut tx, registry, *g, &[(key, filename, served && yanked == 0)]).await?;
+        }
         tx.commit().await?;
         self.observe_opt(changed);
         Ok(())
@@ -447,6 +496,14 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         let changed = super::changes::bump_version(&mut tx, version_id).await?;
+        if let Some((registry, g)) = &changed {
+            let events: Vec<(String, String, bool)> = super::feed::files_of_version(&mut tx, version_id)
+                .await?
+                .into_iter()
+                .map(|(p, f)| (p, f, !yanked))
+                .collect();
+            super::feed::record(&mut tx, registry, *g, &events).await?;
+        }
         tx.commit().await?;
         self.observe_opt(changed);
         Ok(())
@@ -457,6 +514,8 @@ impl Catalog {
     pub async fn delete_files(&self, package_id: &str, version_id: &str, filenames: &[String]) -> DbResult<u64> {
         let mut tx = self.begin_write().await?;
         let mut deleted = 0;
+        let key = super::feed::package_key(&mut tx, package_id).await?;
+        let mut events = Vec::new();
         for f in filenames {
             let res = sqlx::query("DELETE FROM files WHERE package_id = $1 AND version_id = $2 AND filename = $3")
                 .bind(package_id)
@@ -465,8 +524,16 @@ impl Catalog {
                 .execute(&mut *tx)
                 .await?;
             deleted += res.rows_affected();
+            if res.rows_affected() > 0
+                && let Some(k) = &key
+            {
+                events.push((k.clone(), f.clone(), false));
+            }
         }
         let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        if let Some((registry, g)) = &changed {
+            super::feed::record(&mut tx, registry, *g, &events).await?;
+        }
         tx.commit().await?;
         self.observe_opt(changed);
         Ok(deleted)
@@ -518,6 +585,13 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        if let Some((registry, g)) = &changed
+            && let Some(key) = super::feed::package_key(&mut tx, package_id).await?
+        {
+            let events: Vec<(String, String, bool)> =
+                files.iter().map(|f| (key.clone(), f.filename.clone(), false)).collect();
+            super::feed::record(&mut tx, registry, *g, &events).await?;
+        }
         tx.commit().await?;
         self.observe_opt(changed);
         Ok(files)
@@ -531,6 +605,13 @@ impl Catalog {
         let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(&mut *tx).await?;
         let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
         let changed = super::changes::bump_package(&mut tx, package_id).await?;
+        if let Some((registry, g)) = &changed
+            && let Some(key) = super::feed::package_key(&mut tx, package_id).await?
+        {
+            let events: Vec<(String, String, bool)> =
+                files.iter().map(|f| (key.clone(), f.filename.clone(), false)).collect();
+            super::feed::record(&mut tx, registry, *g, &events).await?;
+        }
         sqlx::query(
             "INSERT INTO version_tombstones (registry, name, version, deleted_at)
              SELECT p.registry, p.name, v.version, $2 FROM versions v JOIN packages p ON p.id = v.package_id

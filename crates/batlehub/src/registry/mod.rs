@@ -11,7 +11,7 @@ pub mod view;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use self::view::{LocalViews, PackageView};
+pub use self::view::{LocalViews, PackageView, RegistryListing};
 
 use crate::access::{self, Decision, Grants, Permission, Principal};
 use crate::blobs::{BlobStore, PendingBlob};

@@ -14,7 +14,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::catalog::{Catalog, DbResult, FileRow, OwnerRow, PackageRow, VersionRow};
+use std::time::Duration;
+
+use crate::catalog::{Catalog, DbError, DbResult, FileEvent, FileRow, OwnerRow, PackageRow, VersionRow};
 
 /// A local package as last loaded (or the fact that there is none).
 #[derive(Debug)]
@@ -68,8 +70,48 @@ impl PackageView {
     }
 }
 
+/// All of one local registry as last loaded: every package, version and
+/// file, and its file feed ([`crate::catalog::FileEvent`]). What documents
+/// that list a whole registry are rendered from (one load per change of the
+/// registry, never a load per package).
+#[derive(Debug, Default)]
+pub struct RegistryListing {
+    /// The registry's generation it was loaded at, when known.
+    pub stamp: Option<u64>,
+    /// Packages by name.
+    pub packages: Vec<Arc<PackageRow>>,
+    /// In publish order.
+    pub versions: Vec<VersionRow>,
+    /// In publish order.
+    pub files: Vec<FileRow>,
+    /// The feed, in order.
+    pub events: Vec<FileEvent>,
+}
+
+impl RegistryListing {
+    fn weight(&self) -> u32 {
+        let p: usize = self
+            .packages
+            .iter()
+            .map(|p| p.id.len() + p.name.len() + p.display_name.len() + p.metadata.len() + 96)
+            .sum();
+        let v: usize = self.versions.iter().map(|v| v.id.len() + v.version.len() + v.metadata.len() + 96).sum();
+        let f: usize = self.files.iter().map(|f| f.filename.len() + f.sha512.len() + f.metadata.len() + 256).sum();
+        let e: usize = self.events.iter().map(FileEvent::weight).sum();
+        u32::try_from(p + v + f + e + 128).unwrap_or(u32::MAX)
+    }
+
+    /// The package named `name`.
+    pub fn package(&self, name: &str) -> Option<&Arc<PackageRow>> {
+        self.packages.binary_search_by(|p| p.name.as_str().cmp(name)).ok().and_then(|i| self.packages.get(i))
+    }
+}
+
 /// The views of every local registry, bounded in bytes.
 pub struct LocalViews {
+    /// Whole registries, keyed by name and generation (a change makes a new
+    /// key; old ones age out).
+    listings: moka::future::Cache<(String, u64), Arc<RegistryListing>>,
     cache: moka::sync::Cache<String, Arc<PackageView>>,
     next_id: AtomicU64,
     loads: AtomicU64,
@@ -78,6 +120,11 @@ pub struct LocalViews {
 impl LocalViews {
     pub fn new(max_bytes: u64) -> LocalViews {
         LocalViews {
+            listings: moka::future::Cache::builder()
+                .weigher(|_k: &(String, u64), v: &Arc<RegistryListing>| v.weight())
+                .max_capacity(max_bytes)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
             cache: moka::sync::Cache::builder()
                 .weigher(|_k: &String, v: &Arc<PackageView>| v.weight())
                 .max_capacity(max_bytes)
@@ -92,6 +139,31 @@ impl LocalViews {
     /// How many views were read from the catalog so far.
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)
+    }
+
+    /// All of `registry`: from memory when current, else loaded once however
+    /// many requests ask (kept when the registry's generation is known).
+    pub async fn listing(&self, catalog: &Catalog, registry: &str) -> DbResult<Arc<RegistryListing>> {
+        let stamp = catalog.generation(registry);
+        let load = async {
+            self.loads.fetch_add(1, Ordering::Relaxed);
+            let rows = catalog.registry_rows(registry).await?;
+            let events = catalog.file_events(registry).await?;
+            let mut packages: Vec<Arc<PackageRow>> = rows.packages.into_iter().map(Arc::new).collect();
+            packages.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok::<_, DbError>(Arc::new(RegistryListing {
+                stamp,
+                packages,
+                versions: rows.versions,
+                files: rows.files,
+                events,
+            }))
+        };
+        let Some(g) = stamp else { return load.await };
+        self.listings.try_get_with((registry.to_string(), g), load).await.map_err(|e: Arc<DbError>| match &*e {
+            DbError::NotFound => DbError::NotFound,
+            other => DbError::Other(sqlx::Error::Protocol(format!("loading registry {registry}: {other}"))),
+        })
     }
 
     /// The view of package `key` of `registry`: from memory when current,

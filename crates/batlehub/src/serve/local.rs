@@ -14,7 +14,7 @@ use crate::access::{self, Permission};
 use crate::catalog::{ClaimRow, NewVersion, PackageRow, PublishOutcome};
 use crate::error::{AppError, AppResult};
 use crate::http::Rendered;
-use crate::registry::{self, PackageView, PublishFile, Registry, Source};
+use crate::registry::{self, PackageView, PublishFile, Registry, RegistryListing, Source};
 use crate::upstream::artifacts::Artifact;
 
 /// A local package as this request sees it, read access checked.
@@ -49,7 +49,94 @@ impl Shadow {
     }
 }
 
+/// One local registry of a [`LocalSet`].
+pub struct ListedRegistry {
+    pub registry: Arc<Registry>,
+    pub listing: Arc<RegistryListing>,
+    pub claims: Vec<ClaimRow>,
+    /// Whether the caller may read its packages (a member the caller may
+    /// not read still keeps its names off the upstreams).
+    pub readable: bool,
+}
+
+/// The local registries behind a registry-wide document (every package of
+/// the members, then of this registry), loaded once per change of any of
+/// them, with what decides which of their packages this caller sees.
+pub struct LocalSet {
+    pub parts: Vec<ListedRegistry>,
+    /// Names what the set holds for this caller (generations, readable
+    /// registries, visibility class): two requests with the same key render
+    /// the same document. `None` when a generation is unknown (render, do
+    /// not keep).
+    pub key: Option<String>,
+    principal: Arc<crate::access::Principal>,
+}
+
+impl LocalSet {
+    /// The packages this caller may see, each with its registry's listing;
+    /// a name held by several registries is the first's (members first, as
+    /// reads resolve it).
+    pub fn visible(&self) -> Vec<(&ListedRegistry, &Arc<PackageRow>)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for part in self.parts.iter().filter(|p| p.readable) {
+            for row in &part.listing.packages {
+                if !seen.insert(row.name.as_str()) {
+                    continue;
+                }
+                let claim = registry::covering(&part.claims, &row.name);
+                if access::can_see(&self.principal, row.visibility, claim.as_ref().map(|c| c.group_id.as_str())) {
+                    out.push((part, row));
+                }
+            }
+        }
+        out
+    }
+
+    /// The names the upstreams must never answer: every package and claim
+    /// of the set, readable or not.
+    pub fn shadow(&self) -> Shadow {
+        let mut names = HashSet::new();
+        let mut claims = Vec::new();
+        for part in &self.parts {
+            names.extend(part.listing.packages.iter().map(|p| p.name.clone()));
+            claims.extend(part.claims.iter().map(|c| (c.prefix.clone(), c.group_id.clone())));
+        }
+        Shadow { names, claims }
+    }
+}
+
 impl RequestCtx {
+    /// Every package of this registry's members and of itself, loaded once
+    /// per change ([`crate::registry::LocalViews::listing`]), for documents
+    /// that list a whole registry: no cap on the number of packages and no
+    /// catalog read while nothing changed.
+    pub async fn local_set(&self) -> AppResult<LocalSet> {
+        let mut regs: Vec<&Arc<Registry>> =
+            self.registry.members.iter().filter_map(|m| self.app.registries.get(m)).collect();
+        // A proxy holds no packages, but its claims count.
+        regs.push(&self.registry);
+        let mut parts = Vec::with_capacity(regs.len());
+        let mut key = Some(String::new());
+        for r in regs {
+            let listing = if r.mode.has_local() {
+                self.app.views.listing(&self.app.catalog, &r.name).await?
+            } else {
+                Arc::new(RegistryListing { stamp: self.app.catalog.generation(&r.name), ..Default::default() })
+            };
+            let readable = r.name == self.registry.name
+                || registry::require_on(&self.principal, r, Permission::ReleasesRead).is_ok();
+            key = match (key, listing.stamp) {
+                (Some(k), Some(g)) => Some(format!("{k}{}:{g}:{}\n", r.name, u8::from(readable))),
+                _ => None,
+            };
+            let claims = registry::claims(&self.app.catalog, r).await?;
+            parts.push(ListedRegistry { registry: Arc::clone(r), listing, claims, readable });
+        }
+        let key = key.map(|k| format!("{k}{}", self.principal.visibility_class()));
+        Ok(LocalSet { parts, key, principal: Arc::new(self.principal.clone()) })
+    }
+
     /// Where the package `key` (its catalog key) is read from, with `wanted`
     /// and its visibility checked: `Some` for a local package the caller may
     /// see, `None` when the upstreams serve the name, 404 when a local

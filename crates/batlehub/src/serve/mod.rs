@@ -18,7 +18,7 @@ use axum::extract::Request;
 use axum::response::Response;
 
 pub use self::contract::{Access, BrowserUpload, Ecosystem, Head, Operation, Tool};
-pub use self::local::{Local, Owned, Shadow};
+pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};
 use crate::app::App;

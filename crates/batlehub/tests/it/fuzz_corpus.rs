@@ -108,3 +108,8 @@ fn composer_archive_corpus() {
 fn gem_spec_corpus() {
     replay("gem_spec", targets::gem_spec);
 }
+
+#[test]
+fn gem_marshal_corpus() {
+    replay("gem_marshal", targets::gem_marshal);
+}

@@ -37,9 +37,6 @@ fn dist_url(registry_base: &str, name: &PackageName, version: &str) -> String {
     format!("{registry_base}/dist/{name}/{v}.zip")
 }
 
-/// The most names a listing query returns.
-const LISTED: i64 = 1000;
-
 /// `packages.json`: where the metadata, the search and the list are.
 /// `available-packages` tells Composer that a name not listed does not
 /// exist here, so it is sent only by a local registry (whose list is
@@ -53,13 +50,12 @@ pub async fn root(ctx: &RequestCtx) -> AppResult<Response> {
         "list": format!("{base}/list.json"),
     });
     if ctx.registry.mode == crate::config::Mode::Local {
-        let mut names: Vec<String> = ctx.visible_packages("", LISTED).await?.into_iter().map(|p| p.name).collect();
-        // A list that may be cut short is no list: Composer would take the
-        // names left out for names that do not exist.
-        if names.len() < LISTED as usize {
-            names.sort();
-            doc["available-packages"] = json!(names);
-        }
+        // The whole list (a list cut short would make Composer take the
+        // names left out for names that do not exist).
+        let set = ctx.local_set().await?;
+        let mut names: Vec<String> = set.visible().into_iter().map(|(_, p)| p.name.clone()).collect();
+        names.sort();
+        doc["available-packages"] = json!(names);
     }
     Ok(http::json(StatusCode::OK, &doc))
 }
@@ -271,7 +267,8 @@ pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
 
 /// `list.json`: the names of the local packages the caller may see.
 pub async fn list(ctx: &RequestCtx) -> AppResult<Response> {
-    let mut names: Vec<String> = ctx.visible_packages("", 1000).await?.into_iter().map(|p| p.name).collect();
+    let set = ctx.local_set().await?;
+    let mut names: Vec<String> = set.visible().into_iter().map(|(_, p)| p.name.clone()).collect();
     names.sort();
     Ok(http::json(StatusCode::OK, &json!({ "packageNames": names })))
 }

@@ -150,7 +150,10 @@ pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &
 }
 
 pub async fn root(ctx: &RequestCtx, format: Format, headers: &HeaderMap) -> AppResult<Response> {
-    let mut names: Vec<String> = ctx.visible_packages("", 1000).await?.into_iter().map(|r| r.display_name).collect();
+    // Every local project the caller sees (no cap: the listing is loaded
+    // once per change of the registries).
+    let set = ctx.local_set().await?;
+    let mut names: Vec<String> = set.visible().into_iter().map(|(_, r)| r.display_name.clone()).collect();
     names.sort();
     let (body, ct) = match format {
         Format::Html => (simple::render_root_html(&names).into_bytes(), "text/html; charset=utf-8"),

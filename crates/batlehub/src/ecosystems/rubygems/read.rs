@@ -10,6 +10,9 @@
 //! of local gems left out and theirs added); upstream gems are verified
 //! against the SHA-256 the upstream's `/info` gives.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -22,7 +25,7 @@ use crate::access::Permission;
 use crate::catalog::{FileRow, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, Rendered};
-use crate::serve::{Local, Located, PackageView, RequestCtx};
+use crate::serve::{Local, LocalSet, Located, PackageView, RequestCtx};
 use crate::upstream::CacheKey;
 use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::DocFetch;
@@ -111,23 +114,30 @@ fn served_gems(view: &PackageView) -> Vec<(&VersionRow, &FileRow, Spec)> {
     out
 }
 
+/// A gem file's line of its `/info` body.
+fn info_line(file: &FileRow, spec: &Spec) -> String {
+    let deps: Vec<String> = spec
+        .dependencies
+        .iter()
+        .map(|(name, req)| format!("{name}:{}", req.split(", ").collect::<Vec<_>>().join("&")))
+        .collect();
+    let mut reqs = vec![format!("checksum:{}", file.sha256)];
+    if let Some(r) = &spec.required_ruby_version {
+        reqs.push(format!("ruby:{}", r.split(", ").collect::<Vec<_>>().join("&")));
+    }
+    if let Some(r) = &spec.required_rubygems_version {
+        reqs.push(format!("rubygems:{}", r.split(", ").collect::<Vec<_>>().join("&")));
+    }
+    format!("{} {}|{}\n", version_label(&spec.version, &spec.platform), deps.join(","), reqs.join(","))
+}
+
+const INFO_HEADER: &str = "---\n";
+
 /// A gem's `/info` body.
 pub fn info_body(view: &PackageView) -> Vec<u8> {
-    let mut body = String::from("---\n");
+    let mut body = String::from(INFO_HEADER);
     for (_, file, spec) in served_gems(view) {
-        let deps: Vec<String> = spec
-            .dependencies
-            .iter()
-            .map(|(name, req)| format!("{name}:{}", req.split(", ").collect::<Vec<_>>().join("&")))
-            .collect();
-        let mut reqs = vec![format!("checksum:{}", file.sha256)];
-        if let Some(r) = &spec.required_ruby_version {
-            reqs.push(format!("ruby:{}", r.split(", ").collect::<Vec<_>>().join("&")));
-        }
-        if let Some(r) = &spec.required_rubygems_version {
-            reqs.push(format!("rubygems:{}", r.split(", ").collect::<Vec<_>>().join("&")));
-        }
-        body.push_str(&format!("{} {}|{}\n", version_label(&spec.version, &spec.platform), deps.join(","), reqs.join(",")));
+        body.push_str(&info_line(file, &spec));
     }
     body.into_bytes()
 }
@@ -148,70 +158,266 @@ pub fn info_fetch(ctx: &RequestCtx, name: &str) -> DocFetch {
     ctx.doc_fetch(CacheKey::new("info").part(name), format!("info/{name}"), "text/plain")
 }
 
-/// The local gems of the registries this one reads, visible to the caller:
-/// (name, versions line part, info MD5).
-async fn local_lines(ctx: &RequestCtx) -> AppResult<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    for row in ctx.visible_packages("", 1000).await? {
-        let view = ctx.app.views.get(&ctx.app.catalog, &row.registry, &row.name).await?;
-        let gems = served_gems(&view);
-        if gems.is_empty() {
-            continue;
-        }
-        let labels: Vec<String> = gems.iter().map(|(_, _, s)| version_label(&s.version, &s.platform)).collect();
-        let md5 = hex::encode(md5::Md5::digest(info_body(&view)));
-        out.push((row.name.clone(), labels.join(","), md5));
-    }
-    out.sort();
-    Ok(out)
+/// One gem file of a [`LocalGems`]: its row, spec and whether it is served
+/// now.
+struct GemFile<'a> {
+    row: &'a FileRow,
+    spec: Spec,
+    served: bool,
 }
 
-/// `/versions`.
-pub async fn versions(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Response> {
-    let locals = local_lines(ctx).await?;
-    let mut body = String::from("created_at: 2024-01-01T00:00:00Z\n---\n");
-    if !ctx.registry.upstreams.is_empty() {
-        let served = ctx.document(ctx.doc_fetch(CacheKey::new("versions"), "versions".into(), "text/plain")).await?;
-        let shadow = ctx.shadow().await?;
-        let text = String::from_utf8_lossy(&served.doc.body);
-        let mut past_header = false;
-        for line in text.lines() {
-            if !past_header {
-                past_header = line == "---";
-                continue;
-            }
-            let name = line.split(' ').next().unwrap_or("");
-            if !shadow.covers(name) {
-                body.push_str(line);
-                body.push('\n');
+/// The local gems a caller sees, from a [`LocalSet`]: per gem (by name),
+/// the registry holding it and its files.
+struct LocalGems<'a> {
+    gems: BTreeMap<&'a str, (usize, Vec<GemFile<'a>>)>,
+}
+
+impl<'a> LocalGems<'a> {
+    fn of(set: &'a LocalSet) -> LocalGems<'a> {
+        let mut gems: BTreeMap<&str, (usize, Vec<GemFile<'a>>)> = BTreeMap::new();
+        let mut holder: HashMap<&str, &str> = HashMap::new();
+        for (part, row) in set.visible() {
+            let idx = set.parts.iter().position(|p| std::ptr::eq(p, part)).unwrap_or(0);
+            holder.insert(row.id.as_str(), row.name.as_str());
+            gems.insert(row.name.as_str(), (idx, Vec::new()));
+        }
+        for part in &set.parts {
+            let yanked: HashMap<&str, bool> = part.listing.versions.iter().map(|v| (v.id.as_str(), v.yanked)).collect();
+            for f in &part.listing.files {
+                let Some(name) = holder.get(f.package_id.as_str()) else { continue };
+                let Some(spec) = spec_of(f) else { continue };
+                let served = yanked.get(f.version_id.as_str()) == Some(&false) && !spec.yanked;
+                if let Some((_, files)) = gems.get_mut(name) {
+                    files.push(GemFile { row: f, spec, served });
+                }
             }
         }
+        for (_, files) in gems.values_mut() {
+            files.sort_by(|a, b| a.row.created_at.cmp(&b.row.created_at).then_with(|| a.row.filename.cmp(&b.row.filename)));
+        }
+        LocalGems { gems }
     }
-    for (name, labels, md5) in locals {
-        body.push_str(&format!("{name} {labels} {md5}\n"));
+
+    /// The gems with at least one served file.
+    fn served_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.gems.iter().filter(|(_, (_, files))| files.iter().any(|f| f.served)).map(|(n, _)| *n)
     }
-    Ok(index_response(headers, &http::rendered(body.into_bytes())))
+
+    /// (name, version, platform) of every served file.
+    fn served_tuples(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (name, (_, files)) in &self.gems {
+            for f in files.iter().filter(|f| f.served) {
+                out.push((name.to_string(), f.spec.version.clone(), f.spec.platform.clone()));
+            }
+        }
+        out
+    }
+}
+
+/// A gem's `/info` body as the feed replays it: its served lines in publish
+/// order, and the MD5 so far (kept running while lines are only appended).
+#[derive(Default)]
+struct InfoState {
+    lines: BTreeMap<(i64, String), String>,
+    keys: HashMap<String, (i64, String)>,
+    md5: Option<md5::Md5>,
+}
+
+impl InfoState {
+    fn digest(&mut self) -> String {
+        let h = self.md5.get_or_insert_with(|| {
+            let mut h = md5::Md5::new();
+            h.update(INFO_HEADER);
+            for l in self.lines.values() {
+                h.update(l);
+            }
+            h
+        });
+        hex::encode(h.clone().finalize())
+    }
+
+    fn add(&mut self, file: &GemFile<'_>) {
+        let key = (file.row.created_at, file.row.filename.clone());
+        let line = info_line(file.row, &file.spec);
+        let last = self.lines.keys().next_back().is_none_or(|k| *k < key);
+        if let (true, Some(h)) = (last, self.md5.as_mut()) {
+            h.update(&line);
+        } else {
+            self.md5 = None;
+        }
+        self.keys.insert(file.row.filename.clone(), key.clone());
+        self.lines.insert(key, line);
+    }
+
+    fn remove(&mut self, filename: &str) {
+        if let Some(key) = self.keys.remove(filename) {
+            self.lines.remove(&key);
+            self.md5 = None;
+        }
+    }
+}
+
+/// The version label of a gem file name.
+fn label_of<'s>(name: &str, filename: &'s str) -> &'s str {
+    filename.strip_prefix(name).and_then(|r| r.strip_prefix('-')).and_then(|r| r.strip_suffix(".gem")).unwrap_or(filename)
+}
+
+/// The local part of `/versions`: the feed of every registry of the set
+/// replayed, one line per change of a gem the caller sees (`name label md5`,
+/// or `name -label md5` when withdrawn, the MD5 of the gem's `/info` body
+/// after the change), so that a new push or yank only ever adds lines at the
+/// end. Gems whose files differ from what the feed says (files from before
+/// it whose metadata withdrew them) get a last line setting them right.
+fn local_versions_lines(set: &LocalSet, gems: &LocalGems<'_>) -> String {
+    let mut states: HashMap<&str, InfoState> = HashMap::new();
+    let mut out = String::new();
+    let mut heads = vec![0usize; set.parts.len()];
+    loop {
+        // The next event: the earliest head of the registries' feeds (each
+        // in its commit order).
+        let mut next: Option<(usize, i64)> = None;
+        for (i, part) in set.parts.iter().enumerate() {
+            if let Some(e) = part.listing.events.get(heads[i])
+                && next.is_none_or(|(_, at)| e.at < at)
+            {
+                next = Some((i, e.at));
+            }
+        }
+        let Some((i, _)) = next else { break };
+        let e = &set.parts[i].listing.events[heads[i]];
+        heads[i] += 1;
+        let Some((holder, files)) = gems.gems.get(e.package.as_str()) else { continue };
+        if *holder != i {
+            continue;
+        }
+        let state = states.entry(e.package.as_str()).or_default();
+        let was = state.keys.contains_key(&e.filename);
+        if was == e.served {
+            continue;
+        }
+        if e.served {
+            let Some(file) = files.iter().find(|f| f.row.filename == e.filename) else { continue };
+            state.add(file);
+        } else {
+            state.remove(&e.filename);
+        }
+        let md5 = state.digest();
+        let minus = if e.served { "" } else { "-" };
+        out.push_str(&format!("{} {minus}{} {md5}\n", e.package, label_of(&e.package, &e.filename)));
+    }
+    for (name, (_, files)) in &gems.gems {
+        let state = states.entry(name).or_default();
+        let removed: Vec<String> = state
+            .keys
+            .keys()
+            .filter(|f| !files.iter().any(|g| g.served && &g.row.filename == *f))
+            .cloned()
+            .collect();
+        let added: Vec<&GemFile<'_>> = files.iter().filter(|f| f.served && !state.keys.contains_key(&f.row.filename)).collect();
+        if removed.is_empty() && added.is_empty() {
+            continue;
+        }
+        for f in &removed {
+            state.remove(f);
+        }
+        for f in &added {
+            state.add(f);
+        }
+        let md5 = state.digest();
+        if !removed.is_empty() {
+            let labels: Vec<String> = removed.iter().map(|f| format!("-{}", label_of(name, f))).collect();
+            out.push_str(&format!("{name} {} {md5}\n", labels.join(",")));
+        }
+        if !added.is_empty() {
+            let labels: Vec<&str> = added.iter().map(|f| label_of(name, &f.row.filename)).collect();
+            out.push_str(&format!("{name} {} {md5}\n", labels.join(",")));
+        }
+    }
+    out
+}
+
+/// Render a registry-wide document of `set` (and an upstream body) once per
+/// change of what it is made of, off the async threads.
+async fn rendered_set<F>(ctx: &RequestCtx, set: &LocalSet, variant: &'static str, upstream: Option<u64>, render: F) -> AppResult<Rendered>
+where
+    F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
+{
+    match &set.key {
+        Some(k) => {
+            let key = format!("{}|{k}|{}", ctx.base, upstream.map_or(String::new(), |g| g.to_string()));
+            ctx.rendered((0, variant, key), render).await
+        }
+        None => http::blocking(move || render().map(http::rendered)).await,
+    }
+}
+
+/// An upstream compact-index document of a registry with upstreams.
+async fn upstream_doc(ctx: &RequestCtx, key: &'static str, path: &str, accept: &'static str) -> AppResult<Option<(u64, bytes::Bytes)>> {
+    if ctx.registry.upstreams.is_empty() {
+        return Ok(None);
+    }
+    let served = ctx.document(ctx.doc_fetch(CacheKey::new(key), path.into(), accept)).await?;
+    Ok(Some((served.doc.generation, served.doc.body.clone())))
+}
+
+/// `/versions`: the upstream's (names that are ours left out), then the
+/// local gems' lines from the feed, so that local changes only add lines.
+pub async fn versions(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Response> {
+    let set = Arc::new(ctx.local_set().await?);
+    let upstream = upstream_doc(ctx, "versions", "versions", "text/plain").await?;
+    let generation = upstream.as_ref().map(|(g, _)| *g);
+    let rendered = rendered_set(ctx, &Arc::clone(&set), "rubygems-versions", generation, move || {
+        let mut body = String::from("created_at: 2024-01-01T00:00:00Z\n---\n");
+        if let Some((_, up)) = upstream {
+            let shadow = set.shadow();
+            let text = String::from_utf8_lossy(&up);
+            let mut past_header = false;
+            for line in text.lines() {
+                if !past_header {
+                    past_header = line == "---";
+                    continue;
+                }
+                let name = line.split(' ').next().unwrap_or("");
+                if !name.is_empty() && !shadow.covers(name) {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+        let gems = LocalGems::of(&set);
+        body.push_str(&local_versions_lines(&set, &gems));
+        Ok(body.into_bytes())
+    })
+    .await?;
+    Ok(index_response(headers, &rendered))
 }
 
 /// `/names`.
 pub async fn names(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Response> {
-    let mut names: Vec<String> = local_lines(ctx).await?.into_iter().map(|(n, ..)| n).collect();
-    if !ctx.registry.upstreams.is_empty() {
-        let served = ctx.document(ctx.doc_fetch(CacheKey::new("names"), "names".into(), "text/plain")).await?;
-        // Local and claimed names are ours only (the local list has the
-        // ones the caller may see).
-        let shadow = ctx.shadow().await?;
-        names.extend(
-            String::from_utf8_lossy(&served.doc.body)
-                .lines()
-                .filter(|l| *l != "---" && !l.is_empty() && !shadow.covers(l))
-                .map(str::to_string),
-        );
-    }
-    names.sort();
-    names.dedup();
-    let body = format!("---\n{}\n", names.join("\n"));
-    Ok(index_response(headers, &http::rendered(body.into_bytes())))
+    let set = Arc::new(ctx.local_set().await?);
+    let upstream = upstream_doc(ctx, "names", "names", "text/plain").await?;
+    let generation = upstream.as_ref().map(|(g, _)| *g);
+    let rendered = rendered_set(ctx, &Arc::clone(&set), "rubygems-names", generation, move || {
+        let gems = LocalGems::of(&set);
+        let mut names: Vec<String> = gems.served_names().map(str::to_string).collect();
+        if let Some((_, up)) = upstream {
+            // Local and claimed names are ours only (the local list has the
+            // ones the caller may see).
+            let shadow = set.shadow();
+            names.extend(
+                String::from_utf8_lossy(&up)
+                    .lines()
+                    .filter(|l| *l != "---" && !l.is_empty() && !shadow.covers(l))
+                    .map(str::to_string),
+            );
+        }
+        names.sort();
+        names.dedup();
+        Ok(format!("---\n{}\n", names.join("\n")).into_bytes())
+    })
+    .await?;
+    Ok(index_response(headers, &rendered))
 }
 
 /// The (name, version label) splits a gem file name allows, most likely
@@ -297,9 +503,52 @@ fn gem_json(ctx: &RequestCtx, name: &str, file: &FileRow, spec: &Spec) -> Value 
     })
 }
 
-/// `api/v1/gems/{name}.json`: the latest release (local gems).
+/// An upstream's JSON API document for `name` (`api/v1/{what}/{name}.json`),
+/// `gem_uri`s pointing back here.
+async fn upstream_json(ctx: &RequestCtx, what: &'static str, name: &str) -> AppResult<Response> {
+    if ctx.registry.upstreams.is_empty() {
+        return Err(AppError::not_found(format!("{name} not found")));
+    }
+    let fetch = ctx.doc_fetch(CacheKey::new(what).part(name), format!("api/v1/{what}/{name}.json"), "application/json");
+    let served = ctx.document(fetch).await?;
+    let body = served.doc.body.clone();
+    let base = ctx.registry_base();
+    let rendered = ctx
+        .rendered((served.doc.generation, what, base.clone()), move || {
+            let mut v: Value =
+                serde_json::from_slice(&body).map_err(|e| AppError::Upstream(format!("the upstream's JSON API: {e}")))?;
+            let rewrite = |doc: &mut Value| {
+                if let Some(obj) = doc.as_object_mut() {
+                    let file = match (obj.get("name"), obj.get("version"), obj.get("platform")) {
+                        (Some(Value::String(n)), Some(Value::String(v)), p) => {
+                            Some(gem_file(n, v, p.and_then(Value::as_str).unwrap_or("ruby")))
+                        }
+                        _ => None,
+                    };
+                    if let Some(f) = file {
+                        obj.insert("gem_uri".into(), json!(format!("{base}/gems/{f}")));
+                    } else {
+                        obj.remove("gem_uri");
+                    }
+                }
+            };
+            match &mut v {
+                Value::Array(items) => items.iter_mut().for_each(rewrite),
+                other => rewrite(other),
+            }
+            serde_json::to_vec(&v).map_err(|e| AppError::internal(e.to_string()))
+        })
+        .await?;
+    let mut r = (StatusCode::OK, rendered.body.clone()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+/// `api/v1/gems/{name}.json`: the latest release.
 pub async fn gem_info(ctx: &RequestCtx, name: &str) -> AppResult<Response> {
-    let local = ctx.local_package(name, name, Permission::ReleasesRead).await?;
+    let Some(local) = ctx.read_local(name, name, Permission::ReleasesRead).await? else {
+        return upstream_json(ctx, "gems", name).await;
+    };
     let gems = served_gems(&local.view);
     let latest = gems
         .iter()
@@ -310,9 +559,11 @@ pub async fn gem_info(ctx: &RequestCtx, name: &str) -> AppResult<Response> {
     Ok(http::json(StatusCode::OK, &gem_json(ctx, name, latest.1, &latest.2)))
 }
 
-/// `api/v1/versions/{name}.json` (local gems).
+/// `api/v1/versions/{name}.json`.
 pub async fn versions_json(ctx: &RequestCtx, name: &str) -> AppResult<Response> {
-    let local = ctx.local_package(name, name, Permission::ReleasesRead).await?;
+    let Some(local) = ctx.read_local(name, name, Permission::ReleasesRead).await? else {
+        return upstream_json(ctx, "versions", name).await;
+    };
     let mut gems = served_gems(&local.view);
     gems.sort_by(|a, b| compare_versions(&b.2.version, &a.2.version));
     let list: Vec<Value> = gems
@@ -372,53 +623,80 @@ fn spec_marshal(spec: &Spec) -> Vec<u8> {
     marshal::dump(&Value::UserDefined("Gem::Specification".into(), marshal::dump(&fields)))
 }
 
-/// The specs index entries of the local gems the caller may see.
-async fn local_specs(ctx: &RequestCtx) -> AppResult<Vec<(String, String, String)>> {
+/// The most an upstream's Marshal index may inflate to.
+const MAX_SPECS_BYTES: u64 = 512 * 1024 * 1024;
+
+fn gunzip_bounded(body: &[u8], limit: u64) -> AppResult<Vec<u8>> {
+    use std::io::Read;
     let mut out = Vec::new();
-    for row in ctx.visible_packages("", 1000).await? {
-        let view = ctx.app.views.get(&ctx.app.catalog, &row.registry, &row.name).await?;
-        for (_, _, spec) in served_gems(&view) {
-            out.push((spec.name, spec.version, spec.platform));
-        }
+    flate2::read::GzDecoder::new(body)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| AppError::Upstream(format!("the upstream's index is not gzip: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(AppError::Upstream("the upstream's index is too large".into()));
     }
     Ok(out)
 }
 
-/// `specs.4.8.gz` and its kin: the local gems' (a registry with upstreams
-/// passes the upstream's through: merging Marshal indexes is not done).
+/// `specs.4.8.gz` and its kin: the local gems the caller sees and, in a
+/// registry with upstreams, the upstream's entries for every other name
+/// (read as plain data, written again).
 pub async fn specs(ctx: &RequestCtx, kind: super::op::SpecsKind) -> AppResult<Response> {
     use super::marshal::{self, Value};
     use super::op::SpecsKind;
-    if !ctx.registry.upstreams.is_empty() {
-        let served = ctx.document(ctx.doc_fetch(CacheKey::new("specs").part(kind.file()), kind.file().into(), "*/*")).await?;
-        let mut r = (StatusCode::OK, served.doc.body.clone()).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        return Ok(r);
-    }
-    let mut entries = local_specs(ctx).await?;
-    entries.retain(|(_, v, _)| is_prerelease(v) == (kind == SpecsKind::Prerelease));
-    entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| compare_versions(&a.1, &b.1)).then_with(|| a.2.cmp(&b.2)));
-    if kind == SpecsKind::Latest {
-        let mut latest: Vec<(String, String, String)> = Vec::new();
-        for e in entries {
-            match latest.iter_mut().find(|l| l.0 == e.0 && l.2 == e.2) {
-                Some(l) => *l = e,
-                None => latest.push(e),
-            }
+    let set = Arc::new(ctx.local_set().await?);
+    let upstream = upstream_doc(ctx, kind.file(), kind.file(), "*/*").await?;
+    let generation = upstream.as_ref().map(|(g, _)| *g);
+    let variant = match kind {
+        SpecsKind::All => "rubygems-specs",
+        SpecsKind::Latest => "rubygems-latest-specs",
+        SpecsKind::Prerelease => "rubygems-prerelease-specs",
+    };
+    let rendered = rendered_set(ctx, &Arc::clone(&set), variant, generation, move || {
+        let mut out = marshal::ArrayWriter::default();
+        if let Some((_, up)) = upstream {
+            let shadow = set.shadow();
+            let raw = gunzip_bounded(&up, MAX_SPECS_BYTES)?;
+            marshal::load_array_each(&raw, |entry| {
+                let name = match &entry {
+                    Value::Array(t) => match t.first() {
+                        Some(Value::Str(n)) => n.as_str(),
+                        _ => return Err("an index entry without a name".into()),
+                    },
+                    _ => return Err("an index entry that is not a tuple".into()),
+                };
+                if !shadow.covers(name) {
+                    out.push(&entry);
+                }
+                Ok(())
+            })
+            .map_err(|e| AppError::Upstream(format!("the upstream's {}: {e}", kind.file())))?;
         }
-        entries = latest;
-    }
-    let list = Value::Array(
-        entries.into_iter().map(|(n, v, p)| Value::Array(vec![Value::Str(n), marshal::version(&v), Value::Str(p)])).collect(),
-    );
-    let body = http::blocking(move || {
+        let gems = LocalGems::of(&set);
+        let mut entries = gems.served_tuples();
+        entries.retain(|(_, v, _)| is_prerelease(v) == (kind == SpecsKind::Prerelease));
+        entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| compare_versions(&a.1, &b.1)).then_with(|| a.2.cmp(&b.2)));
+        if kind == SpecsKind::Latest {
+            let mut latest: Vec<(String, String, String)> = Vec::new();
+            for e in entries {
+                match latest.iter_mut().find(|l| l.0 == e.0 && l.2 == e.2) {
+                    Some(l) => *l = e,
+                    None => latest.push(e),
+                }
+            }
+            entries = latest;
+        }
+        for (n, v, p) in entries {
+            out.push(&Value::Array(vec![Value::Str(n), marshal::version(&v), Value::Str(p)]));
+        }
         use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&marshal::dump(&list)).map_err(|e| AppError::internal(e.to_string()))?;
+        gz.write_all(&out.finish()).map_err(|e| AppError::internal(e.to_string()))?;
         gz.finish().map_err(|e| AppError::internal(e.to_string()))
     })
     .await?;
-    let mut r = (StatusCode::OK, body).into_response();
+    let mut r = (StatusCode::OK, rendered.body.clone()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     Ok(r)
 }
@@ -461,13 +739,13 @@ pub async fn gemspec(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
 }
 
 /// `api/v1/dependencies?gems=a,b`: per version, its runtime dependencies, as
-/// Marshal. Local gems only: a registry with upstreams answers 404 and the
-/// client reads the compact index instead.
+/// Marshal: the local gems asked for, and in a registry with upstreams the
+/// upstream's answer for the other names (read as plain data, names that
+/// are ours dropped). When the upstream cannot answer for names that are not
+/// local (many servers no longer serve this API), the answer is 404 and the
+/// client falls back to the indexes.
 pub async fn dependencies(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
     use super::marshal::{self, Value};
-    if !ctx.registry.upstreams.is_empty() {
-        return Err(AppError::not_found("the dependency API is not served by registries with upstreams: use the compact index"));
-    }
     let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(k, _)| k == "gems")
         .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
@@ -475,10 +753,15 @@ pub async fn dependencies(ctx: &RequestCtx, query: &str) -> AppResult<Response> 
         .take(200)
         .collect();
     let mut entries = Vec::new();
+    let mut elsewhere = Vec::new();
     for name in &names {
         let local = match ctx.read_local(name, name, Permission::ReleasesRead).await {
             Ok(Some(l)) => l,
-            Ok(None) | Err(AppError::NotFound(_)) => continue,
+            Ok(None) => {
+                elsewhere.push(name.clone());
+                continue;
+            }
+            Err(AppError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
         for (_, _, spec) in served_gems(&local.view) {
@@ -493,6 +776,47 @@ pub async fn dependencies(ctx: &RequestCtx, query: &str) -> AppResult<Response> 
                 (Value::Symbol("platform".into()), Value::Str(spec.platform.clone())),
                 (Value::Symbol("dependencies".into()), Value::Array(deps)),
             ]));
+        }
+    }
+    // Without upstreams, names that are not local have no versions.
+    if !elsewhere.is_empty() && !ctx.registry.upstreams.is_empty() {
+        {
+            let mut found = None;
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("gems", &elsewhere.join(",")).finish();
+            for base in &ctx.registry.upstreams {
+                let url = crate::upstream::join_url(base, &format!("api/v1/dependencies?{q}"));
+                let client = ctx.app.upstream.client_for(&ctx.registry.name);
+                match crate::upstream::forward(client, reqwest::Method::GET, &url, &[], None, 16 * 1024 * 1024).await {
+                    Ok(f) if f.status.is_success() => {
+                        found = Some(f.body);
+                        break;
+                    }
+                    Ok(f) => tracing::debug!(url = %crate::upstream::redact(&url), status = %f.status, "upstream dependency API"),
+                    Err(e) => tracing::warn!(url = %crate::upstream::redact(&url), error = %e, "upstream dependency API failed"),
+                }
+            }
+            let Some(body) = found else {
+                return Err(AppError::not_found("the upstream does not answer the dependency API: use the compact index"));
+            };
+            let asked: std::collections::HashSet<String> = elsewhere.into_iter().collect();
+            let theirs = http::blocking(move || {
+                let v = marshal::load(&body).map_err(|e| AppError::Upstream(format!("the upstream's dependency API: {e}")))?;
+                let Value::Array(items) = v else {
+                    return Err(AppError::Upstream("the upstream's dependency API answered no list".into()));
+                };
+                // Only entries for the names asked of it (never one of ours).
+                Ok(items
+                    .into_iter()
+                    .filter(|item| match item {
+                        Value::Hash(pairs) => pairs.iter().any(|(k, v)| {
+                            *k == Value::Symbol("name".into()) && matches!(v, Value::Str(n) if asked.contains(n))
+                        }),
+                        _ => false,
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+            entries.extend(theirs);
         }
     }
     let mut r = (StatusCode::OK, marshal::dump(&Value::Array(entries))).into_response();

@@ -82,9 +82,16 @@ pub struct GemProtocol;
 
 pub type FakeGems = FakeUpstream<GemProtocol>;
 
+const RAW: &str = "@raw";
+
 impl FakeUpstream<GemProtocol> {
     pub async fn start() -> FakeGems {
         FakeUpstream::serve(GemProtocol).await
+    }
+
+    /// Serve `body` at `path` (no leading `/`) as it is.
+    pub fn add_raw(&self, path: &str, body: Vec<u8>) {
+        self.add_file(RAW, "", path, body);
     }
 }
 
@@ -92,6 +99,11 @@ impl Protocol for GemProtocol {
     fn answer(&self, files: &[File], _base: &str, method: &Method, path: &str, _body: &[u8]) -> Answer {
         if method != Method::GET {
             return Answer::NotFound;
+        }
+        // Documents held as they are (`add_raw`): the legacy indexes, the
+        // dependency API.
+        if let Some(f) = files.iter().find(|f| f.package == RAW && f.filename == path.trim_start_matches('/')) {
+            return Answer::Document { content_type: "application/octet-stream", body: f.bytes.clone() };
         }
         let info = |name: &str| -> String {
             let mut body = String::from("---\n");
@@ -112,7 +124,7 @@ impl Protocol for GemProtocol {
             return Answer::Document { content_type: "text/plain", body: info(name).into_bytes() };
         }
         if path == "/versions" || path == "/names" {
-            let mut names: Vec<&str> = files.iter().map(|f| f.package.as_str()).collect();
+            let mut names: Vec<&str> = files.iter().map(|f| f.package.as_str()).filter(|n| *n != RAW).collect();
             names.sort();
             names.dedup();
             let body = if path == "/names" {
