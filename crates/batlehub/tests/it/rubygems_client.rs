@@ -147,6 +147,37 @@ async fn gem_push_bundle_install_update_and_yank() {
     let lock = std::fs::read_to_string(app.join("Gemfile.lock")).expect("lock");
     assert!(lock.contains("acme-util (1.1.0)"), "{lock}");
 
+    // gem search and gem install through the group alone: the legacy
+    // indexes of a registry with upstreams hold its member's gems beside the
+    // upstream's.
+    let group = snippet(&s, "gems", "gem-sources", "alice", ALICE);
+    let group_url = group.trim().rsplit(' ').next().expect("url").to_string();
+    for (query, found) in [("acme-util", "acme-util (1.1.0)"), ("upstream-dep", "upstream-dep (1.0.0)")] {
+        let out = runner
+            .ok(&gem_bin, &["search", "--remote", "--clear-sources", "--source", &group_url, query], &elsewhere)
+            .await;
+        assert!(out.contains(found), "gem search {query}: {out}");
+    }
+    let out = runner
+        .ok(
+            &gem_bin,
+            &["search", "--remote", "--all", "--clear-sources", "--source", &group_url, "acme-util"],
+            &elsewhere,
+        )
+        .await;
+    assert!(out.contains("acme-util (1.1.0, 1.0.0)"), "gem search --all: {out}");
+    let other_home = runner.path("group-gem-home").display().to_string();
+    runner
+        .ok_with(
+            &gem_bin,
+            &["install", "acme-util", "-v", "1.1.0", "--clear-sources", "--source", &group_url, "--no-document"],
+            &elsewhere,
+            &[("GEM_HOME", other_home.as_str()), ("GEM_PATH", other_home.as_str())],
+        )
+        .await;
+    assert!(runner.path("group-gem-home/gems/acme-util-1.1.0/lib/acme_util.rb").is_file());
+    assert!(runner.path("group-gem-home/gems/upstream-dep-1.0.0").is_dir());
+
     // gem yank (the Setup Guide's command): the version is gone, and a new
     // resolution takes the one before.
     let yank = snippet(&s, "internal-gems", "gem-yank", "alice", ALICE)
