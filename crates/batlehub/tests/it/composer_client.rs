@@ -3,8 +3,8 @@
 //! registry, a project whose one repository (packagist.org turned off) is a
 //! proxy registry serving the private packages first and the rest from its
 //! upstream (a second BatleHub), credentials in `auth.json`; `composer
-//! install`, then a yank and `composer update` that no longer picks the
-//! yanked version.
+//! install` and `composer require`, then a yank and `composer update` that
+//! no longer picks the yanked version.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,8 +32,10 @@ async fn composer_installs_private_and_proxied_packages_and_respects_yanks() {
     }
     let public = public_upstream("composer").await;
     let web = reqwest::Client::new();
-    let r = upload(&web, &public.reg("public"), Some(ALICE), package_zip("upstream/greeter", "1.0.0", ""), "").await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    for (name, version) in [("upstream/greeter", "1.0.0"), ("upstream/extra", "2.1.0")] {
+        let r = upload(&web, &public.reg("public"), Some(ALICE), package_zip(name, version, ""), "").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
 
     let rbac = "[registries.rbac]\nanonymous = []\nuser = [\"releases:read\", \"source:read\", \"releases:write\"]\n";
     let s = TestServer::start(&config(&format!(
@@ -80,6 +82,14 @@ async fn composer_installs_private_and_proxied_packages_and_respects_yanks() {
     let php = "<?php require 'vendor/autoload.php'; echo \\Pkg\\util\\Hello::version(), ' ', \\Pkg\\greeter\\Hello::version();";
     let out = runner.ok(Path::new("php"), &["-r", &php.replacen("<?php ", "", 1)], &project).await;
     assert_eq!(out.trim(), "1.1.0 1.0.0");
+
+    // composer require of a package the upstream serves.
+    runner.ok(&composer, &["require", "upstream/extra:^2.0", "--no-progress"], &project).await;
+    let lock = std::fs::read_to_string(project.join("composer.lock")).expect("lock");
+    assert_eq!(locked(&lock, "upstream/extra").as_deref(), Some("2.1.0"), "{lock}");
+    let manifest = std::fs::read_to_string(project.join("composer.json")).expect("composer.json");
+    assert!(manifest.contains("\"upstream/extra\": \"^2.0\""), "{manifest}");
+    assert!(project.join("vendor/upstream/extra/composer.json").is_file());
 
     // Yank 1.1.0 with the Setup Guide's command: an update goes back to 1.0.0.
     let yank = snippet(&s, "internal-composer", "composer-yank", "alice", ALICE)
