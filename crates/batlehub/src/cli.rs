@@ -424,7 +424,7 @@ async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()
     println!();
     // The first registry's first Setup Guide snippet, with the token in it.
     if let Some(r) = app.config.registries.first() {
-        let target = crate::setup::Target { base: base.to_string(), registry: r.name.clone(), mode: r.mode };
+        let target = crate::setup::Target::of(base, r, &app.config.registries);
         if let Some(snippet) = crate::ecosystems::setup_snippets(r.kind, &target).into_iter().find(|s| !s.publish) {
             let place = snippet.file.map(|f| format!(" ({f})")).unwrap_or_default();
             println!("To use the {} registry: {}{place}:", r.name, snippet.title);

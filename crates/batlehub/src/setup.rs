@@ -6,7 +6,8 @@
 //! The types live here; each ecosystem writes its own snippets
 //! (`ecosystems/*/setup.rs`), reached through `ecosystems::setup_snippets`.
 
-use crate::config::Mode;
+use crate::access::Permission;
+use crate::config::{Mode, RegistryConfig};
 
 /// Where a token goes in a snippet that cannot read the environment.
 pub const TOKEN: &str = "<your-token>";
@@ -22,9 +23,75 @@ pub struct Target {
     pub base: String,
     pub registry: String,
     pub mode: Mode,
+    /// Where packages are published: this registry (local or hybrid), or
+    /// for a group the local registry among its members; `None` when
+    /// nothing can be published through it.
+    pub publish_to: Option<String>,
+    /// Whether it serves packages from upstream registries.
+    pub upstream: bool,
+    /// Whether anonymous callers may read it (and its members): clients
+    /// then need no credentials to install.
+    pub anonymous_read: bool,
 }
 
 impl Target {
+    /// The target of `r`, served at `base`, among the registries `all`.
+    pub fn of(base: &str, r: &RegistryConfig, all: &[RegistryConfig]) -> Target {
+        let publish_to = if r.mode.has_local() {
+            Some(r.name.clone())
+        } else {
+            r.members.iter().find(|m| all.iter().any(|o| &o.name == *m && o.mode.has_local())).cloned()
+        };
+        let open = |c: &RegistryConfig| {
+            c.rbac.as_ref().and_then(|x| x.anonymous.as_ref()).is_some_and(|a| {
+                a.iter().any(|p| matches!(p, Permission::ReleasesRead | Permission::All))
+                    && a.iter().any(|p| matches!(p, Permission::SourceRead | Permission::All))
+            })
+        };
+        let members = r.members.iter().filter_map(|m| all.iter().find(|o| &o.name == m));
+        let anonymous_read = open(r) && members.into_iter().all(open);
+        Target {
+            base: base.to_string(),
+            registry: r.name.clone(),
+            mode: r.mode,
+            publish_to,
+            upstream: r.mode.has_upstream() && !r.upstreams.is_empty(),
+            anonymous_read,
+        }
+    }
+
+    /// The target of the registry called `name` among `all` (a local one of
+    /// that name if it is not configured).
+    pub fn named(base: &str, name: &str, all: &[RegistryConfig]) -> Target {
+        all.iter().find(|r| r.name == name).map_or_else(|| Target::local(base, name), |r| Target::of(base, r, all))
+    }
+
+    /// A local registry `name` at `base`.
+    pub fn local(base: &str, name: &str) -> Target {
+        Target {
+            base: base.into(),
+            registry: name.into(),
+            mode: Mode::Local,
+            publish_to: Some(name.into()),
+            upstream: false,
+            anonymous_read: false,
+        }
+    }
+
+    /// The registry publishes go to, as a target of its own.
+    pub fn publish_target(&self) -> Option<Target> {
+        let to = self.publish_to.as_ref()?;
+        if *to == self.registry {
+            return Some(self.clone());
+        }
+        Some(Target::local(&self.base, to))
+    }
+
+    /// Whether publishes go to another registry (a group's member).
+    pub fn publishes_elsewhere(&self) -> bool {
+        self.publish_to.as_ref().is_some_and(|p| *p != self.registry)
+    }
+
     /// `{base}/proxy/{registry}`.
     pub fn url(&self) -> String {
         format!("{}/proxy/{}", self.base, self.registry)
@@ -96,7 +163,16 @@ mod tests {
 
     #[test]
     fn target_parts() {
-        let t = Target { base: "https://hub.example:8443".into(), registry: "npm".into(), mode: Mode::Proxy };
+        let t = Target {
+            base: "https://hub.example:8443".into(),
+            registry: "npm".into(),
+            mode: Mode::Proxy,
+            publish_to: Some("internal".into()),
+            upstream: true,
+            anonymous_read: false,
+        };
+        assert_eq!(t.publish_target().map(|p| p.url()).as_deref(), Some("https://hub.example:8443/proxy/internal"));
+        assert!(t.publishes_elsewhere());
         assert_eq!(t.url(), "https://hub.example:8443/proxy/npm");
         assert_eq!(t.url_without_scheme(), "hub.example:8443/proxy/npm");
         assert_eq!(t.host(), "hub.example");

@@ -74,7 +74,16 @@ impl RequestCtx {
     /// Check an authorization class: the one place the rule is written.
     pub fn check(&self, access: Access) -> AppResult<()> {
         if access.is_write() && !self.registry.mode.has_local() {
-            return Err(AppError::not_local_mode());
+            // A group: name where its packages are published.
+            let local =
+                self.registry.members.iter().filter_map(|m| self.app.registries.get(m)).find(|m| m.mode.has_local());
+            return Err(match local {
+                Some(m) => AppError::Forbidden(format!(
+                    "registry is not in local or hybrid mode: publish new packages to {}, the local registry among its members",
+                    m.name
+                )),
+                None => AppError::not_local_mode(),
+            });
         }
         match access.permission() {
             Some(p) => self.require(p),
@@ -138,6 +147,10 @@ pub async fn drive<E: Ecosystem>(
     };
     let base = crate::http::public_base(&app.config.server, &parts.headers, peer);
     let ctx = RequestCtx::new::<E>(app, registry, principal, base);
+    let ctx = match write_target::<E>(ctx, &op, access).await {
+        Ok(ctx) => ctx,
+        Err(e) => return E::render_error(&e),
+    };
     let served = match ctx.check(access) {
         Ok(()) => E::serve(&ctx, &op, &parts, body).await,
         Err(e) => Err(e),
@@ -149,6 +162,26 @@ pub async fn drive<E: Ecosystem>(
             E::render_error(&e)
         }
     }
+}
+
+/// Where a write goes: a group registry (one that holds no packages, with
+/// members) passes a change of a package one of its local members holds to
+/// that member, which then decides with its own permissions (clients
+/// configured with the group can deprecate, tag, yank or unpublish what they
+/// published to the member). Anything else stays with the registry asked.
+async fn write_target<E: Ecosystem>(ctx: RequestCtx, op: &E::Op, access: Access) -> AppResult<RequestCtx> {
+    if !access.is_write() || ctx.registry.mode.has_local() || ctx.registry.members.is_empty() {
+        return Ok(ctx);
+    }
+    let Some(key) = op.package().and_then(|p| E::normalize_name(&p)) else { return Ok(ctx) };
+    for name in &ctx.registry.members {
+        let Some(member) = ctx.app.registries.get(name).filter(|m| m.mode.has_local()) else { continue };
+        if ctx.app.catalog.get_package(&member.name, &key).await?.is_some() {
+            let member = Arc::clone(member);
+            return Ok(ctx.on(member));
+        }
+    }
+    Ok(ctx)
 }
 
 /// A browser upload (the web UI's Upload card) published with ecosystem

@@ -97,6 +97,15 @@ impl Viewer {
         !self.principal.is_anonymous()
     }
 
+    /// A snippet's body with the viewer's user id in place of the
+    /// placeholder (the token stays a placeholder: it is never shown again).
+    pub fn fill_user(&self, body: &str) -> String {
+        match &self.principal.user_id {
+            Some(u) => body.replace(crate::setup::USER, u),
+            None => body.to_string(),
+        }
+    }
+
     /// Signed in, or a redirect to the sign-in page that comes back here.
     pub fn require_signed_in(&self) -> Result<(), Response> {
         if self.signed_in() {
@@ -315,6 +324,15 @@ pub fn copyable(id: &str, text: &str) -> Markup {
         div.copyable {
             pre id=(id) { code { (text) } }
             button.copy type="button" data-copy=(id) { "Copy" }
+        }
+    }
+}
+
+/// Text whose `backticked` parts are code (snippet titles).
+pub fn inline_code(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
         }
     }
 }

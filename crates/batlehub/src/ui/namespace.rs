@@ -139,11 +139,11 @@ fn upload_card(app: &App, v: &Viewer) -> Markup {
                         p.empty { "Every local registry here takes uploads from the browser." }
                     }
                     @for r in &cli {
-                        @let target = Target { base: v.base.clone(), registry: r.name.clone(), mode: r.mode };
+                        @let target = Target::named(&v.base, &r.name, &app.config.registries);
                         h3 { (r.name) " " span.badge { (r.kind.as_str()) } }
                         @for s in ecosystems::setup_snippets(r.kind, &target).iter().filter(|s| s.publish) {
-                            span.snippet-title { (s.title) } @if let Some(f) = s.file { span.snippet-file { (f) } }
-                            (copyable(&format!("cli-{}-{}", r.name, s.id), &s.body))
+                            span.snippet-title { (super::inline_code(s.title)) } @if let Some(f) = s.file { span.snippet-file { (f) } }
+                            (copyable(&format!("cli-{}-{}", r.name, s.id), &v.fill_user(&s.body)))
                         }
                     }
                     p.muted { "The full configuration for each registry is in the " a href="/setup" { "Setup Guide" } "." }

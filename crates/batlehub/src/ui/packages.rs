@@ -126,7 +126,7 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
         Err(e) => return v.app_error(&e.into()),
     };
     let claim = app.claim_for(&reg_name, &p.name).await.ok().flatten();
-    let target = Target { base: v.base.clone(), registry: reg.name.clone(), mode: reg.mode };
+    let target = Target::named(&v.base, &reg.name, &app.config.registries);
     let install = ecosystems::install_command(reg.kind, &target, &p.display_name);
     let body = html! {
         p.muted { a href="/packages" { "Packages" } " / " (reg.name) }

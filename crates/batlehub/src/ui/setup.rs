@@ -5,39 +5,47 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::{Nav, Viewer, copyable, mode_badge};
+use super::{Nav, Viewer, copyable, inline_code, mode_badge};
 use crate::app::App;
 use crate::config::RegistryConfig;
 use crate::ecosystems;
-use crate::setup::{Snippet, Target, USER};
+use crate::setup::{Snippet, Target};
 
 fn snippet(v: &Viewer, reg: &str, s: &Snippet) -> Markup {
-    let body = match &v.principal.user_id {
-        Some(u) => s.body.replace(USER, u),
-        None => s.body.clone(),
-    };
+    let body = v.fill_user(&s.body);
     html! {
         div.snippet data-snippet=(s.id) {
-            span.snippet-title { (s.title) }
+            span.snippet-title { (inline_code(s.title)) }
             @if let Some(f) = s.file { span.snippet-file { (f) } }
             (copyable(&format!("snip-{reg}-{}", s.id), &body))
         }
     }
 }
 
-fn registry_section(v: &Viewer, r: &RegistryConfig) -> Markup {
-    let target = Target { base: v.base.clone(), registry: r.name.clone(), mode: r.mode };
+fn registry_section(v: &Viewer, r: &RegistryConfig, all: &[RegistryConfig]) -> Markup {
+    let target = Target::of(&v.base, r, all);
     let snippets = ecosystems::setup_snippets(r.kind, &target);
     html! {
         section.card id={ "reg-" (r.name) } data-registry=(r.name) {
             h2 { (r.name) " " span.badge { (r.kind.as_str()) } " " (mode_badge(r.mode)) }
             p.muted { code { (target.url()) "/" } }
             @for s in snippets.iter().filter(|s| !s.publish) { (snippet(v, &r.name, s)) }
-            @if r.mode.has_local() {
-                h3 { "Publish" }
-                @for s in snippets.iter().filter(|s| s.publish) { (snippet(v, &r.name, s)) }
-            } @else {
-                p.muted { "This registry is a caching proxy: publish to a local or hybrid registry." }
+            @match &target.publish_to {
+                Some(to) if *to != r.name => {
+                    h3 { "Publish" }
+                    p.muted data-publish-to=(to) {
+                        "Packages are published to " strong { (to) } ", the local registry among this group's members. "
+                        "Changes to packages published there (deprecate, tags, yanks, unpublish, owners) also work through this registry."
+                    }
+                    @for s in snippets.iter().filter(|s| s.publish) { (snippet(v, &r.name, s)) }
+                }
+                Some(_) => {
+                    h3 { "Publish" }
+                    @for s in snippets.iter().filter(|s| s.publish) { (snippet(v, &r.name, s)) }
+                }
+                None => {
+                    p.muted { "This registry is a caching proxy: publish to a local or hybrid registry." }
+                }
             }
         }
     }
@@ -58,7 +66,7 @@ pub async fn page(State(app): State<App>, v: Viewer) -> Response {
             nav.toc aria-label="Registries" {
                 @for r in &app.config.registries { a.button.secondary.small href={ "#reg-" (r.name) } { (r.name) } }
             }
-            @for r in &app.config.registries { (registry_section(&v, r)) }
+            @for r in &app.config.registries { (registry_section(&v, r, &app.config.registries)) }
         }
     };
     super::page(&v, "Setup Guide", Nav::Setup, body)

@@ -303,3 +303,63 @@ async fn yarn1_installs_and_publishes() {
     assert_eq!(installed(&happ, "yarn-house"), "1.0.0");
     assert_eq!(installed(&happ, "left-lib"), "1.0.0");
 }
+
+/// With only the Setup Guide's `.npmrc` for the group registry `npm` (whose
+/// members include `internal-npm`): publish where the guide says (the
+/// member, its token line from the guide), then deprecate, tag, add an
+/// owner and unpublish through the group; a new package published to the
+/// group is refused naming the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_changes_packages_through_the_group_registry() {
+    let Some(npm) = client_tool("npm") else { return };
+    let w = world(&npm).await;
+    let group = format!("{}/", w.hub.reg("npm"));
+    let sb = Sandbox::new(&group);
+    let lib = sb.project(
+        "group-lib",
+        json!({"name": "@myorg/group-lib", "version": "1.0.0", "main": "index.js"}),
+        &group,
+        ALICE,
+    );
+    // The guide's publishing lines for the group: the member's token line
+    // and the publish command naming the member.
+    let token_line = crate::support::snippet(&w.hub, "npm", "npmrc-publish", "", ALICE);
+    assert!(token_line.contains("/proxy/internal-npm/:_authToken="), "{token_line}");
+    let npmrc = std::fs::read_to_string(lib.join(".npmrc")).expect("npmrc");
+    std::fs::write(lib.join(".npmrc"), format!("{npmrc}{token_line}")).expect("npmrc");
+    let publish = crate::support::snippet(&w.hub, "npm", "npm-publish", "", "");
+    assert!(publish.contains("/proxy/internal-npm/"), "{publish}");
+    let publish: Vec<&str> = publish.split_whitespace().skip(1).collect();
+    sb.ok(&npm, &publish, &lib).await;
+    let package_json = json!({"name": "@myorg/group-lib", "version": "1.1.0", "main": "index.js"});
+    std::fs::write(lib.join("package.json"), serde_json::to_vec_pretty(&package_json).expect("json")).expect("write");
+    sb.ok(&npm, &publish, &lib).await;
+
+    // Everything else through the group, as the guide's .npmrc has it.
+    sb.ok(&npm, &["deprecate", "@myorg/group-lib@1.0.0", "use 1.1"], &lib).await;
+    sb.ok(&npm, &["dist-tag", "add", "@myorg/group-lib@1.0.0", "stable"], &lib).await;
+    sb.ok(&npm, &["owner", "add", "bob", "@myorg/group-lib"], &lib).await;
+    let owners = sb.ok(&npm, &["owner", "ls", "@myorg/group-lib"], &lib).await;
+    assert!(owners.contains("alice") && owners.contains("bob"), "{owners}");
+    sb.ok(&npm, &["unpublish", "@myorg/group-lib@1.1.0"], &lib).await;
+    let view = sb.ok(&npm, &["view", "@myorg/group-lib", "--json"], &lib).await;
+    let view: serde_json::Value = serde_json::from_str(&view).expect("npm view --json");
+    assert_eq!(view["versions"], json!(["1.0.0"]), "{view}");
+    assert_eq!(view["dist-tags"]["stable"], "1.0.0", "{view}");
+    let deprecated = sb.ok(&npm, &["view", "@myorg/group-lib@1.0.0", "deprecated"], &lib).await;
+    assert_eq!(deprecated.trim(), "use 1.1");
+    // The change happened in the member.
+    let row = w.hub.app.catalog.get_package("internal-npm", "@myorg/group-lib").await.expect("db").expect("package");
+    let owners = w.hub.app.catalog.list_owners(&row.id).await.expect("owners");
+    assert!(owners.iter().any(|o| o.principal_id == "bob"), "{owners:?}");
+    // Bob, now an owner, may tag through the group too; nobody else may.
+    let fresh = sb.project("bob-side", json!({"name": "bob-side", "version": "1.0.0", "private": true}), &group, BOB);
+    sb.ok(&npm, &["dist-tag", "add", "@myorg/group-lib@1.0.0", "bobs"], &fresh).await;
+
+    // A new package published to the group itself: npm shows where to go.
+    let new =
+        sb.project("new-lib", json!({"name": "@myorg/new-lib", "version": "1.0.0", "main": "index.js"}), &group, ALICE);
+    let out = sb.run(&npm, &["publish"], &new).await;
+    assert!(!out.ok, "{}", out.text());
+    assert!(out.text().contains("publish new packages to internal-npm"), "{}", out.text());
+}

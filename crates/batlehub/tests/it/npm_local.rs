@@ -508,3 +508,38 @@ async fn publish_metadata_is_bounded() {
     update["versions"]["1.0.0"]["deprecated"] = json!("use something else");
     assert_eq!(put("tagged", update).await.expect("put").status(), 200);
 }
+
+/// `npm owner add` and `rm` send the maintainers alone: owners change and
+/// no version is touched (a body without versions is never an unpublish);
+/// a package keeps an owner; only its owners may change them.
+#[tokio::test]
+async fn maintainers_alone_change_owners_and_nothing_else() {
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    assert_eq!(publish(&c, &reg, ALICE, "owned-lib", "1.0.0").await.0, 201);
+    let user =
+        json(c.get(format!("{reg}/-/user/org.couchdb.user:bob")).bearer_auth(ALICE).send().await.expect("user")).await;
+    assert_eq!(user["name"], "bob");
+    let doc = json(c.get(format!("{reg}/owned-lib")).bearer_auth(ALICE).send().await.expect("get")).await;
+    let rev = doc["_rev"].as_str().expect("rev").to_string();
+    let put = |token: &'static str, maintainers: serde_json::Value| {
+        let body = json!({ "_id": "owned-lib", "_rev": rev, "maintainers": maintainers });
+        c.put(format!("{reg}/owned-lib/-rev/{rev}")).bearer_auth(token).json(&body).send()
+    };
+    let r = put(BOB, json!([{ "name": "bob" }])).await.expect("put");
+    assert_eq!(r.status(), 403, "not an owner");
+    let r = put(ALICE, json!([{ "name": "alice", "email": "" }, { "name": "bob", "email": "" }])).await.expect("put");
+    assert_eq!(r.status(), 200);
+    let doc = json(c.get(format!("{reg}/owned-lib")).bearer_auth(ALICE).send().await.expect("get")).await;
+    assert!(doc["versions"]["1.0.0"].is_object(), "the version stays: {doc}");
+    let names: Vec<&str> =
+        doc["maintainers"].as_array().expect("maintainers").iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    // Bob, an owner now, takes Alice off; nobody takes the last one off.
+    assert_eq!(put(BOB, json!([{ "name": "bob" }])).await.expect("put").status(), 200);
+    assert_eq!(put(BOB, json!([])).await.expect("put").status(), 400);
+    let doc = json(c.get(format!("{reg}/owned-lib")).bearer_auth(BOB).send().await.expect("get")).await;
+    assert_eq!(doc["maintainers"], json!([{ "name": "bob", "email": "" }]));
+    assert!(doc["versions"]["1.0.0"].is_object());
+}

@@ -247,15 +247,50 @@ user = ["releases:read", "source:read", "releases:write"]
         ),
     )
     .expect("pyproject");
-    py.ok(
-        &poetry,
-        &["lock", "--no-interaction"],
-        &consumer,
-        &[("POETRY_HTTP_BASIC_BATLEHUB_USERNAME", "__token__"), ("POETRY_HTTP_BASIC_BATLEHUB_PASSWORD", BOB)],
-    )
-    .await;
+    // The Setup Guide's poetry credentials, as exported variables.
+    let exports = |id: &str, token: &str| -> Vec<(String, String)> {
+        snippet(&hub, "my-pypi", id, "", "")
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.replace("$BATLEHUB_TOKEN", token)))
+            .collect()
+    };
+    let bob_env = exports("poetry-credentials", BOB);
+    assert_eq!(bob_env.len(), 2, "{bob_env:?}");
+    let bob_env: Vec<(&str, &str)> = bob_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    py.ok(&poetry, &["lock", "--no-interaction"], &consumer, &bob_env).await;
     let lock = std::fs::read_to_string(consumer.join("poetry.lock")).expect("poetry.lock");
     assert!(lock.contains("name = \"acme-private\"") && lock.contains("name = \"pubdep\""), "{lock}");
+
+    // poetry publish with the Setup Guide's commands for the group: the
+    // upload goes to its member.
+    let made = py.path("poetry-made");
+    std::fs::create_dir_all(made.join("poetry_made")).expect("mkdir");
+    std::fs::write(made.join("poetry_made/__init__.py"), "VALUE = 7\n").expect("init");
+    std::fs::write(made.join("README.md"), "poetry made\n").expect("readme");
+    std::fs::write(
+        made.join("pyproject.toml"),
+        "[tool.poetry]\nname = \"poetry-made\"\nversion = \"0.3.0\"\ndescription = \"made by poetry\"\nauthors = [\"Alice <alice@example.com>\"]\nreadme = \"README.md\"\npackages = [{ include = \"poetry_made\" }]\n\n[tool.poetry.dependencies]\npython = \">=3.8\"\n\n[build-system]\nrequires = [\"poetry-core\"]\nbuild-backend = \"poetry.core.masonry.api\"\n",
+    )
+    .expect("pyproject");
+    let alice_env = exports("poetry-credentials", ALICE);
+    let alice_env: Vec<(&str, &str)> = alice_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let publish = snippet(&hub, "my-pypi", "poetry-publish", "", "");
+    assert!(publish.contains(&format!("{}/legacy/", hub.reg("private"))), "{publish}");
+    for line in publish.lines() {
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        py.ok(&poetry, &args, &made, &alice_env).await;
+    }
+    let page = reqwest::Client::new()
+        .get(format!("{}/simple/poetry-made/", hub.reg("private")))
+        .header("authorization", format!("Bearer {BOB}"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    assert!(page.contains("poetry_made-0.3.0-py3-none-any.whl") && page.contains("poetry_made-0.3.0.tar.gz"), "{page}");
 
     // Hybrid: publish to it with the Setup Guide's ~/.pypirc and
     // `twine upload --repository batlehub`, install a mix of private and

@@ -67,8 +67,18 @@ impl Ecosystem for Cargo {
 
     /// cargo prints every `detail`.
     fn render_error(err: &AppError) -> Response {
+        // Cargo prints the detail: a 401 says how cargo must be set up to
+        // send a token at all.
+        let hint = match err {
+            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken(_) => {
+                " (declare this registry under [registries.NAME] in .cargo/config.toml with credential-provider = \"cargo:token\", \
+                 set CARGO_REGISTRIES_NAME_TOKEN to a BatleHub token, and point [source.crates-io] replace-with at NAME; \
+                 cargo sends tokens only to registries with a credential provider; the Setup Guide at /setup has the snippet)"
+            }
+            _ => "",
+        };
         err.render_with("application/json", |msg| {
-            serde_json::to_vec(&json!({ "errors": [{ "detail": msg }] })).unwrap_or_default()
+            serde_json::to_vec(&json!({ "errors": [{ "detail": format!("{msg}{hint}") }] })).unwrap_or_default()
         })
     }
 

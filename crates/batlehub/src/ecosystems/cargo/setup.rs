@@ -30,12 +30,22 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
     let token = format!("export {}=$BATLEHUB_TOKEN\n", token_env(t));
     let mut out = Vec::new();
     if t.mode != crate::config::Mode::Local {
-        out.push(Snippet::new(
-            "cargo-mirror",
-            "Replace crates-io with this registry",
-            Some(".cargo/config.toml"),
-            format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n[source.crates-io]\nreplace-with = \"{alias}\"\n"),
-        ));
+        out.push(if t.anonymous_read {
+            // Anyone may read: the plain source replacement needs no token.
+            Snippet::new(
+                "cargo-mirror",
+                "Replace crates-io with this registry",
+                Some(".cargo/config.toml"),
+                format!("[source.crates-io]\nreplace-with = \"{alias}\"\n\n[source.{alias}]\nregistry = \"{index}\"\n"),
+            )
+        } else {
+            Snippet::new(
+                "cargo-mirror",
+                "Replace crates-io with this registry (declared as a registry: cargo sends tokens only to registries with a credential provider, and refuses an authenticated [source] with \"authenticated registries require a credential-provider to be configured\")",
+                Some(".cargo/config.toml"),
+                format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n[source.crates-io]\nreplace-with = \"{alias}\"\n"),
+            )
+        });
     }
     if t.mode.has_local() {
         out.push(Snippet::new(
@@ -45,8 +55,39 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             format!("[registries.{alias}]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n"),
         ));
     }
-    out.push(Snippet::new("cargo-token", "The token, from the environment (or `cargo login --registry`)", None, token));
-    if t.mode.has_local() {
+    if !(t.anonymous_read && t.mode == crate::config::Mode::Proxy) {
+        out.push(Snippet::new("cargo-token", "The token, from the environment (or cargo login --registry)", None, token));
+    }
+    out.push(Snippet::new(
+        "cargo-verify",
+        "Verify",
+        None,
+        if t.mode == crate::config::Mode::Proxy {
+            "cargo add serde    # through this registry (it replaces crates-io)\n".to_string()
+        } else {
+            format!("cargo add my-lib --registry {alias}\n")
+        },
+    ));
+    if let Some(p) = t.publish_target() {
+        let alias = self::alias(&p);
+        if t.publishes_elsewhere() {
+            out.push(
+                Snippet::new(
+                    "cargo-publish-registry",
+                    "The registry crates are published to",
+                    Some(".cargo/config.toml"),
+                    format!(
+                        "[registries.{alias}]\nindex = \"sparse+{}/registry/\"\ncredential-provider = \"cargo:token\"\n",
+                        p.url()
+                    ),
+                )
+                .publishing(),
+            );
+            out.push(
+                Snippet::new("cargo-publish-token", "Its token", None, format!("export {}=$BATLEHUB_TOKEN\n", token_env(&p)))
+                    .publishing(),
+            );
+        }
         out.push(
             Snippet::new(
                 "cargo-dependency",

@@ -23,7 +23,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
         ),
         Snippet::new("composer-install", "Install", None, "composer install\ncomposer require my-vendor/my-pkg\n".into()),
     ];
-    if t.mode.has_local() {
+    if let Some(p) = t.publish_target() {
         out.push(
             Snippet::new(
                 "composer-publish",
@@ -31,7 +31,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
                 None,
                 format!(
                     "curl --fail-with-body -X POST -H \"Authorization: Bearer {TOKEN_ENV}\" -H \"Content-Type: application/zip\" \\\n  --data-binary @my-vendor-my-pkg-1.0.0.zip \"{}/api/upload\"\n",
-                    t.url()
+                    p.url()
                 ),
             )
             .publishing(),
@@ -43,7 +43,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
                 None,
                 format!(
                     "curl --fail-with-body -X DELETE -H \"Authorization: Bearer {TOKEN_ENV}\" \\\n  \"{}/api/packages/my-vendor/my-pkg/versions/1.0.0\"\n",
-                    t.url()
+                    p.url()
                 ),
             )
             .publishing(),

@@ -63,7 +63,8 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "# leave GOSUMDB at its default; BatleHub forwards /sumdb/ to its upstream proxy\ngo env GOSUMDB\n".into(),
         ));
     }
-    if t.mode.has_local() {
+    if let Some(p) = t.publish_target() {
+        let url = p.url();
         out.push(
             Snippet::new(
                 "go-publish",
@@ -92,9 +93,9 @@ mod tests {
 
     #[test]
     fn netrc_names_the_port() {
-        let t = Target { base: "https://hub.example:8443".into(), registry: "go".into(), mode: Mode::Hybrid };
+        let t = Target { mode: Mode::Hybrid, upstream: true, ..Target::local("https://hub.example:8443", "go") };
         assert_eq!(authority(&t), "hub.example:8443");
-        let t = Target { base: "https://hub.example".into(), registry: "go".into(), mode: Mode::Local };
+        let t = Target::local("https://hub.example", "go");
         assert_eq!(authority(&t), "hub.example");
         let s = snippets(&t);
         assert!(s.iter().any(|s| s.id == "go-publish" && s.body.contains("/proxy/go/example.com/myorg/mymod/@v/v1.0.0.zip")));

@@ -45,7 +45,8 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "repositories {{\n    maven {{\n        url = uri(\"{url}\")\n        credentials {{\n            username = \"{USER}\"\n            password = System.getenv(\"BATLEHUB_TOKEN\")\n        }}\n    }}\n}}\n"
         ),
     ));
-    if t.mode.has_local() {
+    if let Some(p) = t.publish_target() {
+        let url = format!("{}/", p.url());
         out.push(
             Snippet::new(
                 "maven-distribution",

@@ -62,6 +62,12 @@ impl Ecosystem for Npm {
             Op::Login => Err(AppError::bad_request(
                 "BatleHub does not take passwords: put a token in .npmrc as //HOST/proxy/REGISTRY/:_authToken=TOKEN",
             )),
+            // Any name: user ids come from the identity providers, so none is
+            // known here before it signs in (and none is revealed).
+            Op::User { name } => Ok(crate::http::json(
+                axum::http::StatusCode::OK,
+                &serde_json::json!({ "_id": format!("org.couchdb.user:{name}"), "name": name, "email": "" }),
+            )),
             Op::Search => read::search(ctx, parts.uri.query().unwrap_or("")).await,
             Op::AuditBulk | Op::AuditQuick => read::audit(ctx, matches!(op, Op::AuditQuick), parts, body).await,
             Op::Packument { name } => read::packument(ctx, name, &parts.headers).await,

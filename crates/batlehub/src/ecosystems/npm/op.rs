@@ -19,6 +19,11 @@ pub enum Op {
     AuditQuick,
     /// `npm login` / `npm adduser` with a password: not supported (tokens only).
     Login,
+    /// `GET /-/user/org.couchdb.user:{name}`: what `npm owner add` asks
+    /// about the user it adds.
+    User {
+        name: String,
+    },
     Packument {
         name: NpmName,
     },
@@ -66,6 +71,7 @@ impl Operation for Op {
             Op::AuditBulk => "auditbulk",
             Op::AuditQuick => "auditquick",
             Op::Login => "login",
+            Op::User { .. } => "user",
             Op::Packument { .. } => "packument",
             Op::Version { .. } => "version",
             Op::Tarball { .. } => "tarball",
@@ -81,7 +87,7 @@ impl Operation for Op {
     fn access(&self) -> Access {
         match self {
             // Anyone may call these; whoami answers 401 to the anonymous itself.
-            Op::Ping | Op::Whoami | Op::Login => Access::Anyone,
+            Op::Ping | Op::Whoami | Op::Login | Op::User { .. } => Access::Anyone,
             Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Packument { .. } | Op::Version { .. } | Op::DistTags { .. } => {
                 Access::Read(Permission::ReleasesRead)
             }
@@ -105,7 +111,7 @@ impl Operation for Op {
             | Op::DistTags { name }
             | Op::DistTagSet { name, .. }
             | Op::DistTagDelete { name, .. } => Some(name.full()),
-            Op::Ping | Op::Whoami | Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Login => None,
+            Op::Ping | Op::Whoami | Op::Search | Op::AuditBulk | Op::AuditQuick | Op::Login | Op::User { .. } => None,
         }
     }
 }
@@ -164,6 +170,15 @@ pub fn parse(method: &Method, rest: &str) -> Result<Op, AppError> {
             (["npm", "v1", "security", "advisories", "bulk"], m) if m == Method::POST => Ok(Op::AuditBulk),
             (["npm", "v1", "security", "audits", "quick"], m) if m == Method::POST => Ok(Op::AuditQuick),
             (["user", _], m) if m == Method::PUT => Ok(Op::Login),
+            (["user", who], _) if get => {
+                let who = decode(who)?;
+                match who.strip_prefix("org.couchdb.user:") {
+                    Some(n) if !n.is_empty() && n.len() <= 256 && !n.chars().any(char::is_control) => {
+                        Ok(Op::User { name: n.to_string() })
+                    }
+                    _ => Err(AppError::bad_request(format!("invalid user `{who}`"))),
+                }
+            }
             (["package", rest @ ..], _) if !rest.is_empty() => {
                 let (name, tail) = take_name(rest)?;
                 match tail {
@@ -248,6 +263,7 @@ mod tests {
             (post.clone(), "/-/npm/v1/security/advisories/bulk", Op::AuditBulk),
             (post.clone(), "/-/npm/v1/security/audits/quick", Op::AuditQuick),
             (put.clone(), "/-/user/org.couchdb.user:bob", Op::Login),
+            (Method::GET, "/-/user/org.couchdb.user:bob", Op::User { name: "bob".into() }),
             // A package literally named `-` is not whoami.
             (get.clone(), "/-", Op::Packument { name: n("-") }),
             (get.clone(), "/lodash", Op::Packument { name: n("lodash") }),

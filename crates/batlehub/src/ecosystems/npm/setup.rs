@@ -22,13 +22,48 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "npm-install",
             "Install packages",
             None,
-            "npm install lodash\nnpm install @myorg/my-private-package\n".into(),
+            if t.upstream {
+                "npm install lodash\nnpm install @myorg/my-private-package\n".into()
+            } else {
+                // A registry without upstreams has only its own packages.
+                "npm install @myorg/my-private-package\n".into()
+            },
+        ),
+        Snippet::new(
+            "npm-verify",
+            "Verify",
+            None,
+            format!("npm ping --registry {url}\nnpm whoami --registry {url}\nnpm view {} version\n", if t.upstream { "lodash" } else { "@myorg/my-private-package" }),
         ),
     ];
-    if t.mode.has_local() {
-        out.push(
-            Snippet::new("npm-publish", "Publish a package", None, format!("npm publish --registry {url}\n"))
+    if let Some(p) = t.publish_target() {
+        let to = format!("{}/", p.url());
+        if t.publishes_elsewhere() {
+            out.push(
+                Snippet::new(
+                    "npmrc-publish",
+                    "The token for the registry packages are published to",
+                    Some(".npmrc"),
+                    format!("//{}/:_authToken={TOKEN_ENV}\n", p.url_without_scheme()),
+                )
                 .publishing(),
+            );
+        }
+        out.push(
+            Snippet::new("npm-publish", "Publish a package", None, format!("npm publish --registry {to}\n")).publishing(),
+        );
+        out.push(
+            Snippet::new(
+                "npm-manage",
+                "Deprecate, tag and unpublish",
+                None,
+                format!(
+                    "npm deprecate @myorg/my-private-package@1.0.0 \"use 2.x\" --registry {url}\n\
+                     npm dist-tag add @myorg/my-private-package@1.0.0 stable --registry {url}\n\
+                     npm unpublish @myorg/my-private-package@1.0.0 --registry {url}\n"
+                ),
+            )
+            .publishing(),
         );
     }
     out

@@ -70,7 +70,9 @@ pub async fn publish(
     body: Body,
 ) -> AppResult<Response> {
     let parsed = read_publish_body(ctx, parts, body).await?;
-    match parsed.doc.get("name").and_then(|n| n.as_str()) {
+    // `npm owner` sends `_id` only.
+    let named = parsed.doc.get("name").or_else(|| parsed.doc.get("_id"));
+    match named.and_then(|n| n.as_str()) {
         Some(n) if n == name.full() => {}
         Some(n) => {
             return Err(AppError::bad_request(format!(
@@ -241,6 +243,45 @@ fn conflict(name: &NpmName, version: &str) -> AppError {
 
 /// `PUT /{name}` without attachments: `npm deprecate`, and with `-rev` the
 /// packument rewrite of `npm unpublish name@version`.
+/// `npm owner add` / `npm owner rm`: the package's user owners become the
+/// maintainers sent (group owners stay; a package keeps an owner).
+async fn set_maintainers(
+    ctx: &RequestCtx,
+    name: &NpmName,
+    package: &crate::catalog::PackageRow,
+    maintainers: &Value,
+) -> AppResult<Response> {
+    let wanted: Vec<String> = maintainers
+        .as_array()
+        .ok_or_else(|| AppError::bad_request("maintainers must be a list"))?
+        .iter()
+        .map(|m| m.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("").to_string())
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|n| n.is_empty() || n.len() > 256 || n.chars().any(char::is_control)) {
+        return Err(AppError::bad_request("every maintainer needs a name, and a package keeps at least one"));
+    }
+    let catalog = &ctx.app.catalog;
+    let current = catalog.list_owners(&package.id).await?;
+    let users: Vec<&str> = current.iter().filter(|o| !o.is_group()).map(|o| o.principal_id.as_str()).collect();
+    for w in wanted.iter().filter(|w| !users.contains(&w.as_str())) {
+        catalog.add_owner(&package.id, false, w).await?;
+        ctx.audit_ok("owner-add", &name.full(), None);
+        tracing::info!(registry = %ctx.registry.name, package = %name.full(), owner = %w, by = %ctx.principal.label(), "owner added");
+    }
+    let gone: Vec<(bool, String)> =
+        users.iter().filter(|u| !wanted.iter().any(|w| w == *u)).map(|u| (false, u.to_string())).collect();
+    if !gone.is_empty() {
+        if !catalog.remove_owners(&package.id, &gone).await? {
+            return Err(AppError::bad_request("a package keeps at least one owner"));
+        }
+        for (_, u) in &gone {
+            ctx.audit_ok("owner-remove", &name.full(), None);
+            tracing::info!(registry = %ctx.registry.name, package = %name.full(), owner = %u, by = %ctx.principal.label(), "owner removed");
+        }
+    }
+    Ok(crate::http::json(StatusCode::OK, &json!({ "ok": true, "id": name.full() })))
+}
+
 async fn update_metadata(
     ctx: &RequestCtx,
     name: &NpmName,
@@ -248,8 +289,14 @@ async fn update_metadata(
     doc: Map<String, Value>,
 ) -> AppResult<Response> {
     let package = ctx.writable_package(&name.full(), &name.full()).await?;
-    let empty = Map::new();
-    let body_versions = doc.get("versions").and_then(|v| v.as_object()).unwrap_or(&empty);
+    // `npm owner add/rm` sends the maintainers alone: no versions means no
+    // version changes (never an unpublish of all of them).
+    let Some(body_versions) = doc.get("versions").and_then(|v| v.as_object()) else {
+        return match doc.get("maintainers") {
+            Some(m) => set_maintainers(ctx, name, &package, m).await,
+            None => Err(AppError::bad_request("nothing to change: the document has no versions and no maintainers")),
+        };
+    };
     let catalog = &ctx.app.catalog;
     let existing = catalog.list_versions(&package.id).await?;
     let existing_names: HashSet<&str> = existing.iter().map(|v| v.version.as_str()).collect();

@@ -5,7 +5,6 @@ use crate::setup::{Snippet, TOKEN, Target, USER};
 
 pub fn snippets(t: &Target) -> Vec<Snippet> {
     let simple = format!("{}/simple/", t.url());
-    let legacy = format!("{}/legacy/", t.url());
     let mut out = vec![
         Snippet::new(
             "pip-conf",
@@ -32,13 +31,26 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             format!("machine {}\nlogin {USER}\npassword {TOKEN}\n", t.host()),
         ),
         Snippet::new(
+            "poetry-credentials",
+            "Credentials for poetry (named after the source, upper-cased)",
+            None,
+            "export POETRY_HTTP_BASIC_BATLEHUB_USERNAME=__token__\nexport POETRY_HTTP_BASIC_BATLEHUB_PASSWORD=$BATLEHUB_TOKEN\n".into(),
+        ),
+        Snippet::new(
             "pip-url-credentials",
             "Or credentials in the index URL",
             Some("~/.pip/pip.conf"),
             format!("[global]\nindex-url = {}://__token__:{TOKEN}@{}/simple/\n", t.scheme(), t.url_without_scheme()),
         ),
     ];
-    if t.mode.has_local() {
+    out.push(Snippet::new(
+        "pip-verify",
+        "Verify",
+        None,
+        format!("pip index versions --index-url {simple} {}\npip download --no-deps --index-url {simple} {}\n", if t.upstream { "requests" } else { "my-package" }, if t.upstream { "requests" } else { "my-package" }),
+    ));
+    if let Some(p) = t.publish_target() {
+        let legacy = format!("{}/legacy/", p.url());
         out.push(
             Snippet::new(
                 "twine-upload",
@@ -54,6 +66,15 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
                 "Or a named repository for twine (then `twine upload --repository batlehub dist/*`)",
                 Some("~/.pypirc"),
                 format!("[distutils]\nindex-servers = batlehub\n\n[batlehub]\nrepository = {legacy}\nusername = __token__\npassword = {TOKEN}\n"),
+            )
+            .publishing(),
+        );
+        out.push(
+            Snippet::new(
+                "poetry-publish",
+                "Build and upload with poetry (the credentials above apply to the repository of the same name)",
+                None,
+                format!("poetry config repositories.batlehub {legacy}\npoetry publish --build --repository batlehub\n"),
             )
             .publishing(),
         );

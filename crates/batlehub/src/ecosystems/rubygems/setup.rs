@@ -29,13 +29,13 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             format!("bundle config set --global {url} {USER}:{TOKEN}\n"),
         ),
     ];
-    if t.mode.has_local() {
+    if let Some(p) = t.publish_target() {
         out.push(
             Snippet::new(
                 "gem-push",
                 "Push a gem (the token as the API key)",
                 None,
-                format!("GEM_HOST_API_KEY={TOKEN_ENV} gem push my-gem-1.0.0.gem --host {}\n", t.url()),
+                format!("GEM_HOST_API_KEY={TOKEN_ENV} gem push my-gem-1.0.0.gem --host {}\n", p.url()),
             )
             .publishing(),
         );
@@ -44,7 +44,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
                 "gem-yank",
                 "Yank a version",
                 None,
-                format!("GEM_HOST_API_KEY={TOKEN_ENV} gem yank my-gem -v 1.0.0 --host {}\n", t.url()),
+                format!("GEM_HOST_API_KEY={TOKEN_ENV} gem yank my-gem -v 1.0.0 --host {}\n", p.url()),
             )
             .publishing(),
         );

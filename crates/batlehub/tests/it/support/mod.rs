@@ -260,7 +260,7 @@ pub fn snippets(server: &TestServer, registry: &str) -> Vec<batlehub::setup::Sni
         .iter()
         .find(|r| r.name == registry)
         .unwrap_or_else(|| panic!("no registry {registry}"));
-    let target = batlehub::setup::Target { base: server.url.clone(), registry: registry.into(), mode: r.mode };
+    let target = batlehub::setup::Target::of(&server.url, r, &server.app.config.registries);
     batlehub::ecosystems::setup_snippets(r.kind, &target)
 }
 
@@ -277,8 +277,7 @@ pub fn snippet_at(kind: batlehub::kinds::Kind, registry_url: &str, id: &str, use
         .trim_end_matches('/')
         .split_once("/proxy/")
         .unwrap_or_else(|| panic!("not a registry URL: {registry_url}"));
-    let target =
-        batlehub::setup::Target { base: base.into(), registry: name.into(), mode: batlehub::config::Mode::Local };
+    let target = batlehub::setup::Target::local(base, name);
     let all = batlehub::ecosystems::setup_snippets(kind, &target);
     batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry_url} has no snippet {id}")).fill(user, token)
 }
