@@ -162,3 +162,86 @@ upstreams = ["{up_index}"]
     assert!(!out.ok, "{err}");
     assert!(err.contains("token") || err.contains("401") || err.contains("authentication"), "{err}");
 }
+
+/// The user guide's own mirror snippet (`[source.batlehub] registry = ...`,
+/// no token) works on a mirror that allows anonymous reads, which is the
+/// snippet the Setup Guide then shows; on one that does not, cargo's own
+/// refusal is explained by the Setup Guide's snippet title, and a refused
+/// token gets a 401 whose message says how cargo must be set up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_mirror_snippets_and_messages() {
+    let Some(cargo) = client_tool("cargo") else { return };
+    let upstream = crate::support::public_upstream("cargo").await;
+    let up_index = format!("sparse+{}/registry/", upstream.reg("public"));
+    let hub = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "open-mirror"
+mode = "proxy"
+upstreams = ["{up_index}"]
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+
+[[registries]]
+type = "cargo"
+name = "cargo"
+mode = "proxy"
+upstreams = ["{up_index}"]
+"#
+    )))
+    .await;
+    let seed = CargoHome::new(cargo.clone());
+    std::fs::write(seed.path("home/config.toml"), snippet(&upstream, "public", "cargo-registry", "", ""))
+        .expect("config");
+    let token = token_variable(&snippet(&upstream, "public", "cargo-token", "", ""));
+    let pubdep = seed.krate("pubdep", "1.0.0", "", "pub fn answer() -> u32 { 42 }\n");
+    seed.ok(&["publish", "--registry", "public", "--no-verify", "--allow-dirty"], &pubdep, &[(&token, ADMIN)]).await;
+
+    // Anonymous reads: the guide's [source] form, as the Setup Guide shows it.
+    let open = snippet(&hub, "open-mirror", "cargo-mirror", "", "");
+    assert!(
+        open.contains("[source.open-mirror]\nregistry = \"sparse+") && !open.contains("credential-provider"),
+        "{open}"
+    );
+    let anon = CargoHome::new(cargo.clone());
+    std::fs::write(anon.path("home/config.toml"), &open).expect("config");
+    let app = anon.krate("anon-app", "0.1.0", "pubdep = \"1\"\n", "pub fn f() -> u32 { pubdep::answer() }\n");
+    anon.ok(&["build"], &app, &[]).await;
+
+    // Authentication required: the same [source] form fails in cargo itself,
+    // which is why the Setup Guide declares a registry (and says why).
+    let strict = snippets_titled(&hub, "cargo", "cargo-mirror");
+    assert!(strict.contains("credential-provider"), "{strict}");
+    let guide_form = open.replace("open-mirror", "cargo");
+    let bare = CargoHome::new(cargo.clone());
+    std::fs::write(bare.path("home/config.toml"), &guide_form).expect("config");
+    let app = bare.krate("bare-app", "0.1.0", "pubdep = \"1\"\n", "");
+    let out = bare.run(&["generate-lockfile"], &app, &[]).await;
+    assert!(!out.ok);
+    assert!(out.stderr.contains("credential-provider"), "{}", out.stderr);
+
+    // The Setup Guide's form with a token the server refuses: cargo shows
+    // the server's message, which names the fix.
+    let with_token = CargoHome::new(cargo);
+    std::fs::write(with_token.path("home/config.toml"), snippet(&hub, "cargo", "cargo-mirror", "", ""))
+        .expect("config");
+    let var = token_variable(&snippet(&hub, "cargo", "cargo-token", "", ""));
+    let app = with_token.krate("token-app", "0.1.0", "pubdep = \"1\"\n", "");
+    let out = with_token.run(&["generate-lockfile"], &app, &[(&var, "bh_not_a_real_token")]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("the token was refused") && out.stderr.contains("CARGO_REGISTRIES_NAME_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    // With the right token it works.
+    with_token.ok(&["generate-lockfile"], &app, &[(&var, BOB)]).await;
+}
+
+/// The title and body of a Setup Guide snippet.
+fn snippets_titled(server: &TestServer, registry: &str, id: &str) -> String {
+    let all = crate::support::snippets(server, registry);
+    let s = batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry} has no snippet {id}"));
+    format!("{}\n{}", s.title, s.body)
+}

@@ -70,10 +70,15 @@ impl Ecosystem for Cargo {
         // Cargo prints the detail: a 401 says how cargo must be set up to
         // send a token at all.
         let hint = match err {
-            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken(_) => {
-                " (declare this registry under [registries.NAME] in .cargo/config.toml with credential-provider = \"cargo:token\", \
-                 set CARGO_REGISTRIES_NAME_TOKEN to a BatleHub token, and point [source.crates-io] replace-with at NAME; \
-                 cargo sends tokens only to registries with a credential provider; the Setup Guide at /setup has the snippet)"
+            AppError::Unauthenticated => {
+                " (cargo sent no token: declare this registry under [registries.NAME] in .cargo/config.toml with \
+                 credential-provider = \"cargo:token\" and set CARGO_REGISTRIES_NAME_TOKEN to a BatleHub token; \
+                 cargo sends tokens only to registries with a credential provider, never to a [source]; \
+                 the Setup Guide at /setup has the snippet)"
+            }
+            AppError::InvalidCredentials | AppError::InvalidToken(_) => {
+                " (the token was refused: create one under Settings > Tokens on this server and set \
+                 CARGO_REGISTRIES_NAME_TOKEN to it, or run cargo login --registry NAME)"
             }
             _ => "",
         };
