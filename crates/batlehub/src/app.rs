@@ -44,13 +44,61 @@ pub struct AppState {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Histogram buckets of every timing, in seconds.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// `# HELP` for every series BatleHub exports.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!("batlehub_requests_total", "Registry requests (under /proxy/), by registry and status");
+    describe_histogram!(
+        "batlehub_request_seconds",
+        Unit::Seconds,
+        "Time to answer a registry request (until its headers), by registry"
+    );
+    describe_counter!("batlehub_bytes_served_total", Unit::Bytes, "Artifact bytes served, by registry");
+    describe_counter!(
+        "batlehub_cache_total",
+        "Cache lookups by registry, kind (document, artifact) and result (hit, miss, revalidated, stale)"
+    );
+    describe_histogram!(
+        "batlehub_upstream_request_seconds",
+        Unit::Seconds,
+        "Upstream fetches, by registry and kind (document, artifact)"
+    );
+    describe_counter!(
+        "batlehub_upstream_errors_total",
+        "Upstream fetches that failed (refused, unreachable, bad status, integrity), by registry"
+    );
+    describe_counter!(
+        "batlehub_upstream_negative_hits_total",
+        "Requests answered from a remembered upstream 404, by registry"
+    );
+    describe_counter!("batlehub_argon2_verifications_total", "Static tokens checked against an Argon2 hash");
+    describe_counter!(
+        "batlehub_http_requests_total",
+        "Every HTTP request, by surface (proxy, api, ui, ops) and status"
+    );
+    describe_histogram!(
+        "batlehub_http_request_seconds",
+        Unit::Seconds,
+        "Time to answer a request of the web UI, the JSON API or the operational endpoints, by surface"
+    );
+}
+
 /// The process-wide metrics recorder (installed once, shared by every app in
 /// the process, as tests run several).
 pub fn prometheus() -> &'static PrometheusHandle {
     PROMETHEUS.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // Timings are histograms (buckets aggregate across replicas and do
+        // not decay to 0 when idle, as summaries' quantiles do).
+        let builder = PrometheusBuilder::new();
+        let builder = builder.set_buckets(LATENCY_BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let _ = metrics::set_global_recorder(recorder);
+        describe_metrics();
         handle
     })
 }

@@ -88,9 +88,10 @@ pub enum Command {
 pub enum TokenCommand {
     /// Create an API token for a user (offline, against the configured catalog) and print it once
     Create {
-        /// The configuration file (its [database] is used)
+        /// The configuration file (its [database] is used); without it, the
+        /// embedded default's catalog under ./data
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The user id the token stands for
         #[arg(long)]
         user: String,
@@ -109,18 +110,20 @@ pub enum TokenCommand {
     },
     /// List API tokens (offline, against the configured catalog): one user's, or every user's newest
     List {
-        /// The configuration file (its [database] is used)
+        /// The configuration file (its [database] is used); without it, the
+        /// embedded default's catalog under ./data
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Only this user's tokens (`alice`, `oidc:corp:alice`...)
         #[arg(long)]
         user: Option<String>,
     },
     /// Revoke an API token by id, or every token and browser session of a user; what was made with a revoked token is revoked too
     Revoke {
-        /// The configuration file (its [database] is used)
+        /// The configuration file (its [database] is used); without it, the
+        /// embedded default's catalog under ./data
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The token's id (as `token list` prints it)
         #[arg(long, conflicts_with = "user", required_unless_present = "user")]
         id: Option<String>,
@@ -146,10 +149,34 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     })
 }
 
+/// The configuration a `token` command works on: the file given, else the
+/// embedded default (whose catalog must already be here: a lost bootstrap
+/// token is replaced with `batlehub token create --user admin --role admin`
+/// run where the server keeps its ./data).
+fn token_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    if let Some(p) = path {
+        return load_config(p);
+    }
+    let config =
+        Config::embedded_default(&crate::ecosystems::Rules).map_err(|e| anyhow::anyhow!("embedded default: {e}"))?;
+    let db = config.database.url.trim_start_matches("sqlite://");
+    if !Path::new(db).is_file() {
+        anyhow::bail!(
+            "no --config given and no {db} here: run this in the directory where `batlehub serve` (the embedded default) keeps ./data, or pass --config"
+        );
+    }
+    Ok(config)
+}
+
 pub fn init_tracing(config: &Config) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, never into files or journals.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -197,7 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command: TokenCommand::Create { config, user, role, groups, days, name } } => {
-            let config = load_config(&config)?;
+            let config = token_config(config.as_deref())?;
             let (role, expires_at) = crate::api::tokens::check_request(&name, Some(days), Some(&role), Role::Admin)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             if user.trim().is_empty() {
@@ -220,7 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command: TokenCommand::List { config, user } } => {
-            let config = load_config(&config)?;
+            let config = token_config(config.as_deref())?;
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
             let rows = match user.as_deref().map(str::trim) {
                 Some(u) if !u.is_empty() => catalog.list_api_tokens(u).await?,
@@ -255,7 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command: TokenCommand::Revoke { config, id, user } } => {
-            let config = load_config(&config)?;
+            let config = token_config(config.as_deref())?;
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
             let result = match (id, user) {
                 (Some(id), _) => {
@@ -365,15 +392,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config, embedded: bool) -> anyhow::Result<()> {
     let addr = format!("{}:{}", config.server.host, config.server.port);
-    let app = AppState::build(config).await?;
+    // The port first: a server that cannot listen touches nothing (no
+    // ./data made, no migration run).
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let app = AppState::build(config).await?;
     let local = listener.local_addr()?;
-    let base = app.config.server.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let scheme = if app.config.server.tls_cert_file.is_some() { "https" } else { "http" };
+    let base = app.config.server.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
     let base = base.trim_end_matches('/').to_string();
-    println!("BatleHub {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
+    println!("BatleHub {} listening on {scheme}://{local}", env!("CARGO_PKG_VERSION"));
     for r in &app.config.registries {
-        println!("  {base}/proxy/{}/  ({} registry, {} mode)", r.name, r.kind, r.mode.as_str());
+        let url = crate::ecosystems::client_url(r.kind, &format!("{base}/proxy/{}", r.name));
+        println!("  {url}  ({} registry, {} mode)", r.kind, r.mode.as_str());
     }
+    println!("Setup Guide (every client's configuration): {base}/setup");
     if embedded {
         bootstrap_admin(&app, &base).await?;
     }
@@ -409,6 +441,7 @@ async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()
     const KEY: &str = "bootstrap_admin_token";
     if app.catalog.get_setting(KEY).await?.is_some() {
         println!("An admin token was printed at first start; only its hash is kept under ./data.");
+        println!("Lost it? In this directory, run: batlehub token create --user admin --role admin");
         return Ok(());
     }
     let (secret, row) = app

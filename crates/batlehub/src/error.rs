@@ -16,6 +16,11 @@ use axum::response::{IntoResponse, Response};
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Why a request failed, in full (internal errors with their chain): what
+/// the access log writes beside an error status.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
 /// The realm every 401 challenge names, so clients that only send
 /// credentials after a challenge (pip, Maven, NuGet, Composer) do so.
 pub const WWW_AUTHENTICATE: &str = "Basic realm=\"batlehub\"";
@@ -117,11 +122,17 @@ impl AppError {
     }
 
     /// Render with a JSON body built by `body(message)`; adds the challenge
-    /// header to every 401.
+    /// header to every 401. The whole cause rides along in the response's
+    /// extensions ([`ErrorCause`]) for the access log, never in the body.
     pub fn render_with(&self, content_type: &'static str, body: impl FnOnce(&str) -> Vec<u8>) -> Response {
         let status = self.status();
         let message = self.public_message();
         let mut response = (status, body(&message)).into_response();
+        let cause = match self {
+            AppError::Internal(err) => format!("{err:#}"),
+            other => other.to_string(),
+        };
+        response.extensions_mut().insert(ErrorCause(cause));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if status == StatusCode::UNAUTHORIZED {

@@ -313,3 +313,72 @@ fn valid_host(h: &str) -> bool {
         && h.len() <= 255
         && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
+
+/// What the access log says of a request beyond its method, path and
+/// status: who made it and to which registry (set in the response's
+/// extensions by whoever knows).
+#[derive(Debug, Clone, Default)]
+pub struct RequestNote {
+    pub user: Option<String>,
+    pub registry: Option<String>,
+}
+
+/// A response body that counts the bytes sent and calls `done` once with
+/// their number when it ends or is dropped (a client that hangs up): what
+/// lets the access log give the bytes and the whole duration of streamed
+/// artifacts. Its size hint is the inner body's, so `Content-Length` stays.
+pub struct CountedBody<F: FnOnce(u64, bool) + Send + 'static> {
+    inner: Body,
+    sent: u64,
+    done: Option<F>,
+}
+
+impl<F: FnOnce(u64, bool) + Send + 'static> CountedBody<F> {
+    pub fn new(inner: Body, done: F) -> Self {
+        CountedBody { inner, sent: 0, done: Some(done) }
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(done) = self.done.take() {
+            done(self.sent, complete);
+        }
+    }
+}
+
+impl<F: FnOnce(u64, bool) + Send + Unpin + 'static> http_body::Body for CountedBody<F> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.sent += data.len() as u64;
+                }
+            }
+            std::task::Poll::Ready(None) => self.finish(true),
+            std::task::Poll::Ready(Some(Err(_))) => self.finish(false),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<F: FnOnce(u64, bool) + Send + 'static> Drop for CountedBody<F> {
+    fn drop(&mut self) {
+        let complete = http_body::Body::is_end_stream(&self.inner);
+        self.finish(complete);
+    }
+}

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::error::AppError;
@@ -21,6 +20,7 @@ use crate::{api, ecosystems, identity, ops, ui};
 
 pub fn router(app: App) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let app_for_log = app.clone();
     Router::new()
         .route("/livez", get(ops::livez))
         .route("/healthz", get(ops::healthz))
@@ -36,11 +36,77 @@ pub fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(middleware::from_fn_with_state(app_for_log, access_log))
         .layer(SetRequestIdLayer::new(request_id, RequestIds::default()))
+}
+
+/// Where a request went, for the metrics of requests that name no registry.
+fn surface(path: &str) -> &'static str {
+    if path.starts_with("/proxy/") {
+        "proxy"
+    } else if path.starts_with("/api/") {
+        "api"
+    } else if matches!(path, "/livez" | "/healthz" | "/metrics") {
+        "ops"
+    } else {
+        "ui"
+    }
+}
+
+/// The path as logs may show it: never the query; under `/proxy/` as the
+/// registry's ecosystem allows (credentials some clients put in the path
+/// taken out).
+fn log_path(app: &App, path: &str) -> String {
+    let Some(after) = path.strip_prefix("/proxy/") else { return path.to_string() };
+    let (name, rest) = after.split_at(after.find('/').unwrap_or(after.len()));
+    match app.registries.get(name) {
+        Some(r) => format!("/proxy/{name}{}", ecosystems::log_path(r.kind, rest)),
+        None => path.to_string(),
+    }
+}
+
+/// Every request in a `request` span (its id, method and path), counted by
+/// surface, and logged once when its response body has been sent (or the
+/// client left): method, path, status, bytes, duration, user, registry,
+/// and the cause of an error status.
+async fn access_log(State(app): State<App>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let method = req.method().clone();
+    let path = log_path(&app, req.uri().path());
+    let surface = surface(req.uri().path());
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %path);
+    let response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    metrics::counter!("batlehub_http_requests_total", "surface" => surface, "status" => status.to_string())
+        .increment(1);
+    if surface != "proxy" {
+        // Registry requests have their own histogram, by registry.
+        metrics::histogram!("batlehub_http_request_seconds", "surface" => surface)
+            .record(started.elapsed().as_secs_f64());
+    }
+    if !app.config.log.access {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let note = parts.extensions.get::<crate::http::RequestNote>().cloned().unwrap_or_default();
+    let cause = parts.extensions.get::<crate::error::ErrorCause>().map(|c| c.0.clone());
+    let body = crate::http::CountedBody::new(body, move |bytes, complete| {
+        let ms = (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+        let user = note.user.as_deref().unwrap_or("-");
+        let registry = note.registry.as_deref().unwrap_or("-");
+        let _entered = span.enter();
+        if status >= 500 {
+            let error = cause.as_deref().unwrap_or("-");
+            tracing::warn!(target: "batlehub::access", status, bytes, ms, user = %user, registry = %registry, complete, error = %error, "{method} {path} {status}");
+        } else if let Some(error) = cause.as_deref().filter(|_| status >= 400) {
+            tracing::info!(target: "batlehub::access", status, bytes, ms, user = %user, registry = %registry, complete, error = %error, "{method} {path} {status}");
+        } else {
+            tracing::info!(target: "batlehub::access", status, bytes, ms, user = %user, registry = %registry, complete, "{method} {path} {status}");
+        }
+    });
+    Response::from_parts(parts, axum::body::Body::new(body))
 }
 
 /// Request ids: a random prefix per process and a counter, so that making
@@ -98,6 +164,8 @@ async fn proxy(State(app): State<App>, req: Request) -> Response {
         .or_insert(HeaderValue::from_static("default-src 'none'; sandbox"));
     registry.metrics.request(response.status().as_u16());
     registry.metrics.seconds.record(started.elapsed().as_secs_f64());
+    let note = response.extensions_mut().get_or_insert_default::<crate::http::RequestNote>();
+    note.registry = Some(registry.name.clone());
     response
 }
 

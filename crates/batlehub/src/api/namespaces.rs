@@ -83,6 +83,7 @@ pub async fn create_claim(
         return Err(AppError::conflict(format!("prefix {prefix} is already claimed")));
     }
     app.catalog.add_claim(reg, &prefix, group, caller.user_id.as_deref()).await?;
+    tracing::info!(target: "batlehub::change", registry = reg, prefix = %prefix, group, by = %caller.label(), "claim");
     Ok((prefix, access::normalize_group(group)))
 }
 
@@ -108,7 +109,11 @@ pub async fn remove_claim(app: &App, caller: &Principal, reg: &str, prefix: &str
     }
     // A claim stored before prefixes were normalised is found as written.
     let deleted = app.catalog.delete_claim(reg, &key).await? || app.catalog.delete_claim(reg, prefix).await?;
-    if deleted { Ok(()) } else { Err(AppError::not_found(format!("prefix {prefix} is not claimed"))) }
+    if !deleted {
+        return Err(AppError::not_found(format!("prefix {prefix} is not claimed")));
+    }
+    tracing::info!(target: "batlehub::change", registry = reg, prefix, by = %caller.label(), "claim-removed");
+    Ok(())
 }
 
 /// A namespace claim of one of the caller's groups.
@@ -325,6 +330,7 @@ pub async fn change_visibility(
         )));
     }
     app.catalog.set_visibility(&p.id, wanted).await?;
+    tracing::info!(target: "batlehub::change", registry = reg, package = %p.display_name, visibility = wanted.as_str(), by = %caller.label(), "visibility");
     app.audit.record(crate::catalog::AuditEvent {
         at: crate::catalog::now_ms(),
         registry: Some(reg.to_string()),

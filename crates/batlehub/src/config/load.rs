@@ -104,11 +104,17 @@ impl Config {
         let mut limits = LimitsConfig::default();
         let mut log = LogConfig::default();
         let mut auth = Vec::new();
-        let mut registries: Vec<(Range<usize>, RegistryConfig)> = Vec::new();
+        let mut registries: Vec<(RegistrySpans, RegistryConfig)> = Vec::new();
+        let mut broken: Vec<String> = Vec::new();
+        let mut top_keys: std::collections::HashMap<String, std::collections::HashMap<String, Range<usize>>> =
+            Default::default();
 
         for (key, value) in root.into_inner() {
             let key_span = key.span();
             let key_name = key.into_inner().into_owned();
+            let mut spans = key_spans(&value);
+            spans.insert(String::new(), key_span.clone());
+            top_keys.insert(key_name.clone(), spans);
             match key_name.as_str() {
                 "server" => section(&mut c, "[server]", value, &mut server),
                 "database" => section(&mut c, "[database]", value, &mut database),
@@ -132,9 +138,25 @@ impl Config {
                 }
                 "registries" => {
                     for (span, entry) in array_items(&mut c, "[[registries]]", value) {
-                        match RegistryConfig::deserialize(ValueDeserializer::from(entry)) {
-                            Ok(r) => registries.push((span, r)),
-                            Err(e) => c.de_error("[[registries]]", e),
+                        let keys = key_spans(&entry);
+                        let name = match entry.get_ref() {
+                            DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
+                                DeValue::String(s) => Some(s.to_string()),
+                                _ => None,
+                            }),
+                            _ => None,
+                        };
+                        let context = match &name {
+                            Some(n) => format!("registry `{n}`"),
+                            None => "[[registries]]".to_string(),
+                        };
+                        // An entry with a bad key is still known by its name:
+                        // other registries naming it as a member are not
+                        // reported again.
+                        let before = c.errors.len();
+                        match deserialize_all::<RegistryConfig>(&mut c, &context, entry) {
+                            Some(r) if c.errors.len() == before => registries.push((RegistrySpans { table: span, keys }, r)),
+                            _ => broken.extend(name),
                         }
                     }
                 }
@@ -148,18 +170,18 @@ impl Config {
         }
 
         // Namespace prefixes are kept in their ecosystem's canonical spelling.
-        for (span, r) in &mut registries {
+        for (spans, r) in &mut registries {
             for ns in &mut r.namespaces {
                 match rules.normalize_prefix(r.kind, &ns.prefix) {
                     Ok(p) => ns.prefix = p,
-                    Err(msg) => c.push(Some(span.clone()), format!("registry `{}`: {msg}", r.name)),
+                    Err(msg) => c.push(Some(spans.key("namespaces")), format!("registry `{}`: {msg}", r.name)),
                 }
             }
             for name in &mut r.allow_upstream_names {
                 match rules.normalize_name(r.kind, name) {
                     Some(key) => *name = key,
                     None => c.push(
-                        Some(span.clone()),
+                        Some(spans.key("allow_upstream_names")),
                         format!("registry `{}`: allow_upstream_names: `{name}` is not a valid {} name", r.name, r.kind),
                     ),
                 }
@@ -172,6 +194,8 @@ impl Config {
             limits: &limits,
             auth: &auth,
             registries: &registries,
+            broken: &broken,
+            top: &top_keys,
         };
         validate(&mut c, rules, &sections);
         if !c.errors.is_empty() {
@@ -195,9 +219,60 @@ impl Config {
 }
 
 fn section<T: for<'de> Deserialize<'de>>(c: &mut Collector<'_>, name: &str, value: Spanned<DeValue<'_>>, out: &mut T) {
-    match T::deserialize(ValueDeserializer::from(value)) {
-        Ok(v) => *out = v,
-        Err(e) => c.de_error(name, e),
+    if let Some(v) = deserialize_all(c, name, value) {
+        *out = v;
+    }
+}
+
+/// Deserialize a table, reporting every bad key and not only the first: the
+/// key an error points at is reported and left out, and the table is tried
+/// again (what remains takes its defaults). `None` when an error points at
+/// no key of the table (a missing required key, say).
+fn deserialize_all<T: for<'de> Deserialize<'de>>(
+    c: &mut Collector<'_>,
+    name: &str,
+    mut value: Spanned<DeValue<'_>>,
+) -> Option<T> {
+    loop {
+        let err = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let culprit = err.span().and_then(|at| match value.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, v)| {
+                    let (ks, vs) = (k.span(), v.span());
+                    (ks.start <= at.start && at.end <= ks.end) || (vs.start <= at.start && at.end <= vs.end)
+                })
+                .map(|(k, _)| k.clone()),
+            _ => None,
+        });
+        c.de_error(name, err);
+        let (Some(key), DeValue::Table(t)) = (culprit, value.get_mut()) else { return None };
+        t.remove(&key);
+    }
+}
+
+/// Where each key of a table is (its key's span); empty for anything else.
+fn key_spans(value: &Spanned<DeValue<'_>>) -> std::collections::HashMap<String, Range<usize>> {
+    match value.get_ref() {
+        DeValue::Table(t) => t.iter().map(|(k, _)| (k.get_ref().to_string(), k.span())).collect(),
+        _ => Default::default(),
+    }
+}
+
+/// Where a registry's entry is, and each of its keys.
+#[derive(Debug, Clone)]
+pub(super) struct RegistrySpans {
+    pub table: Range<usize>,
+    pub keys: std::collections::HashMap<String, Range<usize>>,
+}
+
+impl RegistrySpans {
+    /// The span of `key`, else of the entry.
+    pub fn key(&self, key: &str) -> Range<usize> {
+        self.keys.get(key).cloned().unwrap_or_else(|| self.table.clone())
     }
 }
 

@@ -213,11 +213,13 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter (`info`, `batlehub=debug,info`); `RUST_LOG` wins.
     pub level: String,
+    /// One line per request (target `batlehub::access`, level `info`).
+    pub access: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, level: "info".into() }
+        LogConfig { format: LogFormat::Text, level: "info".into(), access: true }
     }
 }
 

@@ -2,11 +2,11 @@
 //! tell (duplicate names, members, upstreams by registry type, S3 and
 //! identity provider settings).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::EcosystemRules;
-use super::load::Collector;
+use super::load::{Collector, RegistrySpans};
 use super::types::*;
 
 /// Registry names appear in URLs: keep them to a safe alphabet.
@@ -25,17 +25,48 @@ pub(super) struct Sections<'a> {
     pub database: &'a DatabaseConfig,
     pub limits: &'a LimitsConfig,
     pub auth: &'a [AuthConfig],
-    pub registries: &'a [(Range<usize>, RegistryConfig)],
+    pub registries: &'a [(RegistrySpans, RegistryConfig)],
+    /// Names of registry entries that did not parse (already reported).
+    pub broken: &'a [String],
+    /// Where each key of each top-level section is (`""`: the section).
+    pub top: &'a HashMap<String, HashMap<String, Range<usize>>>,
+}
+
+/// The closest of `names` to `wanted`, if it is close enough to be a typo.
+fn did_you_mean<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (wanted.chars().count() / 3).clamp(1, 3);
+    names.map(|n| (edit_distance(wanted, n), n)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, n)| n)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sections: &Sections<'_>) {
-    let Sections { server, storage, database, limits, auth, registries } = *sections;
+    let Sections { server, storage, database, limits, auth, registries, broken, top } = *sections;
     let section_span = |key: &str| -> Option<Range<usize>> { c.text.find(key).map(|i| i..i + key.len()) };
+    // The key's own line in its section, else the section's, else nowhere.
+    let key_span = |section: &str, key: &str| -> Option<Range<usize>> {
+        let keys = top.get(section)?;
+        keys.get(key).or_else(|| keys.get("")).cloned()
+    };
     if let Some(url) = &server.public_url {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => {
-                let span = section_span("public_url");
+                let span = key_span("server", "public_url");
                 c.push(span, format!("[server] public_url `{url}` must be an absolute http(s) URL"));
             }
         }
@@ -44,11 +75,11 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         || database.url.starts_with("postgres://")
         || database.url.starts_with("postgresql://"))
     {
-        let span = section_span("[database]");
+        let span = key_span("database", "url");
         c.push(span, format!("[database] url `{}` must start with `sqlite://` or `postgres://`", database.url));
     }
     if storage.kind == StorageKind::S3 {
-        let span = section_span("[storage]");
+        let span = key_span("storage", "type");
         if storage.bucket.as_deref().is_none_or(str::is_empty) {
             c.push(span.clone(), "[storage] type = \"s3\" needs `bucket`");
         }
@@ -61,29 +92,32 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
             c.push(span, "[storage] access_key_id and secret_access_key go together");
         }
     } else if storage.bucket.is_some() || storage.endpoint_url.is_some() {
-        let span = section_span("[storage]");
+        let span = key_span("storage", if storage.bucket.is_some() { "bucket" } else { "endpoint_url" });
         c.push(span, "[storage] bucket and endpoint_url need type = \"s3\"");
     }
     if storage.gc_grace_secs < 60 {
         c.push(
-            section_span("gc_grace_secs"),
+            key_span("storage", "gc_grace_secs"),
             "[storage] gc_grace_secs must be at least 60: a blob being published or fetched must outlive its upload",
         );
     }
     if server.header_read_timeout_secs == 0 {
-        c.push(section_span("header_read_timeout_secs"), "[server] header_read_timeout_secs must be at least 1");
+        c.push(key_span("server", "header_read_timeout_secs"), "[server] header_read_timeout_secs must be at least 1");
     }
     if server.max_connections == 0 {
-        c.push(section_span("max_connections"), "[server] max_connections must be at least 1");
+        c.push(key_span("server", "max_connections"), "[server] max_connections must be at least 1");
     }
     match (&server.tls_cert_file, &server.tls_key_file) {
         (Some(cert), Some(key)) => {
             if let Err(e) = crate::tls::load_certified_key(cert, key) {
-                c.push(section_span("tls_cert_file"), format!("[server] tls_cert_file / tls_key_file: {e}"));
+                c.push(key_span("server", "tls_cert_file"), format!("[server] tls_cert_file / tls_key_file: {e}"));
             }
         }
         (None, None) => {}
-        _ => c.push(section_span("tls_cert_file"), "[server] tls_cert_file and tls_key_file go together"),
+        _ => c.push(
+            key_span("server", "tls_cert_file").or_else(|| key_span("server", "tls_key_file")),
+            "[server] tls_cert_file and tls_key_file go together",
+        ),
     }
     for (key, value) in [
         ("upstream_document_timeout_secs", limits.upstream_document_timeout_secs),
@@ -92,11 +126,11 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         ("argon2_concurrency", limits.argon2_concurrency as u64),
     ] {
         if value == 0 {
-            c.push(section_span(key), format!("[limits] {key} must be at least 1"));
+            c.push(key_span("limits", key), format!("[limits] {key} must be at least 1"));
         }
     }
     if database.max_connections == 0 {
-        let span = section_span("max_connections");
+        let span = key_span("database", "max_connections");
         c.push(span, "[database] max_connections must be at least 1");
     }
     // User ids of providers other than the static tokens are scoped by the
@@ -240,37 +274,36 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         }
     }
     let mut seen = HashSet::new();
-    for (span, r) in registries {
-        let span = Some(span.clone());
+    let names: Vec<&str> =
+        registries.iter().map(|(_, r)| r.name.as_str()).chain(broken.iter().map(String::as_str)).collect();
+    for (spans, r) in registries {
+        let at = |key: &str| Some(spans.key(key));
         if !valid_registry_name(&r.name) {
             c.push(
-                span.clone(),
+                at("name"),
                 format!("registry name `{}` may only contain letters, digits, `-`, `_` and `.`", r.name),
             );
         }
-        if !seen.insert(r.name.as_str()) {
-            c.push(span.clone(), format!("duplicate registry name `{}`", r.name));
+        if !seen.insert(r.name.as_str()) || broken.contains(&r.name) {
+            c.push(at("name"), format!("duplicate registry name `{}`", r.name));
         }
         let served_by_members = r.mode == Mode::Proxy && !r.members.is_empty();
         if r.mode.has_upstream() && r.upstreams.is_empty() && !served_by_members {
-            c.push(
-                span.clone(),
-                format!("registry `{}` is in {} mode but has no `upstreams`", r.name, r.mode.as_str()),
-            );
+            c.push(at("mode"), format!("registry `{}` is in {} mode but has no `upstreams`", r.name, r.mode.as_str()));
         }
         if r.mode == Mode::Local && !r.upstreams.is_empty() {
             c.push(
-                span.clone(),
+                at("upstreams"),
                 format!("registry `{}` is in local mode: remove its `upstreams` or use mode = \"hybrid\"", r.name),
             );
         }
         if let Err(msg) = rules.check_options(r.kind, &r.options) {
-            c.push(span.clone(), format!("registry `{}`: {msg}", r.name));
+            c.push(at("options"), format!("registry `{}`: {msg}", r.name));
         }
         for u in &r.upstreams {
             // What an upstream URL may look like is the registry type's rule.
             if let Err(msg) = rules.check_upstream(r.kind, u) {
-                c.push(span.clone(), format!("registry `{}`: {msg}", r.name));
+                c.push(at("upstreams"), format!("registry `{}`: {msg}", r.name));
             }
         }
         for h in &r.artifact_hosts {
@@ -285,7 +318,7 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
             });
             if !origin_only {
                 c.push(
-                    span.clone(),
+                    at("artifact_hosts"),
                     format!(
                         "registry `{}`: artifact_hosts entry `{h}` must be an origin: http(s), a host and an optional port, no path (`https://files.example`)",
                         r.name
@@ -295,7 +328,7 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         }
         if !r.mode.has_upstream() && (!r.artifact_hosts.is_empty() || r.allow_private_addresses) {
             c.push(
-                span.clone(),
+                at(if r.artifact_hosts.is_empty() { "allow_private_addresses" } else { "artifact_hosts" }),
                 format!(
                     "registry `{}` has no upstreams: artifact_hosts and allow_private_addresses do not apply",
                     r.name
@@ -304,21 +337,30 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         }
         for m in &r.members {
             match registries.iter().find(|(_, o)| &o.name == m) {
+                // Reported where it is defined.
+                None if broken.contains(m) => {}
                 None => {
-                    c.push(span.clone(), format!("registry `{}`: member `{m}` is not a configured registry", r.name))
+                    let hint = did_you_mean(m, names.iter().copied().filter(|n| *n != r.name))
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    c.push(
+                        at("members"),
+                        format!("registry `{}`: member `{m}` is not a configured registry{hint}", r.name),
+                    )
                 }
                 Some((_, o)) if o.name == r.name => {
-                    c.push(span.clone(), format!("registry `{}` cannot be its own member", r.name))
+                    c.push(at("members"), format!("registry `{}` cannot be its own member", r.name))
                 }
                 Some((_, o)) if o.kind != r.kind => c.push(
-                    span.clone(),
+                    at("members"),
                     format!("registry `{}`: member `{m}` is of type `{}`, not `{}`", r.name, o.kind, r.kind),
                 ),
-                Some((_, o)) if !o.mode.has_local() => {
-                    c.push(span.clone(), format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name))
-                }
+                Some((_, o)) if !o.mode.has_local() => c.push(
+                    at("members"),
+                    format!("registry `{}`: member `{m}` must be in local or hybrid mode", r.name),
+                ),
                 Some((_, o)) if !o.members.is_empty() => c.push(
-                    span.clone(),
+                    at("members"),
                     format!("registry `{}`: member `{m}` has members of its own; nesting is not supported", r.name),
                 ),
                 Some(_) => {}
@@ -327,7 +369,7 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         for ns in &r.namespaces {
             if ns.prefix.is_empty() || ns.prefix.len() > 200 || ns.prefix.chars().any(char::is_control) {
                 c.push(
-                    span.clone(),
+                    at("namespaces"),
                     format!(
                         "registry `{}`: namespace prefix `{}` must be 1 to 200 printable characters",
                         r.name, ns.prefix
@@ -335,13 +377,13 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
                 );
             }
             if ns.group.trim().is_empty() {
-                c.push(span.clone(), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
+                c.push(at("namespaces"), format!("registry `{}`: namespace `{}` needs a group", r.name, ns.prefix));
             }
         }
         for (i, ns) in r.namespaces.iter().enumerate() {
             if r.namespaces[..i].iter().any(|o| o.prefix == ns.prefix) {
                 c.push(
-                    span.clone(),
+                    at("namespaces"),
                     format!("registry `{}`: namespace prefix `{}` is claimed twice", r.name, ns.prefix),
                 );
             }
@@ -349,10 +391,7 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
         if let Some(tls) = &r.tls
             && !tls.ca_file.exists()
         {
-            c.push(
-                span.clone(),
-                format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()),
-            );
+            c.push(at("tls"), format!("registry `{}`: tls.ca_file `{}` does not exist", r.name, tls.ca_file.display()));
         }
     }
 }

@@ -121,6 +121,20 @@ macro_rules! declare_ecosystems {
             all
         }
 
+        /// The URL clients of a registry of `kind` at `registry_url` use.
+        pub fn client_url(kind: Kind, registry_url: &str) -> String {
+            match kind {
+                $( $( Kind::$variant => format!("{registry_url}{}", <$module::$variant as Ecosystem>::CLIENT_PATH), )+ )*
+            }
+        }
+
+        /// `path` (after `/proxy/{registry}`) as the access log writes it.
+        pub fn log_path(kind: Kind, path: &str) -> std::borrow::Cow<'_, str> {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::log_path(path), )+ )*
+            }
+        }
+
         /// Whether `options` are settings a registry of `kind` knows.
         pub fn check_options(kind: Kind, options: &toml::Table) -> Result<(), String> {
             match kind {

@@ -66,6 +66,14 @@ impl std::fmt::Debug for RegistryMetrics {
 
 impl RegistryMetrics {
     fn new(name: &str) -> RegistryMetrics {
+        // The documented series exist from start-up, at 0.
+        metrics::counter!("batlehub_upstream_errors_total", "registry" => name.to_string()).increment(0);
+        for kind in ["document", "artifact"] {
+            for result in ["hit", "miss"] {
+                metrics::counter!("batlehub_cache_total", "registry" => name.to_string(), "kind" => kind, "result" => result)
+                    .increment(0);
+            }
+        }
         RegistryMetrics {
             name: name.to_string(),
             requests: Default::default(),

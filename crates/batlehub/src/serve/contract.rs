@@ -167,6 +167,17 @@ pub trait Ecosystem: 'static {
         None
     }
 
+    /// What clients are pointed at, after `/proxy/{registry}` (cargo's
+    /// `/registry/`, pip's `/simple/`): the URL the start-up banner prints.
+    const CLIENT_PATH: &'static str = "/";
+
+    /// The request path (after `/proxy/{registry}`) as the access log may
+    /// write it: protocols whose clients put credentials in the path (a
+    /// token segment) take them out here. The query is never logged.
+    fn log_path(path: &str) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(path)
+    }
+
     /// Whether `options` (a registry's `[registries.options]`) are settings
     /// this type knows, with values it accepts. Most types take none.
     fn check_options(options: &toml::Table) -> Result<(), String> {

@@ -91,8 +91,16 @@ impl RequestCtx {
         }
     }
 
-    /// Record a successful change in the audit trail (batched).
+    /// Record a successful change in the audit trail (batched) and the log.
     pub fn audit_ok(&self, action: &str, package: &str, version: Option<&str>) {
+        tracing::info!(
+            target: "batlehub::change",
+            registry = %self.registry.name,
+            package,
+            version = version.unwrap_or("-"),
+            by = %self.principal.label(),
+            "{action}"
+        );
         self.app.audit.record(AuditEvent {
             at: now_ms(),
             registry: Some(self.registry.name.clone()),
@@ -155,13 +163,16 @@ pub async fn drive<E: Ecosystem>(
         Ok(()) => E::serve(&ctx, &op, &parts, body).await,
         Err(e) => Err(e),
     };
-    match served {
+    let mut response = match served {
         Ok(response) => response,
         Err(e) => {
             ctx.audit_denied(&e, access.is_write(), op.audit_name(), || op.package());
             E::render_error(&e)
         }
-    }
+    };
+    let note = response.extensions_mut().get_or_insert_default::<crate::http::RequestNote>();
+    note.user = Some(ctx.principal.label());
+    response
 }
 
 /// Where a write goes: a group registry (one that holds no packages, with

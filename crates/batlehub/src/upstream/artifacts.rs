@@ -389,7 +389,7 @@ async fn request(fetch: &ArtifactFetch, url: &str) -> Result<Option<reqwest::Res
         fetch.client.get(parsed).timeout(fetch.deadline).send().await.map_err(|e| {
             match super::policy::refusal(&e) {
                 Some(r) => UpstreamError::Refused(format!("{url}: {r}")),
-                None => UpstreamError::Failed(format!("{url}: {e}")),
+                None => UpstreamError::Unreachable(format!("{url}: {e:#}")),
             }
         })?;
     let status = resp.status();
@@ -397,7 +397,7 @@ async fn request(fetch: &ArtifactFetch, url: &str) -> Result<Option<reqwest::Res
         return Ok(None);
     }
     if !status.is_success() {
-        return Err(UpstreamError::Failed(format!("{url}: HTTP {status}")));
+        return Err(UpstreamError::Answered(url.to_string(), status.as_u16()));
     }
     Ok(Some(resp))
 }

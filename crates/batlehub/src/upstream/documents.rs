@@ -220,7 +220,7 @@ impl DocumentCache {
         }
 
         let mut saw_not_found = false;
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<UpstreamError> = None;
         for base in &fetch.upstreams {
             let url = join_url(base, &fetch.path);
             let mut req = fetch.client.get(&url).header(ACCEPT, &fetch.accept).timeout(fetch.deadline);
@@ -241,7 +241,7 @@ impl DocumentCache {
                 Err(e) => {
                     upstream_error(&fetch.registry);
                     tracing::warn!(registry = %fetch.registry, url = %super::redact(&url), error = %super::redact(&e.to_string()), "upstream request failed");
-                    last_error = Some(format!("{url}: {e}"));
+                    last_error = Some(UpstreamError::Unreachable(format!("{url}: {e:#}")));
                     continue;
                 }
             };
@@ -265,7 +265,7 @@ impl DocumentCache {
             }
             if !status.is_success() {
                 upstream_error(&fetch.registry);
-                last_error = Some(format!("{url}: HTTP {status}"));
+                last_error = Some(UpstreamError::Answered(url.clone(), status.as_u16()));
                 continue;
             }
             let no_store = resp
@@ -290,7 +290,7 @@ impl DocumentCache {
                 Ok(b) => b,
                 Err(e) => {
                     upstream_error(&fetch.registry);
-                    last_error = Some(format!("{url}: {e}"));
+                    last_error = Some(UpstreamError::Failed(format!("{url}: {e}")));
                     continue;
                 }
             };
@@ -306,7 +306,7 @@ impl DocumentCache {
 
         match (prior, last_error) {
             (Some(p), Some(err)) => {
-                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %super::redact(&err), "serving a stale document");
+                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %err, "serving a stale document");
                 let doc = Arc::new(Document {
                     body: p.body.clone(),
                     header: p.header.clone(),
@@ -321,7 +321,7 @@ impl DocumentCache {
                 Err(UpstreamError::NotFound)
             }
             (_, None) => Err(UpstreamError::Failed("no upstream configured".into())),
-            (None, Some(err)) => Err(UpstreamError::Failed(err)),
+            (None, Some(err)) => Err(err),
         }
     }
 }

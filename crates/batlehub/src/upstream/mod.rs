@@ -43,6 +43,13 @@ pub enum UpstreamError {
     NotFound,
     #[error("upstream failed: {}", redact(.0))]
     Failed(String),
+    /// The upstream answered an error status (not 404/410): `(url, status)`.
+    #[error("upstream answered {status}: {url}", status = .1, url = redact(.0))]
+    Answered(String, u16),
+    /// The upstream could not be reached (connection refused, reset, timed
+    /// out, TLS): the URL and the cause.
+    #[error("upstream unreachable: {}", redact(.0))]
+    Unreachable(String),
     #[error("integrity check failed: {}", redact(.0))]
     Integrity(String),
     /// An upstream-supplied location the registry's URL policy refuses
@@ -69,7 +76,24 @@ impl From<UpstreamError> for crate::error::AppError {
             // carry upstream URLs and their credentials. Logs get them redacted.
             UpstreamError::Failed(m) => {
                 tracing::warn!(detail = %redact(&m), "upstream unavailable");
-                AppError::Upstream("upstream unavailable".into())
+                AppError::Upstream("upstream unavailable: the transfer failed".into())
+            }
+            UpstreamError::Answered(url, status) => {
+                tracing::warn!(url = %redact(&url), status, "upstream answered an error");
+                let reason =
+                    axum::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+                AppError::Upstream(
+                    format!("upstream unavailable: it answered {status} {reason}").trim_end().to_string(),
+                )
+            }
+            UpstreamError::Unreachable(m) => {
+                tracing::warn!(detail = %redact(&m), "upstream unreachable");
+                let timed_out = m.contains("timed out") || m.contains("timeout");
+                AppError::Upstream(if timed_out {
+                    "upstream unavailable: it did not answer in time".into()
+                } else {
+                    "upstream unavailable: it could not be reached".into()
+                })
             }
             UpstreamError::Integrity(m) => {
                 tracing::warn!(detail = %redact(&m), "upstream integrity check failed");
@@ -328,7 +352,7 @@ pub async fn forward(
     if let Some(b) = body {
         req = req.body(b);
     }
-    let mut resp = req.send().await.map_err(|e| UpstreamError::Failed(format!("{url}: {e}")))?;
+    let mut resp = req.send().await.map_err(|e| UpstreamError::Unreachable(format!("{url}: {e:#}")))?;
     let status = resp.status();
     let header = |name| {
         resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string)

@@ -150,7 +150,10 @@ members = ["internal-npm"]
     // Writes through the aggregate are refused: publish goes to internal-npm.
     let (status, body) = publish(&c, &reg, ALICE, "@myorg/other", "1.0.0").await;
     assert_eq!(status, 403);
-    assert_eq!(body["error"], "registry is not in local or hybrid mode");
+    assert_eq!(
+        body["error"],
+        "registry is not in local or hybrid mode: publish new packages to internal-npm, the local registry among its members"
+    );
 }
 
 #[tokio::test]

@@ -44,6 +44,8 @@ use crate::upstream::documents::DocFetch;
 pub struct Cargo;
 
 impl Ecosystem for Cargo {
+    const CLIENT_PATH: &'static str = "/registry/";
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -50,6 +50,8 @@ use crate::upstream::documents::DocFetch;
 pub struct Go;
 
 impl Ecosystem for Go {
+    const CLIENT_PATH: &'static str = "";
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -264,9 +264,9 @@ async fn set_maintainers(
     let current = catalog.list_owners(&package.id).await?;
     let users: Vec<&str> = current.iter().filter(|o| !o.is_group()).map(|o| o.principal_id.as_str()).collect();
     for w in wanted.iter().filter(|w| !users.contains(&w.as_str())) {
+        tracing::debug!(owner = %w, "adding an owner");
         catalog.add_owner(&package.id, false, w).await?;
         ctx.audit_ok("owner-add", &name.full(), None);
-        tracing::info!(registry = %ctx.registry.name, package = %name.full(), owner = %w, by = %ctx.principal.label(), "owner added");
     }
     let gone: Vec<(bool, String)> =
         users.iter().filter(|u| !wanted.iter().any(|w| w == *u)).map(|u| (false, u.to_string())).collect();
@@ -275,8 +275,8 @@ async fn set_maintainers(
             return Err(AppError::bad_request("a package keeps at least one owner"));
         }
         for (_, u) in &gone {
+            tracing::debug!(owner = %u, "removed an owner");
             ctx.audit_ok("owner-remove", &name.full(), None);
-            tracing::info!(registry = %ctx.registry.name, package = %name.full(), owner = %u, by = %ctx.principal.label(), "owner removed");
         }
     }
     Ok(crate::http::json(StatusCode::OK, &json!({ "ok": true, "id": name.full() })))

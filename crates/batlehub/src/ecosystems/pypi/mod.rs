@@ -44,6 +44,8 @@ use crate::upstream::documents::DocFetch;
 pub struct Pypi;
 
 impl Ecosystem for Pypi {
+    const CLIENT_PATH: &'static str = "/simple/";
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -140,6 +140,8 @@ impl Drop for TestServer {
 }
 
 pub fn client() -> reqwest::Client {
+    // Tests that build a client before any server (which installs it).
+    batlehub::tls::install_crypto_provider();
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
 }
 
