@@ -121,6 +121,26 @@ macro_rules! declare_ecosystems {
             all
         }
 
+        /// A version's deprecation message, as `kind` records it.
+        pub fn deprecation(kind: Kind, version: &crate::catalog::VersionRow) -> Option<String> {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::deprecation(version), )+ )*
+            }
+        }
+
+        /// How the package page lists a file of `kind`.
+        pub fn file_entry(
+            kind: Kind,
+            registry_url: &str,
+            package: &crate::catalog::PackageRow,
+            version: &crate::catalog::VersionRow,
+            file: &crate::catalog::FileRow,
+        ) -> serve::FileEntry {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::file_entry(registry_url, package, version, file), )+ )*
+            }
+        }
+
         /// The URL clients of a registry of `kind` at `registry_url` use.
         pub fn client_url(kind: Kind, registry_url: &str) -> String {
             match kind {

@@ -167,6 +167,25 @@ pub trait Ecosystem: 'static {
         None
     }
 
+    /// The package page's word on a version beyond its row (npm's
+    /// deprecation message).
+    fn deprecation(_version: &crate::catalog::VersionRow) -> Option<String> {
+        None
+    }
+
+    /// How the package page lists a stored file: its download URL under
+    /// `registry_url` (`{base}/proxy/{registry}`), whether it is withdrawn
+    /// (a gem yanked on its own), or not listed at all (PyPI's metadata
+    /// sidecars).
+    fn file_entry(
+        _registry_url: &str,
+        _package: &crate::catalog::PackageRow,
+        _version: &crate::catalog::VersionRow,
+        _file: &crate::catalog::FileRow,
+    ) -> FileEntry {
+        FileEntry::default()
+    }
+
     /// What clients are pointed at, after `/proxy/{registry}` (cargo's
     /// `/registry/`, pip's `/simple/`): the URL the start-up banner prints.
     const CLIENT_PATH: &'static str = "/";
@@ -256,4 +275,15 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
         _ => Err(format!("upstream `{url}` must be an absolute http(s) URL")),
     }
+}
+
+/// How the package page lists one file (see [`Ecosystem::file_entry`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Where it downloads from; `None`: no link.
+    pub url: Option<String>,
+    /// Withdrawn on its own (its version still stands).
+    pub withdrawn: bool,
+    /// Left out of the listing.
+    pub hidden: bool,
 }

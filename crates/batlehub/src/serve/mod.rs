@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 
-pub use self::contract::{Access, BrowserUpload, Ecosystem, Head, Operation, Tool};
+pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool};
 pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};

@@ -24,6 +24,9 @@ pub struct NsQuery {
     pub prefix: Option<String>,
     pub page: Option<usize>,
     pub changed: Option<String>,
+    /// What an upload published, and where (the page it redirects to).
+    pub published: Option<String>,
+    pub to: Option<String>,
 }
 
 fn ns_link(registry: &str, prefix: &str, page: usize) -> String {
@@ -167,6 +170,7 @@ async fn render(app: &App, v: &Viewer, q: &NsQuery, message: Option<Markup>) -> 
         h1 { "My namespace" }
         @if let Some(m) = message { (m) }
         @if let Some(name) = &q.changed { (notice("ok", &format!("Visibility of {name} saved."))) }
+        @if let (Some(what), Some(to)) = (&q.published, &q.to) { (notice("ok", &format!("Published {what} to {to}."))) }
         div.grid {
             section.card id="groups" {
                 h2 { "Your groups" }
@@ -233,8 +237,12 @@ pub async fn visibility(State(app): State<App>, v: Viewer, body: Bytes) -> Respo
             see_other(&format!("/my-namespace?{q}#packages"))
         }
         Err(e) => {
-            let q =
-                NsQuery { registry: Some(reg.into()), prefix: Some(prefix.into()), page: Some(page), changed: None };
+            let q = NsQuery {
+                registry: Some(reg.into()),
+                prefix: Some(prefix.into()),
+                page: Some(page),
+                ..Default::default()
+            };
             let mut r = render(&app, &v, &q, Some(notice("bad", &e.public_message()))).await;
             *r.status_mut() = e.status();
             r
@@ -273,11 +281,14 @@ pub async fn upload(State(app): State<App>, v: Viewer, headers: HeaderMap, body:
     }
     let ctx = ecosystems::request_ctx(app.clone(), registry.clone(), v.principal.clone(), v.base.clone());
     match ecosystems::publish_browser_upload(&ctx, up).await {
+        // Post, redirect, get: a refresh of the page shows it again and
+        // posts nothing.
         Ok(what) => {
-            let msg = notice("ok", &format!("Published {what} to {}.", registry.name));
-            let mut r = render(&app, &v, &NsQuery::default(), Some(msg)).await;
-            *r.status_mut() = StatusCode::CREATED;
-            r
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("published", &what)
+                .append_pair("to", &registry.name)
+                .finish();
+            super::see_other(&format!("/my-namespace?{q}"))
         }
         Err(e) => {
             fail(&app, &v, e.status(), format!("Upload to {} failed: {}", registry.name, e.public_message())).await

@@ -117,17 +117,22 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
         Ok(false) => return not_found(),
         Err(e) => return v.app_error(&e),
     }
-    let (versions, files, owners) = match tokio::try_join!(
+    let (versions, files, owners, tags) = match tokio::try_join!(
         app.catalog.list_versions(&p.id),
         app.catalog.list_files(&p.id),
-        app.catalog.list_owners(&p.id)
+        app.catalog.list_owners(&p.id),
+        app.catalog.list_tags(&p.id)
     ) {
         Ok(x) => x,
         Err(e) => return v.app_error(&e.into()),
     };
     let claim = app.claim_for(&reg_name, &p.name).await.ok().flatten();
-    let target = Target::named(&v.base, &reg.name, &app.config.registries);
+    // Users install through the group that serves this registry, if any.
+    let group = app.config.registries.iter().find(|g| g.kind == reg.kind && g.members.contains(&reg.name));
+    let through = group.map_or(reg.name.as_str(), |g| g.name.as_str());
+    let target = Target::named(&v.base, through, &app.config.registries);
     let install = ecosystems::install_command(reg.kind, &target, &p.display_name);
+    let registry_url = format!("{}/proxy/{}", v.base, reg.name);
     let body = html! {
         p.muted { a href="/packages" { "Packages" } " / " (reg.name) }
         h1 { (p.display_name) " " (visibility_badge(p.visibility)) }
@@ -135,6 +140,9 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
             section.card {
                 h2 { "Install" }
                 (copyable("install-command", &install))
+                @if let Some(g) = group {
+                    p.muted { "Through " strong { (g.name) } ", the registry your clients are configured with; published to " (reg.name) "." }
+                }
             }
             section.card {
                 h2 { "About" }
@@ -160,16 +168,30 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
                         tr data-version=(ver.version) {
                             td {
                                 strong { (ver.version) }
+                                @for (tag, _) in tags.iter().filter(|(_, tv)| *tv == ver.version) {
+                                    " " span.badge.dist-tag data-tag=(tag) { (tag) }
+                                }
                                 @if ver.yanked {
-                                    " " span.badge title=(ver.yanked_reason.as_deref().unwrap_or("")) { "yanked" }
+                                    " " span.badge.yanked title=(ver.yanked_reason.as_deref().unwrap_or("")) { "yanked" }
+                                }
+                                @if let Some(msg) = ecosystems::deprecation(reg.kind, ver) {
+                                    div.deprecated { span.badge.yanked { "deprecated" } " " (msg) }
                                 }
                             }
                             td { (date(ver.published_at)) }
                             td { (ver.published_by.as_deref().unwrap_or("—")) }
                             td {
                                 @for f in files.iter().filter(|f| f.version_id == ver.id) {
-                                    div {
-                                        code { (f.filename) } " " span.muted { (size(f.size)) " · sha256 " (f.sha256.get(..12).unwrap_or("")) "…" }
+                                    @let entry = ecosystems::file_entry(reg.kind, &registry_url, &p, ver, f);
+                                    @if !entry.hidden {
+                                        div data-file=(f.filename) {
+                                            @match &entry.url {
+                                                Some(url) => { a href=(url) download { code { (f.filename) } } }
+                                                None => { code { (f.filename) } }
+                                            }
+                                            " " span.muted { (size(f.size)) " · sha256 " (f.sha256.get(..12).unwrap_or("")) "…" }
+                                            @if entry.withdrawn { " " span.badge.yanked { "yanked" } }
+                                        }
                                     }
                                 }
                             }

@@ -615,3 +615,53 @@ async fn an_alias_of_a_crate_one_may_not_write_reveals_nothing() {
     assert_eq!(status, 409);
     assert!(detail(&body).contains("fe-core"), "{body}");
 }
+
+/// `cargo search` on a mirror asks the upstream's web API (the `api` of its
+/// config.json) and leaves out crates that are ours; a mirror whose upstream
+/// has no web API says so instead of answering an empty list.
+#[tokio::test]
+async fn search_on_a_mirror_asks_the_upstream() {
+    let up = FakeIndex::start(true).await;
+    up.add("serde-like", "1.2.0");
+    let s = TestServer::start(&config(&format!(
+        r#"
+[[registries]]
+type = "cargo"
+name = "internal"
+mode = "local"
+
+[[registries]]
+type = "cargo"
+name = "mirror"
+mode = "proxy"
+upstreams = ["{}"]
+members = ["internal"]
+"#,
+        up.index()
+    )))
+    .await;
+    let c = client();
+    let (status, body) = publish(&c, &s.reg("internal"), ALICE, "mine", "0.1.0", json!([])).await;
+    assert_eq!(status, 200, "{body}");
+    // The upstream gains a crate of the same name later: ours shadows it.
+    up.add("mine", "9.0.0");
+    let doc: serde_json::Value = c
+        .get(format!("{}/api/v1/crates?q=e&per_page=10", s.reg("mirror")))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    let found: Vec<(&str, &str)> = doc["crates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap_or(""), c["max_version"].as_str().unwrap_or("")))
+        .collect();
+    assert!(found.contains(&("serde-like", "1.2.0")), "{doc}");
+    assert!(found.contains(&("mine", "0.1.0")), "the member's crate: {doc}");
+    assert!(!found.contains(&("mine", "9.0.0")), "never the upstream's crate of a name that is ours: {doc}");
+    assert!(up.hits("/api/v1/crates") >= 1);
+}

@@ -272,7 +272,8 @@ async fn the_upload_card_publishes_a_module_zip() {
         &[("module", m), ("version", "v1.0.0")],
     )
     .await;
-    assert_eq!(status, 201, "{page}");
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Published "), "{page}");
     let (status, _, list) = get(&client(), &format!("{}/{m}/@v/list", s.reg("internal-go")), None).await;
     assert_eq!((status, list.as_str()), (200, "v1.0.0\n"));
     // The card asks for what Go needs.

@@ -374,7 +374,8 @@ async fn the_upload_card_takes_a_gem() {
     assert_eq!(status, 400, "{page}");
     let (status, page) =
         crate::support::upload_card(&s, ALICE, "gems", "carded-1.0.0.gem", gem("carded", "1.0.0", &[]), &[]).await;
-    assert_eq!(status, 201, "{page}");
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Published "), "{page}");
     let info =
         client().get(format!("{}/info/carded", s.reg("gems"))).send().await.expect("info").text().await.expect("body");
     assert!(info.starts_with("---\n1.0.0 |checksum:"), "{info}");

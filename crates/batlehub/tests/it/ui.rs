@@ -412,8 +412,14 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
         .send()
         .await
         .expect("up");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    assert!(r.text().await.expect("body").contains("Published acme-widget 1.0.0 to private"));
+    // Post, redirect, get: the page shows what was published; reloading it
+    // posts nothing again.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(to.starts_with("/my-namespace?"), "{to}");
+    let (status, page) = text(&alice, &format!("{}{to}", s.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Published acme-widget 1.0.0 to private"), "{page}");
     let simple = format!("{}/simple/acme-widget/", s.reg("private"));
     assert_eq!(Client::new().get(&simple).send().await.expect("anon").status(), StatusCode::OK);
     // Package files share the UI's origin but can never run as a page there.

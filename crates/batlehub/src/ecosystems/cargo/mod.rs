@@ -44,6 +44,18 @@ use crate::upstream::documents::DocFetch;
 pub struct Cargo;
 
 impl Ecosystem for Cargo {
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        version: &crate::catalog::VersionRow,
+        _file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/api/v1/crates/{}/{}/download", package.display_name, version.version)),
+            ..Default::default()
+        }
+    }
+
     const CLIENT_PATH: &'static str = "/registry/";
 
     type Op = Op;

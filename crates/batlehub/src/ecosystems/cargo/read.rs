@@ -107,16 +107,18 @@ fn parse_index(doc: &Document) -> Result<UpstreamIndex, String> {
     Ok(UpstreamIndex { versions })
 }
 
-/// An upstream's `config.json`: its download template.
+/// An upstream's `config.json`: its download template and web API.
 struct UpstreamConfig {
     dl: String,
+    api: Option<String>,
 }
 
 fn parse_config(doc: &Document) -> Result<UpstreamConfig, String> {
     let config: Value =
         serde_json::from_slice(&doc.body).map_err(|e| format!("upstream config.json is not JSON: {e}"))?;
     let dl = config.get("dl").and_then(|d| d.as_str()).ok_or("upstream config.json has no dl")?;
-    Ok(UpstreamConfig { dl: dl.to_string() })
+    let api = config.get("api").and_then(|a| a.as_str()).map(str::to_string);
+    Ok(UpstreamConfig { dl: dl.to_string(), api })
 }
 
 /// Expand an upstream `dl` template for one crate version.
@@ -208,9 +210,72 @@ pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
             json!({ "name": row.display_name, "max_version": max_version.to_string(), "description": description }),
         );
     }
-    let total = crates.len();
+    let mut total = crates.len();
+    if ctx.registry.mode.has_upstream() && !ctx.registry.upstreams.is_empty() {
+        match upstream_search(ctx, &param("q").unwrap_or_default(), per_page).await {
+            Ok((found, upstream_total)) => {
+                total += upstream_total;
+                crates.extend(found);
+            }
+            // Never an empty list that looks like "nothing matches".
+            Err(why) if crates.is_empty() => {
+                return Err(AppError::bad_request(format!("cargo search through this mirror: {why}")));
+            }
+            Err(why) => tracing::warn!(registry = %ctx.registry.name, %why, "upstream search failed; local results only"),
+        }
+    }
     crates.truncate(per_page);
     Ok(http::json(StatusCode::OK, &json!({ "crates": crates, "meta": { "total": total } })))
+}
+
+/// `cargo search` asked of the upstream's web API (the `api` of its
+/// `config.json`), when the registry's URL policy allows that origin; crates
+/// that are ours are left out of the answer.
+async fn upstream_search(ctx: &RequestCtx, q: &str, per_page: usize) -> Result<(Vec<Value>, usize), String> {
+    let mut fetch = ctx.doc_fetch(CacheKey::new("config.json"), "config.json".into(), "*/*");
+    fetch.upstreams = upstream_bases(ctx);
+    let config = ctx
+        .document(fetch)
+        .await
+        .map_err(|e| format!("the upstream's config.json: {e}"))?;
+    let config = ctx.parsed(&config.doc, parse_config).await.map_err(|e| e.to_string())?;
+    let Some(api) = config.api.clone() else {
+        return Err("the upstream has no web API (its config.json names no `api`), so it cannot be searched".into());
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", q)
+        .append_pair("per_page", &per_page.to_string())
+        .finish();
+    let url = format!("{}/api/v1/crates?{query}", api.trim_end_matches('/'));
+    let parsed = url::Url::parse(&url).map_err(|e| format!("the upstream's api `{api}` is not a URL: {e}"))?;
+    ctx.app.upstream.policy_for(&ctx.registry.name).check(&parsed).map_err(|r| {
+        format!("the upstream's web API is on another origin ({r}); add it to the registry's artifact_hosts to search it")
+    })?;
+    let client = ctx.app.upstream.client_for(&ctx.registry.name);
+    let accept = [("accept", "application/json".to_string())];
+    let answer = crate::upstream::forward(client, reqwest::Method::GET, &url, &accept, None, 4 * 1024 * 1024)
+        .await
+        .map_err(|e| format!("the upstream's web API: {}", crate::error::AppError::from(e)))?;
+    if !answer.status.is_success() {
+        return Err(format!("the upstream's web API answered {}", answer.status));
+    }
+    let shadow = ctx.shadow().await.map_err(|e| e.to_string())?;
+    let doc: Value = serde_json::from_slice(&answer.body).map_err(|e| format!("the upstream's search answer: {e}"))?;
+    let mut total = doc.get("meta").and_then(|m| m.get("total")).and_then(Value::as_u64).unwrap_or(0) as usize;
+    let mut found = Vec::new();
+    for c in doc.get("crates").and_then(Value::as_array).into_iter().flatten() {
+        let Some(name) = c.get("name").and_then(Value::as_str) else { continue };
+        if shadow.covers(&names::normalize(name)) {
+            total = total.saturating_sub(1);
+            continue;
+        }
+        found.push(json!({
+            "name": name,
+            "max_version": c.get("max_version").cloned().unwrap_or(json!("")),
+            "description": c.get("description").cloned().unwrap_or(json!("")),
+        }));
+    }
+    Ok((found, total))
 }
 #[cfg(test)]
 mod tests {

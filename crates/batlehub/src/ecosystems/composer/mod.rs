@@ -40,6 +40,15 @@ use crate::upstream::documents::DocFetch;
 pub struct Composer;
 
 impl Ecosystem for Composer {
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        version: &crate::catalog::VersionRow,
+        _file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry { url: read::dist_link(registry_url, &package.name, &version.version), ..Default::default() }
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -31,6 +31,12 @@ pub fn dist_file(version: &str) -> String {
     format!("{version}.zip")
 }
 
+/// The dist URL of `name` (a catalog key) at `version`, when it is a valid
+/// package name.
+pub fn dist_link(registry_base: &str, name: &str, version: &str) -> Option<String> {
+    PackageName::parse(name).ok().map(|n| dist_url(registry_base, &n, version))
+}
+
 fn dist_url(registry_base: &str, name: &PackageName, version: &str) -> String {
     const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'.').remove(b'-').remove(b'_');
     let v = percent_encoding::utf8_percent_encode(version, SEGMENT);

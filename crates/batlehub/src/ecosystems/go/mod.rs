@@ -50,6 +50,18 @@ use crate::upstream::documents::DocFetch;
 pub struct Go;
 
 impl Ecosystem for Go {
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        _version: &crate::catalog::VersionRow,
+        file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/{}/@v/{}", names::escape(&package.name), names::escape(&file.filename))),
+            ..Default::default()
+        }
+    }
+
     const CLIENT_PATH: &'static str = "";
 
     type Op = Op;

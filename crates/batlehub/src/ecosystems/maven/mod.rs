@@ -40,6 +40,18 @@ use crate::upstream::documents::DocFetch;
 pub struct Maven;
 
 impl Ecosystem for Maven {
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        version: &crate::catalog::VersionRow,
+        file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/{}/{}/{}", package.name, version.version, file.filename)),
+            ..Default::default()
+        }
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

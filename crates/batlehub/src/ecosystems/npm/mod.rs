@@ -46,6 +46,23 @@ use crate::upstream::documents::DocFetch;
 pub struct Npm;
 
 impl Ecosystem for Npm {
+    fn deprecation(version: &crate::catalog::VersionRow) -> Option<String> {
+        let meta: serde_json::Value = serde_json::from_str(&version.metadata).ok()?;
+        meta.get("deprecated").and_then(|d| d.as_str()).filter(|d| !d.is_empty()).map(str::to_string)
+    }
+
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        _version: &crate::catalog::VersionRow,
+        file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/{}/-/{}", package.display_name, file.filename)),
+            ..Default::default()
+        }
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -44,6 +44,20 @@ use crate::upstream::documents::DocFetch;
 pub struct Pypi;
 
 impl Ecosystem for Pypi {
+    fn file_entry(
+        registry_url: &str,
+        package: &crate::catalog::PackageRow,
+        _version: &crate::catalog::VersionRow,
+        file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/packages/{}/{}", package.name, file.filename)),
+            // PEP 658 metadata is a sidecar of its distribution, not a file of its own.
+            hidden: file.filename.ends_with(".metadata"),
+            ..Default::default()
+        }
+    }
+
     const CLIENT_PATH: &'static str = "/simple/";
 
     type Op = Op;

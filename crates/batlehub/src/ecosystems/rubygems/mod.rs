@@ -38,6 +38,19 @@ use crate::upstream::documents::DocFetch;
 pub struct Rubygems;
 
 impl Ecosystem for Rubygems {
+    fn file_entry(
+        registry_url: &str,
+        _package: &crate::catalog::PackageRow,
+        _version: &crate::catalog::VersionRow,
+        file: &crate::catalog::FileRow,
+    ) -> crate::serve::FileEntry {
+        crate::serve::FileEntry {
+            url: Some(format!("{registry_url}/gems/{}", file.filename)),
+            withdrawn: read::spec_of(file).is_some_and(|s| s.yanked),
+            ..Default::default()
+        }
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -98,7 +98,21 @@ impl Protocol for CargoProtocol {
             };
             return Answer::Document {
                 content_type: "application/json",
-                body: json!({ "dl": dl }).to_string().into_bytes(),
+                body: json!({ "dl": dl, "api": base }).to_string().into_bytes(),
+            };
+        }
+        // The web API's search (the query is not seen here: every crate).
+        if path == "/api/v1/crates" {
+            let mut names: Vec<&str> = files.iter().map(|f| f.package.as_str()).collect();
+            names.sort();
+            names.dedup();
+            let crates: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| json!({ "name": n, "max_version": files.iter().rev().find(|f| f.package == *n).map(|f| f.version.as_str()), "description": "from the upstream" }))
+                .collect();
+            return Answer::Document {
+                content_type: "application/json",
+                body: json!({ "crates": crates, "meta": { "total": crates.len() } }).to_string().into_bytes(),
             };
         }
         if let Some(rest) = path.strip_prefix("/index/") {

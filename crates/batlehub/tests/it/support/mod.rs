@@ -346,5 +346,13 @@ pub async fn upload_card(
         .send()
         .await
         .expect("upload");
-    (r.status().as_u16(), r.text().await.unwrap_or_default())
+    let status = r.status().as_u16();
+    if status != 303 {
+        return (status, r.text().await.unwrap_or_default());
+    }
+    // A publish redirects (post, redirect, get): the page it leads to.
+    let to = r.headers().get("location").and_then(|l| l.to_str().ok()).expect("location").to_string();
+    assert!(to.starts_with("/my-namespace?"), "{to}");
+    let page = browser.get(format!("{}{to}", server.url)).send().await.expect("page").text().await.expect("body");
+    (status, page)
 }
