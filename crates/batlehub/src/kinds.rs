@@ -25,6 +25,7 @@ macro_rules! for_each_ecosystem {
             maven => Maven("maven");
             composer => Composer("composer");
             rubygems => Rubygems("rubygems");
+            nuget => Nuget("nuget");
         }
     };
 }

@@ -153,6 +153,17 @@ pub trait Ecosystem: 'static {
     /// it. Used to refuse the first publish of a name an upstream serves.
     fn upstream_listings(ctx: &RequestCtx, name: &str) -> AppResult<Vec<DocFetch>>;
 
+    /// What the first-publish check asks: [`Ecosystem::upstream_listings`],
+    /// unless the protocol must first read a document of each upstream to
+    /// know where its listings are (NuGet's service index), which it does
+    /// here.
+    fn find_upstream_listings<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl Future<Output = AppResult<Vec<DocFetch>>> + Send + 'a {
+        std::future::ready(Self::upstream_listings(ctx, name))
+    }
+
     /// The Setup Guide's snippets for a registry.
     fn snippets(target: &Target) -> Vec<Snippet>;
 

@@ -252,7 +252,7 @@ impl RequestCtx {
         }
         for source in sources {
             let on = self.on(Arc::clone(source));
-            for fetch in on.upstream_listings(spelled)? {
+            for fetch in on.upstream_listings(spelled).await? {
                 match on.document(fetch).await {
                     Ok(_) => {
                         return Err(AppError::conflict(format!(

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::Response;
+use futures_util::future::BoxFuture;
 
 pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool};
 pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow};
@@ -37,17 +38,21 @@ pub struct RequestCtx {
     pub principal: Principal,
     /// The public base URL of the server, without a trailing slash.
     pub base: String,
-    /// The ecosystem's [`Ecosystem::upstream_listings`].
+    /// The ecosystem's [`Ecosystem::find_upstream_listings`].
     listings: ListingFetches,
 }
 
 /// Where the upstreams of a request's registry would list a package.
-type ListingFetches = fn(&RequestCtx, &str) -> AppResult<Vec<DocFetch>>;
+type ListingFetches = for<'a> fn(&'a RequestCtx, &'a str) -> BoxFuture<'a, AppResult<Vec<DocFetch>>>;
+
+fn listings_of<'a, E: Ecosystem>(ctx: &'a RequestCtx, name: &'a str) -> BoxFuture<'a, AppResult<Vec<DocFetch>>> {
+    Box::pin(E::find_upstream_listings(ctx, name))
+}
 
 impl RequestCtx {
     /// The context of a request to `registry`, served by ecosystem `E`.
     pub fn new<E: Ecosystem>(app: App, registry: Arc<Registry>, principal: Principal, base: String) -> RequestCtx {
-        RequestCtx { app, registry, principal, base, listings: E::upstream_listings }
+        RequestCtx { app, registry, principal, base, listings: listings_of::<E> }
     }
 
     /// This request as if made to `registry` (of the same type).
@@ -57,8 +62,8 @@ impl RequestCtx {
 
     /// The fetches of the documents in which this registry's upstreams
     /// would list the package `name`.
-    pub fn upstream_listings(&self, name: &str) -> AppResult<Vec<DocFetch>> {
-        (self.listings)(self, name)
+    pub async fn upstream_listings(&self, name: &str) -> AppResult<Vec<DocFetch>> {
+        (self.listings)(self, name).await
     }
 
     /// `{base}/proxy/{registry}`: every URL this registry serves starts here.

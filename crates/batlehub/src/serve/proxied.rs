@@ -100,6 +100,42 @@ impl RequestCtx {
         }
     }
 
+    /// Whether an upstream-supplied `url` (a location read from an
+    /// upstream's document) may be asked: the registry's URL policy (an
+    /// upstream's origin or an `artifact_hosts` entry, a public address),
+    /// else `UpstreamError::Refused` (502).
+    pub fn check_upstream_url(&self, url: &str) -> AppResult<url::Url> {
+        let parsed =
+            url::Url::parse(url).map_err(|_| crate::upstream::UpstreamError::Refused(format!("{url}: not a URL")))?;
+        self.app
+            .upstream
+            .policy_for(&self.registry.name)
+            .check(&parsed)
+            .map_err(|r| crate::upstream::UpstreamError::Refused(r.0))?;
+        Ok(parsed)
+    }
+
+    /// A fetch of the document at `url` itself, cached under `key`: for
+    /// protocols whose documents say where the others are (NuGet's service
+    /// index). An upstream-supplied URL must pass [`Self::check_upstream_url`].
+    pub fn doc_fetch_at(&self, key: CacheKey, url: &str, accept: &str) -> AppResult<DocFetch> {
+        let parsed = self.check_upstream_url(url)?;
+        let text = parsed.as_str();
+        let (before_query, query) = match text.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (text, None),
+        };
+        // The path always has its leading slash after the origin.
+        let cut = before_query.rfind('/').ok_or_else(|| AppError::internal("a URL without a path"))?;
+        let mut path = before_query[cut + 1..].to_string();
+        if let Some(q) = query {
+            path = format!("{path}?{q}");
+        }
+        let mut fetch = self.doc_fetch(key, path, accept);
+        fetch.upstreams = vec![before_query[..cut].to_string()];
+        Ok(fetch)
+    }
+
     /// A document through the cache (fresh, revalidated, fetched or stale).
     pub async fn document(&self, fetch: DocFetch) -> AppResult<Served> {
         Ok(self.app.documents.get(fetch).await?)

@@ -226,4 +226,5 @@ access_matrix! {
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
+    nuget => crate::support::nuget::NugetFixture;
 }

@@ -52,6 +52,7 @@ bad_input! {
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
+    nuget => crate::support::nuget::NugetFixture;
 }
 
 #[tokio::test]

@@ -638,4 +638,5 @@ conformance! {
     maven => crate::support::maven::MavenFixture;
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
+    nuget => crate::support::nuget::NugetFixture;
 }

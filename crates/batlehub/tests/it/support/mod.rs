@@ -14,6 +14,7 @@ pub mod go;
 pub mod idp;
 pub mod maven;
 pub mod npm;
+pub mod nuget;
 pub mod pypi;
 pub mod rubygems;
 pub mod runner;
