@@ -32,6 +32,8 @@ mod maven_client;
 mod npm_hybrid;
 mod npm_local;
 mod npm_proxy;
+mod nuget;
+mod nuget_client;
 mod ops;
 mod pypi;
 mod pypi_clients;
