@@ -268,3 +268,38 @@ pub fn gem_marshal(data: &[u8]) {
         Ok(())
     });
 }
+
+/// A pushed `.nupkg`: its `.nuspec` found and read (hostile entry names,
+/// sizes, XML with entities and doctypes), the `.nuspec` parser alone on the
+/// input, and the input's first line as a NuGet id and version.
+pub fn nuget_nupkg(data: &[u8]) {
+    use batlehub::ecosystems::nuget::{names, nupkg};
+    if let Ok((spec, _)) = nupkg::read_nupkg(std::io::Cursor::new(data)) {
+        let _ = names::PackageId::parse(&spec.id).map(|id| id.lower());
+        let _ = names::Version::parse(&spec.version).map(|v| (v.normalized(), v.key(), v.is_prerelease()));
+    }
+    let _ = nupkg::parse_nuspec(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let line = text.lines().next().unwrap_or("");
+        let _ = names::PackageId::parse(line);
+        if let Ok(v) = names::Version::parse(line) {
+            let _ = (v.normalized(), v.key());
+        }
+        let _ = names::compare(line, "1.0.0-beta.2");
+    }
+}
+
+/// Upstream NuGet documents: a service index read for its resources, and
+/// registration documents and search answers rewritten to point here.
+pub fn nuget_documents(data: &[u8]) {
+    use batlehub::ecosystems::nuget::{names::Version, render::Urls, upstream};
+    let _ = upstream::parse_service_index(data, "https://user:pw@up.example/v3/index.json");
+    let u = Urls::new("https://hub.example/proxy/n".into());
+    let _ = upstream::rewrite_search(data, &u, &|id| id.starts_with("team."));
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = upstream::rewrite_registration(&v, &u, "a.b");
+        if let (Ok(lo), Ok(hi)) = (Version::parse("1.0.0"), Version::parse("2.0.0")) {
+            let _ = upstream::rewrite_page_doc(&v, &u, "a.b", &lo, &hi);
+        }
+    }
+}

@@ -170,6 +170,15 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// Whether the Upload card's CLI instructions list `kind`: types
+        /// without a browser upload, and those that ask for it.
+        pub fn cli_instructions(kind: Kind) -> bool {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::BROWSER_UPLOAD.is_none()
+                    || <$module::$variant as Ecosystem>::CLI_INSTRUCTIONS, )+ )*
+            }
+        }
+
         /// The context of a request to `registry` served by its ecosystem.
         pub fn request_ctx(app: App, registry: Arc<Registry>, principal: Principal, base: String) -> RequestCtx {
             match registry.kind {

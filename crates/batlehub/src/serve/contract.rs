@@ -228,6 +228,12 @@ pub trait Ecosystem: 'static {
     /// The Upload card's form, for types that take a file from the browser.
     const BROWSER_UPLOAD: Option<BrowserUpload> = None;
 
+    /// Whether the Upload card's CLI instructions show this type's
+    /// publishing snippets even though it takes a file from the browser
+    /// (types whose users usually publish with their client: NuGet's push).
+    /// Types without a browser upload are always shown there.
+    const CLI_INSTRUCTIONS: bool = false;
+
     /// Publish a file sent through the Upload card, through the ecosystem's
     /// own publish path. Returns what was published ("name version"). The
     /// caller has checked [`Access::Write`].

@@ -102,7 +102,7 @@ async fn packages_card(app: &App, v: &Viewer, reg: &str, prefix: &str, page: usi
 fn upload_card(app: &App, v: &Viewer) -> Markup {
     let locals = super::local_registries(app);
     let uploadable: Vec<_> = locals.iter().filter_map(|r| ecosystems::browser_upload(r.kind).map(|u| (r, u))).collect();
-    let cli: Vec<_> = locals.iter().filter(|r| ecosystems::browser_upload(r.kind).is_none()).collect();
+    let cli: Vec<_> = locals.iter().filter(|r| ecosystems::cli_instructions(r.kind)).collect();
     html! {
         section.card id="upload" {
             h2 { "Upload package" }

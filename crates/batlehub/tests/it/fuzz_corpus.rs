@@ -113,3 +113,13 @@ fn gem_spec_corpus() {
 fn gem_marshal_corpus() {
     replay("gem_marshal", targets::gem_marshal);
 }
+
+#[test]
+fn nuget_nupkg_corpus() {
+    replay("nuget_nupkg", targets::nuget_nupkg);
+}
+
+#[test]
+fn nuget_documents_corpus() {
+    replay("nuget_documents", targets::nuget_documents);
+}

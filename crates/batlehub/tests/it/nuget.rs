@@ -434,3 +434,30 @@ async fn the_upload_card_takes_a_nupkg_and_symbols_follow_their_package() {
     let r = push(&c, &s.reg("loc"), Some(ADMIN), symbols("Carded", "3.0.0")).await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_setup_guide_and_the_dashboard_show_nuget() {
+    let s = TestServer::with(&[Reg::local("nuget", "internal-nuget")], "").await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = browser
+        .post(format!("{}/login", s.url))
+        .form(&[("token", ALICE), ("return_to", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let setup = browser.get(format!("{}/setup", s.url)).send().await.expect("setup").text().await.expect("body");
+    let index = format!("{}/nuget/v3/index.json", s.reg("internal-nuget"));
+    for needle in
+        [index.as_str(), "packageSourceCredentials", "dotnet nuget add source", "nuget sources add", "nuget push"]
+    {
+        assert!(setup.contains(needle), "the Setup Guide lacks {needle}");
+    }
+    let ns = browser.get(format!("{}/my-namespace", s.url)).send().await.expect("ns").text().await.expect("body");
+    assert!(ns.contains("data-accept=\".nupkg\""), "the Upload card takes a .nupkg");
+    assert!(ns.contains("id=\"cli-internal-nuget-nuget-exe-push\""), "NuGet is in the CLI instructions");
+}

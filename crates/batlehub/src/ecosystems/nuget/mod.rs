@@ -127,6 +127,9 @@ impl Ecosystem for Nuget {
         fields: &[],
     });
 
+    /// NuGet's users push with their client: the CLI tab shows how.
+    const CLI_INSTRUCTIONS: bool = true;
+
     async fn publish_upload(ctx: &RequestCtx, upload: Upload) -> AppResult<String> {
         let (id, version) = write::publish_nupkg(ctx, upload.pending).await?;
         Ok(format!("{id} {version}"))

@@ -247,7 +247,7 @@ pub async fn search(ctx: &RequestCtx, query: &str) -> AppResult<Response> {
         if let Some(body) = upstream::forward(ctx, false, &params).await? {
             let shadow = Arc::new(ctx.shadow().await?);
             let u = urls(ctx);
-            let (found, upstream_total) = http::blocking(move || Ok(upstream::rewrite_search(&body, &u, &shadow))).await?;
+            let (found, upstream_total) = http::blocking(move || Ok(upstream::rewrite_search(&body, &u, &|id| shadow.covers(id)))).await?;
             total += upstream_total;
             data.extend(found.into_iter().take(q.take.saturating_sub(shown)));
         }
@@ -291,7 +291,7 @@ pub async fn autocomplete(ctx: &RequestCtx, query: &str) -> AppResult<Response> 
         if let Some(body) = upstream::forward(ctx, true, &params).await? {
             let shadow = Arc::new(ctx.shadow().await?);
             let u = urls(ctx);
-            let (found, upstream_total) = http::blocking(move || Ok(upstream::rewrite_search(&body, &u, &shadow))).await?;
+            let (found, upstream_total) = http::blocking(move || Ok(upstream::rewrite_search(&body, &u, &|id| shadow.covers(id)))).await?;
             total += upstream_total;
             data.extend(found.into_iter().take(q.take.saturating_sub(shown)));
         }

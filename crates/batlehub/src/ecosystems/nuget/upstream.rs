@@ -18,7 +18,7 @@ use sha2::Digest;
 use super::names::{PackageId, Version};
 use super::render::Urls;
 use crate::error::{AppError, AppResult};
-use crate::serve::{RequestCtx, Shadow};
+use crate::serve::RequestCtx;
 use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::CacheKey;
@@ -358,8 +358,9 @@ fn rewrite_leaf(leaf: &mut Value, u: &Urls, lid: &str) {
 }
 
 /// An upstream search (or autocomplete) answer with the names that are
-/// ours taken out and its URLs pointing here; its results and total.
-pub fn rewrite_search(body: &[u8], u: &Urls, shadow: &Shadow) -> (Vec<Value>, u64) {
+/// ours (`ours` of a lower-case id) taken out and its URLs pointing
+/// here; its results and total.
+pub fn rewrite_search(body: &[u8], u: &Urls, ours: &dyn Fn(&str) -> bool) -> (Vec<Value>, u64) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut total = v.get("totalHits").and_then(Value::as_u64).unwrap_or(0);
     let mut out = Vec::new();
@@ -370,7 +371,7 @@ pub fn rewrite_search(body: &[u8], u: &Urls, shadow: &Shadow) -> (Vec<Value>, u6
             _ => String::new(),
         };
         let lid = id.to_ascii_lowercase();
-        if PackageId::parse(&id).is_err() || shadow.covers(&lid) {
+        if PackageId::parse(&id).is_err() || ours(&lid) {
             total = total.saturating_sub(1);
             continue;
         }
