@@ -58,7 +58,7 @@ impl Ecosystem for Nuget {
         match op {
             Op::ServiceIndex => Ok(read::service_index(ctx)),
             Op::Versions { id } => read::versions(ctx, id, &parts.headers).await,
-            Op::Content { id, version, content } => read::content(ctx, id, version, *content).await,
+            Op::Content { id, version, content } => read::content(ctx, id, version, *content, &parts.headers).await,
             Op::Registration { id } => read::registration(ctx, id, &parts.headers).await,
             Op::RegistrationPage { id, lower, upper } => read::registration_page(ctx, id, lower, upper).await,
             Op::RegistrationLeaf { id, version } => read::registration_leaf(ctx, id, version).await,

@@ -68,7 +68,7 @@ fn local_entry<'a>(lid: &str, local: &'a Local, version: &Version) -> Option<Ent
 /// `nuget/v3/flat/{id}/{version}/{id}.{version}.nupkg` and `{id}.nuspec`.
 /// Unlisted versions are still served, as nuget.org does (an exact
 /// restore keeps working).
-pub async fn content(ctx: &RequestCtx, id: &PackageId, version: &Version, content: Content) -> AppResult<Response> {
+pub async fn content(ctx: &RequestCtx, id: &PackageId, version: &Version, content: Content, headers: &HeaderMap) -> AppResult<Response> {
     let (lid, vkey) = (id.lower(), version.key());
     if let Some(local) = ctx.read_local(&lid, id.as_str(), Permission::ReleasesRead).await? {
         if local_entry(&lid, &local, version).is_none() {
@@ -82,7 +82,7 @@ pub async fn content(ctx: &RequestCtx, id: &PackageId, version: &Version, conten
     }
     match content {
         Content::Nupkg => nupkg_upstream(ctx, id, version).await,
-        Content::Nuspec => nuspec_upstream(ctx, id, version).await,
+        Content::Nuspec => nuspec_upstream(ctx, id, version, headers).await,
     }
 }
 
@@ -140,7 +140,7 @@ fn check_nupkg(path: &std::path::Path, lid: &str, version: &Version) -> Result<(
     Ok(())
 }
 
-async fn nuspec_upstream(ctx: &RequestCtx, id: &PackageId, version: &Version) -> AppResult<Response> {
+async fn nuspec_upstream(ctx: &RequestCtx, id: &PackageId, version: &Version, headers: &HeaderMap) -> AppResult<Response> {
     let (lid, vkey) = (id.lower(), version.key());
     let feed = feed_with(ctx, id, version).await?;
     let base = feed.resources.package_base.clone().ok_or_else(|| AppError::not_found("no flat container upstream"))?;
@@ -148,7 +148,7 @@ async fn nuspec_upstream(ctx: &RequestCtx, id: &PackageId, version: &Version) ->
     let served = ctx.document(ctx.doc_fetch_at(key, &format!("{base}{lid}/{vkey}/{lid}.nuspec"), "*/*")?).await?;
     let body = served.doc.body.clone();
     let rendered = ctx.rendered((served.doc.generation, "nuget-nuspec", String::new()), move || Ok(body.to_vec())).await?;
-    Ok(http::document(&HeaderMap::new(), &rendered, "application/xml", Some(served.state)))
+    Ok(http::document(headers, &rendered, "application/xml", Some(served.state)))
 }
 
 /// `nuget/v3/registration/{id}/index.json`.

@@ -324,7 +324,18 @@ impl Query {
         let get = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
         let semver = get("semVerLevel").unwrap_or_default();
         Query {
-            q: get("q").unwrap_or_default().trim().to_string(),
+            q: {
+                // `id:Foo` and `packageid:Foo` ask for an id, which is what
+                // the local search matches anyway.
+                let q = get("q").unwrap_or_default();
+                let q = q.trim();
+                let lower = q.to_ascii_lowercase();
+                ["packageid:", "id:"]
+                    .iter()
+                    .find(|p| lower.starts_with(*p))
+                    .map(|p| q[p.len()..].trim().to_string())
+                    .unwrap_or_else(|| q.to_string())
+            },
             skip: get("skip").and_then(|s| s.parse().ok()).unwrap_or(0).min(100_000),
             take: get("take").and_then(|s| s.parse().ok()).unwrap_or(20).clamp(0, 1000),
             prerelease: get("prerelease").is_some_and(|p| p.eq_ignore_ascii_case("true")),
