@@ -34,7 +34,7 @@ fn claim_json(c: &crate::catalog::ClaimRow) -> Value {
         "prefix": c.prefix,
         "group": c.group_id,
         "claimed_by": c.claimed_by,
-        "source": if c.claimed_by.as_deref() == Some("config") { "config" } else { "api" },
+        "source": c.claimed_via,
     })
 }
 
@@ -54,7 +54,7 @@ pub async fn add_claim(
     let caller = authenticated(&app, &headers).await?;
     let req: NewClaim =
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid request body: {e}")))?;
-    let (prefix, group) = create_claim(&app, &caller, &reg, &req.prefix, &req.group).await?;
+    let (prefix, group) = create_claim(&app, &caller, &reg, &req.prefix, &req.group, "api").await?;
     Ok((StatusCode::CREATED, Json(json!({ "registry": reg, "prefix": prefix, "group": group }))).into_response())
 }
 
@@ -72,6 +72,7 @@ pub async fn create_claim(
     reg: &str,
     prefix: &str,
     group: &str,
+    via: &str,
 ) -> AppResult<(String, String)> {
     require_admin(caller)?;
     let r = registry_of(app, reg)?;
@@ -82,8 +83,8 @@ pub async fn create_claim(
     if app.claims(reg).await?.iter().any(|c| c.prefix.eq_ignore_ascii_case(&prefix)) {
         return Err(AppError::conflict(format!("prefix {prefix} is already claimed")));
     }
-    app.catalog.add_claim(reg, &prefix, group, caller.user_id.as_deref()).await?;
-    tracing::info!(target: "batlehub::change", registry = reg, prefix = %prefix, group, by = %caller.label(), "claim");
+    app.catalog.add_claim_via(reg, &prefix, group, caller.user_id.as_deref(), via).await?;
+    tracing::info!(target: "batlehub::change", registry = reg, prefix = %prefix, group, by = %caller.label(), via, "claim");
     Ok((prefix, access::normalize_group(group)))
 }
 

@@ -227,6 +227,12 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
              FROM files f JOIN versions v ON v.id = f.version_id JOIN packages p ON p.id = f.package_id",
         ],
     ),
+    (
+        // Where a claim was made: `api` or `ui` (claims made before this
+        // were made through the API, the only way then).
+        9,
+        &["ALTER TABLE namespace_claims ADD COLUMN claimed_via TEXT NOT NULL DEFAULT 'api'"],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

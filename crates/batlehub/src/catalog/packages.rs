@@ -180,6 +180,8 @@ pub struct ClaimRow {
     pub prefix: String,
     pub group_id: String,
     pub claimed_by: Option<String>,
+    /// Where it was made: `config`, `api` or `ui`.
+    pub claimed_via: String,
     pub created_at: i64,
 }
 
@@ -775,19 +777,20 @@ impl Catalog {
     }
 
     pub async fn list_claims(&self, registry: &str) -> DbResult<Vec<ClaimRow>> {
-        let rows: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT registry, prefix, group_id, claimed_by, created_at FROM namespace_claims WHERE registry = $1 ORDER BY prefix",
+        let rows: Vec<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT registry, prefix, group_id, claimed_by, claimed_via, created_at FROM namespace_claims WHERE registry = $1 ORDER BY prefix",
         )
         .bind(registry)
         .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(registry, prefix, group_id, claimed_by, created_at)| ClaimRow {
+            .map(|(registry, prefix, group_id, claimed_by, claimed_via, created_at)| ClaimRow {
                 registry,
                 prefix,
                 group_id,
                 claimed_by,
+                claimed_via,
                 created_at,
             })
             .collect())
@@ -800,14 +803,27 @@ impl Catalog {
         group_id: &str,
         claimed_by: Option<&str>,
     ) -> DbResult<()> {
+        self.add_claim_via(registry, prefix, group_id, claimed_by, "api").await
+    }
+
+    /// A claim, recording where it was made (`api` or `ui`).
+    pub async fn add_claim_via(
+        &self,
+        registry: &str,
+        prefix: &str,
+        group_id: &str,
+        claimed_by: Option<&str>,
+        via: &str,
+    ) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
-            "INSERT INTO namespace_claims (registry, prefix, group_id, claimed_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO namespace_claims (registry, prefix, group_id, claimed_by, claimed_via, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(registry)
         .bind(prefix)
         .bind(crate::access::normalize_group(group_id))
         .bind(claimed_by)
+        .bind(via)
         .bind(now_ms())
         .execute(&mut *tx)
         .await;

@@ -165,6 +165,7 @@ pub async fn claims(catalog: &Catalog, registry: &Registry) -> AppResult<Vec<Cla
             prefix: prefix.clone(),
             group_id: group.clone(),
             claimed_by: Some("config".into()),
+            claimed_via: "config".into(),
             created_at: 0,
         })
         .collect();

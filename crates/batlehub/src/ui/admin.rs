@@ -28,10 +28,13 @@ async fn render(app: &App, v: &Viewer, message: Option<Markup>) -> Response {
         @if let Some(m) = message { (m) }
         section.card {
             h2 { "New claim" }
+            p.muted { "A claim gives a group the right to publish under a prefix in a local or hybrid registry (and keeps the prefix from its upstreams). Proxy registries take claims in the configuration file or through the API." }
             form.row method="post" action="/admin/namespaces" {
                 (v.csrf_field())
                 label { "Registry"
-                    select name="registry" required { @for r in &app.config.registries { option value=(r.name) { (r.name) } } }
+                    select name="registry" required {
+                        @for r in app.config.registries.iter().filter(|r| r.mode.has_local()) { option value=(r.name) { (r.name) " (" (r.kind.as_str()) ")" } }
+                    }
                 }
                 label { "Prefix" input type="text" name="prefix" required placeholder="@myorg/"; }
                 label { "Group" input type="text" name="group" required placeholder="oidc:my-team"; }
@@ -46,12 +49,13 @@ async fn render(app: &App, v: &Viewer, message: Option<Markup>) -> Response {
                     thead { tr { th { "Registry" } th { "Prefix" } th { "Group" } th { "Source" } th { span.muted { "Actions" } } } }
                     tbody {
                         @for (reg, c) in &rows {
-                            @let from_config = c.claimed_by.as_deref() == Some("config");
+                            @let from_config = c.claimed_via == "config";
+                            @let via = if c.claimed_via == "ui" { "web UI" } else { "API" };
                             tr {
                                 td { (reg) }
                                 td { code { (c.prefix) } }
                                 td { (c.group_id) }
-                                td { @if from_config { "configuration file" } @else { "API · " (c.claimed_by.as_deref().unwrap_or("?")) } }
+                                td { @if from_config { "configuration file" } @else { (via) " · " (c.claimed_by.as_deref().unwrap_or("?")) } }
                                 td {
                                     @if !from_config {
                                         form.inline method="post" action="/admin/namespaces/delete" {
@@ -91,7 +95,7 @@ async fn act(app: &App, v: &Viewer, body: &Bytes, delete: bool) -> Response {
     let result = if delete {
         remove_claim(app, &v.principal, reg, prefix).await
     } else {
-        create_claim(app, &v.principal, reg, prefix, form.get("group")).await.map(|_| ())
+        create_claim(app, &v.principal, reg, prefix, form.get("group"), "ui").await.map(|_| ())
     };
     match result {
         Ok(()) => see_other("/admin/namespaces"),

@@ -52,7 +52,8 @@ async fn render(app: &App, v: &Viewer, user: Option<&str>, message: Option<Marku
         section.card {
             @if let Some(u) = user {
                 h2 { "Tokens of " (u) }
-                form.inline method="post" action="/admin/tokens/revoke-user" {
+                form.inline method="post" action="/admin/tokens/revoke-user"
+                    data-confirm={ "Revoke every token and end every session of " (u) "?" } {
                     (v.csrf_field())
                     input type="hidden" name="user_id" value=(u);
                     button.danger type="submit" { "Revoke every token and session of " (u) }
@@ -82,7 +83,8 @@ async fn render(app: &App, v: &Viewer, user: Option<&str>, message: Option<Marku
                                 }
                                 td {
                                     @if t.revoked_at.is_none() {
-                                        form.inline method="post" action={ "/admin/tokens/" (t.id) "/revoke" } {
+                                        form.inline method="post" action={ "/admin/tokens/" (t.id) "/revoke" }
+                                            data-confirm={ "Revoke the token " (t.name) " of " (t.user_id) "? Whatever uses it stops working at once." } {
                                             (v.csrf_field())
                                             input type="hidden" name="user_id" value=(user.unwrap_or(""));
                                             button.danger type="submit" aria-label={ "Revoke " (t.name) " of " (t.user_id) } { "Revoke" }

@@ -88,7 +88,8 @@ async fn render(app: &App, v: &Viewer, created: Option<Created>, message: Option
                                 }
                                 td {
                                     @if t.is_active(now) {
-                                        form.inline method="post" action={ "/settings/tokens/" (t.id) "/revoke" } {
+                                        form.inline method="post" action={ "/settings/tokens/" (t.id) "/revoke" }
+                                            data-confirm={ "Revoke the token " (t.name) "? Whatever uses it stops working at once." } {
                                             (v.csrf_field())
                                             button.danger type="submit" aria-label={ "Revoke " (t.name) } { "Revoke" }
                                         }

@@ -15,6 +15,21 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+// For each .copyable block on the page: whether its text is cut off (wider
+// than its box) and whether any of its text lies under its Copy button.
+async function copyLayout(page) {
+  return page.$$eval(".copyable", (els) => els.map((c) => {
+    const pre = c.querySelector("pre");
+    const btn = c.querySelector("button");
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    const b = btn.getBoundingClientRect();
+    const under = Array.from(range.getClientRects()).some((t) =>
+      t.width > 0 && t.right > b.left && t.left < b.right && t.bottom > b.top && t.top < b.bottom);
+    return { id: pre.id, cut: pre.scrollWidth > pre.clientWidth + 1, under };
+  }));
+}
+
 const steps = {
   // Sign in with the token form; the session cookie is saved to STATE.
   async signin(page, ctx) {
@@ -48,13 +63,40 @@ const steps = {
     return { token, exportLine, lifetime, role, shownAgain: again.includes(token), listed };
   },
 
-  // The Setup Guide: every snippet, by its element id, from the initial HTML.
+  // Settings → Tokens: a token revoked only once the confirmation is accepted.
+  async revoke(page) {
+    await page.goto(`${BASE}/settings/tokens`);
+    await page.getByLabel("Name").fill("to-revoke");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.goto(`${BASE}/settings/tokens`);
+    const row = () => page.locator("tbody tr", { hasText: "to-revoke" }).first();
+    const dialogs = [];
+    page.once("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+    await row().getByRole("button", { name: "Revoke" }).click();
+    await page.waitForTimeout(300);
+    await page.goto(`${BASE}/settings/tokens`);
+    const afterDismiss = (await row().locator(".badge").first().innerText()).trim();
+    page.once("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
+    await Promise.all([page.waitForNavigation(), row().getByRole("button", { name: "Revoke" }).click()]);
+    await page.goto(`${BASE}/settings/tokens`);
+    const afterAccept = (await row().locator(".badge").first().innerText()).trim();
+    await shot(page, "04b-token-revoked");
+    return { dialogs, afterDismiss, afterAccept };
+  },
+
+  // The Setup Guide: every snippet, by its element id, from the initial HTML;
+  // titles as shown; every command block's layout at a laptop's width, all
+  // tab panels shown.
   async setup(page) {
+    await page.setViewportSize({ width: 1024, height: 800 });
     await page.goto(`${BASE}/setup`);
     const snippets = await page.$$eval("pre[id^=snip-]", (els) => Object.fromEntries(els.map((e) => [e.id, e.textContent])));
     const copyButtons = await page.locator("button[data-copy]").count();
+    const titles = await page.$$eval("h1, h2, h3, .snippet-title", (els) => els.map((e) => e.textContent));
     await shot(page, "05-setup");
-    return { snippets, copyButtons };
+    await page.evaluate(() => document.querySelectorAll("[role=tabpanel], [hidden]").forEach((p) => { p.hidden = false; }));
+    const layout = await copyLayout(page);
+    return { snippets, copyButtons, titles, layout };
   },
 
   // The Upload package card: publish WHEEL to the registry REGISTRY.
@@ -62,11 +104,16 @@ const steps = {
     await page.goto(`${BASE}/my-namespace`);
     await page.locator("#upload-registry").selectOption(env("REGISTRY"));
     await page.locator("#upload-file").setInputFiles(env("WHEEL"));
-    await page.getByRole("button", { name: "Upload" }).click();
-    await page.waitForLoadState();
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Upload" }).click()]);
     const notice = (await page.locator(".notice").first().innerText()).trim();
+    const url = page.url();
     await shot(page, "06-uploaded");
-    return { notice };
+    // Reloading the page that follows never sends the upload again.
+    const methods = [];
+    page.on("request", (r) => methods.push(r.method()));
+    await page.reload();
+    const reloadNotice = (await page.locator(".notice").first().innerText()).trim();
+    return { notice, url, reloadMethods: methods, reloadNotice };
   },
 
   // My namespaces → the namespace row → the package's visibility → team.
@@ -85,7 +132,16 @@ const steps = {
     const after = (await page.locator("#packages tbody tr", { hasText: env("PACKAGE") }).first().locator(".badge").first().innerText()).trim();
     const notice = (await page.locator(".notice").first().innerText()).trim();
     await shot(page, "08-my-namespace");
-    return { groups, before, after, notice };
+    // The team badge is not in an error's colours.
+    const colours = await page.evaluate(() => {
+      const team = document.querySelector("#packages .badge.vis-team");
+      const bad = document.createElement("div");
+      bad.className = "notice bad";
+      document.body.appendChild(bad);
+      const t = getComputedStyle(team), b = getComputedStyle(bad);
+      return { team: [t.color, t.backgroundColor], bad: [b.color, b.backgroundColor] };
+    });
+    return { groups, before, after, notice, colours };
   },
 
   // The package browser: search, then the package page.
@@ -104,6 +160,37 @@ const steps = {
     const theme = await page.evaluate(() => document.documentElement.getAttribute("data-theme"));
     await shot(page, "11-package-dark");
     return { results, install, versions, theme };
+  },
+
+  // A package page: its install command (and whether it is cut off or under
+  // its Copy button), each version's tags, yank and deprecation, its files
+  // and what their links download.
+  async package(page) {
+    await page.setViewportSize({ width: 800, height: 800 });
+    await page.goto(`${BASE}/packages/${env("REGISTRY")}/${encodeURIComponent(env("PACKAGE"))}`);
+    const install = (await page.locator("#install-command").innerText()).trim();
+    const layout = await copyLayout(page);
+    const rows = await page.$$eval("tr[data-version]", (trs) => trs.map((tr) => ({
+      version: tr.getAttribute("data-version"),
+      tags: Array.from(tr.querySelectorAll("[data-tag]")).map((t) => t.getAttribute("data-tag")),
+      yanked: Array.from(tr.querySelectorAll(":scope > td:first-child .badge.yanked")).some((b) => b.textContent === "yanked"),
+      deprecated: (tr.querySelector(".deprecated") || { textContent: "" }).textContent.trim(),
+      files: Array.from(tr.querySelectorAll("[data-file]")).map((f) => ({
+        name: f.getAttribute("data-file"),
+        href: (f.querySelector("a") || { href: "" }).href,
+        withdrawn: !!f.querySelector(".badge.yanked"),
+      })),
+    })));
+    await shot(page, `12-package-${env("REGISTRY")}`);
+    for (const r of rows) {
+      for (const f of r.files) {
+        if (!f.href) continue;
+        const res = await page.request.get(f.href);
+        f.status = res.status();
+        f.bytes = (await res.body()).length;
+      }
+    }
+    return { install, layout, rows };
   },
 };
 

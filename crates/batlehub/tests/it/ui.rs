@@ -25,11 +25,27 @@ type = "npm"
 name = "npm"
 mode = "proxy"
 upstreams = ["http://127.0.0.1:9/"]
+members = ["npm-local"]
 
 [[registries]]
 type = "cargo"
 name = "internal"
 mode = "local"
+
+[[registries]]
+type = "npm"
+name = "npm-local"
+mode = "local"
+namespaces = [{ prefix = "@acme/", group = "oidc:my org" }]
+
+[[registries]]
+type = "pypi"
+name = "pypi"
+mode = "proxy"
+members = ["private"]
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+user = ["releases:read", "source:read"]
 "#;
 
 async fn server() -> TestServer {
@@ -138,6 +154,62 @@ async fn every_page_renders_with_security_headers() {
     let (status, page) = text(&admin, &format!("{}/admin/namespaces", s.url)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("acme-") && page.contains("configuration file"));
+}
+
+/// The claim page says where each claim was made (the configuration file,
+/// the API or the web UI) and offers only registries that take publishes.
+#[tokio::test]
+async fn claims_say_where_they_were_made_and_the_form_offers_publishing_registries() {
+    let s = server().await;
+    let (admin, csrf) = signed_in(&s, ADMIN).await;
+    let r = admin
+        .post(format!("{}/admin/namespaces", s.url))
+        .form(&[("registry", "internal"), ("prefix", "webteam-"), ("group", "oidc:web"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("claim");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = Client::new()
+        .post(format!("{}/api/v1/admin/registries/internal/namespaces", s.url))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({ "prefix": "apiteam-", "group": "oidc:api" }))
+        .send()
+        .await
+        .expect("api claim");
+    assert!(r.status().is_success(), "{}", r.status());
+    let (_, page) = text(&admin, &format!("{}/admin/namespaces", s.url)).await;
+    let row = |prefix: &str| {
+        let doc = scraper::Html::parse_document(&page);
+        let sel = scraper::Selector::parse("tbody tr").expect("selector");
+        doc.select(&sel)
+            .map(|tr| tr.text().collect::<Vec<_>>().join("|"))
+            .find(|t| t.contains(prefix))
+            .unwrap_or_else(|| panic!("no row for {prefix}: {page}"))
+    };
+    assert!(row("webteam-").contains("web UI · "), "{}", row("webteam-"));
+    assert!(row("apiteam-").contains("API · "), "{}", row("apiteam-"));
+    assert!(row("acme-").contains("configuration file"), "{}", row("acme-"));
+    let api: serde_json::Value = Client::new()
+        .get(format!("{}/api/v1/admin/registries/internal/namespaces", s.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let sources: Vec<(&str, &str)> = api["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .map(|c| (c["prefix"].as_str().unwrap_or(""), c["source"].as_str().unwrap_or("")))
+        .collect();
+    assert!(sources.contains(&("webteam-", "ui")) && sources.contains(&("apiteam-", "api")), "{api}");
+    // The form's registry choices: local and hybrid registries only.
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse(r#"select[name="registry"] option"#).expect("selector");
+    let options: Vec<String> = doc.select(&sel).filter_map(|o| o.value().attr("value").map(str::to_string)).collect();
+    assert_eq!(options, ["private", "internal", "npm-local"], "{page}");
 }
 
 #[tokio::test]
@@ -479,7 +551,8 @@ async fn namespace_dashboard_upload_visibility_and_paging() {
         pkg.contains("acme_widget-1.0.0-py3-none-any.whl") && pkg.contains("team") && pkg.contains("alice"),
         "{pkg}"
     );
-    assert!(pkg.contains(&format!("pip install --index-url {}/proxy/private/simple/ acme-widget", s.url)));
+    // Installed through the group users configure, which serves `private`.
+    assert!(pkg.contains(&format!("pip install --index-url {}/proxy/pypi/simple/ acme-widget", s.url)), "{pkg}");
 
     // The Packages card: 50 per page, Previous / Next, owned rows marked.
     let c = Client::new();

@@ -98,6 +98,14 @@ async fn the_web_ui_in_chromium() {
     let me: Value = me.json().await.expect("json");
     assert_eq!(me["user_id"], "alice");
 
+    // Revoking asks first: dismissed, the token stays; accepted, it goes.
+    let out = run("revoke", env(&[])).await;
+    let dialogs = out["dialogs"].as_array().expect("dialogs");
+    assert_eq!(dialogs.len(), 2, "{out}");
+    assert!(dialogs[0].as_str().unwrap_or("").contains("to-revoke"), "{out}");
+    assert_eq!(out["afterDismiss"], "active", "{out}");
+    assert_eq!(out["afterAccept"], "revoked", "{out}");
+
     // The Setup Guide: every snippet names this server; they are the
     // snippets the client tests use.
     let out = run("setup", env(&[])).await;
@@ -124,12 +132,30 @@ async fn the_web_ui_in_chromium() {
             .contains(&format!("sparse+{base}/proxy/internal/registry/"))
     );
     assert!(out["copyButtons"].as_u64().unwrap_or(0) >= per_registry.len() as u64);
+    // The signed-in viewer's user id is in the snippets, titles show code
+    // as code (no literal backticks), and no command is cut off or hidden
+    // under its Copy button.
+    let netrc = snippets["snip-private-netrc"].as_str().unwrap_or("");
+    assert!(netrc.contains("login alice") && !netrc.contains("<your-user-id>"), "{netrc}");
+    for title in out["titles"].as_array().expect("titles") {
+        assert!(!title.as_str().unwrap_or("").contains('`'), "a title shows backticks: {title}");
+    }
+    let layout = out["layout"].as_array().expect("layout");
+    assert!(layout.len() >= per_registry.len(), "{out}");
+    for block in layout {
+        assert_eq!((&block["cut"], &block["under"]), (&Value::Bool(false), &Value::Bool(false)), "{block}");
+    }
 
     // Upload a wheel through the Upload card, install it back with pip.
     let wheel_path = tmp.join(crate::support::pypi::wheel_name("acme-widget", "1.0.0"));
     std::fs::write(&wheel_path, crate::support::pypi::wheel("acme-widget", "1.0.0")).expect("wheel");
     let out = run("upload", env(&[("REGISTRY", "private".into()), ("WHEEL", wheel_path.display().to_string())])).await;
     assert!(out["notice"].as_str().unwrap_or("").contains("Published acme-widget 1.0.0 to private"), "{out}");
+    // The upload is answered with a redirect: reloading the page after it
+    // sends no form again and says the same.
+    assert!(out["url"].as_str().unwrap_or("").starts_with(&format!("{base}/my-namespace?")), "{out}");
+    assert!(!out["reloadMethods"].as_array().expect("methods").iter().any(|m| m != "GET"), "{out}");
+    assert!(out["reloadNotice"].as_str().unwrap_or("").contains("Published acme-widget 1.0.0 to private"), "{out}");
     let pip_conf = tmp.join("pip.conf");
     std::fs::write(&pip_conf, snippet(&hub, "private", "pip-conf", "", "")).expect("pip.conf");
     let target = tmp.join("site");
@@ -147,6 +173,9 @@ async fn the_web_ui_in_chromium() {
     assert_eq!(out["groups"], serde_json::json!(["oidc:myorg"]), "{out}");
     assert_eq!(out["before"], "public");
     assert_eq!(out["after"], "team", "{out}");
+    let colours = &out["colours"];
+    assert_ne!(colours["team"][0], colours["bad"][0], "the team badge has an error's colour: {out}");
+    assert_ne!(colours["team"][1], colours["bad"][1], "the team badge has an error's background: {out}");
     assert_eq!(client().get(&simple).send().await.expect("anon").status(), 401);
     let alice = client().get(&simple).bearer_auth(ALICE).send().await.expect("alice");
     assert_eq!(alice.status(), 200);
@@ -154,7 +183,87 @@ async fn the_web_ui_in_chromium() {
     // The package browser.
     let out = run("browse", env(&[("PACKAGE", "acme-widget".into())])).await;
     assert!(out["results"][0].as_str().unwrap_or("").contains("acme-widget"), "{out}");
-    assert_eq!(out["install"], format!("pip install --index-url {base}/proxy/private/simple/ acme-widget"));
+    assert_eq!(out["install"], format!("pip install --index-url {base}/proxy/pypi/simple/ acme-widget"));
     assert!(out["versions"][0].as_str().unwrap_or("").contains("1.0.0"), "{out}");
     assert_eq!(out["theme"], "dark");
+
+    // The package page of the wheel: installed through the group `pypi`
+    // (which serves `private`), the command whole and clear of its Copy
+    // button at a narrow width; the wheel a download link, its PEP 658
+    // sidecar not listed.
+    let out = run("package", env(&[("REGISTRY", "private".into()), ("PACKAGE", "acme-widget".into())])).await;
+    assert_eq!(out["install"], format!("pip install --index-url {base}/proxy/pypi/simple/ acme-widget"));
+    assert_eq!(
+        (&out["layout"][0]["cut"], &out["layout"][0]["under"]),
+        (&Value::Bool(false), &Value::Bool(false)),
+        "{out}"
+    );
+    let files = out["rows"][0]["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "only the wheel, never its .metadata: {out}");
+    assert_eq!(files[0]["name"], crate::support::pypi::wheel_name("acme-widget", "1.0.0"));
+    assert_eq!(files[0]["status"], 200, "{out}");
+    assert_eq!(files[0]["bytes"], crate::support::pypi::wheel("acme-widget", "1.0.0").len(), "{out}");
+
+    // npm: dist-tags and a deprecation on the page; installed through the
+    // group `npm` whose member holds the package.
+    let c = client();
+    let npm_local = hub.reg("npm-local");
+    for v in ["1.0.0", "2.0.0"] {
+        let (status, body) = crate::support::npm::publish(&c, &npm_local, ALICE, "@acme/web-lib", v).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let r = c
+        .put(format!("{npm_local}/-/package/@acme%2fweb-lib/dist-tags/stable"))
+        .bearer_auth(ALICE)
+        .json(&"1.0.0")
+        .send()
+        .await
+        .expect("tag");
+    assert_eq!(r.status(), 201);
+    let mut doc: Value = c
+        .get(format!("{npm_local}/@acme%2fweb-lib?write=true"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .expect("packument")
+        .json()
+        .await
+        .expect("json");
+    doc["versions"]["1.0.0"]["deprecated"] = Value::from("use web-lib 2");
+    let r = c.put(format!("{npm_local}/@acme%2fweb-lib")).bearer_auth(ALICE).json(&doc).send().await.expect("deprecate");
+    assert_eq!(r.status(), 200);
+    let out = run("package", env(&[("REGISTRY", "npm-local".into()), ("PACKAGE", "@acme/web-lib".into())])).await;
+    assert_eq!(out["install"], format!("npm install @acme/web-lib --registry {base}/proxy/npm/"), "{out}");
+    let row = |v: &str| {
+        out["rows"].as_array().and_then(|r| r.iter().find(|r| r["version"] == v)).cloned().unwrap_or_default()
+    };
+    assert_eq!(row("2.0.0")["tags"], serde_json::json!(["latest"]), "{out}");
+    assert_eq!(row("1.0.0")["tags"], serde_json::json!(["stable"]), "{out}");
+    assert!(row("1.0.0")["deprecated"].as_str().unwrap_or("").contains("use web-lib 2"), "{out}");
+    assert_eq!(row("2.0.0")["deprecated"], "", "{out}");
+    let tgz = &row("2.0.0")["files"][0];
+    assert_eq!(tgz["status"], 200, "{out}");
+    assert_eq!(tgz["bytes"], crate::support::npm::tarball("@acme/web-lib", "2.0.0", &[]).len(), "{out}");
+
+    // cargo: a yanked version is marked.
+    let internal = hub.reg("internal");
+    for v in ["1.0.0", "1.1.0"] {
+        let (status, body) =
+            crate::support::cargo::publish(&c, &internal, ALICE, "web-crate", v, serde_json::json!([])).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let r = c
+        .delete(format!("{internal}/api/v1/crates/web-crate/1.0.0/yank"))
+        .header("authorization", ALICE)
+        .send()
+        .await
+        .expect("yank");
+    assert_eq!(r.status(), 200);
+    let out = run("package", env(&[("REGISTRY", "internal".into()), ("PACKAGE", "web-crate".into())])).await;
+    let row = |v: &str| {
+        out["rows"].as_array().and_then(|r| r.iter().find(|r| r["version"] == v)).cloned().unwrap_or_default()
+    };
+    assert_eq!(row("1.0.0")["yanked"], true, "{out}");
+    assert_eq!(row("1.1.0")["yanked"], false, "{out}");
+    assert_eq!(row("1.1.0")["files"][0]["status"], 200, "{out}");
 }

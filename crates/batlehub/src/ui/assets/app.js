@@ -65,6 +65,13 @@
       if (tabs.length) show(tabs[0]);
     });
 
+    // Forms with data-confirm (revoking tokens) ask first.
+    document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
+
     // Table rows with data-href act as links (the first cell holds a real link too).
     document.querySelectorAll("tr[data-href]").forEach(function (row) {
       row.classList.add("clickable");
