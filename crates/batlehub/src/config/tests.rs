@@ -141,7 +141,9 @@ members = ["missing", "agg"]
     assert!(all.contains("duplicate registry name `x`"), "{all}");
     assert!(all.contains("member `missing` is not a configured registry"), "{all}");
     assert!(all.contains("cannot be its own member"), "{all}");
-    assert!(err.0.iter().any(|e| e.line == 7), "{all}");
+    // Each at the key concerned: the second `name`, the `members` line.
+    assert!(err.0.iter().any(|e| e.line == 9 && e.message.contains("duplicate")), "{all}");
+    assert!(err.0.iter().filter(|e| e.message.contains("member")).all(|e| e.line == 17), "{all}");
 }
 
 #[test]
@@ -257,7 +259,8 @@ secret_access_key = "${TOKEN}"
     assert!(all.contains("needs `bucket`"), "{all}");
     assert!(all.contains("must be an absolute http(s) URL"), "{all}");
     assert!(all.contains("go together"), "{all}");
-    assert_eq!(lines(&err), vec![1, 1, 1]);
+    // `bucket` is missing where `type` asks for it; the others at their keys.
+    assert_eq!(lines(&err), vec![2, 3, 4]);
     let err = parse("[storage]\nbucket = \"b\"\n").expect_err("invalid");
     assert!(err.to_string().contains("need type = \"s3\""), "{err}");
 }

@@ -81,15 +81,19 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
     if storage.kind == StorageKind::S3 {
         let span = key_span("storage", "type");
         if storage.bucket.as_deref().is_none_or(str::is_empty) {
-            c.push(span.clone(), "[storage] type = \"s3\" needs `bucket`");
+            c.push(span, "[storage] type = \"s3\" needs `bucket`");
         }
         if let Some(e) = &storage.endpoint_url
             && url::Url::parse(e).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
         {
-            c.push(span.clone(), format!("[storage] endpoint_url `{e}` must be an absolute http(s) URL"));
+            c.push(
+                key_span("storage", "endpoint_url"),
+                format!("[storage] endpoint_url `{e}` must be an absolute http(s) URL"),
+            );
         }
         if storage.access_key_id.is_some() != storage.secret_access_key.is_some() {
-            c.push(span, "[storage] access_key_id and secret_access_key go together");
+            let given = if storage.access_key_id.is_some() { "access_key_id" } else { "secret_access_key" };
+            c.push(key_span("storage", given), "[storage] access_key_id and secret_access_key go together");
         }
     } else if storage.bucket.is_some() || storage.endpoint_url.is_some() {
         let span = key_span("storage", if storage.bucket.is_some() { "bucket" } else { "endpoint_url" });

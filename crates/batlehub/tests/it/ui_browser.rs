@@ -230,7 +230,8 @@ async fn the_web_ui_in_chromium() {
         .await
         .expect("json");
     doc["versions"]["1.0.0"]["deprecated"] = Value::from("use web-lib 2");
-    let r = c.put(format!("{npm_local}/@acme%2fweb-lib")).bearer_auth(ALICE).json(&doc).send().await.expect("deprecate");
+    let r =
+        c.put(format!("{npm_local}/@acme%2fweb-lib")).bearer_auth(ALICE).json(&doc).send().await.expect("deprecate");
     assert_eq!(r.status(), 200);
     let out = run("package", env(&[("REGISTRY", "npm-local".into()), ("PACKAGE", "@acme/web-lib".into())])).await;
     assert_eq!(out["install"], format!("npm install @acme/web-lib --registry {base}/proxy/npm/"), "{out}");
