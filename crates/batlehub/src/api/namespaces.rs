@@ -330,7 +330,16 @@ pub async fn change_visibility(
             "{name} is under no namespace claim: team visibility needs a claiming group"
         )));
     }
-    app.catalog.set_visibility(&p.id, wanted).await?;
+    // Again inside the change's transaction: an owner removed meanwhile
+    // (neither admin nor member) may no longer change it.
+    let caller_owns =
+        |owners: &[(bool, String)]| {
+            owners.iter().any(|(is_group, id)| {
+                if *is_group { caller.in_group(id) } else { caller.user_id.as_deref() == Some(id.as_str()) }
+            })
+        };
+    let may_change = |owners: &[(bool, String)]| caller.is_admin() || member || caller_owns(owners);
+    app.catalog.set_visibility(&p.id, wanted, &may_change).await?;
     tracing::info!(target: "batlehub::change", registry = reg, package = %p.display_name, visibility = wanted.as_str(), by = %caller.label(), "visibility");
     app.audit.record(crate::catalog::AuditEvent {
         at: crate::catalog::now_ms(),

@@ -210,7 +210,54 @@ pub struct AuditEvent {
 /// (`(is_group, id)`): the write check, re-run inside a transaction.
 pub type OwnerCheck<'a> = dyn Fn(&[(bool, String)]) -> bool + Sync + 'a;
 
+/// The check for writes made by the server itself or an admin tool, and by
+/// tests that set a row up: it allows every writer. Never for a request's
+/// write, whose check is the caller's (`serve::Writable::check`).
+pub static ANY_WRITER: &(dyn Fn(&[(bool, String)]) -> bool + Sync) = &|_| true;
+
+/// A package's owners as `(is_group, id)`, read inside `tx`.
+async fn owners_in(tx: &mut super::changes::Tx, package_id: &str) -> DbResult<Vec<(bool, String)>> {
+    let owners: Vec<(String, String)> =
+        sqlx::query_as("SELECT principal_type, principal_id FROM package_owners WHERE package_id = $1")
+            .bind(package_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(owners.into_iter().map(|(t, id)| (t == "group", id)).collect())
+}
+
 impl Catalog {
+    /// Begin a write to one package: the write lock taken (SQLite's
+    /// `BEGIN IMMEDIATE`; on PostgreSQL the package's row, locked `FOR
+    /// UPDATE`, which every write to the package takes first), then
+    /// `may_write` asked, inside the transaction, with the owners as they are
+    /// now: an owner removed after the caller's check can no longer write. A
+    /// refusal is `DbError::Denied` and nothing is written.
+    pub(crate) async fn begin_package_write(
+        &self,
+        package_id: &str,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<super::changes::Tx> {
+        let mut tx = self.begin_write().await?;
+        if self.dialect() == super::Dialect::Postgres {
+            sqlx::query("SELECT id FROM packages WHERE id = $1 FOR UPDATE")
+                .bind(package_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        if !may_write(&owners_in(&mut tx, package_id).await?) {
+            return Err(DbError::Denied("you no longer may write this package (its owners changed)".into()));
+        }
+        Ok(tx)
+    }
+
+    async fn package_of_version(&self, version_id: &str) -> DbResult<String> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT package_id FROM versions WHERE id = $1")
+            .bind(version_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|(p,)| p).ok_or(DbError::NotFound)
+    }
+
     pub async fn get_package(&self, registry: &str, name: &str) -> DbResult<Option<PackageRow>> {
         let sql = format!("SELECT {PACKAGE_COLS} FROM packages WHERE registry = $1 AND name = $2");
         let row = sqlx::query(AssertSqlSafe(sql)).bind(registry).bind(name).fetch_optional(self.pool()).await?;
@@ -255,13 +302,13 @@ impl Catalog {
             .fetch_one(&mut *tx)
             .await?;
         if !created_package {
-            let owners: Vec<(String, String)> =
-                sqlx::query_as("SELECT principal_type, principal_id FROM package_owners WHERE package_id = $1")
+            if self.dialect() == super::Dialect::Postgres {
+                sqlx::query("SELECT id FROM packages WHERE id = $1 FOR UPDATE")
                     .bind(&package_id)
-                    .fetch_all(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
-            let owners: Vec<(bool, String)> = owners.into_iter().map(|(t, id)| (t == "group", id)).collect();
-            if !may_write(&owners) {
+            }
+            if !may_write(&owners_in(&mut tx, &package_id).await?) {
                 return Err(DbError::Denied(format!("you do not own {}", v.display_name)));
             }
         }
@@ -436,8 +483,14 @@ impl Catalog {
     }
 
     /// Replace a version's metadata document (npm deprecate).
-    pub async fn update_version_metadata(&self, version_id: &str, metadata: &str) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn update_version_metadata(
+        &self,
+        version_id: &str,
+        metadata: &str,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let package_id = self.package_of_version(version_id).await?;
+        let mut tx = self.begin_package_write(&package_id, may_write).await?;
         sqlx::query("UPDATE versions SET metadata = $1 WHERE id = $2")
             .bind(metadata)
             .bind(version_id)
@@ -453,8 +506,19 @@ impl Catalog {
     /// which changes what its package's documents say; `served` tells the
     /// file feed whether the ecosystem serves the file after the change (it
     /// is recorded as withdrawn anyway while its version is yanked).
-    pub async fn update_file_metadata(&self, file_id: &str, metadata: &str, served: bool) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn update_file_metadata(
+        &self,
+        file_id: &str,
+        metadata: &str,
+        served: bool,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let (owner_of,): (String,) = sqlx::query_as("SELECT package_id FROM files WHERE id = $1")
+            .bind(file_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DbError::NotFound)?;
+        let mut tx = self.begin_package_write(&owner_of, may_write).await?;
         let (package_id, filename, yanked): (String, String, i64) = sqlx::query_as(
             "SELECT f.package_id, f.filename, v.yanked FROM files f JOIN versions v ON v.id = f.version_id WHERE f.id = $1",
         )
@@ -483,8 +547,15 @@ impl Catalog {
         Ok(())
     }
 
-    pub async fn set_yanked(&self, version_id: &str, yanked: bool, reason: Option<&str>) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_yanked(
+        &self,
+        version_id: &str,
+        yanked: bool,
+        reason: Option<&str>,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let package_id = self.package_of_version(version_id).await?;
+        let mut tx = self.begin_package_write(&package_id, may_write).await?;
         sqlx::query("UPDATE versions SET yanked = $1, yanked_reason = $2 WHERE id = $3")
             .bind(if yanked { 1i64 } else { 0i64 })
             .bind(reason)
@@ -513,8 +584,14 @@ impl Catalog {
 
     /// Delete some files of one version (old SNAPSHOT builds); their blobs
     /// are left to the garbage collector.
-    pub async fn delete_files(&self, package_id: &str, version_id: &str, filenames: &[String]) -> DbResult<u64> {
-        let mut tx = self.begin_write().await?;
+    pub async fn delete_files(
+        &self,
+        package_id: &str,
+        version_id: &str,
+        filenames: &[String],
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<u64> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         let mut deleted = 0;
         let key = super::feed::package_key(&mut tx, package_id).await?;
         let mut events = Vec::new();
@@ -544,8 +621,13 @@ impl Catalog {
     /// Delete one version; returns its files so their blobs can be released.
     /// Tags that pointed at it are removed. The package row stays even when
     /// this was its last version, so that its owners keep the name.
-    pub async fn delete_version(&self, package_id: &str, version: &str) -> DbResult<Vec<FileRow>> {
-        let mut tx = self.begin_write().await?;
+    pub async fn delete_version(
+        &self,
+        package_id: &str,
+        version: &str,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<Vec<FileRow>> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         let sql = format!(
             "SELECT {FILE_COLS} FROM files WHERE version_id IN (SELECT id FROM versions WHERE package_id = $1 AND version = $2)"
         );
@@ -601,8 +683,8 @@ impl Catalog {
 
     /// Delete a package with every version, file, tag and owner; returns the
     /// files so their blobs can be released.
-    pub async fn delete_package(&self, package_id: &str) -> DbResult<Vec<FileRow>> {
-        let mut tx = self.begin_write().await?;
+    pub async fn delete_package(&self, package_id: &str, may_write: &OwnerCheck<'_>) -> DbResult<Vec<FileRow>> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         let sql = format!("SELECT {FILE_COLS} FROM files WHERE package_id = $1");
         let files = sqlx::query(AssertSqlSafe(sql)).bind(package_id).fetch_all(&mut *tx).await?;
         let files = files.iter().map(FileRow::from_row).collect::<Result<Vec<_>, _>>()?;
@@ -636,8 +718,13 @@ impl Catalog {
         Ok(files)
     }
 
-    pub async fn set_visibility(&self, package_id: &str, visibility: Visibility) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_visibility(
+        &self,
+        package_id: &str,
+        visibility: Visibility,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         sqlx::query("UPDATE packages SET visibility = $1 WHERE id = $2")
             .bind(visibility.as_str())
             .bind(package_id)
@@ -658,8 +745,14 @@ impl Catalog {
         Ok(rows)
     }
 
-    pub async fn set_tag(&self, package_id: &str, tag: &str, version: &str) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_tag(
+        &self,
+        package_id: &str,
+        tag: &str,
+        version: &str,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         upsert_tag(&mut tx, package_id, tag, version).await?;
         let changed = super::changes::bump_package(&mut tx, package_id).await?;
         tx.commit().await?;
@@ -668,8 +761,8 @@ impl Catalog {
     }
 
     /// Returns whether the tag existed.
-    pub async fn delete_tag(&self, package_id: &str, tag: &str) -> DbResult<bool> {
-        let mut tx = self.begin_write().await?;
+    pub async fn delete_tag(&self, package_id: &str, tag: &str, may_write: &OwnerCheck<'_>) -> DbResult<bool> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         let res = sqlx::query("DELETE FROM package_tags WHERE package_id = $1 AND tag = $2")
             .bind(package_id)
             .bind(tag)
@@ -694,8 +787,14 @@ impl Catalog {
             .collect())
     }
 
-    pub async fn add_owner(&self, package_id: &str, is_group: bool, principal_id: &str) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
+    pub async fn add_owner(
+        &self,
+        package_id: &str,
+        is_group: bool,
+        principal_id: &str,
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<()> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         sqlx::query(
             "INSERT INTO package_owners (package_id, principal_type, principal_id, role, created_at)
              VALUES ($1, $2, $3, 'owner', $4) ON CONFLICT DO NOTHING",
@@ -715,8 +814,13 @@ impl Catalog {
     /// Remove `owners` (`(is_group, id)`) of a package in one transaction,
     /// unless that would leave it without any owner: then nothing is removed
     /// and the answer is `false`.
-    pub async fn remove_owners(&self, package_id: &str, owners: &[(bool, String)]) -> DbResult<bool> {
-        let mut tx = self.begin_write().await?;
+    pub async fn remove_owners(
+        &self,
+        package_id: &str,
+        owners: &[(bool, String)],
+        may_write: &OwnerCheck<'_>,
+    ) -> DbResult<bool> {
+        let mut tx = self.begin_package_write(package_id, may_write).await?;
         for (is_group, principal_id) in owners {
             sqlx::query(
                 "DELETE FROM package_owners WHERE package_id = $1 AND principal_type = $2 AND principal_id = $3",

@@ -36,6 +36,29 @@ pub struct Owned {
     pub claim: Option<ClaimRow>,
 }
 
+/// A package the caller may write (`RequestCtx::writable_package`): its row,
+/// and the write check to run again inside each write's transaction
+/// (`Writable::check`, the `may_write` of the catalog's package writes).
+pub struct Writable {
+    pub package: PackageRow,
+    principal: access::Principal,
+    claim_group: Option<String>,
+}
+
+impl std::ops::Deref for Writable {
+    type Target = PackageRow;
+    fn deref(&self) -> &PackageRow {
+        &self.package
+    }
+}
+
+impl Writable {
+    /// The write check over the owners as a transaction reads them.
+    pub fn check(&self) -> impl Fn(&[(bool, String)]) -> bool + Sync + '_ {
+        move |owners| access::may_write_package(&self.principal, true, owners, self.claim_group.as_deref())
+    }
+}
+
 /// Names that must never be answered from upstream (nor sent to one): every
 /// local package of this registry and its members, and every claimed prefix.
 pub struct Shadow {
@@ -277,13 +300,17 @@ impl RequestCtx {
 
     /// An existing package of this registry the caller may change (tags,
     /// yanks, owners, unpublish): 404 when absent, 403 when not theirs.
-    pub async fn writable_package(&self, key: &str, display: &str) -> AppResult<PackageRow> {
+    pub async fn writable_package(&self, key: &str, display: &str) -> AppResult<Writable> {
         let owned = self.own_package(key).await?;
         let Some(package) = &owned.package else {
             return Err(AppError::not_found(format!("{display} not found in registry {}", self.registry.name)));
         };
         self.check_write(&owned, &package.display_name).await?;
-        Ok(package.clone())
+        Ok(Writable {
+            package: package.clone(),
+            principal: self.principal.clone(),
+            claim_group: owned.claim.map(|c| c.group_id),
+        })
     }
 
     /// Commit a publish to this registry of the package `owned` (as checked

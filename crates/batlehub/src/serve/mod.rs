@@ -19,7 +19,7 @@ use axum::response::Response;
 use futures_util::future::BoxFuture;
 
 pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool};
-pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow};
+pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow, Writable};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};
 use crate::app::App;

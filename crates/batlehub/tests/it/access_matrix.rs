@@ -82,7 +82,11 @@ async fn no_combination_leaks_or_lets_a_write_through<F: Fixture>() {
             let p = s.app.catalog.get_package(reg_name, &key).await.expect("db").expect("row");
             s.app
                 .catalog
-                .set_visibility(&p.id, batlehub::access::Visibility::parse(visibility).expect("vis"))
+                .set_visibility(
+                    &p.id,
+                    batlehub::access::Visibility::parse(visibility).expect("vis"),
+                    batlehub::catalog::ANY_WRITER,
+                )
                 .await
                 .expect("set");
         }

@@ -150,9 +150,17 @@ user = ["releases:read", "source:read", "releases:write"]
     assert_eq!(publish(&c, &reg, ALICE, "@myorg/secret", "1.0.0").await.0, 201);
     assert_eq!(publish(&c, &reg, ALICE, "inside", "1.0.0").await.0, 201);
     let pkg = s.app.catalog.get_package("open", "@myorg/secret").await.expect("db").expect("row");
-    s.app.catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Team).await.expect("vis");
+    s.app
+        .catalog
+        .set_visibility(&pkg.id, batlehub::access::Visibility::Team, batlehub::catalog::ANY_WRITER)
+        .await
+        .expect("vis");
     let pkg = s.app.catalog.get_package("open", "inside").await.expect("db").expect("row");
-    s.app.catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Internal).await.expect("vis");
+    s.app
+        .catalog
+        .set_visibility(&pkg.id, batlehub::access::Visibility::Internal, batlehub::catalog::ANY_WRITER)
+        .await
+        .expect("vis");
 
     let get = |path: &str, token: Option<&str>| {
         let mut r = c.get(format!("{reg}/{path}"));
@@ -542,4 +550,71 @@ async fn maintainers_alone_change_owners_and_nothing_else() {
     let doc = json(c.get(format!("{reg}/owned-lib")).bearer_auth(BOB).send().await.expect("get")).await;
     assert_eq!(doc["maintainers"], json!([{ "name": "bob", "email": "" }]));
     assert!(doc["versions"]["1.0.0"].is_object());
+}
+
+/// Every package write of the catalog asks the write check with the owners
+/// as its own transaction reads them: once alice is no longer an owner, a
+/// check made for her refuses each write, and nothing changes.
+#[tokio::test]
+async fn package_writes_check_the_owners_inside_their_transaction() {
+    use batlehub::catalog::{ANY_WRITER, DbError};
+    let s = TestServer::start(&local("")).await;
+    let c = client();
+    let reg = s.reg("internal");
+    for v in ["1.0.0", "1.1.0"] {
+        assert_eq!(publish(&c, &reg, ALICE, "@myorg/guarded", v).await.0, 201);
+    }
+    let catalog = &s.app.catalog;
+    let pkg = catalog.get_package("internal", "@myorg/guarded").await.expect("get").expect("package");
+    let v1 = catalog.get_version(&pkg.id, "1.0.0").await.expect("get").expect("version");
+    let file = catalog.list_files(&pkg.id).await.expect("files").into_iter().next().expect("a file");
+    // The check alice passed before her write: she owns the package.
+    let alice_owns = |owners: &[(bool, String)]| owners.iter().any(|(g, id)| !*g && id == "alice");
+    catalog.add_owner(&pkg.id, false, "bob", &alice_owns).await.expect("alice may add bob");
+    // Then bob removes her, before her next writes reach the catalog.
+    let bob_owns = |owners: &[(bool, String)]| owners.iter().any(|(g, id)| !*g && id == "bob");
+    assert!(catalog.remove_owners(&pkg.id, &[(false, "alice".into())], &bob_owns).await.expect("remove"));
+    let denied = |r: Result<(), DbError>, what: &str| {
+        assert!(matches!(r, Err(DbError::Denied(_))), "{what} went through: {r:?}");
+    };
+    denied(catalog.set_yanked(&v1.id, true, None, &alice_owns).await, "set_yanked");
+    denied(catalog.update_version_metadata(&v1.id, "{}", &alice_owns).await, "update_version_metadata");
+    denied(catalog.update_file_metadata(&file.id, "{}", true, &alice_owns).await, "update_file_metadata");
+    denied(catalog.set_tag(&pkg.id, "beta", "1.0.0", &alice_owns).await, "set_tag");
+    denied(catalog.delete_tag(&pkg.id, "latest", &alice_owns).await.map(|_| ()), "delete_tag");
+    denied(catalog.add_owner(&pkg.id, false, "alice", &alice_owns).await, "add_owner");
+    denied(catalog.remove_owners(&pkg.id, &[(false, "bob".into())], &alice_owns).await.map(|_| ()), "remove_owners");
+    denied(
+        catalog.delete_files(&pkg.id, &v1.id, std::slice::from_ref(&file.filename), &alice_owns).await.map(|_| ()),
+        "delete_files",
+    );
+    denied(catalog.delete_version(&pkg.id, "1.0.0", &alice_owns).await.map(|_| ()), "delete_version");
+    denied(catalog.delete_package(&pkg.id, &alice_owns).await.map(|_| ()), "delete_package");
+    denied(
+        catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Internal, &alice_owns).await,
+        "set_visibility",
+    );
+    // Nothing changed.
+    let after = catalog.get_package("internal", "@myorg/guarded").await.expect("get").expect("still there");
+    assert_eq!(after.visibility, pkg.visibility);
+    let versions = catalog.list_versions(&pkg.id).await.expect("versions");
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().all(|v| !v.yanked && v.metadata != "{}"));
+    assert_eq!(catalog.list_files(&pkg.id).await.expect("files").len(), 2);
+    let owners: Vec<String> =
+        catalog.list_owners(&pkg.id).await.expect("owners").into_iter().map(|o| o.principal_id).collect();
+    assert_eq!(owners, ["bob"]);
+    assert_eq!(catalog.list_tags(&pkg.id).await.expect("tags"), [("latest".to_string(), "1.1.0".to_string())]);
+    // Through HTTP, alice is refused too, and bob may write.
+    let r = c
+        .delete(format!("{reg}/-/package/@myorg%2fguarded/dist-tags/beta"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .expect("rm");
+    assert_eq!(r.status(), 403);
+    catalog.set_tag(&pkg.id, "beta", "1.0.0", ANY_WRITER).await.expect("set up a tag");
+    let r =
+        c.delete(format!("{reg}/-/package/@myorg%2fguarded/dist-tags/beta")).bearer_auth(BOB).send().await.expect("rm");
+    assert_eq!(r.status(), 200);
 }

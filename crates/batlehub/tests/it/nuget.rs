@@ -406,7 +406,8 @@ async fn the_upload_card_takes_a_nupkg_and_symbols_follow_their_package() {
     assert_eq!(status, 400, "{page}");
     let (status, page) =
         crate::support::upload_card(&s, ALICE, "loc", "Carded.1.0.0.nupkg", nupkg("Carded", "1.0.0", ""), &[]).await;
-    assert_eq!(status, 201, "{page}");
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Published Carded 1.0.0 to loc"), "{page}");
     let c = client();
     let flat = c
         .get(format!("{}/nuget/v3/flat/carded/index.json", s.reg("loc")))

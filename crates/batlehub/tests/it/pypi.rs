@@ -383,7 +383,11 @@ async fn visibility_applies_to_pages_files_and_json() {
         200
     );
     let pkg = s.app.catalog.get_package("private", "team-secret").await.expect("db").expect("row");
-    s.app.catalog.set_visibility(&pkg.id, batlehub::access::Visibility::Team).await.expect("vis");
+    s.app
+        .catalog
+        .set_visibility(&pkg.id, batlehub::access::Visibility::Team, batlehub::catalog::ANY_WRITER)
+        .await
+        .expect("vis");
     for path in ["simple/team-secret/", "pypi/team-secret/json", "packages/team-secret/team_secret-1.0.tar.gz"] {
         assert_eq!(
             c.get(format!("{reg}/{path}")).basic_auth("bob", Some(BOB)).send().await.expect("get").status(),

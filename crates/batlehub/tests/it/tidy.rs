@@ -253,3 +253,18 @@ fn only_the_declaration_lists_the_ecosystems() {
         assert!(folders.iter().any(|f| f == k.folder()), "{k} is declared but ecosystems/{} is missing", k.folder());
     }
 }
+
+/// Package writes re-run the caller's write check inside their transaction
+/// (`Writable::check`): the catalog's allow-everyone check is for the
+/// server's own housekeeping, never a request's write.
+#[test]
+fn request_writes_carry_the_callers_check() {
+    let allowed = ["catalog/packages.rs", "ecosystems/maven/write.rs"];
+    for f in rust_files(&src()) {
+        let r = rel(&f);
+        if allowed.contains(&r.as_str()) {
+            continue;
+        }
+        assert!(!production_code(&f).contains("ANY_WRITER"), "{r} writes a package without the caller's check");
+    }
+}

@@ -308,6 +308,6 @@ async fn a_provider_subject_named_like_a_static_user_is_not_that_user() {
     // Mapping one person across providers is explicit: an owner adds the
     // scoped id (here through the catalog, as `cargo owner --add` does).
     let pkg = s.app.catalog.get_package("internal", "alices-lib").await.expect("db").expect("package");
-    s.app.catalog.add_owner(&pkg.id, false, "oidc:corp:alice").await.expect("owner");
+    s.app.catalog.add_owner(&pkg.id, false, "oidc:corp:alice", batlehub::catalog::ANY_WRITER).await.expect("owner");
     assert_eq!(publish(&c, &reg, &jwt, "alices-lib", "1.0.1").await.0, 201);
 }

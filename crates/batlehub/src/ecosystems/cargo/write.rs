@@ -143,7 +143,7 @@ pub async fn set_yanked(ctx: &RequestCtx, name: &CrateName, version: &str, yanke
         .get_version(&package.id, version)
         .await?
         .ok_or_else(|| AppError::not_found(format!("{} {version} not found", package.display_name)))?;
-    ctx.app.catalog.set_yanked(&v.id, yanked, None).await?;
+    ctx.app.catalog.set_yanked(&v.id, yanked, None, &package.check()).await?;
     ctx.audit_ok(if yanked { "yank" } else { "unyank" }, &package.display_name, Some(version));
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
@@ -176,9 +176,9 @@ pub async fn owners_change(ctx: &RequestCtx, name: &CrateName, body: Body, add: 
     let catalog = &ctx.app.catalog;
     if add {
         for (is_group, id) in &owners {
-            catalog.add_owner(&package.id, *is_group, id).await?;
+            catalog.add_owner(&package.id, *is_group, id, &package.check()).await?;
         }
-    } else if !catalog.remove_owners(&package.id, &owners).await? {
+    } else if !catalog.remove_owners(&package.id, &owners, &package.check()).await? {
         // Checked in the removal's transaction: never a crate without owners.
         return Err(AppError::bad_request("cannot remove every owner of a crate"));
     }

@@ -94,7 +94,7 @@ pub async fn yank(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppRes
         .into_iter()
         .find(|v| v.version == version)
         .ok_or_else(|| AppError::not_found(format!("{name} {version} not found")))?;
-    ctx.app.catalog.set_yanked(&row.id, true, Some("yanked")).await?;
+    ctx.app.catalog.set_yanked(&row.id, true, Some("yanked"), &package.check()).await?;
     ctx.audit_ok("yank", name.as_str(), Some(version));
     Ok(http::json(StatusCode::OK, &json!({ "status": "ok", "name": name.as_str(), "version": version, "yanked": true })))
 }

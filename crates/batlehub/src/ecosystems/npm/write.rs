@@ -248,7 +248,7 @@ fn conflict(name: &NpmName, version: &str) -> AppError {
 async fn set_maintainers(
     ctx: &RequestCtx,
     name: &NpmName,
-    package: &crate::catalog::PackageRow,
+    package: &crate::serve::Writable,
     maintainers: &Value,
 ) -> AppResult<Response> {
     let wanted: Vec<String> = maintainers
@@ -265,13 +265,13 @@ async fn set_maintainers(
     let users: Vec<&str> = current.iter().filter(|o| !o.is_group()).map(|o| o.principal_id.as_str()).collect();
     for w in wanted.iter().filter(|w| !users.contains(&w.as_str())) {
         tracing::debug!(owner = %w, "adding an owner");
-        catalog.add_owner(&package.id, false, w).await?;
+        catalog.add_owner(&package.id, false, w, &package.check()).await?;
         ctx.audit_ok("owner-add", &name.full(), None);
     }
     let gone: Vec<(bool, String)> =
         users.iter().filter(|u| !wanted.iter().any(|w| w == *u)).map(|u| (false, u.to_string())).collect();
     if !gone.is_empty() {
-        if !catalog.remove_owners(&package.id, &gone).await? {
+        if !catalog.remove_owners(&package.id, &gone, &package.check()).await? {
             return Err(AppError::bad_request("a package keeps at least one owner"));
         }
         for (_, u) in &gone {
@@ -321,7 +321,7 @@ async fn update_metadata(
                         None => stored.remove("deprecated"),
                     };
                     let text = serde_json::to_string(&stored).map_err(|e| AppError::internal(e.to_string()))?;
-                    catalog.update_version_metadata(&v.id, &text).await?;
+                    catalog.update_version_metadata(&v.id, &text, &package.check()).await?;
                     ctx.audit_ok(
                         if wanted.is_some() { "deprecate" } else { "undeprecate" },
                         &name.full(),
@@ -330,7 +330,7 @@ async fn update_metadata(
                 }
             }
             None if rev.is_some() => {
-                let files = catalog.delete_version(&package.id, &v.version).await?;
+                let files = catalog.delete_version(&package.id, &v.version, &package.check()).await?;
                 ctx.audit_ok("unpublish", &name.full(), Some(&v.version));
                 removed.extend(files);
             }
@@ -345,9 +345,9 @@ async fn update_metadata(
         for (tag, version) in catalog.list_tags(&package.id).await? {
             match tags.get(&tag).and_then(|v| v.as_str()) {
                 Some(v) if v == version => {}
-                Some(v) if remaining.contains(v) && valid_tag(&tag) => catalog.set_tag(&package.id, &tag, v).await?,
+                Some(v) if remaining.contains(v) && valid_tag(&tag) => catalog.set_tag(&package.id, &tag, v, &package.check()).await?,
                 _ => {
-                    catalog.delete_tag(&package.id, &tag).await?;
+                    catalog.delete_tag(&package.id, &tag, &package.check()).await?;
                 }
             }
         }
@@ -356,13 +356,13 @@ async fn update_metadata(
                 && remaining.contains(v)
                 && valid_tag(tag)
             {
-                catalog.set_tag(&package.id, tag, v).await?;
+                catalog.set_tag(&package.id, tag, v, &package.check()).await?;
             }
         }
     }
     if !removed.is_empty() && catalog.list_versions(&package.id).await?.is_empty() {
         // The blobs are left to the garbage collector (`batlehub gc`).
-        catalog.delete_package(&package.id).await?;
+        catalog.delete_package(&package.id, &package.check()).await?;
     }
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
@@ -370,7 +370,7 @@ async fn update_metadata(
 pub async fn unpublish_package(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> {
     let package = ctx.writable_package(&name.full(), &name.full()).await?;
     // The blobs are left to the garbage collector (`batlehub gc`).
-    ctx.app.catalog.delete_package(&package.id).await?;
+    ctx.app.catalog.delete_package(&package.id, &package.check()).await?;
     ctx.audit_ok("unpublish", &name.full(), None);
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
 }
@@ -382,7 +382,7 @@ pub async fn delete_tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) ->
     if let Some(file) = ctx.app.catalog.get_file(&package.id, filename).await?
         && let Some(v) = ctx.app.catalog.list_versions(&package.id).await?.into_iter().find(|v| v.id == file.version_id)
     {
-        ctx.app.catalog.delete_version(&package.id, &v.version).await?;
+        ctx.app.catalog.delete_version(&package.id, &v.version, &package.check()).await?;
         ctx.audit_ok("unpublish", &name.full(), Some(&v.version));
     }
     Ok(http::json(StatusCode::OK, &json!({ "ok": true })))
@@ -403,7 +403,7 @@ pub async fn dist_tag_set(ctx: &RequestCtx, name: &NpmName, tag: &str, body: Bod
     if tags.len() >= MAX_TAGS && !tags.iter().any(|(t, _)| t == tag) {
         return Err(AppError::bad_request(format!("a package has at most {MAX_TAGS} dist-tags")));
     }
-    ctx.app.catalog.set_tag(&package.id, tag, &version).await?;
+    ctx.app.catalog.set_tag(&package.id, tag, &version, &package.check()).await?;
     ctx.audit_ok("dist-tag-add", &name.full(), Some(&version));
     Ok(http::json(StatusCode::CREATED, &json!({ "ok": true })))
 }
@@ -413,7 +413,7 @@ pub async fn dist_tag_delete(ctx: &RequestCtx, name: &NpmName, tag: &str) -> App
         return Err(AppError::bad_request("the latest tag cannot be removed"));
     }
     let package = ctx.writable_package(&name.full(), &name.full()).await?;
-    if !ctx.app.catalog.delete_tag(&package.id, tag).await? {
+    if !ctx.app.catalog.delete_tag(&package.id, tag, &package.check()).await? {
         return Err(AppError::not_found(format!("{name} has no tag {tag}")));
     }
     ctx.audit_ok("dist-tag-rm", &name.full(), None);

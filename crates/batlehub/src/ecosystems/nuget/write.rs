@@ -169,7 +169,7 @@ pub async fn set_listed(ctx: &RequestCtx, id: &PackageId, version: &Version, lis
         .into_iter()
         .find(|v| v.version == version.key())
         .ok_or_else(|| AppError::not_found(format!("{id} {} not found", version.normalized())))?;
-    ctx.app.catalog.set_yanked(&row.id, !listed, (!listed).then_some("unlisted")).await?;
+    ctx.app.catalog.set_yanked(&row.id, !listed, (!listed).then_some("unlisted"), &package.check()).await?;
     let action = if listed { "relist" } else { "unlist" };
     ctx.audit_ok(action, &lid, Some(&version.normalized()));
     Ok(text(StatusCode::OK, &format!("{} {} {action}ed", package.display_name, version.normalized())))

@@ -110,7 +110,7 @@ pub async fn yank(ctx: &RequestCtx, parts: &Parts, body: Body, yanked: bool) -> 
         serde_json::from_str(&file.metadata).map_err(|e| AppError::internal(format!("stored gemspec: {e}")))?;
     spec.yanked = yanked;
     let metadata = serde_json::to_string(&spec).map_err(|e| AppError::internal(e.to_string()))?;
-    ctx.app.catalog.update_file_metadata(&file.id, &metadata, !yanked).await?;
+    ctx.app.catalog.update_file_metadata(&file.id, &metadata, !yanked, &package.check()).await?;
     let label = if platform == "ruby" { version.clone() } else { format!("{version}-{platform}") };
     if yanked {
         ctx.audit_ok("yank", &name, Some(&label));

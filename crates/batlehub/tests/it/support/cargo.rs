@@ -154,6 +154,12 @@ impl Protocol for CargoProtocol {
 pub struct CargoFixture;
 
 impl super::fixture::Fixture for CargoFixture {
+    /// `cargo search` on a mirror is asked of the upstream's web API, found
+    /// through its config.json.
+    fn is_upstream_search(path: &str) -> bool {
+        path == "/api/v1/crates" || path == "/index/config.json"
+    }
+
     const TYPE: &'static str = "cargo";
     const CLAIM: &'static str = "team-";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM_", "Team-"];
