@@ -213,7 +213,7 @@ pub type OwnerCheck<'a> = dyn Fn(&[(bool, String)]) -> bool + Sync + 'a;
 /// The check for writes made by the server itself or an admin tool, and by
 /// tests that set a row up: it allows every writer. Never for a request's
 /// write, whose check is the caller's (`serve::Writable::check`).
-pub static ANY_WRITER: &(dyn Fn(&[(bool, String)]) -> bool + Sync) = &|_| true;
+pub static ANY_WRITER: &OwnerCheck<'static> = &|_| true;
 
 /// A package's owners as `(is_group, id)`, read inside `tx`.
 async fn owners_in(tx: &mut super::changes::Tx, package_id: &str) -> DbResult<Vec<(bool, String)>> {
