@@ -77,6 +77,10 @@ fn describe_metrics() {
     );
     describe_counter!("batlehub_argon2_verifications_total", "Static tokens checked against an Argon2 hash");
     describe_counter!(
+        "batlehub_rate_limited_total",
+        "Registry requests refused with 429 for going over the registry's rate limit, by registry"
+    );
+    describe_counter!(
         "batlehub_http_requests_total",
         "Every HTTP request, by surface (proxy, api, ui, ops) and status"
     );

@@ -53,6 +53,10 @@ pub enum AppError {
     /// Too many attempts (failed authentications from one address, say).
     #[error("{0}")]
     TooManyRequests(String),
+    /// A request over a registry's rate limit; `retry_after` in seconds
+    /// (sent as `Retry-After`).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -98,10 +102,19 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests(_) | AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds the client should wait before it retries, if it should.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after, .. } => Some(*retry_after),
+            AppError::TooManyRequests(_) => Some(60),
+            _ => None,
         }
     }
 

@@ -294,17 +294,28 @@ pub fn public_base(server: &ServerConfig, headers: &HeaderMap, peer: Option<Sock
     format!("{scheme}://{host}")
 }
 
-/// The address of the client: the peer, or the first `X-Forwarded-For`
-/// address when the peer is a trusted proxy.
+/// The address of the client: the peer, or, when the peer is a trusted
+/// proxy, the `X-Forwarded-For` address that the trusted proxies saw: read
+/// from the right (each proxy appends the address it was reached from), the
+/// first that is not a trusted proxy. Entries further left were written by
+/// the client itself and could be anything, so they are never believed.
 pub fn client_addr(server: &ServerConfig, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<std::net::IpAddr> {
     let peer = peer?.ip();
-    if server.trusted_proxies.iter().any(|net| net.contains(&peer))
-        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Ok(ip) = forwarded.split(',').next().unwrap_or("").trim().parse()
-    {
-        return Some(ip);
+    let trusted = |ip: &std::net::IpAddr| server.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
     }
-    Some(peer)
+    let forwarded =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let mut client = peer;
+    for entry in forwarded.rsplit(',') {
+        let Ok(ip) = entry.trim().parse::<std::net::IpAddr>() else { break };
+        client = ip;
+        if !trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// A `Host` value safe to write into documents.
@@ -380,5 +391,33 @@ impl<F: FnOnce(u64, bool) + Send + 'static> Drop for CountedBody<F> {
     fn drop(&mut self) {
         let complete = http_body::Body::is_end_stream(&self.inner);
         self.finish(complete);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_as_far_as_trusted_proxies_wrote_them() {
+        let server =
+            ServerConfig { trusted_proxies: vec!["10.0.0.0/8".parse().expect("net")], ..ServerConfig::default() };
+        let with = |xff: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", xff.parse().expect("header"));
+            h
+        };
+        let proxy: SocketAddr = "10.0.0.5:4000".parse().expect("addr");
+        let outsider: SocketAddr = "198.51.100.7:4000".parse().expect("addr");
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().expect("ip"));
+        // The client's own entry (left) is not believed; the proxy's is.
+        assert_eq!(client_addr(&server, &with("1.2.3.4, 203.0.113.9"), Some(proxy)), ip("203.0.113.9"));
+        // Through two trusted proxies.
+        assert_eq!(client_addr(&server, &with("203.0.113.9, 10.0.0.7"), Some(proxy)), ip("203.0.113.9"));
+        // An untrusted peer's header is ignored.
+        assert_eq!(client_addr(&server, &with("1.2.3.4"), Some(outsider)), ip("198.51.100.7"));
+        // No header, or garbage: the proxy itself.
+        assert_eq!(client_addr(&server, &HeaderMap::new(), Some(proxy)), ip("10.0.0.5"));
+        assert_eq!(client_addr(&server, &with("not-an-ip"), Some(proxy)), ip("10.0.0.5"));
     }
 }

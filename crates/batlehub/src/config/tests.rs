@@ -478,3 +478,17 @@ name = "token"
         assert!(all.contains(needle), "{needle}: {all}");
     }
 }
+
+#[test]
+fn registry_rate_limits_are_positive_and_their_keys_known() {
+    let reg = |limits: &str| {
+        format!("[[registries]]\ntype = \"npm\"\nname = \"n\"\nmode = \"local\"\n[registries.limits]\n{limits}\n")
+    };
+    let cfg = parse(&reg("requests_per_minute = 600\nanonymous_requests_per_minute = 60")).expect("valid");
+    assert_eq!(cfg.registries[0].limits.requests_per_minute, Some(600));
+    assert_eq!(cfg.registries[0].limits.anonymous_requests_per_minute, Some(60));
+    let err = parse(&reg("requests_per_minute = 0")).expect_err("zero");
+    assert!(err.to_string().contains("limits.requests_per_minute must be at least 1"), "{err}");
+    let err = parse(&reg("request_per_minute = 10")).expect_err("unknown key");
+    assert!(err.to_string().contains("request_per_minute"), "{err}");
+}

@@ -482,6 +482,18 @@ pub struct RegistryConfig {
     /// checked by its ecosystem.
     #[serde(default)]
     pub options: toml::Table,
+    /// Request rate limits (`[registries.limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfigOfRegistry,
+}
+
+/// `[registries.limits]`: requests per minute, per signed-in identity and
+/// per anonymous client address; unset means unlimited.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfigOfRegistry {
+    pub requests_per_minute: Option<u32>,
+    pub anonymous_requests_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

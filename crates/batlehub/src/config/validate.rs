@@ -339,6 +339,17 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
                 ),
             );
         }
+        for (key, value) in [
+            ("requests_per_minute", r.limits.requests_per_minute),
+            ("anonymous_requests_per_minute", r.limits.anonymous_requests_per_minute),
+        ] {
+            if value == Some(0) {
+                c.push(
+                    at("limits"),
+                    format!("registry `{}`: limits.{key} must be at least 1 (leave it out for no limit)", r.name),
+                );
+            }
+        }
         for m in &r.members {
             match registries.iter().find(|(_, o)| &o.name == m) {
                 // Reported where it is defined.

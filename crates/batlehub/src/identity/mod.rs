@@ -91,7 +91,9 @@ pub async fn with_client<F: std::future::Future>(client: Option<IpAddr>, fut: F)
     CLIENT.scope(client, fut).await
 }
 
-fn current_client() -> Option<IpAddr> {
+/// The client address of the request being served (as the router saw it,
+/// forwarded addresses from trusted proxies included).
+pub fn current_client() -> Option<IpAddr> {
     CLIENT.try_with(|c| *c).ok().flatten()
 }
 

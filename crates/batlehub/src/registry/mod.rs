@@ -6,6 +6,7 @@
 //! and nothing here knows the application or a request: every function is
 //! given the catalog, the blob store and the caller it needs.
 
+pub mod rate;
 pub mod view;
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct Registry {
     /// The type's own settings (`[registries.options]`), checked by its
     /// ecosystem when the configuration was loaded.
     pub options: toml::Table,
+    /// Request rate limits, when configured.
+    pub rate: Option<Arc<rate::RateLimits>>,
     /// Every claim (configured and catalog) as last read, at which
     /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -68,6 +71,7 @@ impl RegistryMetrics {
     fn new(name: &str) -> RegistryMetrics {
         // The documented series exist from start-up, at 0.
         metrics::counter!("batlehub_upstream_errors_total", "registry" => name.to_string()).increment(0);
+        metrics::counter!("batlehub_rate_limited_total", "registry" => name.to_string()).increment(0);
         for kind in ["document", "artifact"] {
             for result in ["hit", "miss"] {
                 metrics::counter!("batlehub_cache_total", "registry" => name.to_string(), "kind" => kind, "result" => result)
@@ -113,6 +117,7 @@ impl Registry {
             metrics: Arc::new(RegistryMetrics::new(&c.name)),
             allowed_names: c.allow_upstream_names.iter().cloned().collect(),
             options: c.options.clone(),
+            rate: rate::RateLimits::new(&c.limits).map(Arc::new),
             claims_cache: Arc::default(),
         }
     }

@@ -156,8 +156,18 @@ pub async fn drive<E: Ecosystem>(
     let principal = match app.identity.resolve_with(&parts.headers, E::credential(&head)).await {
         Ok(p) => p,
         Err(_) if access == Access::Open => Principal::anonymous(),
-        Err(e) => return E::render_error(&e),
+        Err(e) => return refusal::<E>(&e),
     };
+    if let Some(rate) = &registry.rate
+        && let Err(limited) = rate.take(&principal, crate::identity::current_client(), &registry.name)
+    {
+        metrics::counter!("batlehub_rate_limited_total", "registry" => registry.name.clone()).increment(1);
+        let e = AppError::RateLimited { message: limited.message, retry_after: limited.retry_after };
+        let mut response = refusal::<E>(&e);
+        let note = response.extensions_mut().get_or_insert_default::<crate::http::RequestNote>();
+        note.user = Some(principal.label());
+        return response;
+    }
     let base = crate::http::public_base(&app.config.server, &parts.headers, peer);
     let ctx = RequestCtx::new::<E>(app, registry, principal, base);
     let ctx = match write_target::<E>(ctx, &op, access).await {
@@ -172,11 +182,23 @@ pub async fn drive<E: Ecosystem>(
         Ok(response) => response,
         Err(e) => {
             ctx.audit_denied(&e, access.is_write(), op.audit_name(), || op.package());
-            E::render_error(&e)
+            refusal::<E>(&e)
         }
     };
     let note = response.extensions_mut().get_or_insert_default::<crate::http::RequestNote>();
     note.user = Some(ctx.principal.label());
+    response
+}
+
+/// An error in the ecosystem's dialect, with `Retry-After` when the client
+/// should wait.
+fn refusal<E: Ecosystem>(e: &AppError) -> Response {
+    let mut response = E::render_error(e);
+    if let Some(secs) = e.retry_after()
+        && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
     response
 }
 

@@ -84,3 +84,69 @@ async fn upstream_requests_have_a_deadline() {
     assert!(crate::support::stored_blobs(&s).await.is_empty());
     up.release();
 }
+
+/// `[registries.limits]`: a minute's worth of requests per signed-in
+/// identity and per anonymous address, then 429 with `Retry-After`, in the
+/// registry's client dialect; other callers and other registries go on.
+#[tokio::test]
+async fn request_rate_limits_per_identity_and_per_address() {
+    let limited = |kind: &str, name: &str| {
+        format!(
+            "[[registries]]\ntype = \"{kind}\"\nname = \"{name}\"\nmode = \"local\"\n\
+             [registries.rbac]\nanonymous = [\"releases:read\", \"source:read\"]\nuser = [\"releases:read\", \"source:read\"]\n\
+             [registries.limits]\nrequests_per_minute = 3\nanonymous_requests_per_minute = 2\n"
+        )
+    };
+    let toml = config(&format!(
+        "{}{}[[registries]]\ntype = \"npm\"\nname = \"free\"\nmode = \"local\"\n",
+        limited("npm", "npm-lim"),
+        limited("pypi", "pypi-lim")
+    ));
+    let s = TestServer::start(&toml).await;
+    let c = crate::support::client();
+    let get = |url: String, token: Option<&'static str>| {
+        let mut r = c.get(url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("get") }
+    };
+    let npm = s.reg("npm-lim");
+    for i in 0..3 {
+        let r = get(format!("{npm}/left-pad"), Some(ALICE)).await;
+        assert_eq!(r.status(), 404, "request {i} is within the limit");
+    }
+    let r = get(format!("{npm}/left-pad"), Some(ALICE)).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: serde_json::Value = r.json().await.expect("npm's JSON error");
+    let message = body["error"].as_str().unwrap_or("");
+    assert!(message.contains("rate limit") && message.contains("alice"), "{body}");
+    // Bob has his own budget; anonymous callers count by address.
+    assert_eq!(get(format!("{npm}/left-pad"), Some(crate::support::BOB)).await.status(), 404);
+    for _ in 0..2 {
+        assert_eq!(get(format!("{npm}/left-pad"), None).await.status(), 404);
+    }
+    assert_eq!(get(format!("{npm}/left-pad"), None).await.status(), 429);
+    // PyPI's dialect: plain text.
+    let pypi = s.reg("pypi-lim");
+    for _ in 0..3 {
+        assert_eq!(get(format!("{pypi}/simple/nothing/"), Some(ALICE)).await.status(), 404);
+    }
+    let r = get(format!("{pypi}/simple/nothing/"), Some(ALICE)).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.expect("text").contains("rate limit of registry pypi-lim"));
+    // A registry without limits.
+    for _ in 0..10 {
+        assert_eq!(get(format!("{}/left-pad", s.reg("free")), Some(ALICE)).await.status(), 404);
+    }
+    let metrics = get(format!("{}/metrics", s.url), None).await.text().await.expect("metrics");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("batlehub_rate_limited_total") && l.contains("registry=\"npm-lim\""))
+        .unwrap_or_else(|| panic!("no rate-limit series: {metrics}"));
+    assert!(line.ends_with(" 2"), "{line}");
+    assert!(metrics.contains("batlehub_rate_limited_total{registry=\"free\"} 0"), "present from start-up");
+}
