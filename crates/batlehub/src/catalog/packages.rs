@@ -206,6 +206,58 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// A publish quota, checked inside the publish's transaction once its rows
+/// are written: over it, the publish is `DbError::Denied` and nothing stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    /// How a refusal names whose quota it is (`alice`, `group oidc:team`).
+    pub holder: String,
+    pub scope: QuotaScope,
+    pub versions: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// What a quota counts, in the publish's registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaScope {
+    /// The versions a user published (and their files).
+    Publisher(String),
+    /// The versions of packages whose names start with one of these.
+    Prefixes(Vec<String>),
+}
+
+/// Versions and file bytes in `registry` that `scope` counts, read in `tx`.
+async fn quota_usage(tx: &mut super::changes::Tx, registry: &str, scope: &QuotaScope) -> DbResult<(u64, u64)> {
+    let (filter, binds): (String, Vec<&str>) = match scope {
+        QuotaScope::Publisher(user) => ("v.published_by = $2".to_string(), vec![user.as_str()]),
+        QuotaScope::Prefixes(prefixes) if prefixes.is_empty() => return Ok((0, 0)),
+        QuotaScope::Prefixes(prefixes) => {
+            let terms: Vec<String> = (0..prefixes.len())
+                .map(|i| format!("substr(p.name, 1, length(CAST(${} AS TEXT))) = ${}", 2 + 2 * i, 3 + 2 * i))
+                .collect();
+            (format!("({})", terms.join(" OR ")), prefixes.iter().flat_map(|p| [p.as_str(), p.as_str()]).collect())
+        }
+    };
+    let versions_sql = format!(
+        "SELECT COUNT(*) FROM versions v JOIN packages p ON p.id = v.package_id WHERE p.registry = $1 AND {filter}"
+    );
+    let bytes_sql = format!(
+        "SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM files f JOIN versions v ON v.id = f.version_id
+         JOIN packages p ON p.id = v.package_id WHERE p.registry = $1 AND {filter}"
+    );
+    let mut q = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(versions_sql)).bind(registry);
+    for b in &binds {
+        q = q.bind(*b);
+    }
+    let (versions,) = q.fetch_one(&mut **tx).await?;
+    let mut q = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(bytes_sql)).bind(registry);
+    for b in &binds {
+        q = q.bind(*b);
+    }
+    let (bytes,) = q.fetch_one(&mut **tx).await?;
+    Ok((versions.max(0) as u64, bytes.max(0) as u64))
+}
+
 /// Decides whether a publisher may write a package with these owners
 /// (`(is_group, id)`): the write check, re-run inside a transaction.
 pub type OwnerCheck<'a> = dyn Fn(&[(bool, String)]) -> bool + Sync + 'a;
@@ -278,6 +330,7 @@ impl Catalog {
         v: &NewVersion,
         first_owner: Option<&str>,
         may_write: &OwnerCheck<'_>,
+        quotas: &[Quota],
     ) -> DbResult<PublishOutcome> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
@@ -385,6 +438,23 @@ impl Catalog {
                 } else {
                     e.into()
                 });
+            }
+        }
+        for quota in quotas {
+            let (versions, bytes) = quota_usage(&mut tx, &v.registry, &quota.scope).await?;
+            let over = |used: u64, limit: Option<u64>, what: &str| {
+                limit.filter(|l| used > *l).map(|l| {
+                    DbError::Denied(format!(
+                        "publish quota of registry {} reached: {} would have {used} {what} (the quota is {l}); \
+                         delete old versions or ask an admin for more",
+                        v.registry, quota.holder
+                    ))
+                })
+            };
+            if let Some(refusal) =
+                over(versions, quota.versions, "versions").or_else(|| over(bytes, quota.bytes, "bytes"))
+            {
+                return Err(refusal);
             }
         }
         for tag in &v.tags {

@@ -492,3 +492,21 @@ fn registry_rate_limits_are_positive_and_their_keys_known() {
     let err = parse(&reg("request_per_minute = 10")).expect_err("unknown key");
     assert!(err.to_string().contains("request_per_minute"), "{err}");
 }
+
+#[test]
+fn publish_quotas_need_a_limit_and_a_publishing_registry() {
+    let reg = |mode: &str, limits: &str| {
+        format!("[[registries]]\ntype = \"npm\"\nname = \"n\"\nmode = \"{mode}\"\nupstreams = []\n[registries.limits]\n{limits}\n")
+            .replace("upstreams = []\n", if mode == "proxy" { "upstreams = [\"https://npm-upstream.example\"]\n" } else { "" })
+    };
+    let cfg = parse(&reg(
+        "local",
+        "user_quota = { versions = 10, bytes = 1000 }\ngroup_quotas = { \"oidc:t\" = { bytes = 5 } }",
+    ))
+    .expect("valid");
+    assert_eq!(cfg.registries[0].limits.user_quota.as_ref().and_then(|q| q.versions), Some(10));
+    let err = parse(&reg("local", "user_quota = {}")).expect_err("empty");
+    assert!(err.to_string().contains("limits.user_quota needs `versions` or `bytes`"), "{err}");
+    let err = parse(&reg("proxy", "user_quota = { versions = 1 }")).expect_err("proxy");
+    assert!(err.to_string().contains("publish quotas need mode"), "{err}");
+}

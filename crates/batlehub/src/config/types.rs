@@ -494,6 +494,19 @@ pub struct RegistryConfig {
 pub struct LimitsConfigOfRegistry {
     pub requests_per_minute: Option<u32>,
     pub anonymous_requests_per_minute: Option<u32>,
+    /// What each user may have published to this registry.
+    pub user_quota: Option<QuotaConfig>,
+    /// What may be published under the namespaces each group claims here.
+    #[serde(default)]
+    pub group_quotas: BTreeMap<String, QuotaConfig>,
+}
+
+/// A publish quota: versions and bytes (of their files); unset is unlimited.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub versions: Option<u64>,
+    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -350,6 +350,19 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
                 );
             }
         }
+        let quotas = r.limits.user_quota.iter().map(|q| ("user_quota".to_string(), q));
+        let quotas = quotas.chain(r.limits.group_quotas.iter().map(|(g, q)| (format!("group_quotas.\"{g}\""), q)));
+        for (key, q) in quotas {
+            if q.versions.is_none() && q.bytes.is_none() || q.versions == Some(0) || q.bytes == Some(0) {
+                c.push(
+                    at("limits"),
+                    format!("registry `{}`: limits.{key} needs `versions` or `bytes`, each at least 1", r.name),
+                );
+            }
+        }
+        if !r.mode.has_local() && (r.limits.user_quota.is_some() || !r.limits.group_quotas.is_empty()) {
+            c.push(at("limits"), format!("registry `{}`: publish quotas need mode = \"local\" or \"hybrid\"", r.name));
+        }
         for m in &r.members {
             match registries.iter().find(|(_, o)| &o.name == m) {
                 // Reported where it is defined.

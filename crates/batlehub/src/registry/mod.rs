@@ -43,6 +43,8 @@ pub struct Registry {
     pub options: toml::Table,
     /// Request rate limits, when configured.
     pub rate: Option<Arc<rate::RateLimits>>,
+    /// `[registries.limits]` as configured (the publish quotas).
+    pub limits: crate::config::LimitsConfigOfRegistry,
     /// Every claim (configured and catalog) as last read, at which
     /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -118,6 +120,7 @@ impl Registry {
             allowed_names: c.allow_upstream_names.iter().cloned().collect(),
             options: c.options.clone(),
             rate: rate::RateLimits::new(&c.limits).map(Arc::new),
+            limits: c.limits.clone(),
             claims_cache: Arc::default(),
         }
     }
@@ -306,11 +309,13 @@ pub struct PublishFile {
 pub async fn commit_publish(
     blobs: &BlobStore,
     catalog: &Catalog,
+    registry: &Registry,
     principal: &Principal,
     claim: Option<&ClaimRow>,
     mut version: NewVersion,
     files: Vec<PublishFile>,
 ) -> AppResult<PublishOutcome> {
+    let quotas = publish_quotas(catalog, registry, principal, claim).await?;
     version.files.clear();
     for f in files {
         let committed = blobs.commit(f.pending).await?;
@@ -325,5 +330,48 @@ pub async fn commit_publish(
     // appeared since the caller's check (a concurrent first publish).
     let claim_group = claim.map(|c| c.group_id.as_str());
     let may_write = |owners: &[(bool, String)]| access::may_write_package(principal, true, owners, claim_group);
-    Ok(catalog.publish_version(&version, principal.user_id.as_deref(), &may_write).await?)
+    Ok(catalog.publish_version(&version, principal.user_id.as_deref(), &may_write, &quotas).await?)
+}
+
+/// The quotas a publish by `principal` counts against (`[registries.limits]`
+/// `user_quota`, and the `group_quotas` entry of the group whose claim covers
+/// the package: everything under that group's prefixes here). Admins have
+/// none.
+async fn publish_quotas(
+    catalog: &Catalog,
+    registry: &Registry,
+    principal: &Principal,
+    claim: Option<&ClaimRow>,
+) -> AppResult<Vec<crate::catalog::Quota>> {
+    use crate::catalog::{Quota, QuotaScope};
+    let mut quotas = Vec::new();
+    if principal.is_admin() {
+        return Ok(quotas);
+    }
+    if let (Some(q), Some(user)) = (&registry.limits.user_quota, &principal.user_id) {
+        quotas.push(Quota {
+            holder: user.clone(),
+            scope: QuotaScope::Publisher(user.clone()),
+            versions: q.versions,
+            bytes: q.bytes,
+        });
+    }
+    if let Some(c) = claim
+        && let Some((group, q)) =
+            registry.limits.group_quotas.iter().find(|(g, _)| access::normalize_group(g) == c.group_id)
+    {
+        let prefixes: Vec<String> = claims(catalog, registry)
+            .await?
+            .into_iter()
+            .filter(|o| o.group_id == c.group_id)
+            .map(|o| o.prefix)
+            .collect();
+        quotas.push(Quota {
+            holder: format!("group {group}"),
+            scope: QuotaScope::Prefixes(prefixes),
+            versions: q.versions,
+            bytes: q.bytes,
+        });
+    }
+    Ok(quotas)
 }

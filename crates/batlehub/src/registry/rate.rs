@@ -113,8 +113,12 @@ mod tests {
     }
 
     fn limits(user: Option<u32>, anon: Option<u32>) -> RateLimits {
-        RateLimits::new(&LimitsConfigOfRegistry { requests_per_minute: user, anonymous_requests_per_minute: anon })
-            .expect("limits")
+        RateLimits::new(&LimitsConfigOfRegistry {
+            requests_per_minute: user,
+            anonymous_requests_per_minute: anon,
+            ..Default::default()
+        })
+        .expect("limits")
     }
 
     #[test]

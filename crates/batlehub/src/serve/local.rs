@@ -326,7 +326,8 @@ impl RequestCtx {
         files: Vec<PublishFile>,
     ) -> AppResult<PublishOutcome> {
         let (blobs, catalog) = (&self.app.blobs, &self.app.catalog);
-        registry::commit_publish(blobs, catalog, &self.principal, owned.claim.as_ref(), version, files).await
+        registry::commit_publish(blobs, catalog, &self.registry, &self.principal, owned.claim.as_ref(), version, files)
+            .await
     }
 
     /// The local registries this request reads packages from: the members

@@ -42,7 +42,7 @@ async fn write_rows(s: &TestServer, name: &str, blob: BlobDigests) {
         visibility: Visibility::Public,
         append: false,
     };
-    s.app.catalog.publish_version(&version, Some("alice"), &|_| true).await.expect("rows");
+    s.app.catalog.publish_version(&version, Some("alice"), &|_| true, &[]).await.expect("rows");
 }
 
 async fn download(s: &TestServer, name: &str) -> (u16, Vec<u8>) {
@@ -126,7 +126,9 @@ async fn a_refused_publish_never_deletes_a_blob_a_concurrent_publish_references(
         content_type: "application/octet-stream".into(),
         metadata: "{}".into(),
     };
-    let refused = batlehub::registry::commit_publish(&s.app.blobs, &s.app.catalog, &bob, None, version, vec![file]);
+    let registry = s.app.registry("internal").expect("registry");
+    let refused =
+        batlehub::registry::commit_publish(&s.app.blobs, &s.app.catalog, registry, &bob, None, version, vec![file]);
     assert_eq!(refused.await.expect_err("refused").status(), 403);
     // B (the same bytes, as gc-racing) committed its blob during A's
     // transaction, finding it stored; now it writes its rows.

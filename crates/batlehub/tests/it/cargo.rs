@@ -535,7 +535,7 @@ async fn a_package_without_owners_fails_closed() {
         visibility: batlehub::access::Visibility::Public,
         append: false,
     };
-    s.app.catalog.publish_version(&orphan, None, &|_| true).await.expect("publish");
+    s.app.catalog.publish_version(&orphan, None, &|_| true, &[]).await.expect("publish");
     let p = s.app.catalog.get_package("internal", "orphan").await.expect("db").expect("row");
     assert!(s.app.catalog.list_owners(&p.id).await.expect("owners").is_empty());
     // It is not anyone's to take: only admins (and a claim's group) may write.

@@ -150,3 +150,63 @@ async fn request_rate_limits_per_identity_and_per_address() {
     assert!(line.ends_with(" 2"), "{line}");
     assert!(metrics.contains("batlehub_rate_limited_total{registry=\"free\"} 0"), "present from start-up");
 }
+
+/// Publish quotas (`[registries.limits]`): versions per user, bytes under a
+/// group's namespaces; the publish over a quota is refused in the client's
+/// dialect and leaves nothing; admins have none.
+#[tokio::test]
+async fn publish_quotas_per_user_and_per_group() {
+    use crate::support::npm::{publish, tarball};
+    let one = tarball("@team/one", "1.0.0", &[]).len() as u64;
+    let toml = config(&format!(
+        r#"
+[[registries]]
+type = "npm"
+name = "per-user"
+mode = "local"
+[registries.limits]
+user_quota = {{ versions = 2 }}
+
+[[registries]]
+type = "npm"
+name = "per-team"
+mode = "local"
+namespaces = [{{ prefix = "@team/", group = "oidc:my org" }}]
+[registries.limits.group_quotas]
+"oidc:my org" = {{ bytes = {} }}
+"#,
+        one * 5 / 2
+    ));
+    let s = TestServer::start(&toml).await;
+    let c = crate::support::client();
+    let reg = s.reg("per-user");
+    for v in ["1.0.0", "1.1.0"] {
+        assert_eq!(publish(&c, &reg, crate::support::BOB, "bobs-lib", v).await.0, 201);
+    }
+    let (status, body) = publish(&c, &reg, crate::support::BOB, "bobs-other", "1.0.0").await;
+    assert_eq!(status, 403, "{body}");
+    let message = body["error"].as_str().unwrap_or("");
+    assert!(
+        message.contains("publish quota of registry per-user reached: bob would have 3 versions (the quota is 2)"),
+        "{body}"
+    );
+    let r = c.get(format!("{reg}/bobs-other")).bearer_auth(ALICE).send().await.expect("get");
+    assert_eq!(r.status(), 404, "nothing of the refused publish stays");
+    // Another user has a quota of their own; admins have none.
+    assert_eq!(publish(&c, &reg, ALICE, "alices-lib", "1.0.0").await.0, 201);
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        assert_eq!(publish(&c, &reg, crate::support::ADMIN, "admins-lib", v).await.0, 201);
+    }
+    // The group's quota counts every package under its prefixes.
+    let team = s.reg("per-team");
+    assert_eq!(publish(&c, &team, ALICE, "@team/one", "1.0.0").await.0, 201);
+    assert_eq!(publish(&c, &team, ALICE, "@team/two", "1.0.0").await.0, 201);
+    let (status, body) = publish(&c, &team, ALICE, "@team/one", "1.1.0").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("group oidc:my org would have"), "{body}");
+    // Outside the namespace, the group's quota does not apply.
+    assert_eq!(publish(&c, &team, ALICE, "free-lib", "1.0.0").await.0, 201);
+    let doc: serde_json::Value =
+        c.get(format!("{team}/@team%2fone")).bearer_auth(ALICE).send().await.expect("get").json().await.expect("json");
+    assert!(doc["versions"].get("1.1.0").is_none(), "{doc}");
+}

@@ -190,7 +190,7 @@ async fn registry_wide_documents_have_every_gem_and_merge_the_upstream_specs() {
             visibility: batlehub::access::Visibility::Public,
             append: true,
         };
-        s.app.catalog.publish_version(&v, Some("alice"), &|_| true).await.expect("publish");
+        s.app.catalog.publish_version(&v, Some("alice"), &|_| true, &[]).await.expect("publish");
     }
     let c = client();
     let group = s.reg("gems");
