@@ -149,12 +149,20 @@ pub fn document(
     h.insert(header::VARY, HeaderValue::from_static("Accept, Authorization"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     if let Some(state) = state {
-        h.insert(CACHE_HEADER, HeaderValue::from_static(state.as_str()));
-        if state == CacheState::Stale {
-            h.insert(header::WARNING, HeaderValue::from_static("110 batlehub \"Response is Stale\""));
-        }
+        mark_cache_state(&mut response, state);
     }
     response
+}
+
+/// Say how a response built from an upstream document was served
+/// (`x-batlehub-cache`), with a `Warning` when it is stale (the upstream
+/// could not be asked).
+pub fn mark_cache_state(response: &mut Response, state: CacheState) {
+    let h = response.headers_mut();
+    h.insert(CACHE_HEADER, HeaderValue::from_static(state.as_str()));
+    if state == CacheState::Stale {
+        h.insert(header::WARNING, HeaderValue::from_static("110 batlehub \"Response is Stale\""));
+    }
 }
 
 /// Stream an artifact, counting the bytes served on `counter`.

@@ -331,6 +331,94 @@ pub async fn digest_mismatch_is_502_and_nothing_kept<F: Fixture>() {
     assert_eq!(stored_blobs(&s).await.len(), 1, "{}", F::TYPE);
 }
 
+fn upstream_errors(registry: &str) -> u64 {
+    let text = batlehub::app::prometheus().render();
+    text.lines()
+        .filter(|l| l.starts_with("batlehub_upstream_errors_total{") && l.contains(&format!("registry=\"{registry}\"")))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()))
+        .map(|n| n as u64)
+        .sum()
+}
+
+/// An artifact request: the reply (its body as text, for error messages)
+/// and the bytes when the whole body arrived.
+async fn fetch(c: &reqwest::Client, url: &str) -> (Reply, Option<Vec<u8>>) {
+    let r = c.get(url).send().await.expect("get");
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let bytes = r.bytes().await.ok().map(|b| b.to_vec());
+    let body = bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    (Reply { status, headers, body }, bytes)
+}
+
+/// Fault injection on the proxy path: an upstream that breaks off mid-body
+/// (its `Content-Length` a lie), answers 5xx or stalls past the deadline
+/// never gets bad bytes kept; every waiter of one shared fetch gets a clear
+/// error in the client's shape; what is cached keeps being served, stale
+/// metadata marked with a `Warning`; each failure is counted.
+pub async fn upstream_faults_are_contained<F: Fixture>() {
+    use crate::support::fake::Behaviour;
+    let up = F::upstream().await;
+    let (cached, cold) = (F::name("cached", false), F::name("cold", false));
+    let cached_bytes = F::seed(&up, &cached, "1.0.0");
+    let cold_bytes = F::seed(&up, &cold, "1.0.0");
+    let registry = format!("faults-{}", F::TYPE);
+    let s = TestServer::with(
+        &[Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up)).open_read().metadata_ttl(0)],
+        "[limits]\nupstream_artifact_timeout_secs = 2\nupstream_document_timeout_secs = 2\n",
+    )
+    .await;
+    let c = client();
+    let base = s.reg(&registry);
+    let listing = format!("{base}{}", F::listing(&cached));
+    let cached_url = format!("{base}{}", F::artifact(&cached, "1.0.0"));
+    let cold_url = format!("{base}{}", F::artifact(&cold, "1.0.0"));
+    assert_eq!(get(&c, listing.clone(), None).await.status, 200, "{}", F::TYPE);
+    let (warm, bytes) = fetch(&c, &cached_url).await;
+    assert_eq!((warm.status, bytes), (200, Some(cached_bytes.clone())), "{}", F::TYPE);
+    let kept = stored_blobs(&s).await.len();
+
+    // Broken off mid-body, eight clients at once: each gets an error in
+    // its client's shape, nothing is kept, and the failure is counted.
+    let errors = upstream_errors(&registry);
+    up.set(Behaviour::Truncate);
+    let replies = futures_util::future::join_all((0..8).map(|_| fetch(&c, &cold_url))).await;
+    for (r, bytes) in &replies {
+        assert!(r.status >= 500 || bytes.is_none(), "{}: a broken fetch was served whole: {}", F::TYPE, r.status);
+        if r.status >= 500 {
+            message::<F>("an upstream that broke off", r);
+        }
+    }
+    assert_eq!(stored_blobs(&s).await.len(), kept, "{}: a truncated artifact was kept", F::TYPE);
+    assert!(upstream_errors(&registry) > errors, "{}: the failure was not counted", F::TYPE);
+
+    // Down (503): the cached artifact is still served, the listing from
+    // the cache marked stale, the cold artifact a clear 502.
+    up.set(Behaviour::Fail);
+    let (r, bytes) = fetch(&c, &cached_url).await;
+    assert_eq!((r.status, bytes), (200, Some(cached_bytes.clone())), "{}", F::TYPE);
+    let r = get(&c, listing.clone(), None).await;
+    assert_eq!(r.status, 200, "{}: stale metadata is served while the upstream is down: {}", F::TYPE, r.body);
+    let warning = r.headers.get("warning").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(warning.starts_with("110 "), "{}: stale metadata carries a Warning: {:?}", F::TYPE, r.headers);
+    let (r, _) = fetch(&c, &cold_url).await;
+    assert!(r.status >= 500, "{}: {}", F::TYPE, r.status);
+    message::<F>("an upstream that is down", &r);
+
+    // Stalled past the deadline: every waiter is released with an error.
+    up.set(Behaviour::Stall);
+    let replies = futures_util::future::join_all((0..4).map(|_| fetch(&c, &cold_url))).await;
+    for (r, bytes) in &replies {
+        assert!(r.status >= 500 || bytes.is_none(), "{}: a stalled fetch was served whole: {}", F::TYPE, r.status);
+    }
+    up.release();
+    assert_eq!(stored_blobs(&s).await.len(), kept, "{}: a stalled artifact was kept", F::TYPE);
+
+    // Back up: the cold artifact arrives whole.
+    up.set(Behaviour::Normal);
+    let (r, bytes) = fetch(&c, &cold_url).await;
+    assert_eq!((r.status, bytes), (200, Some(cold_bytes)), "{}", F::TYPE);
+}
+
 pub async fn bad_names_and_traversal_are_4xx<F: Fixture>() {
     let s = TestServer::with(&[Reg::local(F::TYPE, "internal")], "").await;
     let addr = s.url.trim_start_matches("http://").to_string();
@@ -616,6 +704,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn bad_names_and_traversal_are_4xx() {
                     super::bad_names_and_traversal_are_4xx::<F>().await;
+                }
+                #[tokio::test]
+                async fn upstream_faults_are_contained() {
+                    super::upstream_faults_are_contained::<F>().await;
                 }
             }
         )*

@@ -151,7 +151,9 @@ pub async fn info(ctx: &RequestCtx, name: &str, headers: &HeaderMap) -> AppResul
     let served = ctx.document(info_fetch(ctx, name)).await?;
     let body = served.doc.body.clone();
     let rendered = ctx.rendered((served.doc.generation, "rubygems-info-upstream", String::new()), move || Ok(body.to_vec())).await?;
-    Ok(index_response(headers, &rendered))
+    let mut response = index_response(headers, &rendered);
+    crate::http::mark_cache_state(&mut response, served.state);
+    Ok(response)
 }
 
 pub fn info_fetch(ctx: &RequestCtx, name: &str) -> DocFetch {

@@ -15,6 +15,7 @@ pub struct Reg {
     allowed: Vec<String>,
     artifact_hosts: Vec<String>,
     allow_private_addresses: bool,
+    metadata_ttl_secs: Option<u64>,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -33,6 +34,7 @@ impl Reg {
             allowed: Vec::new(),
             artifact_hosts: Vec::new(),
             allow_private_addresses: false,
+            metadata_ttl_secs: None,
         }
     }
 
@@ -97,6 +99,12 @@ impl Reg {
         self.rbac(OPEN_READ)
     }
 
+    /// `[registries.cache] metadata_ttl_secs`.
+    pub fn metadata_ttl(mut self, secs: u64) -> Reg {
+        self.metadata_ttl_secs = Some(secs);
+        self
+    }
+
     pub fn toml(&self) -> String {
         let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
         let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
@@ -122,6 +130,9 @@ impl Reg {
         }
         if let Some(rbac) = self.rbac {
             t.push_str(&format!("[registries.rbac]\n{rbac}"));
+        }
+        if let Some(ttl) = self.metadata_ttl_secs {
+            t.push_str(&format!("[registries.cache]\nmetadata_ttl_secs = {ttl}\n"));
         }
         t
     }

@@ -35,6 +35,9 @@ pub enum Behaviour {
     Stall,
     /// Nothing is answered at all (not even headers) until `release()`.
     Hang,
+    /// Artifacts announce their whole length, send half, then break off
+    /// (the connection is dropped mid-body).
+    Truncate,
 }
 
 /// One file the fake upstream holds.
@@ -272,6 +275,9 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
             if behaviour == Behaviour::Stall {
                 return stalled(bytes, st);
             }
+            if behaviour == Behaviour::Truncate {
+                return truncated(bytes);
+            }
             if chunked {
                 let half = bytes.len() / 2;
                 let parts = [Bytes::copy_from_slice(&bytes[..half]), Bytes::copy_from_slice(&bytes[half..])];
@@ -286,6 +292,17 @@ async fn handle<P: Protocol>(State(st): State<Arc<Shared<P>>>, req: Request) -> 
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
     }
+}
+
+/// A `Content-Length` of all of `bytes`, the first half, then a broken body.
+fn truncated(bytes: Vec<u8>) -> Response {
+    let len = bytes.len();
+    let first = Bytes::copy_from_slice(&bytes[..len / 2]);
+    let parts: Vec<Result<Bytes, std::io::Error>> =
+        vec![Ok(first), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the upstream broke off"))];
+    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(parts)));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
 }
 
 /// The first half of `bytes` at once, the rest once released.
