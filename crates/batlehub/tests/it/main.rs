@@ -21,6 +21,7 @@ mod composer;
 mod composer_client;
 mod conformance;
 mod contract;
+mod crash;
 mod csrf;
 mod fuzz_corpus;
 mod go;
