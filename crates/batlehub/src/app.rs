@@ -77,6 +77,15 @@ fn describe_metrics() {
     );
     describe_counter!("batlehub_argon2_verifications_total", "Static tokens checked against an Argon2 hash");
     describe_counter!(
+        "batlehub_cache_evictions_total",
+        "Cached upstream artifacts forgotten by a registry's cache limits, by registry"
+    );
+    metrics::describe_gauge!(
+        "batlehub_cache_bytes",
+        Unit::Bytes,
+        "Bytes of cached upstream artifacts, by registry (as of the last eviction pass)"
+    );
+    describe_counter!(
         "batlehub_rate_limited_total",
         "Registry requests refused with 429 for going over the registry's rate limit, by registry"
     );
@@ -184,6 +193,27 @@ impl AppState {
         self.registries.get(name)
     }
 
+    /// Apply every registry's cache limits now (`[registries.cache]`
+    /// `max_bytes`, `evict_after_days`), after writing the batched access
+    /// times; returns how many cached artifacts went.
+    pub async fn evict_caches(&self) -> usize {
+        self.artifacts.flush_access().await;
+        let mut gone = 0;
+        for r in &self.config.registries {
+            let unused_since = r.cache.evict_after_days.map(|d| {
+                crate::catalog::now_ms().saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
+            });
+            if r.cache.max_bytes.is_none() && unused_since.is_none() {
+                continue;
+            }
+            match self.artifacts.evict(&r.name, r.cache.max_bytes, unused_since).await {
+                Ok(n) => gone += n,
+                Err(e) => tracing::warn!(registry = %r.name, error = %e, "cache eviction failed"),
+            }
+        }
+        gone
+    }
+
     /// Write what is batched (audit rows, token use) now.
     pub async fn flush(&self) {
         let events = self.audit.take();
@@ -191,16 +221,23 @@ impl AppState {
             tracing::warn!(error = %e, count = events.len(), "could not write audit events");
         }
         self.identity.flush_touched().await;
+        self.artifacts.flush_access().await;
     }
 }
 
 fn spawn_flusher(app: std::sync::Weak<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
             app.flush().await;
+            // Cache limits once every 30 s.
+            ticks += 1;
+            if ticks % 15 == 0 {
+                app.evict_caches().await;
+            }
         }
     });
 }

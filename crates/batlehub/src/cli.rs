@@ -72,6 +72,12 @@ pub enum Command {
         #[arg(long)]
         grace_secs: Option<u64>,
     },
+    /// Cached upstream artifacts: sizes, and eviction by the registries'
+    /// `[registries.cache]` limits
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// An ecosystem's tool (`batlehub --help` lists them)
     #[command(external_subcommand)]
     Tool(Vec<String>),
@@ -79,6 +85,23 @@ pub enum Command {
     /// digest and size; exit non-zero if one is missing or corrupt
     Fsck {
         /// The configuration file (its [database] and [storage])
+        #[arg(long, short, env = "BATLEHUB_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Each registry's cached artifacts: how many, their bytes, its limits
+    Stats {
+        /// The configuration file (its [database] and registries)
+        #[arg(long, short, env = "BATLEHUB_CONFIG")]
+        config: PathBuf,
+    },
+    /// Apply the registries' cache limits now (`max_bytes`, `evict_after_days`);
+    /// the blobs nothing references any more go with the next `batlehub gc`
+    Evict {
+        /// The configuration file (its [database], [storage] and registries)
         #[arg(long, short, env = "BATLEHUB_CONFIG")]
         config: PathBuf,
     },
@@ -342,6 +365,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 grace.as_secs(),
                 r.leased
             );
+            Ok(())
+        }
+        Command::Cache { command: CacheCommand::Stats { config } } => {
+            let config = load_config(&config)?;
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            for r in config.registries.iter().filter(|r| r.mode.has_upstream()) {
+                let (n, bytes) = catalog.cache_usage(&r.name).await?;
+                let cap = r.cache.max_bytes.map_or("no cap".to_string(), |m| format!("cap {m} bytes"));
+                let age = r
+                    .cache
+                    .evict_after_days
+                    .map_or("kept however old".to_string(), |d| format!("evicted after {d} days unused"));
+                println!("{}: {n} cached artifacts, {bytes} bytes ({cap}, {age})", r.name);
+            }
+            catalog.close().await;
+            Ok(())
+        }
+        Command::Cache { command: CacheCommand::Evict { config } } => {
+            let config = load_config(&config)?;
+            let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let store = crate::blobs::BlobStore::attach(&config.storage).await?;
+            let cache = crate::upstream::artifacts::ArtifactCache::new(store, catalog.clone(), 1 << 20);
+            for r in &config.registries {
+                let unused_since = r.cache.evict_after_days.map(|d| {
+                    crate::catalog::now_ms()
+                        .saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
+                });
+                if r.cache.max_bytes.is_none() && unused_since.is_none() {
+                    continue;
+                }
+                let gone =
+                    cache.evict(&r.name, r.cache.max_bytes, unused_since).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (n, bytes) = catalog.cache_usage(&r.name).await?;
+                println!("{}: {gone} evicted; {n} cached artifacts, {bytes} bytes left", r.name);
+            }
+            catalog.close().await;
             Ok(())
         }
         Command::Fsck { config } => {

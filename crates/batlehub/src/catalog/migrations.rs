@@ -233,6 +233,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         9,
         &["ALTER TABLE namespace_claims ADD COLUMN claimed_via TEXT NOT NULL DEFAULT 'api'"],
     ),
+    (
+        // When each cached artifact was last served (written in batches),
+        // for least-recently-used eviction.
+        10,
+        &[
+            "ALTER TABLE cached_artifacts ADD COLUMN accessed_at BIGINT NOT NULL DEFAULT 0",
+            "UPDATE cached_artifacts SET accessed_at = fetched_at",
+            "CREATE INDEX cached_artifacts_lru ON cached_artifacts (registry, accessed_at)",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

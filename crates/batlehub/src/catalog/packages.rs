@@ -1093,10 +1093,11 @@ impl Catalog {
 
     pub async fn put_cached_artifact(&self, registry: &str, key: &str, row: &CachedArtifactRow) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO cached_artifacts (registry, cache_key, sha256, size, content_type, source_url, fetched_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO cached_artifacts (registry, cache_key, sha256, size, content_type, source_url, fetched_at, accessed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
              ON CONFLICT (registry, cache_key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
-               content_type = excluded.content_type, source_url = excluded.source_url, fetched_at = excluded.fetched_at",
+               content_type = excluded.content_type, source_url = excluded.source_url, fetched_at = excluded.fetched_at,
+               accessed_at = excluded.accessed_at",
         )
         .bind(registry)
         .bind(key)
@@ -1108,6 +1109,87 @@ impl Catalog {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Record when cached artifacts were last served: `(registry, key,
+    /// epoch ms)`, one transaction for the batch (never a write per hit).
+    pub async fn touch_cached_artifacts(&self, touched: &[(String, String, i64)]) -> DbResult<()> {
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (registry, key, at) in touched {
+            sqlx::query(
+                "UPDATE cached_artifacts SET accessed_at = $3 WHERE registry = $1 AND cache_key = $2 AND accessed_at < $3",
+            )
+            .bind(registry)
+            .bind(key)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The cached artifacts of a registry: how many, and their bytes.
+    pub async fn cache_usage(&self, registry: &str) -> DbResult<(u64, u64)> {
+        let (n, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM cached_artifacts WHERE registry = $1",
+        )
+        .bind(registry)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((n.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    /// Forget cached artifacts of `registry`: those not served since
+    /// `unused_since` (epoch ms), then the least recently served until the
+    /// rest fits in `max_bytes`. Returns the keys forgotten. Only cache rows
+    /// go: a blob a published file or another row references stays, and one
+    /// nothing references is left to the garbage collector.
+    pub async fn evict_cached(
+        &self,
+        registry: &str,
+        max_bytes: Option<u64>,
+        unused_since: Option<i64>,
+    ) -> DbResult<Vec<String>> {
+        let mut evicted = Vec::new();
+        if let Some(cutoff) = unused_since {
+            let old: Vec<(String,)> =
+                sqlx::query_as("SELECT cache_key FROM cached_artifacts WHERE registry = $1 AND accessed_at < $2")
+                    .bind(registry)
+                    .bind(cutoff)
+                    .fetch_all(self.pool())
+                    .await?;
+            for (key,) in old {
+                self.delete_cached_artifact(registry, &key).await?;
+                evicted.push(key);
+            }
+        }
+        if let Some(max) = max_bytes {
+            let (_, mut used) = self.cache_usage(registry).await?;
+            while used > max {
+                let oldest: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT cache_key, size FROM cached_artifacts WHERE registry = $1 ORDER BY accessed_at, cache_key LIMIT 100",
+                )
+                .bind(registry)
+                .fetch_all(self.pool())
+                .await?;
+                if oldest.is_empty() {
+                    break;
+                }
+                for (key, size) in oldest {
+                    if used <= max {
+                        break;
+                    }
+                    self.delete_cached_artifact(registry, &key).await?;
+                    used = used.saturating_sub(size.max(0) as u64);
+                    evicted.push(key);
+                }
+            }
+        }
+        Ok(evicted)
     }
 
     pub async fn delete_cached_artifact(&self, registry: &str, key: &str) -> DbResult<()> {

@@ -557,11 +557,23 @@ pub struct CacheConfig {
     /// is asked again. Unset: the registry type's default (not remembered,
     /// unless the type's clients probe paths that do not exist).
     pub negative_ttl_secs: Option<u64>,
+    /// Cached upstream artifacts are kept within this many bytes, the least
+    /// recently served forgotten first. Unset: no cap.
+    pub max_bytes: Option<u64>,
+    /// Cached upstream artifacts not served for this many days are
+    /// forgotten. Unset: kept however old.
+    pub evict_after_days: Option<u64>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { metadata_ttl_secs: 300, verify_before_serve_bytes: 4 * 1024 * 1024, negative_ttl_secs: None }
+        CacheConfig {
+            metadata_ttl_secs: 300,
+            verify_before_serve_bytes: 4 * 1024 * 1024,
+            negative_ttl_secs: None,
+            max_bytes: None,
+            evict_after_days: None,
+        }
     }
 }
 

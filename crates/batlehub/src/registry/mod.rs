@@ -74,6 +74,7 @@ impl RegistryMetrics {
         // The documented series exist from start-up, at 0.
         metrics::counter!("batlehub_upstream_errors_total", "registry" => name.to_string()).increment(0);
         metrics::counter!("batlehub_rate_limited_total", "registry" => name.to_string()).increment(0);
+        metrics::counter!("batlehub_cache_evictions_total", "registry" => name.to_string()).increment(0);
         for kind in ["document", "artifact"] {
             for result in ["hit", "miss"] {
                 metrics::counter!("batlehub_cache_total", "registry" => name.to_string(), "kind" => kind, "result" => result)

@@ -157,11 +157,17 @@ struct Inflight {
     progress: watch::Receiver<Progress>,
 }
 
+/// Access times remembered between flushes, at most (beyond, new keys wait
+/// for the next flush; their fetch time stands in).
+const MAX_TOUCHED: usize = 100_000;
+
 pub struct ArtifactCache {
     blobs: BlobStore,
     catalog: Catalog,
     index: moka::future::Cache<String, CachedArtifactRow>,
     inflight: tokio::sync::Mutex<HashMap<String, Arc<Inflight>>>,
+    /// `(registry, key)` → when last served, not yet written.
+    touched: std::sync::Mutex<HashMap<(String, String), i64>>,
 }
 
 impl ArtifactCache {
@@ -179,11 +185,61 @@ impl ArtifactCache {
                 .max_capacity(index_bytes)
                 .build(),
             inflight: tokio::sync::Mutex::new(HashMap::new()),
+            touched: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
+    /// Remember that a cached artifact was served now (for eviction); the
+    /// catalog is written in batches by [`ArtifactCache::flush_access`].
+    fn touch(&self, registry: &str, key: &CacheKey) {
+        if let Ok(mut t) = self.touched.lock()
+            && (t.len() < MAX_TOUCHED || t.contains_key(&(registry.to_string(), key.to_string())))
+        {
+            t.insert((registry.to_string(), key.to_string()), now_ms());
+        }
+    }
+
+    /// Write the batched access times (one transaction).
+    pub async fn flush_access(&self) {
+        let batch: Vec<(String, String, i64)> = match self.touched.lock() {
+            Ok(mut t) => t.drain().map(|((r, k), at)| (r, k, at)).collect(),
+            Err(_) => return,
+        };
+        if let Err(e) = self.catalog.touch_cached_artifacts(&batch).await {
+            tracing::warn!(error = %e, count = batch.len(), "could not record cached artifacts' access times");
+        }
+    }
+
+    /// Forget cached artifacts of `registry` beyond its limits (see
+    /// `Catalog::evict_cached`); returns how many went.
+    pub async fn evict(
+        &self,
+        registry: &str,
+        max_bytes: Option<u64>,
+        unused_since: Option<i64>,
+    ) -> Result<usize, UpstreamError> {
+        let gone = self
+            .catalog
+            .evict_cached(registry, max_bytes, unused_since)
+            .await
+            .map_err(|e| UpstreamError::Storage(e.to_string()))?;
+        for key in &gone {
+            self.index.invalidate(&format!("{registry}\0{key}")).await;
+        }
+        if !gone.is_empty() {
+            metrics::counter!("batlehub_cache_evictions_total", "registry" => registry.to_string())
+                .increment(gone.len() as u64);
+            tracing::info!(registry, evicted = gone.len(), "cached artifacts evicted");
+        }
+        if let Ok((_, bytes)) = self.catalog.cache_usage(registry).await {
+            metrics::gauge!("batlehub_cache_bytes", "registry" => registry.to_string()).set(bytes as f64);
+        }
+        Ok(gone.len())
+    }
+
     /// The cached artifact, if stored. Reads the catalog only when the
-    /// in-memory index misses; writes nothing.
+    /// in-memory index misses; writes nothing (the access time is
+    /// remembered for the next batch).
     pub async fn cached(&self, registry: &str, key: &CacheKey) -> Result<Option<Artifact>, UpstreamError> {
         let map_key = format!("{registry}\0{key}");
         let row = match self.index.get(&map_key).await {
@@ -202,7 +258,10 @@ impl ArtifactCache {
         };
         let Some(row) = row else { return Ok(None) };
         match self.blobs.open_readable(&row.sha256).await {
-            Ok(Some((file, size))) => Ok(Some(Artifact::Stored { file, size, content_type: row.content_type })),
+            Ok(Some((file, size))) => {
+                self.touch(registry, key);
+                Ok(Some(Artifact::Stored { file, size, content_type: row.content_type }))
+            }
             Ok(None) | Err(BlobError::NotFound) => {
                 // The row outlived its blob: forget it and fetch again.
                 tracing::warn!(registry, key = %key, sha256 = %row.sha256, "cached artifact row without its blob; refetching");

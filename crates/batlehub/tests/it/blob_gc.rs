@@ -222,3 +222,74 @@ async fn fsck_reports_missing_and_corrupt_blobs() {
         assert!(out.contains(&format!("corrupt: blob {a}")), "{out}");
     }
 }
+
+/// `[registries.cache] max_bytes`: the least recently served cached
+/// artifacts are forgotten until the rest fits (access times written in
+/// batches, not per hit); an evicted artifact is fetched again on demand, a
+/// published one is never touched; `batlehub cache stats|evict` report and
+/// apply the same limits; evictions are counted.
+#[tokio::test]
+async fn cache_limits_evict_the_least_recently_served() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    let names = ["evict-a", "evict-b", "evict-c", "evict-d"];
+    let tarballs: Vec<Vec<u8>> = names.iter().map(|n| tarball(n, "1.0.0", &[])).collect();
+    for (n, t) in names.iter().zip(&tarballs) {
+        up.add(n, "1.0.0", t.clone());
+    }
+    let three = tarballs[..3].iter().map(|t| t.len() as u64).sum::<u64>() + 16;
+    let toml = config(&format!(
+        "{}{}[registries.cache]\nmax_bytes = {three}\n",
+        Reg::local("npm", "internal").toml(),
+        Reg::proxy("npm", "mirror", &up.url).open_read().toml(),
+    ));
+    let s = TestServer::start(&toml).await;
+    let c = client();
+    let fetch = |name: &str| {
+        let url = format!("{}/{name}/-/{name}-1.0.0.tgz", s.reg("mirror"));
+        let c = c.clone();
+        async move {
+            let r = c.get(url).send().await.expect("get");
+            assert_eq!(r.status(), 200);
+            r.bytes().await.expect("body").to_vec()
+        }
+    };
+    let path = |name: &str| format!("/{name}/-/{name}-1.0.0.tgz");
+    npm_publish(&s, "kept-local", &tarball("kept-local", "1.0.0", &[])).await;
+    for n in &names[..3] {
+        fetch(n).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // a is served again (a hit: remembered, not written), then d arrives.
+    assert_eq!(fetch("evict-a").await, tarballs[0]);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    fetch("evict-d").await;
+    assert_eq!(s.app.catalog.cache_usage("mirror").await.expect("usage").0, 4);
+    let evicted = s.app.evict_caches().await;
+    assert_eq!(evicted, 1, "one artifact over the cap");
+    let (n, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
+    assert!(n == 3 && bytes <= three, "{n} artifacts, {bytes} bytes");
+    // b was the least recently served: fetched again from the upstream;
+    // a was kept (its hit counted), and so was the published package.
+    let (hits_a, hits_b) = (up.hits(&path("evict-a")), up.hits(&path("evict-b")));
+    assert_eq!(fetch("evict-b").await, tarballs[1]);
+    assert_eq!(up.hits(&path("evict-b")), hits_b + 1, "the evicted artifact is fetched again");
+    assert_eq!(fetch("evict-a").await, tarballs[0]);
+    assert_eq!(up.hits(&path("evict-a")), hits_a, "a recently served artifact stays cached");
+    let local = client().get(format!("{}/kept-local/-/kept-local-1.0.0.tgz", s.reg("internal"))).bearer_auth(ALICE);
+    assert_eq!(local.send().await.expect("get").status(), 200);
+    let metrics = batlehub::app::prometheus().render();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("batlehub_cache_evictions_total{registry=\"mirror\"}") && !l.ends_with(" 0")),
+        "evictions are counted"
+    );
+    // The CLI reports and applies the same limits.
+    let file = config_file(&s, &toml).await;
+    let (ok, out) = run(&["cache", "stats"], &file).await;
+    assert!(ok && out.contains("mirror: ") && out.contains(&format!("cap {three} bytes")), "{out}");
+    let (ok, out) = run(&["cache", "evict"], &file).await;
+    assert!(ok && out.contains("mirror: ") && out.contains("evicted"), "{out}");
+    let (_, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
+    assert!(bytes <= three, "{bytes}");
+}
