@@ -303,3 +303,43 @@ pub fn nuget_documents(data: &[u8]) {
         }
     }
 }
+
+/// An uploaded conda package: `info/index.json` found and checked in a
+/// `.conda` (ZIP of zstd tarballs) or a `.tar.bz2`, whichever the input's
+/// first bytes say (and both, whatever they say), then the input alone as
+/// an `index.json` and as a package file name.
+pub fn conda_package(data: &[u8]) {
+    use batlehub::ecosystems::conda::{names, package};
+    let _ = package::sniff(data);
+    for format in [names::Format::Conda, names::Format::TarBz2] {
+        if let Ok(index) = package::read_index(std::io::Cursor::new(data), format) {
+            assert!(names::check_name(&index.name).is_ok(), "an index.json with a bad name was accepted");
+            assert!(names::check_build(&index.build).is_ok(), "an index.json with a bad build was accepted");
+        }
+    }
+    let _ = package::parse_index(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let line = text.lines().next().unwrap_or("");
+        if let Ok(f) = names::FileName::parse(line) {
+            assert_eq!(names::FileName::parse(&f.file()).ok(), Some(f), "file names round-trip");
+        }
+    }
+}
+
+/// Upstream channel documents: `repodata.json` and `channeldata.json`
+/// parsed, then rendered again with some names shadowed.
+pub fn conda_documents(data: &[u8]) {
+    use batlehub::ecosystems::conda::repodata;
+    if let Ok(r) = repodata::parse_repodata(data) {
+        for rec in &r.records {
+            let _ = rec.sha256();
+        }
+        let out = repodata::render("noarch", &[], Some(&r), &|n| n.starts_with("team-"));
+        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok(), "rendered repodata is JSON");
+    }
+    if let Ok(c) = repodata::parse_channeldata(data) {
+        let _ = c.subdirs_of("numpy");
+        let out = repodata::render_channeldata(&[], Some(&c), &|n| n.starts_with("team-"));
+        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok(), "rendered channeldata is JSON");
+    }
+}

@@ -26,6 +26,7 @@ macro_rules! for_each_ecosystem {
             composer => Composer("composer");
             rubygems => Rubygems("rubygems");
             nuget => Nuget("nuget");
+            conda => Conda("conda");
         }
     };
 }

@@ -231,4 +231,5 @@ access_matrix! {
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
+    conda => crate::support::conda::CondaFixture;
 }

@@ -53,6 +53,7 @@ bad_input! {
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
+    conda => crate::support::conda::CondaFixture;
 }
 
 #[tokio::test]

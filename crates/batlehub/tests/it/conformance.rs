@@ -731,4 +731,5 @@ conformance! {
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
+    conda => crate::support::conda::CondaFixture;
 }

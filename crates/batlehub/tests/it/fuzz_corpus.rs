@@ -123,3 +123,13 @@ fn nuget_nupkg_corpus() {
 fn nuget_documents_corpus() {
     replay("nuget_documents", targets::nuget_documents);
 }
+
+#[test]
+fn conda_package_corpus() {
+    replay("conda_package", targets::conda_package);
+}
+
+#[test]
+fn conda_documents_corpus() {
+    replay("conda_documents", targets::conda_documents);
+}

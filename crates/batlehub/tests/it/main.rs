@@ -19,6 +19,8 @@ mod cli;
 mod clients;
 mod composer;
 mod composer_client;
+mod conda;
+mod conda_client;
 mod conformance;
 mod contract;
 mod crash;

@@ -7,6 +7,7 @@
 pub mod builder;
 pub mod cargo;
 pub mod composer;
+pub mod conda;
 pub mod fake;
 pub mod fake_npm;
 pub mod fixture;
