@@ -9,6 +9,7 @@ authentication middleware. Prints one JSON line: the solved records
 
 import asyncio
 import json
+import os
 import sys
 
 import rattler
@@ -34,3 +35,8 @@ async def main() -> None:
 
 
 asyncio.run(main())
+# Everything is done and printed: leave without the interpreter's shutdown,
+# where py-rattler 0.28's background threads sometimes abort the process
+# after a successful run (a non-zero status with nothing on stderr).
+sys.stdout.flush()
+os._exit(0)

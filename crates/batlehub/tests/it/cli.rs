@@ -258,7 +258,8 @@ async fn access_log_changes_and_metrics() {
         "[server]\nhost = \"127.0.0.1\"\nport = 0\n\n[database]\nurl = \"sqlite://{{DATA}}/catalog.db\"\n\n[storage]\ntype = \"filesystem\"\npath = \"{{DATA}}/storage\"\n\n\
          [[auth]]\ntype = \"token\"\n[[auth.tokens]]\nvalue = \"{ALICE}\"\nrole = \"user\"\nuser_id = \"alice\"\n[[auth.tokens]]\nvalue = \"{ADMIN}\"\nrole = \"admin\"\nuser_id = \"root\"\n\n\
          [[registries]]\ntype = \"npm\"\nname = \"internal\"\nmode = \"local\"\n\n\
-         [[registries]]\ntype = \"npm\"\nname = \"mirror\"\nmode = \"proxy\"\nupstreams = [\"{upstream}\"]\n"
+         [[registries]]\ntype = \"npm\"\nname = \"mirror\"\nmode = \"proxy\"\nupstreams = [\"{upstream}\"]\n\n\
+         [[registries]]\ntype = \"conda\"\nname = \"channel\"\nmode = \"local\"\n"
     );
     let dir = tempfile::tempdir().expect("dir");
     let c = crate::support::client();
@@ -307,6 +308,8 @@ async fn access_log_changes_and_metrics() {
             assert_eq!(r.status(), 502);
             let _ =
                 c.get(format!("{url}/api/v1/me?token=secret-in-query")).bearer_auth(ALICE).send().await.expect("me");
+            let r = c.get(format!("{url}/proxy/channel/t/{ALICE}/noarch/repodata.json")).send().await.expect("conda");
+            assert_eq!(r.status(), 200, "a token in the path authenticates");
             let _ = c.get(format!("{url}/login")).send().await.expect("login");
             let last = c.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
             *seen.lock().expect("lock") = (first, last);
@@ -329,6 +332,8 @@ async fn access_log_changes_and_metrics() {
     let me = line("GET /api/v1/me 200");
     assert!(!me.contains("secret-in-query"), "{me}");
     assert!(!log.contains("secret-in-query"), "queries are never logged");
+    line("GET /proxy/channel/t/<token>/noarch/repodata.json 200");
+    assert!(!log.contains(ALICE), "a token in a path is never logged");
     line("GET /login 200");
     for change in ["dist-tag-add", "visibility", "claim"] {
         let l = line(change);

@@ -209,3 +209,48 @@ async fn whole_channel_documents_show_each_caller_what_it_may_see() {
         assert!(!String::from_utf8_lossy(&cd).contains("team-secret"), "{who:?}");
     }
 }
+
+/// The Upload card takes a package with its platform (the one its
+/// `index.json` names, or empty for that one); another platform is refused.
+#[tokio::test]
+async fn the_upload_card_takes_a_package_and_its_platform() {
+    let s = TestServer::with(&[Reg::local("conda", "loc").open_read()], "").await;
+    let card = |file: &'static str, bytes: Vec<u8>, platform: &'static str| {
+        let s = &s;
+        async move { crate::support::upload_card(s, ALICE, "loc", file, bytes, &[("platform", platform)]).await }
+    };
+    let (status, page) = card("x.conda", b"not a package".to_vec(), "").await;
+    assert_eq!(status, 400, "{page}");
+    let linux = tar_bz2_pkg("carded", "1.0", "h0_0", "linux-64", &[]);
+    let (status, page) = card("carded-1.0-h0_0.tar.bz2", linux.clone(), "osx-64").await;
+    assert_eq!(status, 400, "{page}");
+    let (status, page) = card("carded-1.0-h0_0.tar.bz2", linux, "linux-64").await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Published carded 1.0"), "{page}");
+    let (status, page) = card("carded-1.0-0.conda", conda_pkg("carded", "1.0", "0", "noarch", &[]), "").await;
+    assert_eq!(status, 303, "{page}");
+    let c = client();
+    assert_eq!(
+        files(&repodata(&c, &s.reg("loc"), "linux-64", None).await, "packages"),
+        vec!["carded-1.0-h0_0.tar.bz2"]
+    );
+    assert_eq!(files(&repodata(&c, &s.reg("loc"), "noarch", None).await, "packages.conda"), vec!["carded-1.0-0.conda"]);
+}
+
+/// A channel URL with a token in it (`/t/{token}/...`, as conda clients
+/// take one) authenticates every request under it; a bad one is a 401.
+#[tokio::test]
+async fn path_tokens_authenticate() {
+    let s = TestServer::with(&[Reg::local("conda", "private")], "").await;
+    let c = client();
+    let reg = s.reg("private");
+    let pkg = conda_pkg("tok", "1.0", "0", "noarch", &[]);
+    let r = c.post(format!("{reg}/t/{ALICE}/noarch/")).body(pkg.clone()).send().await.expect("upload");
+    assert_eq!(r.status(), 201);
+    assert_eq!(get_bytes(&c, &format!("{reg}/noarch/repodata.json"), None).await.0, 401);
+    let doc = repodata(&c, &format!("{reg}/t/{BOB}"), "noarch", None).await;
+    assert_eq!(files(&doc, "packages.conda"), vec!["tok-1.0-0.conda"]);
+    let (status, _, got) = get_bytes(&c, &format!("{reg}/t/{BOB}/noarch/tok-1.0-0.conda"), None).await;
+    assert_eq!((status, got == pkg), (200, true));
+    assert_eq!(get_bytes(&c, &format!("{reg}/t/not-a-token/noarch/repodata.json"), None).await.0, 401);
+}

@@ -10,6 +10,10 @@
 //! | `GET /packages/{name}.json` | one package's records in every subdir |
 //! | `POST /{subdir}/`, `PUT /{subdir}/{file}` | upload a `.conda` or `.tar.bz2` (201; 409 when the file exists) |
 //!
+//! Any of these may start with `/t/{token}` (a channel URL with a token in
+//! it, as conda clients take it): the token is the credential, and logs
+//! show `/t/<token>`.
+//!
 //! A version holds every build and format uploaded of it; the catalog file
 //! name is `{subdir}/{file}`. Upstreams are channel URLs; their repodata is
 //! a document (TTL, revalidation), their files are verified against its
@@ -91,6 +95,22 @@ impl Ecosystem for Conda {
         Ok(out)
     }
 
+    /// A token in the path (`/t/{token}/...`), as conda clients send it
+    /// when the channel URL holds one.
+    fn credential(head: &Head<'_>) -> Option<String> {
+        let (token, _) = op::split_token(head.path)?;
+        let token = percent_encoding::percent_decode_str(token).decode_utf8().ok()?;
+        (!token.is_empty()).then(|| token.into_owned())
+    }
+
+    /// The path token never reaches a log.
+    fn log_path(path: &str) -> std::borrow::Cow<'_, str> {
+        match op::split_token(path) {
+            Some((_, rest)) => std::borrow::Cow::Owned(format!("/t/<token>{rest}")),
+            None => std::borrow::Cow::Borrowed(path),
+        }
+    }
+
     fn snippets(target: &Target) -> Vec<Snippet> {
         setup::snippets(target)
     }
@@ -110,12 +130,18 @@ impl Ecosystem for Conda {
 
     const BROWSER_UPLOAD: Option<BrowserUpload> = Some(BrowserUpload {
         accept: ".conda,.bz2",
-        hint: "A .conda or .tar.bz2 built by conda build or rattler-build: name, version, build and subdir are read from its info/index.json.",
-        fields: &[],
+        hint: "A .conda or .tar.bz2 built by conda build or rattler-build: name, version and build are read from its info/index.json.",
+        fields: &[("platform", "Platform (e.g. linux-64; empty: the one its info/index.json names)")],
     });
 
+    /// To the platform given (which must be the package's), else to the
+    /// one its `index.json` names.
     async fn publish_upload(ctx: &RequestCtx, upload: Upload) -> AppResult<String> {
-        let (file, stored) = write::publish(ctx, None, None, upload.pending).await?;
+        let platform = upload.field("platform").map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+        if let Some(p) = &platform {
+            names::check_subdir(p).map_err(AppError::BadRequest)?;
+        }
+        let (file, stored) = write::publish(ctx, platform.as_deref(), None, upload.pending).await?;
         Ok(format!("{} {} ({stored})", file.name, file.version))
     }
 }

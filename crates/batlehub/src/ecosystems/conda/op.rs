@@ -66,7 +66,20 @@ fn bad(e: String) -> AppError {
     AppError::BadRequest(e)
 }
 
+/// A path's token segment (`/t/{token}/...`, as conda clients send a
+/// channel URL with a token in it) and the rest of the path.
+pub fn split_token(raw: &str) -> Option<(&str, &str)> {
+    let after = raw.strip_prefix("/t/")?;
+    let cut = after.find('/').unwrap_or(after.len());
+    Some((&after[..cut], &after[cut..]))
+}
+
 pub fn parse(method: &Method, raw: &str) -> Result<Op, AppError> {
+    let raw = match split_token(raw) {
+        Some(("", _)) => return Err(AppError::bad_request("an empty token in the path")),
+        Some((_, rest)) => rest,
+        None => raw,
+    };
     let path = crate::serve::contract::decode_path(raw)?;
     let segs: Vec<&str> = path.split('/').collect();
     let get = method == Method::GET || method == Method::HEAD;
@@ -128,5 +141,8 @@ mod tests {
         assert!(matches!(parse(&get, "/linux-64/../x"), Err(AppError::BadRequest(_))));
         assert!(matches!(parse(&Method::DELETE, "/linux-64/repodata.json"), Err(AppError::MethodNotAllowed)));
         assert!(matches!(parse(&get, "/nothing"), Err(AppError::NotFound(_))));
+        assert_eq!(parse(&get, "/t/bh_secret/channeldata.json").expect("op"), Op::ChannelData);
+        assert!(matches!(parse(&get, "/t//channeldata.json"), Err(AppError::BadRequest(_))));
+        assert_eq!(split_token("/t/abc/noarch/repodata.json"), Some(("abc", "/noarch/repodata.json")));
     }
 }
