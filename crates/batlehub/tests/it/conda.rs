@@ -254,3 +254,40 @@ async fn path_tokens_authenticate() {
     assert_eq!((status, got == pkg), (200, true));
     assert_eq!(get_bytes(&c, &format!("{reg}/t/not-a-token/noarch/repodata.json"), None).await.0, 401);
 }
+
+/// The Setup Guide shows the channel in `.condarc` and `environment.yml`,
+/// the `~/.netrc` credentials and the guide's upload, which for the guide's
+/// layout goes to the private member; the Upload card takes packages with
+/// their platform.
+#[tokio::test]
+async fn the_setup_guide_and_the_dashboard_show_conda() {
+    let up = FakeChannel::start().await;
+    let s = TestServer::with(
+        &[Reg::local("conda", "my-private-conda"), Reg::proxy("conda", "my-conda", &up.url).member("my-private-conda")],
+        "",
+    )
+    .await;
+    let condarc = crate::support::snippet(&s, "my-conda", "conda-condarc", "alice", ALICE);
+    assert_eq!(condarc, format!("channels:\n  - {}\n  - nodefaults\n", s.reg("my-conda")));
+    let env = crate::support::snippet(&s, "my-conda", "conda-environment", "alice", ALICE);
+    assert!(env.contains(&format!("channels:\n  - {}\n  - nodefaults\n", s.reg("my-conda"))), "{env}");
+    let netrc = crate::support::snippet(&s, "my-conda", "conda-netrc", "alice", ALICE);
+    assert_eq!(netrc, format!("machine 127.0.0.1\nlogin alice\npassword {ALICE}\n"));
+    let upload = crate::support::snippet(&s, "my-conda", "conda-upload", "alice", ALICE);
+    assert!(upload.contains(&format!("\"{}/linux-64/\"", s.reg("my-private-conda"))), "{upload}");
+    assert!(upload.contains("--data-binary @"), "{upload}");
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = browser.post(format!("{}/login", s.url)).form(&[("token", ALICE), ("return_to", "/")]).send().await;
+    assert_eq!(r.expect("login").status(), 303);
+    let setup = browser.get(format!("{}/setup", s.url)).send().await.expect("setup").text().await.expect("body");
+    for needle in ["nodefaults", "environment.yml", "~/.netrc", "--data-binary"] {
+        assert!(setup.contains(needle), "the Setup Guide lacks {needle}");
+    }
+    let ns = browser.get(format!("{}/my-namespace", s.url)).send().await.expect("ns").text().await.expect("body");
+    assert!(ns.contains("data-accept=\".conda,.bz2\""), "the Upload card takes conda packages");
+    assert!(ns.contains("name=\"platform\""), "the Upload card asks for the platform");
+}
