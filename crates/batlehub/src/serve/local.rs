@@ -223,6 +223,30 @@ impl RequestCtx {
         self.app.rendered.get_or_render((local.view.id, variant, self.base.clone()), make).await
     }
 
+    /// A registry-wide document of `set` (and of the upstream body of
+    /// generation `upstream`, if any), `part` naming which one (a subdir),
+    /// rendered by `render` on the blocking pool once per change of what it
+    /// is made of; every time when a generation of the set is unknown.
+    pub async fn rendered_set<F>(
+        &self,
+        set: &LocalSet,
+        variant: &'static str,
+        upstream: Option<u64>,
+        part: &str,
+        render: F,
+    ) -> AppResult<Rendered>
+    where
+        F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
+    {
+        match &set.key {
+            Some(k) => {
+                let key = format!("{}|{k}|{part}", self.base);
+                self.app.rendered.get_or_render((upstream.unwrap_or(0), variant, key), render).await
+            }
+            None => crate::http::blocking(move || render().map(crate::http::rendered)).await,
+        }
+    }
+
     /// The package `key` of this registry and the claim covering it.
     pub async fn own_package(&self, key: &str) -> AppResult<Owned> {
         let package = self.app.catalog.get_package(&self.registry.name, key).await?;

@@ -15,13 +15,13 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::names::{self, FileName, Format};
+use super::names::{self, FileName};
 use super::op::Form;
 use super::repodata::{self, ChannelData, LocalEntry, Record, Repodata};
 use crate::access::Permission;
 use crate::catalog::FileRow;
 use crate::error::{AppError, AppResult};
-use crate::http::{self, Rendered};
+use crate::http;
 use crate::serve::{LocalSet, Located, RequestCtx};
 use crate::upstream::CacheKey;
 use crate::upstream::artifacts::ExpectedDigest;
@@ -41,8 +41,9 @@ pub fn record_of(file: &FileRow) -> Option<Record> {
     Some(Record { file: base.to_string(), name: parsed.name, format: parsed.format, body })
 }
 
-/// Every visible local record of the set, by subdir, in publish order.
-fn local_records(set: &LocalSet) -> BTreeMap<String, Vec<Record>> {
+/// Every visible local record of the set (of `only` that subdir), by
+/// subdir, in publish order.
+fn local_records(set: &LocalSet, only: Option<&str>) -> BTreeMap<String, Vec<Record>> {
     let mut out: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for (part, row) in set.visible() {
         let yanked: HashMap<&str, bool> = part.listing.versions.iter().map(|v| (v.id.as_str(), v.yanked)).collect();
@@ -51,6 +52,9 @@ fn local_records(set: &LocalSet) -> BTreeMap<String, Vec<Record>> {
                 continue;
             }
             let Some((subdir, _)) = f.filename.split_once('/') else { continue };
+            if only.is_some_and(|o| o != subdir) {
+                continue;
+            }
             if let Some(r) = record_of(f) {
                 out.entry(subdir.to_string()).or_default().push(r);
             }
@@ -87,18 +91,6 @@ async fn upstream_channeldata(ctx: &RequestCtx) -> AppResult<Option<(Arc<Channel
     Ok(Some((parsed, served.doc.generation, served.state)))
 }
 
-/// Render `variant` once per key (the set's, the upstream body's and the
-/// subdir), or every time when the set's generations are unknown.
-async fn rendered_once<F>(ctx: &RequestCtx, set: &LocalSet, variant: &'static str, upstream: Option<u64>, part: &str, render: F) -> AppResult<Rendered>
-where
-    F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
-{
-    match &set.key {
-        Some(k) => ctx.rendered((upstream.unwrap_or(0), variant, format!("{}|{k}|{part}", ctx.base)), render).await,
-        None => http::blocking(move || render().map(http::rendered)).await,
-    }
-}
-
 /// A subdir's repodata in `form`.
 pub async fn repodata(ctx: &RequestCtx, subdir: &str, form: Form, headers: &HeaderMap) -> AppResult<Response> {
     let set = Arc::new(ctx.local_set().await?);
@@ -107,8 +99,8 @@ pub async fn repodata(ctx: &RequestCtx, subdir: &str, form: Form, headers: &Head
     let state = upstream.as_ref().map(|(_, _, s)| *s);
     let for_render = Arc::clone(&set);
     let sub = subdir.to_string();
-    let json = rendered_once(ctx, &set, "conda-repodata", generation, subdir, move || {
-        let local = local_records(&for_render);
+    let json = ctx.rendered_set(&set, "conda-repodata", generation, subdir, move || {
+        let local = local_records(&for_render, Some(&sub));
         let shadow = for_render.shadow();
         let mine = local.get(&sub).map(Vec::as_slice).unwrap_or(&[]);
         Ok(repodata::render(&sub, mine, upstream.as_ref().map(|(r, _, _)| r.as_ref()), &|n| shadow.covers(n)))
@@ -118,14 +110,14 @@ pub async fn repodata(ctx: &RequestCtx, subdir: &str, form: Form, headers: &Head
         Form::Json => (json, JSON),
         Form::Zst => {
             let body = json.body.clone();
-            let zst = rendered_once(ctx, &set, "conda-repodata-zst", generation, subdir, move || {
+            let zst = ctx.rendered_set(&set, "conda-repodata-zst", generation, subdir, move || {
                 zstd::encode_all(body.as_ref(), 3).map_err(|e| AppError::internal(e.to_string()))
             });
             (zst.await?, "application/zstd")
         }
         Form::Bz2 => {
             let body = json.body.clone();
-            let bz2 = rendered_once(ctx, &set, "conda-repodata-bz2", generation, subdir, move || {
+            let bz2 = ctx.rendered_set(&set, "conda-repodata-bz2", generation, subdir, move || {
                 let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
                 std::io::Write::write_all(&mut enc, &body).map_err(|e| AppError::internal(e.to_string()))?;
                 enc.finish().map_err(|e| AppError::internal(e.to_string()))
@@ -143,9 +135,9 @@ pub async fn channeldata(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Res
     let generation = upstream.as_ref().map(|(_, g, _)| *g);
     let state = upstream.as_ref().map(|(_, _, s)| *s);
     let for_render = Arc::clone(&set);
-    let doc = rendered_once(ctx, &set, "conda-channeldata", generation, "", move || {
+    let doc = ctx.rendered_set(&set, "conda-channeldata", generation, "", move || {
         let mut entries: BTreeMap<String, LocalEntry> = BTreeMap::new();
-        for (subdir, records) in local_records(&for_render) {
+        for (subdir, records) in local_records(&for_render, None) {
             for r in records {
                 let e = entries.entry(r.name.clone()).or_insert_with(|| LocalEntry {
                     name: r.name.clone(),
@@ -237,9 +229,4 @@ pub async fn package(ctx: &RequestCtx, name: &str, headers: &HeaderMap) -> AppRe
     }
     let body = serde_json::to_vec(&json!({ "name": name, "subdirs": subdirs })).map_err(|e| AppError::internal(e.to_string()))?;
     Ok(http::document(headers, &http::rendered(body), JSON, state))
-}
-
-/// Whether a stored file of a package is of `format` (for the package page).
-pub fn is_package_file(filename: &str) -> bool {
-    filename.split_once('/').is_some_and(|(_, f)| f.ends_with(Format::Conda.extension()) || f.ends_with(Format::TarBz2.extension()))
 }

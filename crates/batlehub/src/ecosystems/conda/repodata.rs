@@ -98,17 +98,19 @@ pub struct ChannelData {
 impl ChannelData {
     /// The subdirs the upstream says hold `name`.
     pub fn subdirs_of(&self, name: &str) -> Vec<String> {
-        self.packages
-            .get(name)
-            .and_then(|p| p.get("subdirs"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|s| super::names::check_subdir(s).is_ok())
-            .map(str::to_string)
-            .collect()
+        subdir_list(self.packages.get(name).and_then(|p| p.get("subdirs")))
     }
+}
+
+/// The known subdirs of a JSON list (others left out).
+fn subdir_list(list: Option<&Value>) -> Vec<String> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|s| super::names::check_subdir(s).is_ok())
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn parse_channeldata(bytes: &[u8]) -> Result<ChannelData, String> {
@@ -121,15 +123,7 @@ pub fn parse_channeldata(bytes: &[u8]) -> Result<ChannelData, String> {
         None => Map::new(),
         Some(_) => return Err("channeldata `packages` is not an object".into()),
     };
-    let subdirs = doc
-        .get("subdirs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|s| super::names::check_subdir(s).is_ok())
-        .map(str::to_string)
-        .collect();
+    let subdirs = subdir_list(doc.get("subdirs"));
     Ok(ChannelData { packages, subdirs })
 }
 

@@ -339,21 +339,6 @@ fn local_versions_lines(set: &LocalSet, gems: &LocalGems<'_>) -> String {
     out
 }
 
-/// Render a registry-wide document of `set` (and an upstream body) once per
-/// change of what it is made of, off the async threads.
-async fn rendered_set<F>(ctx: &RequestCtx, set: &LocalSet, variant: &'static str, upstream: Option<u64>, render: F) -> AppResult<Rendered>
-where
-    F: FnOnce() -> AppResult<Vec<u8>> + Send + 'static,
-{
-    match &set.key {
-        Some(k) => {
-            let key = format!("{}|{k}|{}", ctx.base, upstream.map_or(String::new(), |g| g.to_string()));
-            ctx.rendered((0, variant, key), render).await
-        }
-        None => http::blocking(move || render().map(http::rendered)).await,
-    }
-}
-
 /// An upstream compact-index document of a registry with upstreams.
 async fn upstream_doc(ctx: &RequestCtx, key: &'static str, path: &str, accept: &'static str) -> AppResult<Option<(u64, bytes::Bytes)>> {
     if ctx.registry.upstreams.is_empty() {
@@ -369,7 +354,7 @@ pub async fn versions(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Respon
     let set = Arc::new(ctx.local_set().await?);
     let upstream = upstream_doc(ctx, "versions", "versions", "text/plain").await?;
     let generation = upstream.as_ref().map(|(g, _)| *g);
-    let rendered = rendered_set(ctx, &Arc::clone(&set), "rubygems-versions", generation, move || {
+    let rendered = ctx.rendered_set(&Arc::clone(&set), "rubygems-versions", generation, "", move || {
         let mut body = String::from("created_at: 2024-01-01T00:00:00Z\n---\n");
         if let Some((_, up)) = upstream {
             let shadow = set.shadow();
@@ -400,7 +385,7 @@ pub async fn names(ctx: &RequestCtx, headers: &HeaderMap) -> AppResult<Response>
     let set = Arc::new(ctx.local_set().await?);
     let upstream = upstream_doc(ctx, "names", "names", "text/plain").await?;
     let generation = upstream.as_ref().map(|(g, _)| *g);
-    let rendered = rendered_set(ctx, &Arc::clone(&set), "rubygems-names", generation, move || {
+    let rendered = ctx.rendered_set(&Arc::clone(&set), "rubygems-names", generation, "", move || {
         let gems = LocalGems::of(&set);
         let mut names: Vec<String> = gems.served_names().map(str::to_string).collect();
         if let Some((_, up)) = upstream {
@@ -655,7 +640,7 @@ pub async fn specs(ctx: &RequestCtx, kind: super::op::SpecsKind) -> AppResult<Re
         SpecsKind::Latest => "rubygems-latest-specs",
         SpecsKind::Prerelease => "rubygems-prerelease-specs",
     };
-    let rendered = rendered_set(ctx, &Arc::clone(&set), variant, generation, move || {
+    let rendered = ctx.rendered_set(&Arc::clone(&set), variant, generation, "", move || {
         let mut out = marshal::ArrayWriter::default();
         if let Some((_, up)) = upstream {
             let shadow = set.shadow();
