@@ -27,6 +27,7 @@ macro_rules! for_each_ecosystem {
             rubygems => Rubygems("rubygems");
             nuget => Nuget("nuget");
             conda => Conda("conda");
+            vsx => Openvsx("openvsx"), VscodeMarketplace("vscode-marketplace");
         }
     };
 }

@@ -97,6 +97,7 @@ impl RequestCtx {
             client: self.app.upstream.client_for(&self.registry.name).clone(),
             force_refresh: false,
             negative_ttl: Duration::from_secs(self.registry.cache.negative_ttl_secs.unwrap_or(0)),
+            post_json: None,
         }
     }
 

@@ -92,6 +92,18 @@ pub struct DocFetch {
     /// (zero: not at all), so that clients probing paths that do not exist
     /// cost one upstream round trip per path and period.
     pub negative_ttl: Duration,
+    /// Ask with `POST` and this JSON body instead of `GET` (protocols whose
+    /// reads are queries, such as the VS Code gallery's `extensionquery`).
+    /// The body must be part of `key`.
+    pub post_json: Option<Bytes>,
+}
+
+impl DocFetch {
+    /// The same fetch, asked with `POST` and `body` as JSON.
+    pub fn posting(mut self, body: Bytes) -> DocFetch {
+        self.post_json = Some(body);
+        self
+    }
 }
 
 type Flight = (u64, Shared<BoxFuture<'static, Result<Served, UpstreamError>>>);
@@ -223,8 +235,12 @@ impl DocumentCache {
         let mut last_error: Option<UpstreamError> = None;
         for base in &fetch.upstreams {
             let url = join_url(base, &fetch.path);
-            let mut req = fetch.client.get(&url).header(ACCEPT, &fetch.accept).timeout(fetch.deadline);
-            if let Some(p) = prior.as_ref().filter(|p| &p.header.source == base) {
+            let mut req = match &fetch.post_json {
+                Some(body) => fetch.client.post(&url).header(CONTENT_TYPE, "application/json").body(body.clone()),
+                None => fetch.client.get(&url),
+            };
+            req = req.header(ACCEPT, &fetch.accept).timeout(fetch.deadline);
+            if let Some(p) = prior.as_ref().filter(|p| &p.header.source == base && fetch.post_json.is_none()) {
                 if let Some(etag) = &p.header.etag {
                     req = req.header(IF_NONE_MATCH, etag);
                 }

@@ -232,4 +232,6 @@ access_matrix! {
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
     conda => crate::support::conda::CondaFixture;
+    openvsx => crate::support::vsx::OpenVsxFixture;
+    marketplace => crate::support::vsx::MarketplaceFixture;
 }

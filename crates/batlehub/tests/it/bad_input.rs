@@ -54,6 +54,8 @@ bad_input! {
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
     conda => crate::support::conda::CondaFixture;
+    openvsx => crate::support::vsx::OpenVsxFixture;
+    marketplace => crate::support::vsx::MarketplaceFixture;
 }
 
 #[tokio::test]

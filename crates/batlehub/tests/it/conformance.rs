@@ -732,4 +732,6 @@ conformance! {
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
     conda => crate::support::conda::CondaFixture;
+    openvsx => crate::support::vsx::OpenVsxFixture;
+    marketplace => crate::support::vsx::MarketplaceFixture;
 }

@@ -162,4 +162,5 @@ crash! {
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
+    openvsx => crate::support::vsx::OpenVsxFixture;
 }

@@ -49,3 +49,4 @@ mod token_lineage;
 mod ui;
 mod ui_browser;
 mod views;
+mod vsx;

@@ -21,6 +21,7 @@ pub mod rubygems;
 pub mod runner;
 pub mod s3;
 pub mod tls;
+pub mod vsx;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
