@@ -343,3 +343,42 @@ pub fn conda_documents(data: &[u8]) {
         assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok(), "rendered channeldata is JSON");
     }
 }
+
+/// An uploaded VSIX: its manifests read and checked (an accepted one names
+/// a valid id, semver version and known platform), then each asset it
+/// names copied out within its limit.
+pub fn vsx_vsix(data: &[u8]) {
+    use batlehub::ecosystems::vsx::{names, vsix};
+    if let Ok(v) = vsix::read(std::io::Cursor::new(data)) {
+        assert!(names::ExtId::parse(&v.id.display()).is_ok(), "an accepted VSIX has a valid id");
+        assert!(names::check_version(&v.version).is_ok(), "an accepted VSIX has a semver version");
+        assert!(names::check_platform(&v.platform).is_ok(), "an accepted VSIX has a known platform");
+        for (asset, entry) in &v.assets {
+            let mut out = Vec::new();
+            if let Ok(n) = vsix::copy_entry(std::io::Cursor::new(data), entry, asset.limit(), &mut out) {
+                assert!(n <= asset.limit() && out.len() as u64 == n, "an asset is copied within its limit");
+            }
+        }
+    }
+}
+
+/// What an extension registry parses of requests and upstreams: the
+/// gallery query a client posts and an upstream's OpenVSX document, read
+/// as the model and rendered again in both shapes.
+pub fn vsx_documents(data: &[u8]) {
+    use batlehub::ecosystems::vsx::{model, names};
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(id) = names::ExtId::parse("acme.tools") else { return };
+    if let Ok(r) = batlehub::ecosystems::vsx::upstream::OpenVsx::release_of(&id, &v) {
+        let urls = model::Urls { base: "http://batlehub.example/proxy/x" };
+        let doc = model::openvsx_extension(&urls, &r, std::slice::from_ref(&r));
+        assert_eq!(doc["version"], serde_json::Value::from(r.version.clone()), "the rendering keeps the version");
+        let _ = model::gallery_extension(&urls, std::slice::from_ref(&r), 0x1 | 0x2 | 0x4 | 0x10 | 0x80 | 0x100);
+        let _ = model::pick(std::slice::from_ref(&r), Some(&r.version), Some(&r.platform));
+    }
+    if let Some(ext) = v.pointer("/results/0/extensions/0") {
+        for ver in ext.get("versions").and_then(|x| x.as_array()).into_iter().flatten() {
+            let _ = batlehub::ecosystems::vsx::upstream::Gallery::release_of(&id, ext, ver);
+        }
+    }
+}

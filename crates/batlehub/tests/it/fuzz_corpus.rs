@@ -133,3 +133,13 @@ fn conda_package_corpus() {
 fn conda_documents_corpus() {
     replay("conda_documents", targets::conda_documents);
 }
+
+#[test]
+fn vsx_vsix_corpus() {
+    replay("vsx_vsix", targets::vsx_vsix);
+}
+
+#[test]
+fn vsx_documents_corpus() {
+    replay("vsx_documents", targets::vsx_documents);
+}

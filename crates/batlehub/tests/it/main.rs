@@ -50,3 +50,4 @@ mod ui;
 mod ui_browser;
 mod views;
 mod vsx;
+mod vsx_client;

@@ -128,7 +128,7 @@ impl OpenVsx {
     }
 
     /// An OpenVSX extension document as a release of `id`.
-    fn release_of(id: &ExtId, doc: &Value) -> AppResult<Release> {
+    pub fn release_of(id: &ExtId, doc: &Value) -> AppResult<Release> {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let named = ExtId::of(&s("namespace"), &s("name")).map_err(upstream_bad)?;
         if !named.same(id) {
@@ -266,7 +266,7 @@ pub struct Gallery;
 const QUERY_FLAGS: u64 = 0x1 | 0x2 | 0x4 | 0x10 | 0x80;
 
 impl Gallery {
-    fn release_of(id: &ExtId, ext: &Value, v: &Value) -> Option<Release> {
+    pub fn release_of(id: &ExtId, ext: &Value, v: &Value) -> Option<Release> {
         let version = v.get("version").and_then(Value::as_str)?.to_string();
         names::check_version(&version).ok()?;
         let platform = v.get("targetPlatform").and_then(Value::as_str).unwrap_or(names::UNIVERSAL).to_string();
