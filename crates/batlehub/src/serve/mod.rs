@@ -10,6 +10,7 @@
 pub mod contract;
 pub mod local;
 pub mod proxied;
+pub mod untrusted;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

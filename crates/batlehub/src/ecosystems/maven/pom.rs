@@ -73,26 +73,8 @@ fn walk(xml: &[u8], mut on_text: impl FnMut(&[String], &str)) -> Result<(), Stri
                 }
                 text.push_str(&chunk);
             }
-            Ok(Event::GeneralRef(r)) => {
-                // Only character references and the five predefined entities.
-                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
-                let c = match name.as_str() {
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "amp" => Some('&'),
-                    "apos" => Some('\''),
-                    "quot" => Some('"'),
-                    n => n
-                        .strip_prefix("#x")
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                        .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
-                        .and_then(char::from_u32),
-                };
-                match c {
-                    Some(c) => text.push(c),
-                    None => return Err(format!("undefined entity &{name};")),
-                }
-            }
+            // Only character references and the five predefined entities.
+            Ok(Event::GeneralRef(r)) => text.push(crate::serve::untrusted::xml_reference(r.as_ref())?),
             Ok(Event::Eof) => break,
             Ok(_) => {}
             Err(e) => return Err(format!("malformed XML at byte {}: {e}", reader.buffer_position())),

@@ -9,7 +9,7 @@
 use std::io::{Read, Seek};
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
+use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
 /// The largest `.nuspec` read.
@@ -76,15 +76,6 @@ pub struct Nuspec {
     pub package_types: Vec<String>,
 }
 
-/// Whether a ZIP entry's name is safe to have in a package.
-fn unsafe_name(name: &str) -> bool {
-    name.starts_with('/')
-        || name.contains('\\')
-        || name.contains('\0')
-        || name.split('/').any(|s| s == "..")
-        || name.chars().nth(1) == Some(':')
-}
-
 /// The package's `.nuspec`: its bytes and what it says.
 pub fn read_nupkg<R: Read + Seek>(reader: R) -> Result<(Nuspec, Vec<u8>), String> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| format!("not a ZIP archive: {e}"))?;
@@ -95,7 +86,7 @@ pub fn read_nupkg<R: Read + Seek>(reader: R) -> Result<(Nuspec, Vec<u8>), String
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| format!("unreadable entry #{i}: {e}"))?;
         let name = std::str::from_utf8(entry.name_raw()).map_err(|_| format!("entry #{i}: the name is not UTF-8"))?;
-        if unsafe_name(name) {
+        if crate::serve::untrusted::unsafe_entry_name(name) {
             return Err(format!("entry `{}`: unsafe path", name.chars().take(200).collect::<String>()));
         }
         if !name.contains('/') && name.to_ascii_lowercase().ends_with(".nuspec") && !entry.is_dir() {
@@ -121,17 +112,7 @@ pub fn read_nupkg<R: Read + Seek>(reader: R) -> Result<(Nuspec, Vec<u8>), String
 }
 
 fn attr(e: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, String> {
-    for a in e.attributes() {
-        let a = a.map_err(|e| format!("malformed XML attribute: {e}"))?;
-        if a.key.local_name().as_ref() == wanted.as_bytes() {
-            let v = a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("malformed XML attribute: {e}"))?;
-            if v.len() > MAX_TEXT {
-                return Err("an attribute is too long".into());
-            }
-            return Ok(Some(v.into_owned()));
-        }
-    }
-    Ok(None)
+    crate::serve::untrusted::xml_attr(e, wanted, MAX_TEXT)
 }
 
 /// Parse a `.nuspec` (namespaces of any schema version are ignored: the
@@ -250,25 +231,7 @@ pub fn parse_nuspec(xml: &[u8]) -> Result<Nuspec, String> {
                 }
                 text.push_str(&chunk);
             }
-            Ok(Event::GeneralRef(r)) => {
-                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
-                let c = match name.as_str() {
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "amp" => Some('&'),
-                    "apos" => Some('\''),
-                    "quot" => Some('"'),
-                    n => n
-                        .strip_prefix("#x")
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                        .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
-                        .and_then(char::from_u32),
-                };
-                match c {
-                    Some(c) => text.push(c),
-                    None => return Err(format!("undefined entity &{};", name.chars().take(40).collect::<String>())),
-                }
-            }
+            Ok(Event::GeneralRef(r)) => text.push(crate::serve::untrusted::xml_reference(r.as_ref())?),
             Ok(Event::Eof) => break,
             Ok(_) => {}
             Err(e) => return Err(format!("malformed XML at byte {}: {e}", reader.buffer_position())),

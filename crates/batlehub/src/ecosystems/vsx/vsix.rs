@@ -9,7 +9,7 @@
 use std::io::{Read, Seek};
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
+use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -83,14 +83,6 @@ struct Manifest {
     assets: Vec<(String, String)>,
 }
 
-fn unsafe_name(name: &str) -> bool {
-    name.starts_with('/')
-        || name.contains('\\')
-        || name.contains('\0')
-        || name.split('/').any(|s| s == "..")
-        || name.chars().nth(1) == Some(':')
-}
-
 /// Entry `name` of `zip`, whole, at most `limit` bytes (its declared size
 /// checked against what it holds).
 fn read_entry<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, name: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
@@ -136,7 +128,7 @@ pub fn read<R: Read + Seek>(reader: R) -> Result<Vsix, String> {
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| format!("unreadable entry #{i}: {e}"))?;
         let name = std::str::from_utf8(entry.name_raw()).map_err(|_| format!("entry #{i}: the name is not UTF-8"))?;
-        if unsafe_name(name) {
+        if crate::serve::untrusted::unsafe_entry_name(name) {
             return Err(format!("entry `{}`: unsafe path", name.chars().take(200).collect::<String>()));
         }
         entries.push(name.to_string());
@@ -257,33 +249,7 @@ pub fn asset_type(asset: Asset, meta: &Meta) -> String {
 }
 
 fn attr(e: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, String> {
-    for a in e.attributes() {
-        let a = a.map_err(|e| format!("malformed XML attribute: {e}"))?;
-        if a.key.local_name().as_ref() == wanted.as_bytes() {
-            let v = a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| format!("malformed XML attribute: {e}"))?;
-            if v.len() > MAX_TEXT {
-                return Err("an attribute is too long".into());
-            }
-            return Ok(Some(v.into_owned()));
-        }
-    }
-    Ok(None)
-}
-
-/// The character a predefined entity or character reference stands for.
-fn reference(name: &str) -> Option<char> {
-    match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        n => n
-            .strip_prefix("#x")
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
-            .and_then(char::from_u32),
-    }
+    crate::serve::untrusted::xml_attr(e, wanted, MAX_TEXT)
 }
 
 /// Parse `extension.vsixmanifest` (elements matched by local name).
@@ -357,9 +323,7 @@ fn parse_manifest(xml: &[u8]) -> Result<Manifest, String> {
             Ok(Event::Text(t)) => push_text(&mut text, &t.decode().map_err(|e| format!("malformed XML: {e}"))?)?,
             Ok(Event::CData(t)) => push_text(&mut text, &t.decode().map_err(|e| format!("malformed XML: {e}"))?)?,
             Ok(Event::GeneralRef(r)) => {
-                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
-                let c = reference(&name)
-                    .ok_or_else(|| format!("undefined entity &{};", name.chars().take(40).collect::<String>()))?;
+                let c = crate::serve::untrusted::xml_reference(r.as_ref())?;
                 push_text(&mut text, c.encode_utf8(&mut [0u8; 4]))?;
             }
             Ok(Event::Eof) => break,
