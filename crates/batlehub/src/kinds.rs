@@ -28,6 +28,7 @@ macro_rules! for_each_ecosystem {
             nuget => Nuget("nuget");
             conda => Conda("conda");
             vsx => Openvsx("openvsx"), VscodeMarketplace("vscode-marketplace");
+            terraform => Terraform("terraform");
         }
     };
 }

@@ -284,6 +284,9 @@ pub struct DocHeader {
     pub fetched_at: i64,
     /// Which upstream answered.
     pub source: String,
+    /// The response header the fetch asked to keep (`DocFetch::keep_header`).
+    #[serde(default)]
+    pub kept: Option<String>,
 }
 
 impl BlobStore {
@@ -742,6 +745,7 @@ mod tests {
             content_type: None,
             fetched_at: 5,
             source: "u".into(),
+            kept: None,
         };
         store.write_doc("npm", "pkg/lodash", &h, b"{\"a\":1}").await.expect("write");
         let (h2, body) = store.read_doc("npm", "pkg/lodash").await.expect("read").expect("present");

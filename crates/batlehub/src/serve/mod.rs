@@ -8,6 +8,7 @@
 //! Every operation's access is checked here, once, before it does any I/O.
 
 pub mod contract;
+pub mod grant;
 pub mod local;
 pub mod proxied;
 pub mod untrusted;

@@ -98,6 +98,7 @@ impl RequestCtx {
             force_refresh: false,
             negative_ttl: Duration::from_secs(self.registry.cache.negative_ttl_secs.unwrap_or(0)),
             post_json: None,
+            keep_header: None,
         }
     }
 

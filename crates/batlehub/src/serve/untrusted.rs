@@ -1,11 +1,14 @@
 //! Small rules every reader of untrusted archives and XML shares: which
-//! archive entry names are unsafe, an XML attribute's value bounded, and
+//! archive entry names are unsafe, the `h1:` hash of an archive's files (Go
+//! modules and Terraform providers), an XML attribute's value bounded, and
 //! the only references XML text may hold (the five predefined entities and
 //! character references: no document type is ever read, so no entity is
 //! resolved or expanded).
 
+use base64::Engine;
 use quick_xml::XmlVersion;
 use quick_xml::events::BytesStart;
+use sha2::{Digest, Sha256};
 
 /// Whether an archive entry's name is unsafe to hold: absolute, `..`,
 /// backslashes, NULs or a drive letter.
@@ -50,6 +53,20 @@ pub fn xml_reference(name: &[u8]) -> Result<char, String> {
             .and_then(char::from_u32),
     };
     c.ok_or_else(|| format!("undefined entity &{};", name.chars().take(40).collect::<String>()))
+}
+
+/// The `h1:` hash of named contents (dirhash's `Hash1`): SHA-256 over the
+/// lines `{sha256 hex}  {name}\n`, sorted by name.
+pub fn hash1(mut files: Vec<(String, [u8; 32])>) -> Result<String, String> {
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut summary = Sha256::new();
+    for (name, digest) in &files {
+        if name.contains('\n') {
+            return Err(format!("file name {name:?} contains a newline"));
+        }
+        summary.update(format!("{}  {name}\n", hex::encode(digest)));
+    }
+    Ok(format!("h1:{}", base64::engine::general_purpose::STANDARD.encode(summary.finalize())))
 }
 
 #[cfg(test)]

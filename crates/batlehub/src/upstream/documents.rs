@@ -96,12 +96,21 @@ pub struct DocFetch {
     /// reads are queries, such as the VS Code gallery's `extensionquery`).
     /// The body must be part of `key`.
     pub post_json: Option<Bytes>,
+    /// A response header kept with the body (`DocHeader::kept`), for
+    /// protocols that answer in a header (Terraform's `X-Terraform-Get`).
+    pub keep_header: Option<&'static str>,
 }
 
 impl DocFetch {
     /// The same fetch, asked with `POST` and `body` as JSON.
     pub fn posting(mut self, body: Bytes) -> DocFetch {
         self.post_json = Some(body);
+        self
+    }
+
+    /// The same fetch, keeping the response header `name` with the body.
+    pub fn keeping_header(mut self, name: &'static str) -> DocFetch {
+        self.keep_header = Some(name);
         self
     }
 }
@@ -301,6 +310,9 @@ impl DocumentCache {
                 content_type: header_str(CONTENT_TYPE),
                 fetched_at: now_ms(),
                 source: base.clone(),
+                kept: fetch
+                    .keep_header
+                    .and_then(|n| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string)),
             };
             let body = match read_limited(resp, self.max_size).await {
                 Ok(b) => b,

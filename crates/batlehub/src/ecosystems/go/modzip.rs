@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::gomod;
 use super::names::{ModulePath, Version, check_file_path};
+use crate::serve::untrusted::hash1;
 
 /// The largest module zip, and the largest total of its files.
 pub const MAX_ZIP: u64 = 500 << 20;
@@ -69,20 +69,6 @@ impl Collisions {
 /// `path.Clean(name) == name` for a relative slash path.
 fn is_clean(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('/') && name.split('/').all(|e| !e.is_empty() && e != "." && e != "..")
-}
-
-/// The `h1:` hash of named contents (dirhash's `Hash1`): SHA-256 over the
-/// lines `{sha256 hex}  {name}\n`, sorted by name.
-pub fn hash1(mut files: Vec<(String, [u8; 32])>) -> Result<String, String> {
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut summary = Sha256::new();
-    for (name, digest) in &files {
-        if name.contains('\n') {
-            return Err(format!("file name {name:?} contains a newline"));
-        }
-        summary.update(format!("{}  {name}\n", hex::encode(digest)));
-    }
-    Ok(format!("h1:{}", base64::engine::general_purpose::STANDARD.encode(summary.finalize())))
 }
 
 /// `h1:` of a `go.mod` (the `go.sum` line ending `/go.mod`).
@@ -252,6 +238,7 @@ pub fn check<R: Read + Seek>(module: &ModulePath, version: &Version, reader: R, 
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
     use std::io::{Cursor, Write};
 
     use super::*;
