@@ -27,6 +27,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api::router().layer(middleware::from_fn(csrf_guard)).layer(middleware::from_fn(json_writes)))
         .route("/proxy/{*path}", any(proxy).layer(middleware::from_fn(csrf_guard)))
+        .route("/.well-known/{*path}", any(well_known).layer(middleware::from_fn(csrf_guard)))
         .merge(ui::router())
         .fallback(|| async { AppError::not_found("no such endpoint").into_response() })
         .layer(middleware::from_fn_with_state(app.clone(), browser_guard))
@@ -151,6 +152,21 @@ async fn proxy(State(app): State<App>, req: Request) -> Response {
         Some(i) => (&after[..i], &after[i..]),
         None => (after, ""),
     };
+    serve_registry(app, name, rest, req).await
+}
+
+/// `/.well-known/{rest}` at the host root: served by the registry
+/// `[server] well_known_registry` names, as its own `/.well-known/{rest}`
+/// (Terraform looks for its service discovery only there).
+async fn well_known(State(app): State<App>, req: Request) -> Response {
+    let Some(name) = app.config.server.well_known_registry.clone() else {
+        return AppError::not_found("no such endpoint").into_response();
+    };
+    let path = req.uri().path().to_string();
+    serve_registry(app, &name, &path, req).await
+}
+
+async fn serve_registry(app: App, name: &str, rest: &str, req: Request) -> Response {
     let Some(registry) = app.registries.get(name).cloned() else {
         return AppError::not_found(format!("no registry named {name}")).into_response();
     };

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     pub tls_cert_file: Option<std::path::PathBuf>,
     /// The private key of `tls_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1).
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// The registry that answers `/.well-known/...` at the host root (where
+    /// some clients look for service discovery: Terraform's
+    /// `terraform.json`).
+    pub well_known_registry: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             max_connections: 1000,
             tls_cert_file: None,
             tls_key_file: None,
+            well_known_registry: None,
         }
     }
 }

@@ -280,6 +280,14 @@ pub(super) fn validate(c: &mut Collector<'_>, rules: &dyn EcosystemRules, sectio
     let mut seen = HashSet::new();
     let names: Vec<&str> =
         registries.iter().map(|(_, r)| r.name.as_str()).chain(broken.iter().map(String::as_str)).collect();
+    if let Some(w) = &server.well_known_registry
+        && !names.contains(&w.as_str())
+    {
+        c.push(
+            key_span("server", "well_known_registry"),
+            format!("[server] well_known_registry `{w}` is not a registry"),
+        );
+    }
     for (spans, r) in registries {
         let at = |key: &str| Some(spans.key(key));
         if !valid_registry_name(&r.name) {

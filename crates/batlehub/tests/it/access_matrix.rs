@@ -234,4 +234,5 @@ access_matrix! {
     conda => crate::support::conda::CondaFixture;
     openvsx => crate::support::vsx::OpenVsxFixture;
     marketplace => crate::support::vsx::MarketplaceFixture;
+    terraform => crate::support::terraform::TerraformFixture;
 }

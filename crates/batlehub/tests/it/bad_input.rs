@@ -56,6 +56,7 @@ bad_input! {
     conda => crate::support::conda::CondaFixture;
     openvsx => crate::support::vsx::OpenVsxFixture;
     marketplace => crate::support::vsx::MarketplaceFixture;
+    terraform => crate::support::terraform::TerraformFixture;
 }
 
 #[tokio::test]

@@ -734,4 +734,5 @@ conformance! {
     conda => crate::support::conda::CondaFixture;
     openvsx => crate::support::vsx::OpenVsxFixture;
     marketplace => crate::support::vsx::MarketplaceFixture;
+    terraform => crate::support::terraform::TerraformFixture;
 }

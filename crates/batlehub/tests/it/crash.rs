@@ -163,4 +163,5 @@ crash! {
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
     openvsx => crate::support::vsx::OpenVsxFixture;
+    terraform => crate::support::terraform::TerraformFixture;
 }

@@ -20,6 +20,7 @@ pub mod pypi;
 pub mod rubygems;
 pub mod runner;
 pub mod s3;
+pub mod terraform;
 pub mod tls;
 pub mod vsx;
 
