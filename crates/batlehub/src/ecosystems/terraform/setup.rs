@@ -2,7 +2,7 @@
 //! host-root discovery), credentials, a configuration using private
 //! providers and modules, the network mirror, and publishing with `curl`.
 
-use crate::setup::{Snippet, TOKEN_ENV, Target};
+use crate::setup::{Snippet, TOKEN, TOKEN_ENV, Target};
 
 /// `host[:port]` of the server: what Terraform source addresses start with.
 fn hostname(t: &Target) -> String {
@@ -25,7 +25,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "Point Terraform at this registry (~/.terraformrc; or set [server] well_known_registry to it, and Terraform discovers it by itself)",
             Some("~/.terraformrc"),
             format!(
-                "host \"{host}\" {{\n  services = {{\n    \"modules.v1\"   = \"{url}/v1/modules/\",\n    \"providers.v1\" = \"{url}/v1/providers/\"\n  }}\n}}\n\ncredentials \"{host}\" {{\n  token = \"<your BatleHub token>\"\n}}\n\n# or, instead of the credentials block:\n# export {}={TOKEN_ENV}\n",
+                "host \"{host}\" {{\n  services = {{\n    \"modules.v1\"   = \"{url}/v1/modules/\",\n    \"providers.v1\" = \"{url}/v1/providers/\"\n  }}\n}}\n\ncredentials \"{host}\" {{\n  token = \"{TOKEN}\"\n}}\n\n# or, instead of the credentials block:\n# export {}={TOKEN_ENV}\n",
                 token_var(t)
             ),
         ),
@@ -41,7 +41,7 @@ pub fn snippets(t: &Target) -> Vec<Snippet> {
             "terraform-mirror",
             "Or install every provider through this registry as a network mirror",
             Some("~/.terraformrc"),
-            format!("provider_installation {{\n  network_mirror {{\n    url = \"{url}/\"\n  }}\n}}\n\ncredentials \"{host}\" {{\n  token = \"<your BatleHub token>\"\n}}\n"),
+            format!("provider_installation {{\n  network_mirror {{\n    url = \"{url}/\"\n  }}\n}}\n\ncredentials \"{host}\" {{\n  token = \"{TOKEN}\"\n}}\n"),
         ),
     ];
     if let Some(p) = t.publish_target() {
