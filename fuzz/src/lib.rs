@@ -382,3 +382,41 @@ pub fn vsx_documents(data: &[u8]) {
         }
     }
 }
+
+/// What a Terraform registry reads of uploads: a provider's zip (its
+/// executable found and its `h1:` computed) and a module's `.tar.gz`.
+pub fn terraform_archive(data: &[u8]) {
+    use batlehub::ecosystems::terraform::archive;
+    if let Ok(p) = archive::provider_zip(std::io::Cursor::new(data), "demo") {
+        assert!(p.h1.starts_with("h1:"), "an accepted provider has an h1 hash");
+        assert!(p.executable.starts_with("terraform-provider-demo"), "an accepted provider holds its executable");
+    }
+    let _ = archive::module_tgz(std::io::Cursor::new(data));
+}
+
+/// What a Terraform registry reads of an upstream: service discovery,
+/// provider versions and downloads, module versions and locations, and
+/// `SHA256SUMS`.
+pub fn terraform_documents(data: &[u8]) {
+    use batlehub::ecosystems::terraform::{names, read, upstream};
+    if let Ok(s) = upstream::parse_services(data, "https://up.example/base") {
+        for u in [s.modules, s.providers].into_iter().flatten() {
+            assert!(u.ends_with('/'), "a service URL ends with a slash");
+        }
+    }
+    let _ = read::parse_shasums(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = upstream::resolve_location(text, "https://up.example/v1/modules/a/b/c/1.0.0/download");
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    if let Ok(list) = upstream::parse_provider_versions(&v) {
+        for p in list {
+            assert!(names::check_version(&p.version).is_ok(), "a listed version is semver");
+        }
+    }
+    if let Ok(d) = upstream::parse_download(&v, "https://up.example/v1/providers/a/b/1.0.0/download/linux/amd64") {
+        assert!(d.download_url.starts_with("http"), "a download URL is http(s)");
+        assert!(d.shasum.as_ref().is_none_or(|h| h.len() == 64), "a shasum is SHA-256 hex");
+    }
+    let _ = upstream::parse_module_versions(&v);
+}

@@ -143,3 +143,13 @@ fn vsx_vsix_corpus() {
 fn vsx_documents_corpus() {
     replay("vsx_documents", targets::vsx_documents);
 }
+
+#[test]
+fn terraform_archive_corpus() {
+    replay("terraform_archive", targets::terraform_archive);
+}
+
+#[test]
+fn terraform_documents_corpus() {
+    replay("terraform_documents", targets::terraform_documents);
+}

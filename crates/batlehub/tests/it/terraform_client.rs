@@ -38,8 +38,11 @@ fn pems() -> (String, String, String) {
     (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
-/// Terraform, or else OpenTofu.
+/// `BATLEHUB_TERRAFORM` if set, else Terraform, else OpenTofu.
 fn terraform() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BATLEHUB_TERRAFORM") {
+        return Some(PathBuf::from(p));
+    }
     let on_path = |name: &str| {
         std::env::var_os("PATH")
             .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
