@@ -230,3 +230,23 @@ async fn an_upstream_registry_is_followed_through_its_discovery() {
     assert_eq!(doc["modules"][0]["versions"][0]["version"], "1.0.0");
     assert_eq!(get(&c, &format!("{reg}/v1/modules/acme/other/aws/versions"), None).await.0, 404);
 }
+
+#[tokio::test]
+async fn the_setup_guide_and_the_dashboard_show_terraform() {
+    let s = TestServer::with(&[Reg::local("terraform", "tf")], "").await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = browser.post(format!("{}/login", s.url)).form(&[("token", ALICE), ("return_to", "/")]).send().await;
+    assert_eq!(r.expect("login").status(), 303);
+    let setup = browser.get(format!("{}/setup", s.url)).send().await.expect("setup").text().await.expect("body");
+    let modules = format!("{}/v1/modules/", s.reg("tf"));
+    for needle in [modules.as_str(), "credentials", "network_mirror", "required_providers", "provider_installation"] {
+        assert!(setup.contains(needle), "the Setup Guide lacks {needle}");
+    }
+    let ns = browser.get(format!("{}/my-namespace", s.url)).send().await.expect("ns").text().await.expect("body");
+    assert!(ns.contains("id=\"cli-tf-terraform-publish\""), "Terraform is in the CLI instructions");
+    assert!(ns.contains("/v1/providers/my-org/mytool/1.0.0/linux/amd64"), "with the provider upload");
+}
