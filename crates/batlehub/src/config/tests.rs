@@ -164,9 +164,11 @@ mode = "sideways"
 }
 
 #[test]
-fn unimplemented_type_is_named() {
-    let err = parse("[[registries]]\ntype = \"terraform\"\nname = \"tf\"\nmode = \"local\"\n").expect_err("invalid");
-    assert!(err.to_string().contains("not implemented"), "{err}");
+fn every_type_of_the_format_is_served() {
+    assert_eq!(crate::kinds::Kind::planned().count(), 0);
+    parse("[[registries]]\ntype = \"terraform\"\nname = \"tf\"\nmode = \"local\"\n").expect("terraform is served");
+    let err = parse("[[registries]]\ntype = \"helm\"\nname = \"h\"\nmode = \"local\"\n").expect_err("invalid");
+    assert!(err.to_string().contains("unknown registry type `helm`"), "{err}");
 }
 
 #[test]

@@ -222,10 +222,26 @@ async fn an_upstream_registry_is_followed_through_its_discovery() {
     let m = get_json(&c, &format!("{reg}/registry.example/hashicorp/null/3.2.1.json"), None).await;
     assert_eq!(m["archives"]["linux_amd64"]["hashes"][0], format!("zh:{}", hex::encode(sha2::Sha256::digest(&zip))));
 
-    // A module: its upstream location, made absolute.
+    // A module whose source is an archive: through here, cached, checked.
     let r = no_redirects().get(format!("{reg}/v1/modules/acme/network/aws/1.0.0/download")).send().await.expect("get");
     assert_eq!(r.status(), 204);
-    assert_eq!(r.headers()["x-terraform-get"], format!("{}/files/acme-network-aws-1.0.0.tar.gz", up.url).as_str());
+    let link = r.headers()["x-terraform-get"].to_str().expect("header").to_string();
+    assert!(link.starts_with(&format!("{reg}/v1/modules/acme/network/aws/1.0.0/archive.tar.gz?grant=")), "{link}");
+    let (status, _, body) = get(&c, &link, None).await;
+    assert_eq!((status, body), (200, module_tgz("1.0.0")));
+    let hits = up.total_hits();
+    let (status, _, body) = get(&c, &link, None).await;
+    assert_eq!((status, body), (200, module_tgz("1.0.0")));
+    assert_eq!(up.total_hits(), hits, "the cached archive is served without the upstream");
+    // One that does not unpack as a module is refused and not kept.
+    up.add_module("acme/broken/aws", "1.0.0", b"not an archive".to_vec());
+    let r = no_redirects().get(format!("{reg}/v1/modules/acme/broken/aws/1.0.0/download")).send().await.expect("get");
+    let link = r.headers()["x-terraform-get"].to_str().expect("header").to_string();
+    assert_eq!(get(&c, &link, None).await.0, 502);
+    // Any other source is Terraform's to fetch: passed on.
+    up.add_module("acme/git/aws", "1.0.0", Vec::new());
+    let r = no_redirects().get(format!("{reg}/v1/modules/acme/git/aws/1.0.0/download")).send().await.expect("get");
+    assert_eq!(r.headers()["x-terraform-get"], "git::https://git.example/modules.git?ref=v1");
     let doc = get_json(&c, &format!("{reg}/v1/modules/acme/network/aws/versions"), None).await;
     assert_eq!(doc["modules"][0]["versions"][0]["version"], "1.0.0");
     assert_eq!(get(&c, &format!("{reg}/v1/modules/acme/other/aws/versions"), None).await.0, 404);

@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::archive;
 use super::names::{Module, Platform, Provider};
 use super::sign::SigningKey;
 use super::upstream;
@@ -127,6 +128,11 @@ pub async fn module_download(ctx: &RequestCtx, module: &Module, version: &str) -
         None => {
             let location =
                 upstream::module_location(ctx, module, version).await?.ok_or_else(|| module_not_found(module, Some(version)))?;
+            // A plain archive is fetched through here (and cached); any
+            // other source (git, a subdirectory...) Terraform fetches itself.
+            if upstream::cacheable_archive(&location).is_some() {
+                return no_content_get(&ctx.granted_url(&module_archive_path(module, version)).await?);
+            }
             no_content_get(&location)
         }
     }
@@ -147,14 +153,26 @@ async fn local_for(ctx: &RequestCtx, key: &str, display: &str, by_grant: bool) -
     if by_grant { ctx.granted_local(key).await } else { ctx.read_local(key, display, Permission::ReleasesRead).await }
 }
 
-/// `v1/modules/.../{version}/archive.tar.gz`: a local module's archive.
+/// `v1/modules/.../{version}/archive.tar.gz`: a module's archive.
 pub async fn module_archive(ctx: &RequestCtx, module: &Module, version: &str, query: Option<&str>) -> AppResult<Response> {
     let by_grant = granted(ctx, &module_archive_path(module, version), query).await?;
-    let local = local_for(ctx, &module.key(), &module.path(), by_grant)
-        .await?
-        .ok_or_else(|| module_not_found(module, Some(version)))?;
-    version_row(&local, version).ok_or_else(|| module_not_found(module, Some(version)))?;
-    ctx.serve_local_file(&local, &module.file(version)).await
+    if let Some(local) = local_for(ctx, &module.key(), &module.path(), by_grant).await? {
+        version_row(&local, version).ok_or_else(|| module_not_found(module, Some(version)))?;
+        return ctx.serve_local_file(&local, &module.file(version)).await;
+    }
+    // An upstream module whose source is a plain archive: fetched once,
+    // kept only if it is a module archive (no digest exists for modules).
+    let key = CacheKey::new("terraform").part("module-archive").part(&module.key()).part(version);
+    ctx.upstream_artifact(key, "application/gzip", || async {
+        let location =
+            upstream::module_location(ctx, module, version).await?.ok_or_else(|| module_not_found(module, Some(version)))?;
+        let url = upstream::cacheable_archive(&location).ok_or_else(|| module_not_found(module, Some(version)))?;
+        Ok(Located::unverified(url).checked_by(|path| {
+            let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            archive::module_tgz(std::io::BufReader::new(f))
+        }))
+    })
+    .await
 }
 
 /// `v1/providers/{ns}/{type}/versions`.

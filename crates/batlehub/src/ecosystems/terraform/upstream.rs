@@ -326,6 +326,21 @@ pub fn resolve_location(location: &str, at: &str) -> Result<String, String> {
     at.join(location).map(|u| u.to_string()).map_err(|e| bad(format!("a module location: {e}")))
 }
 
+/// The URL of a module location that is a plain `.tar.gz` over http(s):
+/// no getter prefix, no subdirectory, no `archive=` override. Those are
+/// fetched through BatleHub and cached; other sources are not.
+pub fn cacheable_archive(location: &str) -> Option<String> {
+    if location.contains("::") {
+        return None;
+    }
+    let u = url::Url::parse(location).ok()?;
+    let plain = matches!(u.scheme(), "http" | "https")
+        && (u.path().ends_with(".tar.gz") || u.path().ends_with(".tgz"))
+        && !u.path().contains("//")
+        && !u.query_pairs().any(|(k, _)| k == "archive");
+    plain.then(|| u.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +361,9 @@ mod tests {
         assert!(parse_download(&serde_json::json!({"filename": "../x", "download_url": "/x"}), "https://u.example/").is_err());
         assert_eq!(resolve_location("git::https://g.example/x?ref=v1", "https://u.example/a").expect("kept"), "git::https://g.example/x?ref=v1");
         assert_eq!(resolve_location("./x.tar.gz", "https://u.example/a/download").expect("joined"), "https://u.example/a/x.tar.gz");
+        assert_eq!(cacheable_archive("https://u.example/a/x.tar.gz?t=1").as_deref(), Some("https://u.example/a/x.tar.gz?t=1"));
+        for other in ["git::https://g.example/x", "https://u.example/x.zip", "https://u.example/x.tar.gz//sub", "s3::https://x/y.tgz"] {
+            assert_eq!(cacheable_archive(other), None, "{other}");
+        }
     }
 }

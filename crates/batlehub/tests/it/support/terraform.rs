@@ -215,7 +215,12 @@ impl Protocol for RegistryProtocol {
                     return Answer::NotFound;
                 };
                 let mut r = StatusCode::NO_CONTENT.into_response();
-                let location = format!("/files/{}", f.filename);
+                // A module named `git` is where git sources are tried.
+                let location = if *n == "git" {
+                    "git::https://git.example/modules.git?ref=v1".to_string()
+                } else {
+                    format!("/files/{}", f.filename)
+                };
                 r.headers_mut().insert("x-terraform-get", location.parse().expect("header"));
                 Answer::Other(r)
             }
