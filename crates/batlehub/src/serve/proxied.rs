@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::{RenderKey, Rendered};
 use crate::upstream::CacheKey;
 use crate::upstream::artifacts::{ArtifactFetch, ContentCheck, ExpectedDigest};
-use crate::upstream::documents::{DocFetch, Document, Served};
+use crate::upstream::documents::{CacheState, DocFetch, Document, Served};
 
 /// Where an upstream artifact is, and the digest it must have.
 pub struct Located {
@@ -141,6 +141,32 @@ impl RequestCtx {
     /// A document through the cache (fresh, revalidated, fetched or stale).
     pub async fn document(&self, fetch: DocFetch) -> AppResult<Served> {
         Ok(self.app.documents.get(fetch).await?)
+    }
+
+    /// A document through the cache, `None` when no upstream has it (or
+    /// the registry has no upstream).
+    pub async fn document_if_any(&self, fetch: DocFetch) -> AppResult<Option<Served>> {
+        if fetch.upstreams.is_empty() {
+            return Ok(None);
+        }
+        match self.document(fetch).await {
+            Ok(served) => Ok(Some(served)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A JSON document through the cache, parsed once per body (shared, not
+    /// copied), `None` when no upstream has it; one that is not JSON is 502.
+    pub async fn json_document(&self, fetch: DocFetch) -> AppResult<Option<(Arc<serde_json::Value>, CacheState)>> {
+        let Some(served) = self.document_if_any(fetch).await? else { return Ok(None) };
+        let parsed = self
+            .parsed(&served.doc, |d| {
+                serde_json::from_slice::<serde_json::Value>(&d.body)
+                    .map_err(|e| format!("the upstream answered an invalid document: not JSON: {e}"))
+            })
+            .await?;
+        Ok(Some((parsed, served.state)))
     }
 
     /// `doc` parsed once per fetched body, on the blocking pool. A document

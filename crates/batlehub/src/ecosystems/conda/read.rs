@@ -65,14 +65,7 @@ fn local_records(set: &LocalSet, only: Option<&str>) -> BTreeMap<String, Vec<Rec
 
 /// A document of the upstreams, `None` when there are none or none has it.
 async fn upstream_doc(ctx: &RequestCtx, key: CacheKey, path: String) -> AppResult<Option<crate::upstream::documents::Served>> {
-    if ctx.registry.upstreams.is_empty() {
-        return Ok(None);
-    }
-    match ctx.document(ctx.doc_fetch(key, path, JSON)).await {
-        Ok(s) => Ok(Some(s)),
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    ctx.document_if_any(ctx.doc_fetch(key, path, JSON)).await
 }
 
 /// An upstream subdir's repodata, parsed once per body.

@@ -63,27 +63,14 @@ fn discovery_fetch(ctx: &RequestCtx) -> Option<DocFetch> {
 /// The upstream's services, `None` without an upstream (or discovery).
 pub async fn services(ctx: &RequestCtx) -> AppResult<Option<Arc<Services>>> {
     let Some(fetch) = discovery_fetch(ctx) else { return Ok(None) };
-    let served = match ctx.document(fetch).await {
-        Ok(s) => s,
-        Err(AppError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let Some(served) = ctx.document_if_any(fetch).await? else { return Ok(None) };
     let parsed = ctx.parsed(&served.doc, |d: &Document| parse_services(&d.body, &d.header.source)).await?;
     Ok(Some(parsed))
 }
 
 /// A document of the upstream at `url`, `None` when absent.
 async fn json_at(ctx: &RequestCtx, key: CacheKey, url: &str) -> AppResult<Option<(Arc<Value>, CacheState)>> {
-    let fetch = ctx.doc_fetch_at(key, url, JSON)?;
-    let served = match ctx.document(fetch).await {
-        Ok(s) => s,
-        Err(AppError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let parsed = ctx
-        .parsed(&served.doc, |d: &Document| serde_json::from_slice::<Value>(&d.body).map_err(|e| bad(format!("not JSON: {e}"))))
-        .await?;
-    Ok(Some((parsed, served.state)))
+    ctx.json_document(ctx.doc_fetch_at(key, url, JSON)?).await
 }
 
 fn providers_url(services: &Services, provider: &Provider, rest: &str) -> AppResult<String> {
@@ -251,11 +238,7 @@ pub async fn provider_download(
 /// signature), `None` when absent.
 pub async fn linked_bytes(ctx: &RequestCtx, key: CacheKey, url: &str) -> AppResult<Option<bytes::Bytes>> {
     let fetch = ctx.doc_fetch_at(key, url, "*/*")?;
-    match ctx.document(fetch).await {
-        Ok(s) => Ok(Some(s.doc.body.clone())),
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(ctx.document_if_any(fetch).await?.map(|s| s.doc.body.clone()))
 }
 
 /// A module's versions (as the upstream lists them), `None` when absent.
@@ -296,11 +279,7 @@ pub async fn module_location(ctx: &RequestCtx, module: &Module, version: &str) -
     let rest = format!("{version}/download");
     let url = modules_url(&services, module, &rest)?;
     let fetch = ctx.doc_fetch_at(module_key(module, &rest), &url, JSON)?.keeping_header("x-terraform-get");
-    let served = match ctx.document(fetch).await {
-        Ok(s) => s,
-        Err(AppError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let Some(served) = ctx.document_if_any(fetch).await? else { return Ok(None) };
     let doc = &served.doc;
     let location = match &doc.header.kept {
         Some(l) => l.clone(),

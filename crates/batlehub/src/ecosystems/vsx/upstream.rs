@@ -65,20 +65,11 @@ fn upstream_bad(what: impl std::fmt::Display) -> AppError {
 }
 
 /// A document of the upstreams, `None` when none has it.
-async fn upstream_json(ctx: &RequestCtx, fetch: crate::upstream::documents::DocFetch) -> AppResult<Option<(Value, CacheState)>> {
-    if ctx.registry.upstreams.is_empty() {
-        return Ok(None);
-    }
-    match ctx.document(fetch).await {
-        Ok(served) => {
-            let parsed = ctx
-                .parsed(&served.doc, |d| serde_json::from_slice::<Value>(&d.body).map_err(|e| format!("not JSON: {e}")))
-                .await?;
-            Ok(Some(((*parsed).clone(), served.state)))
-        }
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+async fn upstream_json(
+    ctx: &RequestCtx,
+    fetch: crate::upstream::documents::DocFetch,
+) -> AppResult<Option<(std::sync::Arc<Value>, CacheState)>> {
+    ctx.json_document(fetch).await
 }
 
 /// The content check every upstream VSIX passes: it is the release asked for.
@@ -123,7 +114,7 @@ impl OpenVsx {
         ctx.doc_fetch(key, path, "application/json")
     }
 
-    async fn doc(ctx: &RequestCtx, id: &ExtId, platform: Option<&str>, version: Option<&str>) -> AppResult<Option<(Value, CacheState)>> {
+    async fn doc(ctx: &RequestCtx, id: &ExtId, platform: Option<&str>, version: Option<&str>) -> AppResult<Option<(std::sync::Arc<Value>, CacheState)>> {
         upstream_json(ctx, Self::fetch(ctx, id, platform, version)).await
     }
 
