@@ -36,7 +36,7 @@ fn sha256_of(mut r: impl Read, budget: &mut u64) -> Result<[u8; 32], String> {
         if n == 0 {
             return Ok(hasher.finalize().into());
         }
-        *budget = budget.checked_sub(n as u64).ok_or("it unpacks to more than 1 GiB")?;
+        *budget = budget.checked_sub(n as u64).ok_or("it unpacks to more than its limit (a bomb?)")?;
         hasher.update(&buf[..n]);
     }
 }
@@ -45,12 +45,17 @@ fn sha256_of(mut r: impl Read, budget: &mut u64) -> Result<[u8; 32], String> {
 /// executable, `terraform-provider-{type}` (with a version suffix or an
 /// `.exe` as HashiCorp's builds have), at its top level.
 pub fn provider_zip<R: Read + Seek>(reader: R, kind: &str) -> Result<ProviderZip, String> {
+    provider_zip_within(reader, kind, MAX_UNPACKED)
+}
+
+/// [`provider_zip`], refusing more than `max` bytes unpacked.
+pub fn provider_zip_within<R: Read + Seek>(reader: R, kind: &str, max: u64) -> Result<ProviderZip, String> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| format!("not a zip archive: {e}"))?;
     if zip.len() > MAX_ENTRIES {
         return Err(format!("more than {MAX_ENTRIES} entries"));
     }
     let prefix = format!("terraform-provider-{kind}");
-    let mut budget = MAX_UNPACKED;
+    let mut budget = max;
     let mut hashes = Vec::new();
     let mut executable = None;
     for i in 0..zip.len() {
@@ -78,8 +83,13 @@ pub fn provider_zip<R: Read + Seek>(reader: R, kind: &str) -> Result<ProviderZip
 /// Read a module's `.tar.gz`: it must hold Terraform configuration (a
 /// `.tf`, `.tf.json` or `.tofu` file).
 pub fn module_tgz<R: Read>(reader: R) -> Result<(), String> {
+    module_tgz_within(reader, MAX_UNPACKED)
+}
+
+/// [`module_tgz`], refusing more than `max` bytes unpacked.
+pub fn module_tgz_within<R: Read>(reader: R, max: u64) -> Result<(), String> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
-    let mut budget = MAX_UNPACKED;
+    let mut budget = max;
     let mut configuration = false;
     let entries = archive.entries().map_err(|e| format!("not a .tar.gz archive: {e}"))?;
     for (n, entry) in entries.enumerate() {
@@ -169,6 +179,19 @@ pub mod tests {
         let traversal = zip_of(&[("terraform-provider-demo", b"x"), ("../evil", b"x")]);
         assert!(provider_zip(Cursor::new(traversal), "demo").unwrap_err().contains("unsafe"));
         assert!(provider_zip(Cursor::new(b"not a zip".to_vec()), "demo").is_err());
+    }
+
+    #[test]
+    fn bombs_are_refused_at_their_limit() {
+        // 8 MiB of zeros compress to a few KiB.
+        let zeros = vec![0u8; 8 << 20];
+        let z = zip_of(&[("terraform-provider-demo", &zeros[..])]);
+        assert!(z.len() < 64 << 10);
+        assert!(provider_zip_within(Cursor::new(z.clone()), "demo", 1 << 20).unwrap_err().contains("limit"));
+        assert!(provider_zip_within(Cursor::new(z), "demo", 16 << 20).is_ok());
+        let t = tgz_of(&[("main.tf", tar::EntryType::Regular, &zeros[..])]);
+        assert!(module_tgz_within(Cursor::new(t.clone()), 1 << 20).unwrap_err().contains("limit"));
+        assert!(module_tgz_within(Cursor::new(t), 16 << 20).is_ok());
     }
 
     #[test]
