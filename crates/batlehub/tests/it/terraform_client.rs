@@ -19,24 +19,8 @@ use std::time::Duration;
 
 use crate::support::runner::Runner;
 use crate::support::terraform::{module_tgz, provider_zip, put_provider};
+use crate::support::tls::pems;
 use crate::support::{ALICE, TestServer, client, client_tool, config, public_upstream, snippet_at};
-
-/// A throwaway CA, and a certificate for localhost and 127.0.0.1 it signed.
-fn pems() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "BatleHub terraform test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("ca");
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("params")
-        .signed_by(&key, &issuer)
-        .expect("cert");
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
-}
 
 /// `BATLEHUB_TERRAFORM` if set, else Terraform, else OpenTofu.
 fn terraform() -> Option<PathBuf> {

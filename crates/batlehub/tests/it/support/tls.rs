@@ -36,6 +36,24 @@ pub fn material() -> TlsMaterial {
     TlsMaterial { ca_pem: ca_cert.pem(), server: Arc::new(server) }
 }
 
+/// A throwaway CA and a certificate for 127.0.0.1 and localhost it signed,
+/// as PEM (CA, certificate, private key): what a BatleHub under test serves
+/// HTTPS with (`[server] tls_cert_file`, `tls_key_file`).
+pub fn pems() -> (String, String, String) {
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "BatleHub throwaway test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("cert");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
 pub struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
