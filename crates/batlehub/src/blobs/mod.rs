@@ -105,6 +105,25 @@ pub struct BlobStore {
     hot: moka::sync::Cache<String, Bytes>,
     /// The catalog every commit is leased in (see [`BlobStore::with_leases`]).
     leases: Option<crate::catalog::Catalog>,
+    /// Free bytes under `root` below which the cache stops filling
+    /// (`[storage] min_free_bytes`): the reserve left for publishes.
+    min_free: u64,
+}
+
+/// Free space on the filesystem holding a store's local files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes an unprivileged writer may still use.
+    pub free: u64,
+    /// The reserve (`[storage] min_free_bytes`).
+    pub min_free: u64,
+}
+
+impl DiskSpace {
+    /// Below the reserve: no new cache fills.
+    pub fn low(&self) -> bool {
+        self.free < self.min_free
+    }
 }
 
 /// How many bytes of small blobs the hot cache keeps.
@@ -310,7 +329,7 @@ impl BlobStore {
             .max_capacity(HOT_CACHE_BYTES)
             .weigher(|_k: &String, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
             .build();
-        Ok(BlobStore { root: root.to_path_buf(), remote: None, hot, leases: None })
+        Ok(BlobStore { root: root.to_path_buf(), remote: None, hot, leases: None, min_free: 0 })
     }
 
     /// The same store, leasing every commit in `catalog` before the bytes
@@ -347,6 +366,7 @@ impl BlobStore {
 
     async fn open_with(c: &crate::config::StorageConfig, clear_tmp: bool) -> anyhow::Result<BlobStore> {
         let mut store = BlobStore::open_filesystem_with(&c.path, clear_tmp).await?;
+        store.min_free = c.min_free_bytes;
         if c.kind == crate::config::StorageKind::S3 {
             store.remote = Some(Arc::new(s3::S3Blobs::new(c)?));
         }
@@ -544,6 +564,10 @@ impl BlobStore {
     /// Store a cached document (header line, then the body), replacing any
     /// previous copy atomically.
     pub async fn write_doc(&self, registry: &str, key: &str, header: &DocHeader, body: &[u8]) -> BlobResult<()> {
+        if self.low_on_space().await {
+            tracing::debug!(registry, "disk below its reserve: document served but not persisted");
+            return Ok(());
+        }
         let dest = self.doc_path(registry, key);
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await?;
@@ -589,6 +613,26 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Free space where this store writes locally (temporary files of every
+    /// write, cached documents, and the blobs themselves unless they live in
+    /// S3), against the configured reserve.
+    pub async fn disk_space(&self) -> BlobResult<DiskSpace> {
+        let root = self.root.clone();
+        let free = tokio::task::spawn_blocking(move || {
+            rustix::fs::statvfs(&root).map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+        .map_err(|e| BlobError::Io(e.into()))?;
+        Ok(DiskSpace { free, min_free: self.min_free })
+    }
+
+    /// The disk is below its reserve (an error reading it counts as not
+    /// low: the write itself then reports what is wrong).
+    pub async fn low_on_space(&self) -> bool {
+        self.disk_space().await.is_ok_and(|d| d.low())
     }
 
     /// Storage is reachable and writable.

@@ -125,6 +125,11 @@ pub struct StorageConfig {
     pub gc_grace_secs: u64,
     /// How often the server collects garbage (0: never; run `batlehub gc`).
     pub gc_interval_secs: u64,
+    /// Below this many free bytes on the filesystem under `path`, upstream
+    /// artifacts are no longer fetched into the cache (503) and documents
+    /// are no longer persisted, so publishes keep this reserve; `/healthz`
+    /// reports the disk "low".
+    pub min_free_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -141,6 +146,7 @@ impl Default for StorageConfig {
             secret_access_key: None,
             gc_grace_secs: 86_400,
             gc_interval_secs: 3_600,
+            min_free_bytes: 1 << 30,
         }
     }
 }

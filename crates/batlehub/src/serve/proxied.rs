@@ -206,6 +206,23 @@ impl RequestCtx {
             metrics.artifact_hits.increment(1);
             return Ok(crate::http::artifact(&metrics.bytes, hit, Some(content_type)));
         }
+        // A fill needs disk: below the reserve, refuse it (the reserve is
+        // kept for publishes) rather than fill the disk with cache.
+        if let Ok(space) = self.app.blobs.disk_space().await
+            && space.low()
+        {
+            metrics::counter!("batlehub_cache_fills_refused_total", "registry" => self.registry.name.clone())
+                .increment(1);
+            tracing::warn!(
+                registry = %self.registry.name,
+                free_bytes = space.free,
+                min_free_bytes = space.min_free,
+                "cache fill refused: free disk below [storage] min_free_bytes"
+            );
+            return Err(AppError::Unavailable(
+                "the registry's disk is almost full: artifacts not yet cached cannot be fetched now".into(),
+            ));
+        }
         let Located { url, also, expected, require_digest, check } = locate().await?;
         let fetch = ArtifactFetch {
             registry: self.registry.name.clone(),

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use crate::support::builder::Reg;
 use crate::support::npm::{publish_body, tarball};
-use crate::support::{ADMIN, ALICE, TestServer, client, config, config_text, stored_blobs};
+use crate::support::{ADMIN, ALICE, TestServer, client, config, config_text, json, stored_blobs};
 
 async fn put(store: &BlobStore, bytes: Vec<u8>) -> batlehub::blobs::PendingBlob {
     let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
@@ -292,4 +292,76 @@ async fn cache_limits_evict_the_least_recently_served() {
     assert!(ok && out.contains("mirror: ") && out.contains("evicted"), "{out}");
     let (_, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
     assert!(bytes <= three, "{bytes}");
+}
+
+/// Below `[storage] min_free_bytes` of free disk, no new upstream artifact
+/// is fetched into the cache (503, the upstream not even asked, counted and
+/// logged) and documents are served but not persisted, while cached
+/// artifacts are still served and publishes still land in the reserve;
+/// `/healthz` reports the disk low (degraded, still 200).
+#[tokio::test]
+async fn a_disk_below_its_reserve_refuses_cache_fills_but_takes_publishes() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for n in ["roomy", "cramped"] {
+        up.add(n, "1.0.0", tarball(n, "1.0.0", &[]));
+    }
+    let registries =
+        format!("{}{}", Reg::local("npm", "internal").toml(), Reg::proxy("npm", "mirror", &up.url).open_read().toml());
+    let s = TestServer::start(&config(&registries)).await;
+    let c = client();
+    let health = json(c.get(format!("{}/healthz", s.url)).send().await.expect("healthz")).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["disk"]["status"], "ok", "{health}");
+    assert!(health["disk"]["free_bytes"].as_u64().is_some_and(|f| f > 0), "{health}");
+    assert_eq!(health["disk"]["min_free_bytes"], 1u64 << 30, "the default reserve: 1 GiB");
+    let tgz = |n: &str| format!("/{n}/-/{n}-1.0.0.tgz");
+    let r = c.get(format!("{}{}", s.reg("mirror"), tgz("roomy"))).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let data = s.data.clone();
+    let guard = s.stop().await;
+
+    // The same data folder, now with a reserve no disk has free.
+    let reserve = 1u64 << 50;
+    let low = config(&registries).replacen(
+        "path = \"{DATA}/storage\"\n",
+        &format!("path = \"{{DATA}}/storage\"\nmin_free_bytes = {reserve}\n"),
+        1,
+    );
+    let s = TestServer::start_at(&data, &low).await;
+    let r = c.get(format!("{}/healthz", s.url)).send().await.expect("healthz");
+    assert_eq!(r.status(), 200, "a low disk degrades the replica, it does not take it down");
+    let health = json(r).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["disk"]["status"], "low", "{health}");
+    assert_eq!(health["disk"]["min_free_bytes"], reserve);
+    // Cached: served as before.
+    let hits = up.hits(&tgz("roomy"));
+    let r = c.get(format!("{}{}", s.reg("mirror"), tgz("roomy"))).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits(&tgz("roomy")), hits);
+    // Metadata is still answered, but not written to disk.
+    let docs = crate::support::files_under(&data.join("storage/docs")).len();
+    let r = c.get(format!("{}/cramped", s.reg("mirror"))).send().await.expect("packument");
+    assert_eq!(r.status(), 200);
+    assert_eq!(crate::support::files_under(&data.join("storage/docs")).len(), docs, "no document persisted");
+    // Not cached: refused before the upstream is asked, nothing kept.
+    let r = c.get(format!("{}{}", s.reg("mirror"), tgz("cramped"))).send().await.expect("get");
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("disk is almost full"), "{body}");
+    assert_eq!(up.hits(&tgz("cramped")), 0, "the upstream is not asked");
+    let rows = s.app.catalog.cache_usage("mirror").await.expect("usage").0;
+    assert_eq!(rows, 1, "only the artifact cached before");
+    let metrics = batlehub::app::prometheus().render();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("batlehub_cache_fills_refused_total{registry=\"mirror\"}") && !l.ends_with(" 0")),
+        "refused fills are counted"
+    );
+    // Publishes use the reserve.
+    npm_publish(&s, "reserved", &tarball("reserved", "1.0.0", &[])).await;
+    let r = c.get(format!("{}/reserved/-/reserved-1.0.0.tgz", s.reg("internal"))).bearer_auth(ALICE);
+    assert_eq!(r.send().await.expect("get").status(), 200);
+    drop(guard);
 }
