@@ -194,24 +194,28 @@ impl AppState {
     }
 
     /// Apply every registry's cache limits now (`[registries.cache]`
-    /// `max_bytes`, `evict_after_days`), after writing the batched access
-    /// times; returns how many cached artifacts went.
+    /// `max_bytes`, `evict_after_days`, `keep_latest_versions`), after
+    /// writing the batched access times; returns how many cached artifacts
+    /// went.
     pub async fn evict_caches(&self) -> usize {
         self.artifacts.flush_access().await;
         let mut gone = 0;
         for r in &self.config.registries {
-            let unused_since = r.cache.evict_after_days.map(|d| {
-                crate::catalog::now_ms().saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
-            });
-            if r.cache.max_bytes.is_none() && unused_since.is_none() {
-                continue;
-            }
-            match self.artifacts.evict(&r.name, r.cache.max_bytes, unused_since).await {
+            match self.evict_cache(r).await {
                 Ok(n) => gone += n,
                 Err(e) => tracing::warn!(registry = %r.name, error = %e, "cache eviction failed"),
             }
         }
         gone
+    }
+
+    /// Apply one registry's cache limits now; how many cached artifacts went.
+    pub async fn evict_cache(&self, r: &crate::config::RegistryConfig) -> AppResult<usize> {
+        let limits = eviction_limits(r);
+        if limits.is_none() {
+            return Ok(0);
+        }
+        Ok(self.artifacts.evict(&r.name, &limits).await?)
     }
 
     /// Write what is batched (audit rows, token use) now.
@@ -222,6 +226,18 @@ impl AppState {
         }
         self.identity.flush_touched().await;
         self.artifacts.flush_access().await;
+    }
+}
+
+/// A registry's `[registries.cache]` limits as eviction applies them.
+pub fn eviction_limits(r: &crate::config::RegistryConfig) -> crate::catalog::EvictionLimits {
+    crate::catalog::EvictionLimits {
+        max_bytes: r.cache.max_bytes,
+        unused_since: r.cache.evict_after_days.map(|d| {
+            crate::catalog::now_ms().saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
+        }),
+        keep_latest: r.cache.keep_latest_versions,
+        order: crate::ecosystems::version_order(r.kind),
     }
 }
 

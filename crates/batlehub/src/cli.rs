@@ -98,7 +98,8 @@ pub enum CacheCommand {
         #[arg(long, short, env = "BATLEHUB_CONFIG")]
         config: PathBuf,
     },
-    /// Apply the registries' cache limits now (`max_bytes`, `evict_after_days`);
+    /// Apply the registries' cache limits now (`max_bytes`, `evict_after_days`,
+    /// `keep_latest_versions`);
     /// the blobs nothing references any more go with the next `batlehub gc`
     Evict {
         /// The configuration file (its [database], [storage] and registries)
@@ -372,12 +373,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
             for r in config.registries.iter().filter(|r| r.mode.has_upstream()) {
                 let (n, bytes) = catalog.cache_usage(&r.name).await?;
-                let cap = r.cache.max_bytes.map_or("no cap".to_string(), |m| format!("cap {m} bytes"));
-                let age = r
-                    .cache
-                    .evict_after_days
-                    .map_or("kept however old".to_string(), |d| format!("evicted after {d} days unused"));
-                println!("{}: {n} cached artifacts, {bytes} bytes ({cap}, {age})", r.name);
+                println!("{}: {n} cached artifacts, {bytes} bytes ({})", r.name, describe_limits(&r.cache));
             }
             catalog.close().await;
             Ok(())
@@ -388,15 +384,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::blobs::BlobStore::attach(&config.storage).await?;
             let cache = crate::upstream::artifacts::ArtifactCache::new(store, catalog.clone(), 1 << 20);
             for r in &config.registries {
-                let unused_since = r.cache.evict_after_days.map(|d| {
-                    crate::catalog::now_ms()
-                        .saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
-                });
-                if r.cache.max_bytes.is_none() && unused_since.is_none() {
+                let limits = crate::app::eviction_limits(r);
+                if limits.is_none() {
                     continue;
                 }
-                let gone =
-                    cache.evict(&r.name, r.cache.max_bytes, unused_since).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let gone = cache.evict(&r.name, &limits).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (n, bytes) = catalog.cache_usage(&r.name).await?;
                 println!("{}: {gone} evicted; {n} cached artifacts, {bytes} bytes left", r.name);
             }
@@ -528,4 +520,14 @@ async fn bootstrap_admin(app: &crate::app::App, base: &str) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// A registry's cache limits in words (`batlehub cache stats`).
+fn describe_limits(c: &crate::config::CacheConfig) -> String {
+    let cap = c.max_bytes.map_or("no cap".to_string(), |m| format!("cap {m} bytes"));
+    let age = c.evict_after_days.map_or("kept however old".to_string(), |d| format!("evicted after {d} days unused"));
+    let versions = c
+        .keep_latest_versions
+        .map_or("every version".to_string(), |n| format!("the latest {n} versions of each package"));
+    format!("{cap}, {age}, {versions}")
 }

@@ -243,6 +243,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX cached_artifacts_lru ON cached_artifacts (registry, accessed_at)",
         ],
     ),
+    (
+        // The package and version a cached artifact belongs to (when its
+        // ecosystem says), for keeping only the latest versions cached.
+        11,
+        &[
+            "ALTER TABLE cached_artifacts ADD COLUMN package TEXT",
+            "ALTER TABLE cached_artifacts ADD COLUMN version TEXT",
+            "CREATE INDEX cached_artifacts_release ON cached_artifacts (registry, package)",
+        ],
+    ),
 ];
 
 /// An arbitrary constant naming BatleHub's migration lock.

@@ -194,6 +194,26 @@ pub struct CachedArtifactRow {
     pub fetched_at: i64,
 }
 
+/// A registry's cache limits, as [`Catalog::evict_cached`] applies them.
+#[derive(Clone, Copy)]
+pub struct EvictionLimits {
+    /// Keep the cached artifacts within this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Forget those not served since this time (epoch ms).
+    pub unused_since: Option<i64>,
+    /// Keep only this many of each package's newest cached versions.
+    pub keep_latest: Option<u64>,
+    /// The registry type's version order (oldest first).
+    pub order: fn(&str, &str) -> std::cmp::Ordering,
+}
+
+impl EvictionLimits {
+    /// No limit at all: nothing to do.
+    pub fn is_none(&self) -> bool {
+        self.max_bytes.is_none() && self.unused_since.is_none() && self.keep_latest.is_none()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditEvent {
     pub at: i64,
@@ -1091,13 +1111,21 @@ impl Catalog {
         }))
     }
 
-    pub async fn put_cached_artifact(&self, registry: &str, key: &str, row: &CachedArtifactRow) -> DbResult<()> {
+    /// Record a cached artifact; `release` is the package and version it
+    /// belongs to, when its ecosystem says (for `keep_latest_versions`).
+    pub async fn put_cached_artifact(
+        &self,
+        registry: &str,
+        key: &str,
+        row: &CachedArtifactRow,
+        release: Option<(&str, &str)>,
+    ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO cached_artifacts (registry, cache_key, sha256, size, content_type, source_url, fetched_at, accessed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+            "INSERT INTO cached_artifacts (registry, cache_key, sha256, size, content_type, source_url, fetched_at, accessed_at, package, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
              ON CONFLICT (registry, cache_key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
                content_type = excluded.content_type, source_url = excluded.source_url, fetched_at = excluded.fetched_at,
-               accessed_at = excluded.accessed_at",
+               accessed_at = excluded.accessed_at, package = excluded.package, version = excluded.version",
         )
         .bind(registry)
         .bind(key)
@@ -1106,6 +1134,8 @@ impl Catalog {
         .bind(&row.content_type)
         .bind(&row.source_url)
         .bind(row.fetched_at)
+        .bind(release.map(|r| r.0))
+        .bind(release.map(|r| r.1))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -1143,19 +1173,17 @@ impl Catalog {
         Ok((n.max(0) as u64, bytes.max(0) as u64))
     }
 
-    /// Forget cached artifacts of `registry`: those not served since
-    /// `unused_since` (epoch ms), then the least recently served until the
-    /// rest fits in `max_bytes`. Returns the keys forgotten. Only cache rows
-    /// go: a blob a published file or another row references stays, and one
-    /// nothing references is left to the garbage collector.
-    pub async fn evict_cached(
-        &self,
-        registry: &str,
-        max_bytes: Option<u64>,
-        unused_since: Option<i64>,
-    ) -> DbResult<Vec<String>> {
+    /// Forget cached artifacts of `registry` beyond `limits`: those not
+    /// served since `unused_since` (epoch ms); those of a package's versions
+    /// older than its `keep_latest` newest cached ones (in `limits.order`);
+    /// then the least recently served until the rest fits in `max_bytes`.
+    /// Returns the keys forgotten. Only cache rows go: a blob a published
+    /// file or another row references stays, and one nothing references is
+    /// left to the garbage collector (after its grace period, so a response
+    /// still streaming it never breaks off).
+    pub async fn evict_cached(&self, registry: &str, limits: &EvictionLimits) -> DbResult<Vec<String>> {
         let mut evicted = Vec::new();
-        if let Some(cutoff) = unused_since {
+        if let Some(cutoff) = limits.unused_since {
             let old: Vec<(String,)> =
                 sqlx::query_as("SELECT cache_key FROM cached_artifacts WHERE registry = $1 AND accessed_at < $2")
                     .bind(registry)
@@ -1167,7 +1195,39 @@ impl Catalog {
                 evicted.push(key);
             }
         }
-        if let Some(max) = max_bytes {
+        if let Some(keep) = limits.keep_latest {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            // Only packages with more versions cached than kept.
+            let crowded: Vec<(String,)> = sqlx::query_as(
+                "SELECT package FROM cached_artifacts WHERE registry = $1 AND package IS NOT NULL
+                 GROUP BY package HAVING COUNT(DISTINCT version) > $2",
+            )
+            .bind(registry)
+            .bind(keep)
+            .fetch_all(self.pool())
+            .await?;
+            for (package,) in crowded {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT cache_key, version FROM cached_artifacts WHERE registry = $1 AND package = $2 AND version IS NOT NULL",
+                )
+                .bind(registry)
+                .bind(&package)
+                .fetch_all(self.pool())
+                .await?;
+                let mut versions: Vec<&str> = rows.iter().map(|(_, v)| v.as_str()).collect();
+                versions.sort_by(|a, b| (limits.order)(b, a));
+                versions.dedup();
+                let kept: std::collections::HashSet<&str> =
+                    versions.into_iter().take(usize::try_from(keep).unwrap_or(usize::MAX)).collect();
+                for (key, version) in &rows {
+                    if !kept.contains(version.as_str()) {
+                        self.delete_cached_artifact(registry, key).await?;
+                        evicted.push(key.clone());
+                    }
+                }
+            }
+        }
+        if let Some(max) = limits.max_bytes {
             let (_, mut used) = self.cache_usage(registry).await?;
             while used > max {
                 let oldest: Vec<(String, i64)> = sqlx::query_as(

@@ -574,6 +574,10 @@ pub struct CacheConfig {
     /// Cached upstream artifacts not served for this many days are
     /// forgotten. Unset: kept however old.
     pub evict_after_days: Option<u64>,
+    /// Of each package, only the artifacts of this many newest cached
+    /// versions (in the registry type's version order) are kept. Unset:
+    /// every version.
+    pub keep_latest_versions: Option<u64>,
 }
 
 impl Default for CacheConfig {
@@ -584,6 +588,7 @@ impl Default for CacheConfig {
             negative_ttl_secs: None,
             max_bytes: None,
             evict_after_days: None,
+            keep_latest_versions: None,
         }
     }
 }

@@ -155,6 +155,13 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// The version order (oldest first) of registries of `kind`.
+        pub fn version_order(kind: Kind) -> fn(&str, &str) -> std::cmp::Ordering {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::version_order, )+ )*
+            }
+        }
+
         /// Whether `options` are settings a registry of `kind` knows.
         pub fn check_options(kind: Kind, options: &toml::Table) -> Result<(), String> {
             match kind {

@@ -20,7 +20,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
-pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool};
+pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool, natural_version_order};
 pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow, Writable};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};

@@ -26,6 +26,11 @@ pub struct Located {
     pub require_digest: bool,
     /// What the content must pass before it is kept.
     pub check: Option<ContentCheck>,
+    /// The package (its catalog key) and version the artifact belongs to:
+    /// what `[registries.cache] keep_latest_versions` counts. Artifacts
+    /// without one (a checksum tile, an index) are never counted as a
+    /// version.
+    pub release: Option<(String, String)>,
 }
 
 impl Located {
@@ -34,7 +39,14 @@ impl Located {
     /// digest is refused (502), never fetched.
     pub fn verified(url: String, expected: Option<ExpectedDigest>) -> AppResult<Located> {
         match expected {
-            Some(d) => Ok(Located { url, also: Vec::new(), expected: Some(d), require_digest: true, check: None }),
+            Some(d) => Ok(Located {
+                url,
+                also: Vec::new(),
+                expected: Some(d),
+                require_digest: true,
+                check: None,
+                release: None,
+            }),
             None => {
                 Err(crate::upstream::UpstreamError::Refused(format!("{url}: the upstream gives no usable digest"))
                     .into())
@@ -44,7 +56,7 @@ impl Located {
 
     /// An artifact of a protocol that gives no digest at all: fetched as is.
     pub fn unverified(url: String) -> Located {
-        Located { url, also: Vec::new(), expected: None, require_digest: false, check: None }
+        Located { url, also: Vec::new(), expected: None, require_digest: false, check: None, release: None }
     }
 
     /// The same path on each upstream of a protocol whose upstreams all
@@ -53,7 +65,7 @@ impl Located {
     pub fn on_upstreams(upstreams: &[String], path: &str) -> AppResult<Located> {
         let mut urls = upstreams.iter().map(|u| crate::upstream::join_url(u, path));
         let url = urls.next().ok_or_else(|| AppError::not_found("this registry has no upstream"))?;
-        Ok(Located { url, also: urls.collect(), expected: None, require_digest: false, check: None })
+        Ok(Located { url, also: urls.collect(), expected: None, require_digest: false, check: None, release: None })
     }
 
     /// An artifact of a protocol whose digests sit beside the files (a
@@ -61,7 +73,7 @@ impl Located {
     /// artifact is still asked for, so that an absent file stays a 404,
     /// but one that exists is refused (502), never kept.
     pub fn digest_required(url: String, expected: Option<ExpectedDigest>) -> Located {
-        Located { url, also: Vec::new(), expected, require_digest: true, check: None }
+        Located { url, also: Vec::new(), expected, require_digest: true, check: None, release: None }
     }
 
     /// Refuse the artifact if an upstream has it (no digest was found for
@@ -78,6 +90,13 @@ impl Located {
         check: impl Fn(&std::path::Path) -> Result<(), String> + Send + Sync + 'static,
     ) -> Located {
         self.check = Some(std::sync::Arc::new(check));
+        self
+    }
+
+    /// The artifact is (a file of) version `version` of the package whose
+    /// catalog key is `package`.
+    pub fn of_release(mut self, package: &str, version: &str) -> Located {
+        self.release = Some((package.to_string(), version.to_string()));
         self
     }
 }
@@ -223,7 +242,7 @@ impl RequestCtx {
                 "the registry's disk is almost full: artifacts not yet cached cannot be fetched now".into(),
             ));
         }
-        let Located { url, also, expected, require_digest, check } = locate().await?;
+        let Located { url, also, expected, require_digest, check, release } = locate().await?;
         let fetch = ArtifactFetch {
             registry: self.registry.name.clone(),
             key,
@@ -238,6 +257,7 @@ impl RequestCtx {
             verify_before_serve: self.registry.cache.verify_before_serve_bytes,
             default_content_type: content_type.to_string(),
             deadline: Duration::from_secs(self.app.config.limits.upstream_artifact_timeout_secs),
+            release,
         };
         let artifact = self.app.artifacts.get(fetch).await?;
         Ok(crate::http::artifact(&metrics.bytes, artifact, Some(content_type)))

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use super::policy::UrlPolicy;
 use super::{CacheKey, UpstreamError};
 use crate::blobs::{BlobError, BlobStore, PendingBlob, TempBlob};
-use crate::catalog::{BlobDigests, CachedArtifactRow, Catalog, now_ms};
+use crate::catalog::{BlobDigests, CachedArtifactRow, Catalog, EvictionLimits, now_ms};
 
 const READ_CHUNK: u64 = 256 * 1024;
 
@@ -126,6 +126,9 @@ pub struct ArtifactFetch {
     pub default_content_type: String,
     /// The whole download, from connecting to the last byte.
     pub deadline: std::time::Duration,
+    /// The package (catalog key) and version the artifact belongs to, when
+    /// its ecosystem says: what `keep_latest_versions` counts.
+    pub release: Option<(String, String)>,
 }
 
 /// A check of a downloaded artifact's content, given its temporary file.
@@ -212,17 +215,9 @@ impl ArtifactCache {
 
     /// Forget cached artifacts of `registry` beyond its limits (see
     /// `Catalog::evict_cached`); returns how many went.
-    pub async fn evict(
-        &self,
-        registry: &str,
-        max_bytes: Option<u64>,
-        unused_since: Option<i64>,
-    ) -> Result<usize, UpstreamError> {
-        let gone = self
-            .catalog
-            .evict_cached(registry, max_bytes, unused_since)
-            .await
-            .map_err(|e| UpstreamError::Storage(e.to_string()))?;
+    pub async fn evict(&self, registry: &str, limits: &EvictionLimits) -> Result<usize, UpstreamError> {
+        let gone =
+            self.catalog.evict_cached(registry, limits).await.map_err(|e| UpstreamError::Storage(e.to_string()))?;
         for key in &gone {
             self.index.invalidate(&format!("{registry}\0{key}")).await;
         }
@@ -372,7 +367,12 @@ impl ArtifactCache {
             fetched_at: now_ms(),
         };
         self.catalog
-            .put_cached_artifact(&fetch.registry, &fetch.key, &row)
+            .put_cached_artifact(
+                &fetch.registry,
+                &fetch.key,
+                &row,
+                fetch.release.as_ref().map(|(p, v)| (p.as_str(), v.as_str())),
+            )
             .await
             .map_err(|e| UpstreamError::Storage(e.to_string()))?;
         self.index.insert(format!("{}\0{}", fetch.registry, fetch.key), row).await;

@@ -307,6 +307,39 @@ pub async fn cache_hits_never_call_the_upstream<F: Fixture>() {
     assert_eq!(artifact_hits(&registry), hits_before + 3, "{}: every cache hit is counted", F::TYPE);
 }
 
+/// `[registries.cache] keep_latest_versions`: of a package's cached
+/// versions only the newest stay cached, newest in the type's version order
+/// (1.10.0 after 1.9.0, whatever order they were fetched in); an evicted
+/// version is fetched again on demand, a kept one is not.
+pub async fn only_the_latest_cached_versions_are_kept<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("keep", false);
+    let versions = ["1.10.0", "1.0.0", "1.9.0"];
+    let bytes: Vec<Vec<u8>> = versions.iter().map(|v| F::seed(&up, &name, v)).collect();
+    let registry = format!("keep-{}", F::TYPE);
+    let reg = Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up)).open_read().cache("keep_latest_versions = 2");
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let url = |v: &str| format!("{}{}", s.reg(&registry), F::artifact(&name, v));
+    for (v, b) in versions.iter().zip(&bytes) {
+        let (reply, body) = fetch(&c, &url(v)).await;
+        assert_eq!(reply.status, 200, "{} {v}: {}", F::TYPE, reply.body);
+        assert_eq!(body.as_deref(), Some(&b[..]), "{} {v}", F::TYPE);
+    }
+    let evicted = s.app.evict_caches().await;
+    assert!(evicted >= 1, "{}: the oldest version's artifact is evicted", F::TYPE);
+    let asked = up.total_hits();
+    for v in ["1.10.0", "1.9.0"] {
+        assert_eq!(fetch(&c, &url(v)).await.0.status, 200, "{} {v}", F::TYPE);
+    }
+    assert_eq!(up.total_hits(), asked, "{}: the two newest versions stay cached", F::TYPE);
+    let (reply, body) = fetch(&c, &url("1.0.0")).await;
+    assert_eq!(reply.status, 200, "{}", F::TYPE);
+    assert_eq!(body.as_deref(), Some(&bytes[1][..]), "{}", F::TYPE);
+    assert!(up.total_hits() > asked, "{}: the evicted version is fetched again", F::TYPE);
+    assert_eq!(s.app.evict_caches().await, 1, "{}: and evicted again (it is still the oldest)", F::TYPE);
+}
+
 pub async fn digest_mismatch_is_502_and_nothing_kept<F: Fixture>() {
     let up = F::upstream().await;
     let name = F::name("bad", false);
@@ -672,6 +705,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn cache_hits_never_call_the_upstream() {
                     super::cache_hits_never_call_the_upstream::<F>().await;
+                }
+                #[tokio::test]
+                async fn only_the_latest_cached_versions_are_kept() {
+                    super::only_the_latest_cached_versions_are_kept::<F>().await;
                 }
                 #[tokio::test]
                 async fn digest_mismatch_is_502_and_nothing_kept() {

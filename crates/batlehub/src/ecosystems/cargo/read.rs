@@ -161,7 +161,7 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
         let config = ctx.document(fetch).await?;
         let config = ctx.parsed(&config.doc, parse_config).await?;
         let url = expand_dl(&config.dl, &real_name, version, &cksum);
-        Located::verified(url, ExpectedDigest::from_hex(&cksum))
+        Ok(Located::verified(url, ExpectedDigest::from_hex(&cksum))?.of_release(&name.key(), version))
     })
     .await
 }

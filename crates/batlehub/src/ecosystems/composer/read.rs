@@ -242,6 +242,7 @@ pub async fn dist(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppRes
                 None => Located::unverified(url.to_string()),
             };
             let zip = dist.get("type").and_then(Value::as_str).is_none_or(|t| t == "zip");
+            let located = located.of_release(name.as_str(), version);
             return Ok(if zip { located.checked_by(check_zip) } else { located });
         }
         Err(AppError::not_found(format!("{name} {version} not found")))

@@ -180,7 +180,8 @@ pub async fn file(ctx: &RequestCtx, subdir: &str, file: &FileName) -> AppResult<
         let parsed = ctx.parsed(&served.doc, |d| repodata::parse_repodata(&d.body)).await?;
         let record = parsed.find(&base).ok_or_else(|| AppError::not_found(format!("{subdir}/{base} not found")))?;
         let url = crate::upstream::join_url(&served.doc.header.source, &format!("{subdir}/{base}"));
-        Located::verified(url, record.sha256().map(ExpectedDigest::Sha256))
+        // Every subdir's and build's file counts as its version's.
+        Ok(Located::verified(url, record.sha256().map(ExpectedDigest::Sha256))?.of_release(&file.name, &file.version))
     })
     .await
 }

@@ -206,7 +206,7 @@ pub async fn file(ctx: &RequestCtx, module: &ModulePath, version: &Version, ext:
         Ext::Zip => ZIP_TYPE,
     };
     ctx.upstream_artifact(key, content_type, || async move {
-        let located = Located::on_upstreams(&upstreams, &path)?;
+        let located = Located::on_upstreams(&upstreams, &path)?.of_release(m.as_str(), v.as_str());
         Ok(match ext {
             Ext::Info => located.checked_by(move |p| {
                 let body = read_small(p, 1 << 20)?;

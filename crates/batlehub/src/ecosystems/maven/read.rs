@@ -145,7 +145,7 @@ pub async fn file(ctx: &RequestCtx, file: &VersionFile, checksum: Option<Checksu
                     let expected = first_token(&served.doc.body).and_then(|h| ExpectedDigest::from_hex(&h));
                     // The upstream that had the checksum has the file.
                     let url = crate::upstream::join_url(&served.doc.header.source, &path);
-                    return Ok(Located::digest_required(url, expected));
+                    return Ok(Located::digest_required(url, expected).of_release(&file.coords.key(), &file.version));
                 }
                 Err(AppError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
@@ -153,7 +153,7 @@ pub async fn file(ctx: &RequestCtx, file: &VersionFile, checksum: Option<Checksu
         }
         // No checksum anywhere: a file that exists is refused, an absent one
         // stays a 404 (what mvn needs to go on probing).
-        Ok(Located::on_upstreams(&ctx.registry.upstreams, &path)?.require_digest())
+        Ok(Located::on_upstreams(&ctx.registry.upstreams, &path)?.require_digest().of_release(&file.coords.key(), &file.version))
     })
     .await
 }

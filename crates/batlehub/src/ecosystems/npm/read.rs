@@ -110,7 +110,7 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
             .as_deref()
             .and_then(ExpectedDigest::from_sri)
             .or_else(|| source.shasum.as_deref().and_then(ExpectedDigest::from_hex));
-        Located::verified(source.url.clone(), expected)
+        Ok(Located::verified(source.url.clone(), expected)?.of_release(&key, &source.version))
     })
     .await
 }

@@ -178,6 +178,8 @@ pub fn has_install_script(manifest: &Map<String, Value>) -> bool {
 /// Where an upstream tarball comes from, and what it must hash to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TarballSource {
+    /// The version whose `dist.tarball` it is.
+    pub version: String,
     pub url: String,
     pub integrity: Option<String>,
     pub shasum: Option<String>,
@@ -207,13 +209,14 @@ impl UpstreamPackument {
         }
         let mut tarballs = HashMap::new();
         if let Some(versions) = value.get("versions").and_then(|v| v.as_object()) {
-            for manifest in versions.values() {
+            for (version, manifest) in versions {
                 let Some(dist) = manifest.get("dist") else { continue };
                 let Some(url) = dist.get("tarball").and_then(|t| t.as_str()) else { continue };
                 let Some(filename) = url_filename(url) else { continue };
                 tarballs.insert(
                     filename,
                     TarballSource {
+                        version: version.clone(),
                         url: url.to_string(),
                         integrity: dist.get("integrity").and_then(|v| v.as_str()).map(str::to_string),
                         shasum: dist.get("shasum").and_then(|v| v.as_str()).map(str::to_string),

@@ -123,7 +123,7 @@ async fn nupkg_upstream(ctx: &RequestCtx, id: &PackageId, version: &Version) -> 
             None => Located::unverified(url),
         };
         let (want_id, want_version) = (lid.clone(), version.clone());
-        Ok(located.checked_by(move |path| check_nupkg(path, &want_id, &want_version)))
+        Ok(located.of_release(&lid, &vkey).checked_by(move |path| check_nupkg(path, &want_id, &want_version)))
     })
     .await
 }

@@ -62,6 +62,14 @@ impl Ecosystem for Pypi {
 
     type Op = Op;
 
+    /// PEP 440 order; a version that is not one sorts by the default order.
+    fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+        match (names::parse_version(a), names::parse_version(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => crate::serve::natural_version_order(a, b),
+        }
+    }
+
     fn parse(head: &Head<'_>) -> AppResult<Op> {
         op::parse(head.method, head.path)
     }

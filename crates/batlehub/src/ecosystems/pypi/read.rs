@@ -194,7 +194,12 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
             .get("sha256")
             .and_then(|h| ExpectedDigest::from_hex(h))
             .or_else(|| hashes.get("sha512").and_then(|h| ExpectedDigest::from_hex(h)));
-        Located::verified(url, expected)
+        let located = Located::verified(url, expected)?;
+        // A file (and its metadata sidecar) counts as its version's.
+        Ok(match super::names::parse_filename(filename) {
+            Ok(dist) => located.of_release(project, &dist.version),
+            Err(_) => located,
+        })
     })
     .await
 }

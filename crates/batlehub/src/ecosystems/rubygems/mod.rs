@@ -53,6 +53,10 @@ impl Ecosystem for Rubygems {
 
     type Op = Op;
 
+    fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+        names::compare_versions(a, b)
+    }
+
     fn parse(head: &Head<'_>) -> AppResult<Op> {
         op::parse(head.method, head.path)
     }

@@ -455,7 +455,10 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
                 .and_then(|reqs| reqs.split(',').find_map(|r| r.strip_prefix("checksum:")))
                 .and_then(ExpectedDigest::from_hex);
             let url = crate::upstream::join_url(&served.doc.header.source, &format!("gems/{file}"));
-            return Located::verified(url, checksum);
+            // The label is `version` or `version-platform`: each platform's
+            // gem counts as its version's.
+            let version = label.split('-').next().unwrap_or(label);
+            return Ok(Located::verified(url, checksum)?.of_release(name, version));
         }
         Err(AppError::not_found(format!("{file} not found")))
     })

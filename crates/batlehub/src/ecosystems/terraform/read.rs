@@ -167,7 +167,7 @@ pub async fn module_archive(ctx: &RequestCtx, module: &Module, version: &str, qu
         let location =
             upstream::module_location(ctx, module, version).await?.ok_or_else(|| module_not_found(module, Some(version)))?;
         let url = upstream::cacheable_archive(&location).ok_or_else(|| module_not_found(module, Some(version)))?;
-        Ok(Located::unverified(url).checked_by(|path| {
+        Ok(Located::unverified(url).of_release(&module.key(), version).checked_by(|path| {
             let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
             archive::module_tgz(std::io::BufReader::new(f))
         }))
@@ -294,7 +294,7 @@ pub async fn provider_archive(
             .await?
             .ok_or_else(|| provider_not_found(provider, Some(version)))?;
         let expected = d.shasum.as_deref().and_then(|h| hex::decode(h).ok()).map(ExpectedDigest::Sha256);
-        Located::verified(d.download_url, expected)
+        Ok(Located::verified(d.download_url, expected)?.of_release(&provider.key(), version))
     })
     .await
 }

@@ -169,7 +169,7 @@ async fn upstream_file<F: Flavour>(ctx: &RequestCtx, r: &Release, want: Want, na
             let content_type = static_type(a, &r.meta);
             let served = ctx
                 .upstream_artifact(key("vsx-asset").part(a.file_name()), content_type, || async {
-                    Ok(Located::unverified(ctx.check_upstream_url(&url)?.to_string()))
+                    Ok(Located::unverified(ctx.check_upstream_url(&url)?.to_string()).of_release(&r.id.key(), &r.version))
                 })
                 .await?;
             Ok(if content_type == "application/octet-stream" { attachment(served, a.file_name()) } else { served })

@@ -75,7 +75,7 @@ async fn upstream_json(
 /// The content check every upstream VSIX passes: it is the release asked for.
 fn checked(located: Located, r: &Release) -> Located {
     let (id, version, platform) = (r.id.clone(), r.version.clone(), r.platform.clone());
-    located.checked_by(move |path| {
+    located.of_release(&r.id.key(), &r.version).checked_by(move |path| {
         let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let v = vsix::read(std::io::BufReader::new(f))?;
         if !v.id.same(&id) || v.version != version || v.platform != platform {

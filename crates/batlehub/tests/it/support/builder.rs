@@ -15,7 +15,8 @@ pub struct Reg {
     allowed: Vec<String>,
     artifact_hosts: Vec<String>,
     allow_private_addresses: bool,
-    metadata_ttl_secs: Option<u64>,
+    /// Lines of `[registries.cache]`.
+    cache: Vec<String>,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -34,7 +35,7 @@ impl Reg {
             allowed: Vec::new(),
             artifact_hosts: Vec::new(),
             allow_private_addresses: false,
-            metadata_ttl_secs: None,
+            cache: Vec::new(),
         }
     }
 
@@ -100,8 +101,13 @@ impl Reg {
     }
 
     /// `[registries.cache] metadata_ttl_secs`.
-    pub fn metadata_ttl(mut self, secs: u64) -> Reg {
-        self.metadata_ttl_secs = Some(secs);
+    pub fn metadata_ttl(self, secs: u64) -> Reg {
+        self.cache(&format!("metadata_ttl_secs = {secs}"))
+    }
+
+    /// One line of `[registries.cache]` (`keep_latest_versions = 2`).
+    pub fn cache(mut self, line: &str) -> Reg {
+        self.cache.push(line.to_string());
         self
     }
 
@@ -131,8 +137,8 @@ impl Reg {
         if let Some(rbac) = self.rbac {
             t.push_str(&format!("[registries.rbac]\n{rbac}"));
         }
-        if let Some(ttl) = self.metadata_ttl_secs {
-            t.push_str(&format!("[registries.cache]\nmetadata_ttl_secs = {ttl}\n"));
+        if !self.cache.is_empty() {
+            t.push_str(&format!("[registries.cache]\n{}\n", self.cache.join("\n")));
         }
         t
     }
