@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`. Errors are `{"error": "<reason>", "message": "..."}`.
 
+pub mod cache;
 pub mod namespaces;
 pub mod oidc;
 pub mod tokens;
@@ -39,6 +40,8 @@ pub fn router() -> Router<App> {
         .route("/admin/registries/{registry}/namespaces/{prefix}", delete(namespaces::delete_claim))
         .route("/admin/registries/{registry}/upstream-names", get(upstream_names::list).post(upstream_names::allow))
         .route("/admin/registries/{registry}/upstream-names/{name}", delete(upstream_names::disallow))
+        .route("/admin/registries/{registry}/cache", get(cache::stats))
+        .route("/admin/registries/{registry}/cache/evict", post(cache::evict))
 }
 
 /// The caller, who must have sent valid credentials (401 otherwise).

@@ -365,3 +365,49 @@ async fn a_disk_below_its_reserve_refuses_cache_fills_but_takes_publishes() {
     assert_eq!(r.send().await.expect("get").status(), 200);
     drop(guard);
 }
+
+/// The admin API of the caches: `GET .../cache` reports what a proxy holds
+/// and its limits, `POST .../cache/evict` applies them now; admins only.
+#[tokio::test]
+async fn the_admin_api_reports_and_evicts_caches() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    let names = ["api-a", "api-b"];
+    let tarballs: Vec<Vec<u8>> = names.iter().map(|n| tarball(n, "1.0.0", &[])).collect();
+    for (n, t) in names.iter().zip(&tarballs) {
+        up.add(n, "1.0.0", t.clone());
+    }
+    let cap = tarballs[0].len().max(tarballs[1].len()) as u64;
+    let s = TestServer::start(&config(&format!(
+        "{}{}[registries.cache]\nmax_bytes = {cap}\nkeep_latest_versions = 3\n",
+        Reg::local("npm", "internal").toml(),
+        Reg::proxy("npm", "mirror", &up.url).open_read().toml(),
+    )))
+    .await;
+    let c = client();
+    for n in names {
+        let r = c.get(format!("{}/{n}/-/{n}-1.0.0.tgz", s.reg("mirror"))).send().await.expect("get");
+        assert_eq!(r.status(), 200);
+    }
+    let api = |path: &str| format!("{}/api/v1/admin/registries/{path}", s.url);
+    let r = c.get(api("mirror/cache")).bearer_auth(ADMIN).send().await.expect("stats");
+    assert_eq!(r.status(), 200);
+    let stats = json(r).await;
+    assert_eq!(stats["artifacts"], 2, "{stats}");
+    assert_eq!(stats["bytes"], (tarballs[0].len() + tarballs[1].len()) as u64, "{stats}");
+    assert_eq!(stats["limits"]["max_bytes"], cap, "{stats}");
+    assert_eq!(stats["limits"]["keep_latest_versions"], 3, "{stats}");
+    assert!(stats["limits"]["evict_after_days"].is_null(), "{stats}");
+    // Admins only; a local registry caches nothing; unknown ones are 404.
+    assert_eq!(c.get(api("mirror/cache")).send().await.expect("anon").status(), 401);
+    assert_eq!(c.get(api("mirror/cache")).bearer_auth(ALICE).send().await.expect("user").status(), 403);
+    assert_eq!(c.post(api("mirror/cache/evict")).bearer_auth(ALICE).send().await.expect("user").status(), 403);
+    assert_eq!(c.get(api("internal/cache")).bearer_auth(ADMIN).send().await.expect("local").status(), 400);
+    assert_eq!(c.get(api("nosuch/cache")).bearer_auth(ADMIN).send().await.expect("unknown").status(), 404);
+    let r = c.post(api("mirror/cache/evict")).bearer_auth(ADMIN).send().await.expect("evict");
+    assert_eq!(r.status(), 200);
+    let after = json(r).await;
+    assert_eq!(after["evicted"], 1, "{after}");
+    assert_eq!(after["artifacts"], 1, "{after}");
+    assert!(after["bytes"].as_u64().is_some_and(|b| b <= cap), "{after}");
+    assert_eq!(s.app.catalog.cache_usage("mirror").await.expect("usage").0, 1);
+}
