@@ -237,7 +237,7 @@ pub fn eviction_limits(r: &crate::config::RegistryConfig) -> crate::catalog::Evi
             crate::catalog::now_ms().saturating_sub(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
         }),
         keep_latest: r.cache.keep_latest_versions,
-        order: crate::ecosystems::version_order(r.kind),
+        order: r.version_order,
     }
 }
 

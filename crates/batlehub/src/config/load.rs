@@ -171,6 +171,7 @@ impl Config {
 
         // Namespace prefixes are kept in their ecosystem's canonical spelling.
         for (spans, r) in &mut registries {
+            r.version_order = rules.version_order(r.kind);
             for ns in &mut r.namespaces {
                 match rules.normalize_prefix(r.kind, &ns.prefix) {
                     Ok(p) => ns.prefix = p,

@@ -452,11 +452,19 @@ impl Mode {
     }
 }
 
+fn default_version_order() -> super::VersionOrder {
+    super::natural_version_order
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     #[serde(rename = "type")]
     pub kind: Kind,
+    /// The type's version order (set from the ecosystems' rules when the
+    /// configuration is parsed).
+    #[serde(skip, default = "default_version_order")]
+    pub version_order: super::VersionOrder,
     pub name: String,
     #[serde(default)]
     pub mode: Mode,

@@ -225,6 +225,10 @@ impl crate::config::EcosystemRules for Rules {
     fn check_options(&self, kind: Kind, options: &toml::Table) -> Result<(), String> {
         check_options(kind, options)
     }
+
+    fn version_order(&self, kind: Kind) -> crate::config::VersionOrder {
+        version_order(kind)
+    }
 }
 
 /// Parse and validate a configuration file, with every ecosystem's rules.

@@ -20,12 +20,13 @@ use axum::extract::Request;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
-pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool, natural_version_order};
+pub use self::contract::{Access, BrowserUpload, Ecosystem, FileEntry, Head, Operation, Tool};
 pub use self::local::{ListedRegistry, Local, LocalSet, Owned, Shadow, Writable};
 pub use self::proxied::Located;
 use crate::access::{Permission, Principal};
 use crate::app::App;
 use crate::catalog::{AuditEvent, now_ms};
+pub use crate::config::natural_version_order;
 use crate::error::{AppError, AppResult};
 use crate::multipart::Upload;
 pub use crate::registry::PackageView;
