@@ -17,6 +17,12 @@ use crate::support::builder::Reg;
 use crate::support::npm::{publish_body, tarball};
 use crate::support::{ADMIN, ALICE, TestServer, client, config, config_text, json, stored_blobs};
 
+/// Whether the process-wide counter `metric` of `registry` is above zero.
+fn counted(metric: &str, registry: &str) -> bool {
+    let prefix = format!("{metric}{{registry=\"{registry}\"}}");
+    batlehub::app::prometheus().render().lines().any(|l| l.starts_with(&prefix) && !l.ends_with(" 0"))
+}
+
 async fn put(store: &BlobStore, bytes: Vec<u8>) -> batlehub::blobs::PendingBlob {
     let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
     store.put_stream(chunks, u64::MAX).await.expect("put")
@@ -277,13 +283,7 @@ async fn cache_limits_evict_the_least_recently_served() {
     assert_eq!(up.hits(&path("evict-a")), hits_a, "a recently served artifact stays cached");
     let local = client().get(format!("{}/kept-local/-/kept-local-1.0.0.tgz", s.reg("internal"))).bearer_auth(ALICE);
     assert_eq!(local.send().await.expect("get").status(), 200);
-    let metrics = batlehub::app::prometheus().render();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("batlehub_cache_evictions_total{registry=\"mirror\"}") && !l.ends_with(" 0")),
-        "evictions are counted"
-    );
+    assert!(counted("batlehub_cache_evictions_total", "mirror"), "evictions are counted");
     // The CLI reports and applies the same limits.
     let file = config_file(&s, &toml).await;
     let (ok, out) = run(&["cache", "stats"], &file).await;
@@ -352,13 +352,7 @@ async fn a_disk_below_its_reserve_refuses_cache_fills_but_takes_publishes() {
     assert_eq!(up.hits(&tgz("cramped")), 0, "the upstream is not asked");
     let rows = s.app.catalog.cache_usage("mirror").await.expect("usage").0;
     assert_eq!(rows, 1, "only the artifact cached before");
-    let metrics = batlehub::app::prometheus().render();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("batlehub_cache_fills_refused_total{registry=\"mirror\"}") && !l.ends_with(" 0")),
-        "refused fills are counted"
-    );
+    assert!(counted("batlehub_cache_fills_refused_total", "mirror"), "refused fills are counted");
     // Publishes use the reserve.
     npm_publish(&s, "reserved", &tarball("reserved", "1.0.0", &[])).await;
     let r = c.get(format!("{}/reserved/-/reserved-1.0.0.tgz", s.reg("internal"))).bearer_auth(ALICE);
