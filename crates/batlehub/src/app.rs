@@ -17,7 +17,7 @@ use crate::http::RenderedCache;
 use crate::identity::Identity;
 use crate::registry::{self, LocalViews, Registries, Registry};
 use crate::upstream::Upstream;
-use crate::upstream::artifacts::ArtifactCache;
+use crate::upstream::artifacts::{ArtifactCache, Evicted};
 use crate::upstream::derived::ParsedCache;
 use crate::upstream::documents::DocumentCache;
 
@@ -195,11 +195,11 @@ impl AppState {
 
     /// Apply every registry's cache limits now (`[registries.cache]`
     /// `max_bytes`, `evict_after_days`, `keep_latest_versions`), after
-    /// writing the batched access times; returns how many cached artifacts
-    /// went.
-    pub async fn evict_caches(&self) -> usize {
+    /// writing the batched access times; what went.
+    pub async fn evict_caches(&self) -> Evicted {
         self.artifacts.flush_access().await;
-        let mut gone = 0;
+        self.documents.flush_access().await;
+        let mut gone = Evicted::default();
         for r in &self.config.registries {
             match self.evict_cache(r).await {
                 Ok(n) => gone += n,
@@ -209,11 +209,12 @@ impl AppState {
         gone
     }
 
-    /// Apply one registry's cache limits now; how many cached artifacts went.
-    pub async fn evict_cache(&self, r: &crate::config::RegistryConfig) -> AppResult<usize> {
+    /// Apply one registry's cache limits now (to its cached artifacts and
+    /// the documents on this node's disk); what went.
+    pub async fn evict_cache(&self, r: &crate::config::RegistryConfig) -> AppResult<Evicted> {
         let limits = eviction_limits(r);
         if limits.is_none() {
-            return Ok(0);
+            return Ok(Evicted::default());
         }
         Ok(self.artifacts.evict(&r.name, &limits).await?)
     }
@@ -226,6 +227,7 @@ impl AppState {
         }
         self.identity.flush_touched().await;
         self.artifacts.flush_access().await;
+        self.documents.flush_access().await;
     }
 }
 

@@ -371,9 +371,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cache { command: CacheCommand::Stats { config } } => {
             let config = load_config(&config)?;
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
+            let store = crate::blobs::BlobStore::attach(&config.storage).await?;
             for r in config.registries.iter().filter(|r| r.mode.has_upstream()) {
                 let (n, bytes) = catalog.cache_usage(&r.name).await?;
-                println!("{}: {n} cached artifacts, {bytes} bytes ({})", r.name, describe_limits(&r.cache));
+                let (docs, doc_bytes) = store.doc_usage(&r.name).await?;
+                println!(
+                    "{}: {n} cached artifacts, {bytes} bytes; {docs} documents here, {doc_bytes} bytes ({})",
+                    r.name,
+                    describe_limits(&r.cache)
+                );
             }
             catalog.close().await;
             Ok(())
@@ -382,7 +388,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load_config(&config)?;
             let catalog = crate::catalog::Catalog::connect(&config.database.url, 2).await?;
             let store = crate::blobs::BlobStore::attach(&config.storage).await?;
-            let cache = crate::upstream::artifacts::ArtifactCache::new(store, catalog.clone(), 1 << 20);
+            let cache = crate::upstream::artifacts::ArtifactCache::new(store.clone(), catalog.clone(), 1 << 20);
             for r in &config.registries {
                 let limits = crate::app::eviction_limits(r);
                 if limits.is_none() {
@@ -390,7 +396,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 let gone = cache.evict(&r.name, &limits).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (n, bytes) = catalog.cache_usage(&r.name).await?;
-                println!("{}: {gone} evicted; {n} cached artifacts, {bytes} bytes left", r.name);
+                let (docs, doc_bytes) = store.doc_usage(&r.name).await?;
+                println!(
+                    "{}: {} evicted, {} documents evicted; {n} cached artifacts, {bytes} bytes, {docs} documents, {doc_bytes} bytes left",
+                    r.name, gone.artifacts, gone.documents
+                );
             }
             catalog.close().await;
             Ok(())

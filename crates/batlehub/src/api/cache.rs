@@ -1,6 +1,8 @@
 //! The admin API of the upstream caches: what a registry holds and its
 //! limits (`GET`), and applying those limits now (`POST .../evict`), as
-//! `batlehub cache stats|evict` do from the command line.
+//! `batlehub cache stats|evict` do from the command line. Artifacts are
+//! counted across the deployment (the catalog), documents on the node
+//! that answers (each node keeps its own).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,10 +31,13 @@ fn proxying<'a>(app: &'a App, name: &str) -> AppResult<&'a RegistryConfig> {
 
 async fn usage(app: &App, r: &RegistryConfig) -> AppResult<Value> {
     let (artifacts, bytes) = app.catalog.cache_usage(&r.name).await?;
+    let (documents, document_bytes) = app.blobs.doc_usage(&r.name).await?;
     Ok(json!({
         "registry": r.name,
         "artifacts": artifacts,
         "bytes": bytes,
+        "documents": documents,
+        "document_bytes": document_bytes,
         "limits": {
             "max_bytes": r.cache.max_bytes,
             "evict_after_days": r.cache.evict_after_days,
@@ -47,6 +52,7 @@ pub async fn stats(State(app): State<App>, headers: HeaderMap, Path(reg): Path<S
     let r = proxying(&app, &reg)?;
     // What was served since the last batch counts.
     app.artifacts.flush_access().await;
+    app.documents.flush_access().await;
     Ok(Json(usage(&app, r).await?).into_response())
 }
 
@@ -57,10 +63,12 @@ pub async fn evict(State(app): State<App>, headers: HeaderMap, Path(reg): Path<S
     require_admin(&authenticated(&app, &headers).await?)?;
     let r = proxying(&app, &reg)?;
     app.artifacts.flush_access().await;
+    app.documents.flush_access().await;
     let evicted = app.evict_cache(r).await?;
     let mut body = usage(&app, r).await?;
     if let Some(o) = body.as_object_mut() {
-        o.insert("evicted".into(), evicted.into());
+        o.insert("evicted".into(), evicted.artifacts.into());
+        o.insert("evicted_documents".into(), evicted.documents.into());
     }
     Ok(Json(body).into_response())
 }

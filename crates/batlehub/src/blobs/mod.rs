@@ -17,8 +17,11 @@
 //!   row references and whose lease is older than the grace period, deciding
 //!   inside a catalog transaction.
 
+mod documents;
 mod gc;
 mod s3;
+
+pub use documents::DocEntry;
 
 pub use gc::{FsckReport, GcReport, collect_garbage, fsck};
 
@@ -316,7 +319,7 @@ impl BlobStore {
     }
 
     async fn open_filesystem_with(root: &Path, clear_tmp: bool) -> anyhow::Result<BlobStore> {
-        for dir in ["blobs/sha256", "tmp", "docs"] {
+        for dir in ["blobs/sha256", "tmp", documents::DOCUMENTS] {
             tokio::fs::create_dir_all(root.join(dir)).await?;
         }
         // Temporary files of a previous run are never committed: clear them.
@@ -556,65 +559,6 @@ impl BlobStore {
         }
     }
 
-    fn doc_path(&self, registry: &str, key: &str) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(format!("{registry}\0{key}").as_bytes()));
-        self.root.join("docs").join(&digest[..2]).join(digest)
-    }
-
-    /// Store a cached document (header line, then the body), replacing any
-    /// previous copy atomically.
-    pub async fn write_doc(&self, registry: &str, key: &str, header: &DocHeader, body: &[u8]) -> BlobResult<()> {
-        if self.low_on_space().await {
-            tracing::debug!(registry, "disk below its reserve: document served but not persisted");
-            return Ok(());
-        }
-        let dest = self.doc_path(registry, key);
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let tmp = self.root.join("tmp").join(crate::catalog::new_id());
-        let mut line = serde_json::to_vec(header).map_err(|e| BlobError::Body(e.to_string()))?;
-        line.push(b'\n');
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            f.write_all(&line).await?;
-            f.write_all(body).await?;
-            f.flush().await?;
-            f.sync_data().await?;
-            tokio::fs::rename(&tmp, &dest).await
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        Ok(result?)
-    }
-
-    pub async fn read_doc(&self, registry: &str, key: &str) -> BlobResult<Option<(DocHeader, Bytes)>> {
-        let path = self.doc_path(registry, key);
-        let data = match tokio::fs::read(&path).await {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(nl) = data.iter().position(|&b| b == b'\n') else {
-            return Ok(None);
-        };
-        let Ok(header) = serde_json::from_slice::<DocHeader>(&data[..nl]) else {
-            return Ok(None);
-        };
-        let body = Bytes::from(data).slice(nl + 1..);
-        Ok(Some((header, body)))
-    }
-
-    pub async fn delete_doc(&self, registry: &str, key: &str) -> BlobResult<()> {
-        match tokio::fs::remove_file(self.doc_path(registry, key)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Free space where this store writes locally (temporary files of every
     /// write, cached documents, and the blobs themselves unless they live in
     /// S3), against the configured reserve.
@@ -777,24 +721,5 @@ mod tests {
         drop(pending);
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count(), 0);
         assert!(store.open_readable("../../etc/passwd").await.is_err());
-    }
-
-    #[tokio::test]
-    async fn documents_round_trip() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = BlobStore::open_filesystem(dir.path()).await.expect("store");
-        let h = DocHeader {
-            etag: Some("\"1\"".into()),
-            last_modified: None,
-            content_type: None,
-            fetched_at: 5,
-            source: "u".into(),
-            kept: None,
-        };
-        store.write_doc("npm", "pkg/lodash", &h, b"{\"a\":1}").await.expect("write");
-        let (h2, body) = store.read_doc("npm", "pkg/lodash").await.expect("read").expect("present");
-        assert_eq!(h2.etag.as_deref(), Some("\"1\""));
-        assert_eq!(&body[..], b"{\"a\":1}");
-        assert!(store.read_doc("npm", "other").await.expect("read").is_none());
     }
 }

@@ -1177,12 +1177,22 @@ impl Catalog {
     /// served since `unused_since` (epoch ms); those of a package's versions
     /// older than its `keep_latest` newest cached ones (in `limits.order`);
     /// then the least recently served until the rest fits in `max_bytes`.
-    /// Returns the keys forgotten. Only cache rows go: a blob a published
-    /// file or another row references stays, and one nothing references is
-    /// left to the garbage collector (after its grace period, so a response
-    /// still streaming it never breaks off).
-    pub async fn evict_cached(&self, registry: &str, limits: &EvictionLimits) -> DbResult<Vec<String>> {
+    /// `others` are further cached entries sharing that budget (the
+    /// registry's documents, which live outside the catalog), as `(last
+    /// used, bytes)`, least recently used first: they are weighed in the
+    /// same order, and how many of them must go (a prefix) is returned
+    /// beside the artifact keys forgotten. Only cache rows go: a blob a
+    /// published file or another row references stays, and one nothing
+    /// references is left to the garbage collector (after its grace period,
+    /// so a response still streaming it never breaks off).
+    pub async fn evict_cached(
+        &self,
+        registry: &str,
+        limits: &EvictionLimits,
+        others: &[(i64, u64)],
+    ) -> DbResult<(Vec<String>, usize)> {
         let mut evicted = Vec::new();
+        let mut others_gone = 0usize;
         if let Some(cutoff) = limits.unused_since {
             let old: Vec<(String,)> =
                 sqlx::query_as("SELECT cache_key FROM cached_artifacts WHERE registry = $1 AND accessed_at < $2")
@@ -1228,20 +1238,31 @@ impl Catalog {
             }
         }
         if let Some(max) = limits.max_bytes {
-            let (_, mut used) = self.cache_usage(registry).await?;
-            while used > max {
-                let oldest: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT cache_key, size FROM cached_artifacts WHERE registry = $1 ORDER BY accessed_at, cache_key LIMIT 100",
+            let (_, artifacts) = self.cache_usage(registry).await?;
+            let mut used = others.iter().fold(artifacts, |sum, (_, bytes)| sum.saturating_add(*bytes));
+            // Drop the others used no later than `until` while over the cap.
+            let mut drop_others = |used: &mut u64, until: i64| {
+                while *used > max && others.get(others_gone).is_some_and(|(at, _)| *at <= until) {
+                    *used = used.saturating_sub(others[others_gone].1);
+                    others_gone += 1;
+                }
+            };
+            'pages: while used > max {
+                let oldest: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT cache_key, size, accessed_at FROM cached_artifacts WHERE registry = $1
+                     ORDER BY accessed_at, cache_key LIMIT 100",
                 )
                 .bind(registry)
                 .fetch_all(self.pool())
                 .await?;
                 if oldest.is_empty() {
+                    drop_others(&mut used, i64::MAX);
                     break;
                 }
-                for (key, size) in oldest {
+                for (key, size, accessed_at) in oldest {
+                    drop_others(&mut used, accessed_at);
                     if used <= max {
-                        break;
+                        break 'pages;
                     }
                     self.delete_cached_artifact(registry, &key).await?;
                     used = used.saturating_sub(size.max(0) as u64);
@@ -1249,7 +1270,7 @@ impl Catalog {
                 }
             }
         }
-        Ok(evicted)
+        Ok((evicted, others_gone))
     }
 
     pub async fn delete_cached_artifact(&self, registry: &str, key: &str) -> DbResult<()> {

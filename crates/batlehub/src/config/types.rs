@@ -576,11 +576,12 @@ pub struct CacheConfig {
     /// is asked again. Unset: the registry type's default (not remembered,
     /// unless the type's clients probe paths that do not exist).
     pub negative_ttl_secs: Option<u64>,
-    /// Cached upstream artifacts are kept within this many bytes, the least
-    /// recently served forgotten first. Unset: no cap.
+    /// Cached upstream artifacts and the documents kept on disk are kept
+    /// within this many bytes together, the least recently served forgotten
+    /// first. Unset: no cap.
     pub max_bytes: Option<u64>,
-    /// Cached upstream artifacts not served for this many days are
-    /// forgotten. Unset: kept however old.
+    /// Cached upstream artifacts and documents not served for this many
+    /// days are forgotten. Unset: kept however old.
     pub evict_after_days: Option<u64>,
     /// Of each package, only the artifacts of this many newest cached
     /// versions (in the registry type's version order) are kept. Unset:

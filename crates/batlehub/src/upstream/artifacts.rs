@@ -164,6 +164,20 @@ struct Inflight {
 /// for the next flush; their fetch time stands in).
 const MAX_TOUCHED: usize = 100_000;
 
+/// What one application of a registry's cache limits removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Evicted {
+    pub artifacts: usize,
+    pub documents: usize,
+}
+
+impl std::ops::AddAssign for Evicted {
+    fn add_assign(&mut self, other: Evicted) {
+        self.artifacts += other.artifacts;
+        self.documents += other.documents;
+    }
+}
+
 pub struct ArtifactCache {
     blobs: BlobStore,
     catalog: Catalog,
@@ -213,23 +227,48 @@ impl ArtifactCache {
         }
     }
 
-    /// Forget cached artifacts of `registry` beyond its limits (see
-    /// `Catalog::evict_cached`); returns how many went.
-    pub async fn evict(&self, registry: &str, limits: &EvictionLimits) -> Result<usize, UpstreamError> {
-        let gone =
-            self.catalog.evict_cached(registry, limits).await.map_err(|e| UpstreamError::Storage(e.to_string()))?;
+    /// Apply `registry`'s cache limits (see `Catalog::evict_cached`) to its
+    /// cached artifacts and to the documents stored on this node's disk:
+    /// documents not used since `unused_since` go, and `max_bytes` weighs
+    /// artifacts and documents together, least recently used first. A
+    /// document that goes is fetched again when next asked for (its copy in
+    /// memory, if any, still serves meanwhile).
+    pub async fn evict(&self, registry: &str, limits: &EvictionLimits) -> Result<Evicted, UpstreamError> {
+        let storage = |e: &dyn std::fmt::Display| UpstreamError::Storage(e.to_string());
+        let mut docs = if limits.max_bytes.is_some() || limits.unused_since.is_some() {
+            self.blobs.doc_entries(registry).await.map_err(|e| storage(&e))?
+        } else {
+            Vec::new()
+        };
+        let mut documents = 0;
+        if let Some(cutoff) = limits.unused_since {
+            let unused = docs.iter().take_while(|d| d.used_at < cutoff).count();
+            documents += self.blobs.remove_docs(&docs[..unused]).await;
+            docs.drain(..unused);
+        }
+        let others: Vec<(i64, u64)> = docs.iter().map(|d| (d.used_at, d.bytes)).collect();
+        let (gone, docs_over) = self.catalog.evict_cached(registry, limits, &others).await.map_err(|e| storage(&e))?;
+        documents += self.blobs.remove_docs(&docs[..docs_over.min(docs.len())]).await;
         for key in &gone {
             self.index.invalidate(&format!("{registry}\0{key}")).await;
         }
         if !gone.is_empty() {
             metrics::counter!("batlehub_cache_evictions_total", "registry" => registry.to_string())
                 .increment(gone.len() as u64);
-            tracing::info!(registry, evicted = gone.len(), "cached artifacts evicted");
+        }
+        if documents > 0 {
+            metrics::counter!("batlehub_cache_document_evictions_total", "registry" => registry.to_string())
+                .increment(documents as u64);
+        }
+        if !gone.is_empty() || documents > 0 {
+            tracing::info!(registry, evicted = gone.len(), documents, "cached artifacts and documents evicted");
         }
         if let Ok((_, bytes)) = self.catalog.cache_usage(registry).await {
             metrics::gauge!("batlehub_cache_bytes", "registry" => registry.to_string()).set(bytes as f64);
         }
-        Ok(gone.len())
+        let doc_bytes: u64 = docs.iter().skip(docs_over).map(|d| d.bytes).sum();
+        metrics::gauge!("batlehub_cache_document_bytes", "registry" => registry.to_string()).set(doc_bytes as f64);
+        Ok(Evicted { artifacts: gone.len(), documents })
     }
 
     /// The cached artifact, if stored. Reads the catalog only when the

@@ -126,7 +126,15 @@ pub struct DocumentCache {
     blobs: BlobStore,
     generation: AtomicU64,
     max_size: u64,
+    /// `(registry, key)` of documents served since the last flush: their
+    /// files are touched in one batch ([`DocumentCache::flush_access`]),
+    /// so eviction sees when each was last used.
+    touched: Mutex<HashMap<(String, String), i64>>,
 }
+
+/// Documents remembered as served between flushes, at most (beyond, the
+/// time of their last write stands in).
+const MAX_TOUCHED: usize = 100_000;
 
 fn is_fresh(doc: &Document, ttl: Duration) -> bool {
     now_ms() - doc.header.fetched_at < ttl.as_millis() as i64
@@ -158,7 +166,28 @@ impl DocumentCache {
             blobs,
             generation: AtomicU64::new(1),
             max_size,
+            touched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remember that a document was served from a stored copy now.
+    fn touch(&self, registry: &str, key: &CacheKey) {
+        let at = (registry.to_string(), key.to_string());
+        if let Ok(mut t) = self.touched.lock()
+            && (t.len() < MAX_TOUCHED || t.contains_key(&at))
+        {
+            t.insert(at, now_ms());
+        }
+    }
+
+    /// Mark the documents served since the last call as used when they
+    /// were (one blocking task touches their files).
+    pub async fn flush_access(&self) {
+        let batch: Vec<(String, String, i64)> = match self.touched.lock() {
+            Ok(mut t) => t.drain().map(|((r, k), at)| (r, k, at)).collect(),
+            Err(_) => return,
+        };
+        self.blobs.touch_docs(batch).await;
     }
 
     fn next_generation(&self) -> u64 {
@@ -170,10 +199,12 @@ impl DocumentCache {
         if let Some(doc) = self.memory.get(&mem_key).await {
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
                 count(&fetch.registry, CacheState::Hit);
+                self.touch(&fetch.registry, &fetch.key);
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             if !fetch.force_refresh && doc.stale_until.is_some_and(|t| Instant::now() < t) {
                 count(&fetch.registry, CacheState::Stale);
+                self.touch(&fetch.registry, &fetch.key);
                 return Ok(Served { doc, state: CacheState::Stale });
             }
         }
@@ -235,6 +266,7 @@ impl DocumentCache {
             let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
                 self.remember(mem_key, &doc).await;
+                self.touch(&fetch.registry, &fetch.key);
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             prior = Some(doc);

@@ -230,10 +230,10 @@ async fn fsck_reports_missing_and_corrupt_blobs() {
 }
 
 /// `[registries.cache] max_bytes`: the least recently served cached
-/// artifacts are forgotten until the rest fits (access times written in
-/// batches, not per hit); an evicted artifact is fetched again on demand, a
-/// published one is never touched; `batlehub cache stats|evict` report and
-/// apply the same limits; evictions are counted.
+/// artifacts and documents are forgotten until the rest fits (access times
+/// written in batches, not per hit); an evicted artifact is fetched again
+/// on demand, a published one is never touched; `batlehub cache
+/// stats|evict` report and apply the same limits; evictions are counted.
 #[tokio::test]
 async fn cache_limits_evict_the_least_recently_served() {
     let up = crate::support::fake_npm::FakeNpm::start().await;
@@ -242,13 +242,9 @@ async fn cache_limits_evict_the_least_recently_served() {
     for (n, t) in names.iter().zip(&tarballs) {
         up.add(n, "1.0.0", t.clone());
     }
-    let three = tarballs[..3].iter().map(|t| t.len() as u64).sum::<u64>() + 16;
-    let toml = config(&format!(
-        "{}{}[registries.cache]\nmax_bytes = {three}\n",
-        Reg::local("npm", "internal").toml(),
-        Reg::proxy("npm", "mirror", &up.url).open_read().toml(),
-    ));
-    let s = TestServer::start(&toml).await;
+    let registries =
+        format!("{}{}", Reg::local("npm", "internal").toml(), Reg::proxy("npm", "mirror", &up.url).open_read().toml());
+    let s = TestServer::start(&config(&registries)).await;
     let c = client();
     let fetch = |name: &str| {
         let url = format!("{}/{name}/-/{name}-1.0.0.tgz", s.reg("mirror"));
@@ -270,10 +266,25 @@ async fn cache_limits_evict_the_least_recently_served() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     fetch("evict-d").await;
     assert_eq!(s.app.catalog.cache_usage("mirror").await.expect("usage").0, 4);
-    let evicted = s.app.evict_caches().await;
-    assert_eq!(evicted, 1, "one artifact over the cap");
+    // Each tarball came with its packument, kept on disk. Least recently
+    // used first: a's packument (a's second tarball download was a hit,
+    // which reads no packument), b's packument, b's tarball. A cap that
+    // leaves no room for those three evicts exactly them.
+    s.app.flush().await;
+    let docs = s.app.blobs.doc_entries("mirror").await.expect("documents");
+    assert_eq!(docs.len(), 4, "one packument each");
+    let (_, artifact_bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
+    let total = artifact_bytes + docs.iter().map(|d| d.bytes).sum::<u64>();
+    let cap = total - docs[0].bytes - docs[1].bytes - tarballs[1].len() as u64;
+    let toml = config(&format!("{registries}[registries.cache]\nmax_bytes = {cap}\n"));
+    let mut mirror = s.app.config.registries.iter().find(|r| r.name == "mirror").cloned().expect("mirror");
+    mirror.cache.max_bytes = Some(cap);
+    let evicted = s.app.evict_cache(&mirror).await.expect("evict");
+    assert_eq!((evicted.artifacts, evicted.documents), (1, 2), "b's tarball and two packuments are over the cap");
     let (n, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
-    assert!(n == 3 && bytes <= three, "{n} artifacts, {bytes} bytes");
+    let (n_docs, doc_bytes) = s.app.blobs.doc_usage("mirror").await.expect("documents");
+    assert!(n == 3 && n_docs == 2 && bytes + doc_bytes <= cap, "{n} artifacts, {n_docs} documents");
+    assert!(!docs[0].path.exists() && !docs[1].path.exists(), "the least recently used documents went");
     // b was the least recently served: fetched again from the upstream;
     // a was kept (its hit counted), and so was the published package.
     let (hits_a, hits_b) = (up.hits(&path("evict-a")), up.hits(&path("evict-b")));
@@ -284,14 +295,61 @@ async fn cache_limits_evict_the_least_recently_served() {
     let local = client().get(format!("{}/kept-local/-/kept-local-1.0.0.tgz", s.reg("internal"))).bearer_auth(ALICE);
     assert_eq!(local.send().await.expect("get").status(), 200);
     assert!(counted("batlehub_cache_evictions_total", "mirror"), "evictions are counted");
+    assert!(counted("batlehub_cache_document_evictions_total", "mirror"), "document evictions are counted");
     // The CLI reports and applies the same limits.
+    s.app.flush().await;
     let file = config_file(&s, &toml).await;
     let (ok, out) = run(&["cache", "stats"], &file).await;
-    assert!(ok && out.contains("mirror: ") && out.contains(&format!("cap {three} bytes")), "{out}");
+    assert!(ok && out.contains("mirror: ") && out.contains(&format!("cap {cap} bytes")), "{out}");
+    assert!(out.contains("2 documents here"), "{out}");
     let (ok, out) = run(&["cache", "evict"], &file).await;
     assert!(ok && out.contains("mirror: ") && out.contains("evicted"), "{out}");
     let (_, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
-    assert!(bytes <= three, "{bytes}");
+    let (_, doc_bytes) = s.app.blobs.doc_usage("mirror").await.expect("documents");
+    assert!(bytes + doc_bytes <= cap, "{bytes} + {doc_bytes}");
+}
+
+/// `[registries.cache] evict_after_days` ages out documents as it does
+/// artifacts: by when each was last served (a served document's file is
+/// touched in the next batch), never a recently used one.
+#[tokio::test]
+async fn documents_not_used_for_days_are_evicted() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for n in ["aged", "fresh"] {
+        up.add(n, "1.0.0", tarball(n, "1.0.0", &[]));
+    }
+    let s = TestServer::start(&config(&format!(
+        "{}[registries.cache]\nevict_after_days = 1\n",
+        Reg::proxy("npm", "mirror", &up.url).open_read().toml()
+    )))
+    .await;
+    let c = client();
+    for n in ["aged", "fresh"] {
+        let r = c.get(format!("{}/{n}", s.reg("mirror"))).send().await.expect("packument");
+        assert_eq!(r.status(), 200);
+    }
+    s.app.flush().await;
+    let docs = s.app.blobs.doc_entries("mirror").await.expect("documents");
+    assert_eq!(docs.len(), 2);
+    // Both written two days ago, as far as the disk knows; "fresh" is then
+    // served again (from memory), which counts as a use.
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+    for d in &docs {
+        let f = std::fs::File::options().write(true).open(&d.path).expect("open");
+        f.set_modified(two_days_ago).expect("age");
+    }
+    let r = c.get(format!("{}/fresh", s.reg("mirror"))).send().await.expect("packument");
+    assert_eq!(r.status(), 200);
+    let asked = up.hits("/aged");
+    let evicted = s.app.evict_caches().await;
+    assert_eq!(evicted.documents, 1, "only the document unused for two days");
+    let left = s.app.blobs.doc_entries("mirror").await.expect("documents");
+    assert_eq!(left.len(), 1);
+    assert!(left[0].used_at > batlehub::catalog::now_ms() - 60_000, "the kept one was just used");
+    // The memory copy still answers; the disk no longer holds it.
+    let r = c.get(format!("{}/aged", s.reg("mirror"))).send().await.expect("packument");
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits("/aged"), asked);
 }
 
 /// Below `[storage] min_free_bytes` of free disk, no new upstream artifact
@@ -340,10 +398,10 @@ async fn a_disk_below_its_reserve_refuses_cache_fills_but_takes_publishes() {
     assert_eq!(r.status(), 200);
     assert_eq!(up.hits(&tgz("roomy")), hits);
     // Metadata is still answered, but not written to disk.
-    let docs = crate::support::files_under(&data.join("storage/docs")).len();
+    let docs = crate::support::files_under(&data.join("storage/documents")).len();
     let r = c.get(format!("{}/cramped", s.reg("mirror"))).send().await.expect("packument");
     assert_eq!(r.status(), 200);
-    assert_eq!(crate::support::files_under(&data.join("storage/docs")).len(), docs, "no document persisted");
+    assert_eq!(crate::support::files_under(&data.join("storage/documents")).len(), docs, "no document persisted");
     // Not cached: refused before the upstream is asked, nothing kept.
     let r = c.get(format!("{}{}", s.reg("mirror"), tgz("cramped"))).send().await.expect("get");
     assert_eq!(r.status(), 503);
@@ -388,6 +446,8 @@ async fn the_admin_api_reports_and_evicts_caches() {
     let stats = json(r).await;
     assert_eq!(stats["artifacts"], 2, "{stats}");
     assert_eq!(stats["bytes"], (tarballs[0].len() + tarballs[1].len()) as u64, "{stats}");
+    assert_eq!(stats["documents"], 2, "the packuments, kept on disk: {stats}");
+    assert!(stats["document_bytes"].as_u64().is_some_and(|b| b > 0), "{stats}");
     assert_eq!(stats["limits"]["max_bytes"], cap, "{stats}");
     assert_eq!(stats["limits"]["keep_latest_versions"], 3, "{stats}");
     assert!(stats["limits"]["evict_after_days"].is_null(), "{stats}");
@@ -401,6 +461,8 @@ async fn the_admin_api_reports_and_evicts_caches() {
     assert_eq!(r.status(), 200);
     let after = json(r).await;
     assert_eq!(after["evicted"], 1, "{after}");
+    assert_eq!(after["evicted_documents"], 2, "both packuments were used before b's tarball: {after}");
+    assert_eq!(after["documents"], 0, "{after}");
     assert_eq!(after["artifacts"], 1, "{after}");
     assert!(after["bytes"].as_u64().is_some_and(|b| b <= cap), "{after}");
     assert_eq!(s.app.catalog.cache_usage("mirror").await.expect("usage").0, 1);

@@ -327,7 +327,8 @@ pub async fn only_the_latest_cached_versions_are_kept<F: Fixture>() {
         assert_eq!(body.as_deref(), Some(&b[..]), "{} {v}", F::TYPE);
     }
     let evicted = s.app.evict_caches().await;
-    assert!(evicted >= 1, "{}: the oldest version's artifact is evicted", F::TYPE);
+    assert!(evicted.artifacts >= 1, "{}: the oldest version's artifact is evicted", F::TYPE);
+    assert_eq!(evicted.documents, 0, "{}: documents have no versions to keep", F::TYPE);
     let asked = up.total_hits();
     for v in ["1.10.0", "1.9.0"] {
         assert_eq!(fetch(&c, &url(v)).await.0.status, 200, "{} {v}", F::TYPE);
@@ -337,7 +338,50 @@ pub async fn only_the_latest_cached_versions_are_kept<F: Fixture>() {
     assert_eq!(reply.status, 200, "{}", F::TYPE);
     assert_eq!(body.as_deref(), Some(&bytes[1][..]), "{}", F::TYPE);
     assert!(up.total_hits() > asked, "{}: the evicted version is fetched again", F::TYPE);
-    assert_eq!(s.app.evict_caches().await, 1, "{}: and evicted again (it is still the oldest)", F::TYPE);
+    assert_eq!(s.app.evict_caches().await.artifacts, 1, "{}: and evicted again (it is still the oldest)", F::TYPE);
+}
+
+/// `[registries.cache] max_bytes` weighs the documents a registry keeps on
+/// disk together with its cached artifacts, least recently used first:
+/// capped at the artifact's own size, the documents fetched before it go
+/// and the artifact stays (served again without the upstream); capped
+/// below it, the artifact goes too.
+pub async fn documents_share_the_cache_cap<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("capped", false);
+    let bytes = F::seed(&up, &name, "1.0.0");
+    let registry = format!("cap-{}", F::TYPE);
+    let reg = Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up)).open_read();
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let (reply, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let url = format!("{}{}", s.reg(&registry), F::artifact(&name, "1.0.0"));
+    let (reply, body) = fetch(&c, &url).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert_eq!(body.as_deref(), Some(&bytes[..]), "{}", F::TYPE);
+    s.app.flush().await;
+    let (docs, doc_bytes) = s.app.blobs.doc_usage(&registry).await.expect("documents");
+    assert!(docs >= 1 && doc_bytes > 0, "{}: the listing is kept on disk", F::TYPE);
+    let (artifacts, artifact_bytes) = s.app.catalog.cache_usage(&registry).await.expect("usage");
+    assert_eq!(artifacts, 1, "{}", F::TYPE);
+    let mut config = s.app.config.registries.iter().find(|r| r.name == registry).cloned().expect("registry");
+    config.cache.max_bytes = Some(artifact_bytes);
+    let evicted = s.app.evict_cache(&config).await.expect("evict");
+    assert_eq!(evicted.documents as u64, docs, "{}: every document is older than the artifact", F::TYPE);
+    assert_eq!(evicted.artifacts, 0, "{}: the artifact fits the cap", F::TYPE);
+    assert_eq!(s.app.blobs.doc_usage(&registry).await.expect("documents"), (0, 0), "{}", F::TYPE);
+    let asked = up.total_hits();
+    let (reply, body) = fetch(&c, &url).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert_eq!(body.as_deref(), Some(&bytes[..]), "{}", F::TYPE);
+    assert_eq!(up.total_hits(), asked, "{}: the artifact is still cached", F::TYPE);
+    s.app.flush().await;
+    config.cache.max_bytes = Some(artifact_bytes - 1);
+    let evicted = s.app.evict_cache(&config).await.expect("evict");
+    assert_eq!(evicted.artifacts, 1, "{}: below its size the artifact goes too", F::TYPE);
+    assert_eq!(s.app.catalog.cache_usage(&registry).await.expect("usage").0, 0, "{}", F::TYPE);
 }
 
 pub async fn digest_mismatch_is_502_and_nothing_kept<F: Fixture>() {
@@ -709,6 +753,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn only_the_latest_cached_versions_are_kept() {
                     super::only_the_latest_cached_versions_are_kept::<F>().await;
+                }
+                #[tokio::test]
+                async fn documents_share_the_cache_cap() {
+                    super::documents_share_the_cache_cap::<F>().await;
                 }
                 #[tokio::test]
                 async fn digest_mismatch_is_502_and_nothing_kept() {
