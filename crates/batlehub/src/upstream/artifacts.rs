@@ -445,7 +445,7 @@ async fn download(
     tx.send_modify(|p| p.phase = Phase::Streaming { len, content_type: fetch.default_content_type.clone() });
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| UpstreamError::Failed(format!("{}: {e}", source)))?;
+        let chunk = chunk.map_err(|e| UpstreamError::Failed(format!("{}: {}", source, super::with_causes(&e))))?;
         temp.write(&chunk).await.map_err(|e| match e {
             BlobError::TooLarge(n) => UpstreamError::TooLarge(n),
             other => UpstreamError::Storage(other.to_string()),
@@ -471,10 +471,8 @@ async fn download(
         tokio::task::spawn_blocking(move || check(&path))
             .await
             .map_err(|e| UpstreamError::Storage(e.to_string()))?
-            .map_err(|reason| {
-                tracing::warn!(url = %super::redact(source), %reason, "upstream artifact fails its content check");
-                UpstreamError::Rejected(reason)
-            })?;
+            // Logged once, with the fetch's other failures, by `run_fetch`.
+            .map_err(UpstreamError::Rejected)?;
     }
     Ok(pending)
 }
@@ -487,7 +485,7 @@ async fn request(fetch: &ArtifactFetch, url: &str) -> Result<Option<reqwest::Res
         fetch.client.get(parsed).timeout(fetch.deadline).send().await.map_err(|e| {
             match super::policy::refusal(&e) {
                 Some(r) => UpstreamError::Refused(format!("{url}: {r}")),
-                None => UpstreamError::Unreachable(format!("{url}: {e:#}")),
+                None => UpstreamError::Unreachable(format!("{url}: {}", super::with_causes(&e))),
             }
         })?;
     let status = resp.status();

@@ -297,8 +297,9 @@ impl DocumentCache {
                 Ok(r) => r,
                 Err(e) => {
                     upstream_error(&fetch.registry);
-                    tracing::warn!(registry = %fetch.registry, url = %super::redact(&url), error = %super::redact(&e.to_string()), "upstream request failed");
-                    last_error = Some(UpstreamError::Unreachable(format!("{url}: {e:#}")));
+                    // Logged once, below, when every upstream has failed.
+                    tracing::debug!(registry = %fetch.registry, url = %super::redact(&url), error = %super::redact(&e.to_string()), "upstream request failed");
+                    last_error = Some(UpstreamError::Unreachable(format!("{url}: {}", super::with_causes(&e))));
                     continue;
                 }
             };
@@ -381,7 +382,10 @@ impl DocumentCache {
                 Err(UpstreamError::NotFound)
             }
             (_, None) => Err(UpstreamError::Failed("no upstream configured".into())),
-            (None, Some(err)) => Err(err),
+            (None, Some(err)) => {
+                tracing::warn!(registry = %fetch.registry, key = %fetch.key, error = %err, "upstream document fetch failed");
+                Err(err)
+            }
         }
     }
 }
@@ -391,7 +395,7 @@ async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Bytes, 
         return Err(format!("document exceeds the limit of {limit} bytes"));
     }
     let mut buf = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| super::with_causes(&e))? {
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(format!("document exceeds the limit of {limit} bytes"));
         }

@@ -245,6 +245,23 @@ pub fn control_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwe
     b.build().context("building an HTTP client")
 }
 
+/// An error with its whole chain of causes, `outer: inner: innermost`, so a
+/// log line says why (a body that "could not be decoded" because the
+/// connection timed out, say). Only for logs: clients never see causes.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// `text` (a URL, or a message quoting URLs) without credentials: the
 /// userinfo of every URL (`https://user:pw@host/`) and the values of query
 /// parameters that carry secrets (`token`, `key`, `signature`, the
@@ -352,7 +369,7 @@ pub async fn forward(
     if let Some(b) = body {
         req = req.body(b);
     }
-    let mut resp = req.send().await.map_err(|e| UpstreamError::Unreachable(format!("{url}: {e:#}")))?;
+    let mut resp = req.send().await.map_err(|e| UpstreamError::Unreachable(format!("{url}: {}", with_causes(&e))))?;
     let status = resp.status();
     let header = |name| {
         resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string)
@@ -360,7 +377,9 @@ pub async fn forward(
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let content_encoding = header(reqwest::header::CONTENT_ENCODING);
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| UpstreamError::Failed(format!("{url}: {e}")))? {
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|e| UpstreamError::Failed(format!("{url}: {}", with_causes(&e))))?
+    {
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(UpstreamError::TooLarge(limit));
         }

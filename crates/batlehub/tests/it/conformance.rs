@@ -431,9 +431,11 @@ async fn fetch(c: &reqwest::Client, url: &str) -> (Reply, Option<Vec<u8>>) {
 /// (its `Content-Length` a lie), answers 5xx or stalls past the deadline
 /// never gets bad bytes kept; every waiter of one shared fetch gets a clear
 /// error in the client's shape; what is cached keeps being served, stale
-/// metadata marked with a `Warning`; each failure is counted.
+/// metadata marked with a `Warning`; each failure is counted, and logged
+/// once (not once per waiter) with its cause.
 pub async fn upstream_faults_are_contained<F: Fixture>() {
     use crate::support::fake::Behaviour;
+    let logs = crate::support::logs::capture();
     let up = F::upstream().await;
     let (cached, cold) = (F::name("cached", false), F::name("cold", false));
     let cached_bytes = F::seed(&up, &cached, "1.0.0");
@@ -470,6 +472,7 @@ pub async fn upstream_faults_are_contained<F: Fixture>() {
 
     // Down (503): the cached artifact is still served, the listing from
     // the cache marked stale, the cold artifact a clear 502.
+    logs.take();
     up.set(Behaviour::Fail);
     let (r, bytes) = fetch(&c, &cached_url).await;
     assert_eq!((r.status, bytes), (200, Some(cached_bytes.clone())), "{}", F::TYPE);
@@ -480,14 +483,45 @@ pub async fn upstream_faults_are_contained<F: Fixture>() {
     let (r, _) = fetch(&c, &cold_url).await;
     assert!(r.status >= 500, "{}: {}", F::TYPE, r.status);
     message::<F>("an upstream that is down", &r);
+    // Each failed document is logged once (the stale copy then serves
+    // without asking again for a while), with the upstream's answer.
+    let lines = logs.take();
+    let mut failed_docs = std::collections::HashSet::new();
+    for l in lines.iter().filter(|l| l.contains("serving a stale document") || l.contains("document fetch failed")) {
+        assert!(l.contains("503"), "{}: the cause is logged: {l}", F::TYPE);
+        let key = l.split(" key=").nth(1).and_then(|k| k.split(' ').next()).unwrap_or("");
+        assert!(failed_docs.insert(key.to_string()), "{}: {key} logged twice: {lines:#?}", F::TYPE);
+    }
+    let failed: Vec<&String> = lines.iter().filter(|l| l.contains("artifact fetch failed")).collect();
+    assert_eq!(failed.len(), 1, "{}: the cold artifact's failure: {lines:#?}", F::TYPE);
+    assert!(failed[0].contains("503"), "{}: with its cause: {}", F::TYPE, failed[0]);
+    // A document never fetched before: a clear error, and one line (where
+    // listings come from one channel-wide index, as Conda's, the stale
+    // index answers instead: that the name is not in it).
+    let never = format!("{base}{}", F::listing(&F::name("never-seen", false)));
+    let r = get(&c, never, None).await;
+    let lines = logs.take();
+    let failed: Vec<&String> = lines.iter().filter(|l| l.contains("document fetch failed")).collect();
+    if r.status == 404 {
+        assert!(failed.is_empty(), "{}: answered from the stale index: {lines:#?}", F::TYPE);
+    } else {
+        assert!(r.status >= 500, "{}: {}", F::TYPE, r.status);
+        assert_eq!(failed.len(), 1, "{}: {lines:#?}", F::TYPE);
+        assert!(failed[0].contains("503"), "{}: with its cause: {}", F::TYPE, failed[0]);
+    }
 
-    // Stalled past the deadline: every waiter is released with an error.
+    // Stalled past the deadline: every waiter is released with an error;
+    // they shared one fetch, so the failure is logged once.
     up.set(Behaviour::Stall);
     let replies = futures_util::future::join_all((0..4).map(|_| fetch(&c, &cold_url))).await;
     for (r, bytes) in &replies {
         assert!(r.status >= 500 || bytes.is_none(), "{}: a stalled fetch was served whole: {}", F::TYPE, r.status);
     }
     up.release();
+    let lines = logs.take();
+    let failed: Vec<&String> = lines.iter().filter(|l| l.contains("artifact fetch failed")).collect();
+    assert_eq!(failed.len(), 1, "{}: four waiters, one fetch, one line: {lines:#?}", F::TYPE);
+    assert!(failed[0].contains("timed out"), "{}: with its cause: {}", F::TYPE, failed[0]);
     assert_eq!(stored_blobs(&s).await.len(), kept, "{}: a stalled artifact was kept", F::TYPE);
 
     // Back up: the cold artifact arrives whole.

@@ -102,7 +102,8 @@ impl Ecosystem for Nuget {
         let mut out = Vec::new();
         for url in &ctx.registry.upstreams {
             let feed = upstream::feed(ctx, url).await.map_err(|e| {
-                tracing::warn!(registry = %ctx.registry.name, error = %e, "upstream service index unavailable");
+                // The failed fetch itself was logged once, where it ran.
+                tracing::debug!(registry = %ctx.registry.name, error = %e, "upstream service index unavailable");
                 AppError::Unavailable(format!(
                     "cannot tell whether the upstream of {} serves {name}; try again later",
                     ctx.registry.name

@@ -399,7 +399,7 @@ pub async fn forward(ctx: &RequestCtx, autocomplete: bool, params: &[(String, St
         let feed = match feed(ctx, url).await {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(registry = %ctx.registry.name, error = %e, "upstream service index unavailable for search");
+                tracing::debug!(registry = %ctx.registry.name, error = %e, "upstream service index unavailable for search");
                 continue;
             }
         };

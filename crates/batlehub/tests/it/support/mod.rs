@@ -13,6 +13,7 @@ pub mod fake_npm;
 pub mod fixture;
 pub mod go;
 pub mod idp;
+pub mod logs;
 pub mod maven;
 pub mod npm;
 pub mod nuget;
