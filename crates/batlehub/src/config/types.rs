@@ -589,6 +589,15 @@ pub struct CacheConfig {
     pub keep_latest_versions: Option<u64>,
 }
 
+impl CacheConfig {
+    /// Whether eviction needs to know when each cached entry was last
+    /// served (a size cap or an age limit): only then is every hit
+    /// remembered for the batched access-time writes.
+    pub fn tracks_access(&self) -> bool {
+        self.max_bytes.is_some() || self.evict_after_days.is_some()
+    }
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {

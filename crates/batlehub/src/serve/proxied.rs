@@ -118,6 +118,7 @@ impl RequestCtx {
             negative_ttl: Duration::from_secs(self.registry.cache.negative_ttl_secs.unwrap_or(0)),
             post_json: None,
             keep_header: None,
+            track_access: self.registry.cache.tracks_access(),
         }
     }
 
@@ -221,7 +222,8 @@ impl RequestCtx {
         Fut: Future<Output = AppResult<Located>>,
     {
         let metrics = &self.registry.metrics;
-        if let Some(hit) = self.app.artifacts.cached(&self.registry.name, &key).await? {
+        let track_access = self.registry.cache.tracks_access();
+        if let Some(hit) = self.app.artifacts.cached(&self.registry.name, &key, track_access).await? {
             metrics.artifact_hits.increment(1);
             return Ok(crate::http::artifact(&metrics.bytes, hit, Some(content_type)));
         }
@@ -258,6 +260,7 @@ impl RequestCtx {
             default_content_type: content_type.to_string(),
             deadline: Duration::from_secs(self.app.config.limits.upstream_artifact_timeout_secs),
             release,
+            track_access,
         };
         let artifact = self.app.artifacts.get(fetch).await?;
         Ok(crate::http::artifact(&metrics.bytes, artifact, Some(content_type)))

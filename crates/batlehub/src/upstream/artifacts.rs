@@ -129,6 +129,9 @@ pub struct ArtifactFetch {
     /// The package (catalog key) and version the artifact belongs to, when
     /// its ecosystem says: what `keep_latest_versions` counts.
     pub release: Option<(String, String)>,
+    /// Remember when the cached copy is served, for eviction by use (the
+    /// registry has a size cap or an age limit).
+    pub track_access: bool,
 }
 
 /// A check of a downloaded artifact's content, given its temporary file.
@@ -272,9 +275,14 @@ impl ArtifactCache {
     }
 
     /// The cached artifact, if stored. Reads the catalog only when the
-    /// in-memory index misses; writes nothing (the access time is
-    /// remembered for the next batch).
-    pub async fn cached(&self, registry: &str, key: &CacheKey) -> Result<Option<Artifact>, UpstreamError> {
+    /// in-memory index misses; writes nothing (with `track_access`, the
+    /// access time is remembered for the next batch).
+    pub async fn cached(
+        &self,
+        registry: &str,
+        key: &CacheKey,
+        track_access: bool,
+    ) -> Result<Option<Artifact>, UpstreamError> {
         let map_key = format!("{registry}\0{key}");
         let row = match self.index.get(&map_key).await {
             Some(r) => Some(r),
@@ -293,7 +301,9 @@ impl ArtifactCache {
         let Some(row) = row else { return Ok(None) };
         match self.blobs.open_readable(&row.sha256).await {
             Ok(Some((file, size))) => {
-                self.touch(registry, key);
+                if track_access {
+                    self.touch(registry, key);
+                }
                 Ok(Some(Artifact::Stored { file, size, content_type: row.content_type }))
             }
             Ok(None) | Err(BlobError::NotFound) => {
@@ -309,7 +319,7 @@ impl ArtifactCache {
 
     /// Serve from the cache, or fetch once and stream.
     pub async fn get(self: &Arc<Self>, fetch: ArtifactFetch) -> Result<Artifact, UpstreamError> {
-        if let Some(a) = self.cached(&fetch.registry, &fetch.key).await? {
+        if let Some(a) = self.cached(&fetch.registry, &fetch.key, fetch.track_access).await? {
             count(&fetch.registry, "hit");
             return Ok(a);
         }

@@ -99,6 +99,9 @@ pub struct DocFetch {
     /// A response header kept with the body (`DocHeader::kept`), for
     /// protocols that answer in a header (Terraform's `X-Terraform-Get`).
     pub keep_header: Option<&'static str>,
+    /// Remember when a stored copy is served, for eviction by use (the
+    /// registry has a size cap or an age limit).
+    pub track_access: bool,
 }
 
 impl DocFetch {
@@ -199,12 +202,16 @@ impl DocumentCache {
         if let Some(doc) = self.memory.get(&mem_key).await {
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
                 count(&fetch.registry, CacheState::Hit);
-                self.touch(&fetch.registry, &fetch.key);
+                if fetch.track_access {
+                    self.touch(&fetch.registry, &fetch.key);
+                }
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             if !fetch.force_refresh && doc.stale_until.is_some_and(|t| Instant::now() < t) {
                 count(&fetch.registry, CacheState::Stale);
-                self.touch(&fetch.registry, &fetch.key);
+                if fetch.track_access {
+                    self.touch(&fetch.registry, &fetch.key);
+                }
                 return Ok(Served { doc, state: CacheState::Stale });
             }
         }
@@ -266,7 +273,9 @@ impl DocumentCache {
             let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
                 self.remember(mem_key, &doc).await;
-                self.touch(&fetch.registry, &fetch.key);
+                if fetch.track_access {
+                    self.touch(&fetch.registry, &fetch.key);
+                }
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             prior = Some(doc);

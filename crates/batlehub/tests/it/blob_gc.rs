@@ -244,7 +244,9 @@ async fn cache_limits_evict_the_least_recently_served() {
     }
     let registries =
         format!("{}{}", Reg::local("npm", "internal").toml(), Reg::proxy("npm", "mirror", &up.url).open_read().toml());
-    let s = TestServer::start(&config(&registries)).await;
+    // A cap far above what the test caches, so that hits are tracked; the
+    // cap that bites is applied below, once the sizes are known.
+    let s = TestServer::start(&config(&format!("{registries}[registries.cache]\nmax_bytes = {}\n", 1u64 << 40))).await;
     let c = client();
     let fetch = |name: &str| {
         let url = format!("{}/{name}/-/{name}-1.0.0.tgz", s.reg("mirror"));
@@ -307,6 +309,42 @@ async fn cache_limits_evict_the_least_recently_served() {
     let (_, bytes) = s.app.catalog.cache_usage("mirror").await.expect("usage");
     let (_, doc_bytes) = s.app.blobs.doc_usage("mirror").await.expect("documents");
     assert!(bytes + doc_bytes <= cap, "{bytes} + {doc_bytes}");
+}
+
+/// Hits are remembered for eviction only where a limit needs when each
+/// entry was last used (`max_bytes`, `evict_after_days`): without one, a
+/// hit writes nothing and costs no bookkeeping, so the entry fetched first
+/// stays the least recently used however often it is served.
+#[tokio::test]
+async fn hits_are_remembered_only_where_a_limit_needs_them() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    let tarballs: Vec<Vec<u8>> = ["hit-a", "hit-b"].iter().map(|n| tarball(n, "1.0.0", &[])).collect();
+    for (n, t) in ["hit-a", "hit-b"].iter().zip(&tarballs) {
+        up.add(n, "1.0.0", t.clone());
+    }
+    for (limit, evicted) in [("", "hit-a"), ("[registries.cache]\nevict_after_days = 365\n", "hit-b")] {
+        let s =
+            TestServer::start(&config(&format!("{}{limit}", Reg::proxy("npm", "mirror", &up.url).open_read().toml())))
+                .await;
+        let c = client();
+        let url = |n: &str| format!("{}/{n}/-/{n}-1.0.0.tgz", s.reg("mirror"));
+        for n in ["hit-a", "hit-b", "hit-a"] {
+            assert_eq!(c.get(url(n)).send().await.expect("get").status(), 200);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        s.app.flush().await;
+        let mut mirror = s.app.config.registries[0].clone();
+        mirror.cache.max_bytes = Some(tarballs[0].len().max(tarballs[1].len()) as u64);
+        mirror.cache.evict_after_days = None;
+        // Documents aside: only the artifacts are weighed here.
+        for d in s.app.blobs.doc_entries("mirror").await.expect("documents") {
+            std::fs::remove_file(&d.path).expect("remove");
+        }
+        assert_eq!(s.app.evict_cache(&mirror).await.expect("evict").artifacts, 1, "{limit}");
+        let hits = up.hits(&format!("/{evicted}/-/{evicted}-1.0.0.tgz"));
+        assert_eq!(c.get(url(evicted)).send().await.expect("get").status(), 200);
+        assert_eq!(up.hits(&format!("/{evicted}/-/{evicted}-1.0.0.tgz")), hits + 1, "{limit}: {evicted} went");
+    }
 }
 
 /// `[registries.cache] evict_after_days` ages out documents as it does
