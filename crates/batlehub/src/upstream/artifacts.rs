@@ -186,8 +186,8 @@ pub struct ArtifactCache {
     catalog: Catalog,
     index: moka::future::Cache<String, CachedArtifactRow>,
     inflight: tokio::sync::Mutex<HashMap<String, Arc<Inflight>>>,
-    /// `(registry, key)` → when last served, not yet written.
-    touched: std::sync::Mutex<HashMap<(String, String), i64>>,
+    /// `registry\0key` → when last served, not yet written.
+    touched: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl ArtifactCache {
@@ -211,18 +211,26 @@ impl ArtifactCache {
 
     /// Remember that a cached artifact was served now (for eviction); the
     /// catalog is written in batches by [`ArtifactCache::flush_access`].
-    fn touch(&self, registry: &str, key: &CacheKey) {
-        if let Ok(mut t) = self.touched.lock()
-            && (t.len() < MAX_TOUCHED || t.contains_key(&(registry.to_string(), key.to_string())))
-        {
-            t.insert((registry.to_string(), key.to_string()), now_ms());
+    /// `map_key` is `registry\0key`; one already remembered since the last
+    /// flush costs no allocation.
+    fn touch(&self, map_key: &str) {
+        let now = now_ms();
+        if let Ok(mut t) = self.touched.lock() {
+            if let Some(at) = t.get_mut(map_key) {
+                *at = now;
+            } else if t.len() < MAX_TOUCHED {
+                t.insert(map_key.to_string(), now);
+            }
         }
     }
 
     /// Write the batched access times (one transaction).
     pub async fn flush_access(&self) {
         let batch: Vec<(String, String, i64)> = match self.touched.lock() {
-            Ok(mut t) => t.drain().map(|((r, k), at)| (r, k, at)).collect(),
+            Ok(mut t) => t
+                .drain()
+                .filter_map(|(map_key, at)| map_key.split_once('\0').map(|(r, k)| (r.to_string(), k.to_string(), at)))
+                .collect(),
             Err(_) => return,
         };
         if let Err(e) = self.catalog.touch_cached_artifacts(&batch).await {
@@ -302,7 +310,7 @@ impl ArtifactCache {
         match self.blobs.open_readable(&row.sha256).await {
             Ok(Some((file, size))) => {
                 if track_access {
-                    self.touch(registry, key);
+                    self.touch(&map_key);
                 }
                 Ok(Some(Artifact::Stored { file, size, content_type: row.content_type }))
             }
