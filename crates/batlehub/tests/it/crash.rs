@@ -162,6 +162,8 @@ crash! {
     composer => crate::support::composer::ComposerFixture;
     rubygems => crate::support::rubygems::RubygemsFixture;
     nuget => crate::support::nuget::NugetFixture;
+    conda => crate::support::conda::CondaFixture;
     openvsx => crate::support::vsx::OpenVsxFixture;
+    marketplace => crate::support::vsx::MarketplaceFixture;
     terraform => crate::support::terraform::TerraformFixture;
 }
