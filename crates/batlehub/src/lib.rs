@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod ops;
 pub mod registry;
 pub mod router;
+pub mod rules;
 pub mod serve;
 pub mod setup;
 pub mod tls;

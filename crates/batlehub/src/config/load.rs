@@ -172,6 +172,33 @@ impl Config {
         // Namespace prefixes are kept in their ecosystem's canonical spelling.
         for (spans, r) in &mut registries {
             r.version_order = rules.version_order(r.kind);
+            if !r.rules.is_empty() {
+                let (kind, name) = (r.kind, r.name.clone());
+                if !rules.enforces_rules(kind) {
+                    c.push(
+                        Some(spans.key("rules")),
+                        format!("registry `{name}`: rules are not applied on registries of type `{kind}` yet"),
+                    );
+                } else if !r.mode.has_upstream() {
+                    c.push(
+                        Some(spans.key("rules")),
+                        format!("registry `{name}`: rules hold back upstream versions; a local registry has none"),
+                    );
+                } else {
+                    let parsed =
+                        crate::rules::RuleSet::parse(&r.rules, &|range| rules.version_range(kind, range), &|n| {
+                            rules.normalize_name(kind, n)
+                        });
+                    match parsed {
+                        Ok(set) => r.rule_set = std::sync::Arc::new(set),
+                        Err(errors) => {
+                            for e in errors {
+                                c.push(Some(spans.key("rules")), format!("registry `{name}`: {e}"));
+                            }
+                        }
+                    }
+                }
+            }
             for ns in &mut r.namespaces {
                 match rules.normalize_prefix(r.kind, &ns.prefix) {
                     Ok(p) => ns.prefix = p,

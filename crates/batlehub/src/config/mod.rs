@@ -50,6 +50,20 @@ pub trait EcosystemRules {
         let _ = kind;
         natural_version_order
     }
+
+    /// Whether registries of `kind` apply `[[registries.rules]]` to their
+    /// listings and downloads (a configuration with rules they would
+    /// ignore is refused).
+    fn enforces_rules(&self, kind: Kind) -> bool {
+        let _ = kind;
+        false
+    }
+
+    /// A version range in the syntax of `kind` (rules' `name@range`).
+    fn version_range(&self, kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        let _ = kind;
+        crate::rules::exact_versions(range)
+    }
 }
 
 /// A registry type's version order, oldest first.

@@ -504,6 +504,12 @@ pub struct RegistryConfig {
     /// Request rate limits (`[registries.limits]`).
     #[serde(default)]
     pub limits: LimitsConfigOfRegistry,
+    /// Supply-chain rules (`[[registries.rules]]`) as written; checked and
+    /// parsed into `rule_set` when the configuration is read.
+    #[serde(default)]
+    pub rules: Vec<toml::Table>,
+    #[serde(skip)]
+    pub rule_set: std::sync::Arc<crate::rules::RuleSet>,
 }
 
 /// `[registries.limits]`: requests per minute, per signed-in identity and

@@ -162,6 +162,20 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// Whether registries of `kind` apply `[[registries.rules]]`.
+        pub fn enforces_rules(kind: Kind) -> bool {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::ENFORCES_RULES, )+ )*
+            }
+        }
+
+        /// A version range in the syntax of `kind`.
+        pub fn version_range(kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
+            match kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::version_range(range), )+ )*
+            }
+        }
+
         /// Whether `options` are settings a registry of `kind` knows.
         pub fn check_options(kind: Kind, options: &toml::Table) -> Result<(), String> {
             match kind {
@@ -228,6 +242,14 @@ impl crate::config::EcosystemRules for Rules {
 
     fn version_order(&self, kind: Kind) -> crate::config::VersionOrder {
         version_order(kind)
+    }
+
+    fn enforces_rules(&self, kind: Kind) -> bool {
+        enforces_rules(kind)
+    }
+
+    fn version_range(&self, kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        version_range(kind, range)
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Registry {
     pub rate: Option<Arc<rate::RateLimits>>,
     /// `[registries.limits]` as configured (the publish quotas).
     pub limits: crate::config::LimitsConfigOfRegistry,
+    /// Supply-chain rules (`[[registries.rules]]`), parsed.
+    pub rules: Arc<crate::rules::RuleSet>,
     /// Every claim (configured and catalog) as last read, at which
     /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -122,6 +124,7 @@ impl Registry {
             options: c.options.clone(),
             rate: rate::RateLimits::new(&c.limits).map(Arc::new),
             limits: c.limits.clone(),
+            rules: Arc::clone(&c.rule_set),
             claims_cache: Arc::default(),
         }
     }

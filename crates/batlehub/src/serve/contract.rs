@@ -208,6 +208,18 @@ pub trait Ecosystem: 'static {
         std::borrow::Cow::Borrowed(path)
     }
 
+    /// Whether this type applies `[[registries.rules]]` (supply-chain rules)
+    /// to its upstream listings and downloads, through
+    /// [`crate::serve::RequestCtx::rules_verdict`]. A registry with rules
+    /// of a type that does not is refused at configuration time.
+    const ENFORCES_RULES: bool = false;
+
+    /// One version range in this type's syntax (a rule's `name@range`);
+    /// exact versions by default.
+    fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        crate::rules::exact_versions(range)
+    }
+
     /// Whether `options` (a registry's `[registries.options]`) are settings
     /// this type knows, with values it accepts. Most types take none.
     fn check_options(options: &toml::Table) -> Result<(), String> {

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod grant;
 pub mod local;
 pub mod proxied;
+mod rules;
 pub mod untrusted;
 
 use std::net::SocketAddr;

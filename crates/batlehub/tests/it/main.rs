@@ -43,6 +43,7 @@ mod pypi_clients;
 mod replicas;
 mod rubygems;
 mod rubygems_client;
+mod rules;
 mod terraform;
 mod terraform_client;
 mod tidy;

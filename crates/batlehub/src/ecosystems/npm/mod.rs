@@ -46,6 +46,14 @@ use crate::upstream::documents::DocFetch;
 pub struct Npm;
 
 impl Ecosystem for Npm {
+    const ENFORCES_RULES: bool = true;
+
+    /// npm's own range syntax (`^1.2.0`, `1.x || >=3`, `1.0.0 - 1.4.0`).
+    fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        let parsed = nodejs_semver::Range::parse(range).map_err(|e| format!("`{range}` is not an npm range: {e}"))?;
+        Ok(std::sync::Arc::new(move |v: &str| nodejs_semver::Version::parse(v).is_ok_and(|v| parsed.satisfies(&v))))
+    }
+
     fn deprecation(version: &crate::catalog::VersionRow) -> Option<String> {
         let meta: serde_json::Value = serde_json::from_str(&version.metadata).ok()?;
         meta.get("deprecated").and_then(|d| d.as_str()).filter(|d| !d.is_empty()).map(str::to_string)

@@ -2,6 +2,7 @@
 //! rewritten once per fetched body), version manifests, tarballs, dist-tags,
 //! search and audit.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -48,6 +49,35 @@ async fn upstream_packument(
     Ok((parsed, served))
 }
 
+/// The versions of an upstream packument the registry's rules let this
+/// caller have, when they withhold any (`None`: all of them).
+fn rules_allowed(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> Option<HashSet<String>> {
+    if !ctx.has_rules() {
+        return None;
+    }
+    let all = parsed.versions();
+    let allowed = ctx.rules_allow(key, all.iter().copied());
+    (allowed.len() < all.len()).then(|| allowed.into_iter().map(str::to_string).collect())
+}
+
+/// The packument as this caller may see it: withheld versions removed and
+/// dist-tags moved off them.
+fn visible_value(parsed: &UpstreamPackument, allowed: Option<&HashSet<String>>) -> Value {
+    let mut value = parsed.value.clone();
+    if let Some(allowed) = allowed {
+        render::withhold(&mut value, &allowed.iter().map(String::as_str).collect());
+    }
+    value
+}
+
+/// Refuse an upstream version the rules withhold from this caller.
+fn check_version(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument, version: &str) -> AppResult<()> {
+    if ctx.has_rules() {
+        ctx.rules_verdict(key, version, parsed.published.get(version).copied())?;
+    }
+    Ok(())
+}
+
 pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) -> AppResult<Response> {
     let abbreviated = wants_abbreviated(headers);
     let content_type = if abbreviated { ABBREVIATED } else { "application/json" };
@@ -68,9 +98,24 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
     let base = ctx.registry_base();
     let variant = if abbreviated { "npm-abbreviated" } else { "npm-full" };
     let name = name.clone();
+    let allowed = rules_allowed(ctx, &key, &parsed);
+    // What the rules withhold is part of the rendering's key.
+    let render_key = match &allowed {
+        None => base.clone(),
+        Some(a) => {
+            let mut versions: Vec<&String> = a.iter().collect();
+            versions.sort();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&versions, &mut h);
+            format!("{base}\0rules:{:x}", std::hash::Hasher::finish(&h))
+        }
+    };
     let rendered = ctx
-        .rendered((served.doc.generation, variant, base.clone()), move || {
-            let doc = parsed.rewritten(&name, &base);
+        .rendered((served.doc.generation, variant, render_key), move || {
+            let mut doc = parsed.rewritten(&name, &base);
+            if let Some(allowed) = &allowed {
+                render::withhold(&mut doc, &allowed.iter().map(String::as_str).collect());
+            }
             let doc = if abbreviated { render::abbreviate(&doc) } else { doc };
             serde_json::to_vec(&doc).map_err(|e| AppError::internal(e.to_string()))
         })
@@ -84,7 +129,18 @@ pub async fn version(ctx: &RequestCtx, name: &NpmName, spec: &str) -> AppResult<
         render::resolve_spec(&local_packument(name, &local.view, &local.package, &ctx.registry_base()), spec)
     } else {
         let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        parsed.version_manifest(spec, name, &ctx.registry_base())
+        let listed = parsed.value.get("versions").and_then(|v| v.get(spec)).is_some();
+        if listed {
+            check_version(ctx, &key, &parsed, spec)?;
+            parsed.version_manifest(spec, name, &ctx.registry_base())
+        } else {
+            // A dist-tag: resolved among the versions the caller may have.
+            let visible = visible_value(&parsed, rules_allowed(ctx, &key, &parsed).as_ref());
+            render::resolve_spec(&visible, spec).and_then(|v| {
+                let version = v.get("version").and_then(|v| v.as_str())?.to_string();
+                parsed.version_manifest(&version, name, &ctx.registry_base())
+            })
+        }
     };
     match manifest {
         Some(manifest) => Ok(http::json(StatusCode::OK, &manifest)),
@@ -97,6 +153,13 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
     if let Some(local) = ctx.read_local(&key, &key, Permission::SourceRead).await? {
         return ctx.serve_local_file(&local, filename).await;
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached tarball is withheld as a fetched one.
+        let (parsed, _) = upstream_packument(ctx, name, false).await?;
+        if let Some(source) = parsed.tarballs.get(filename) {
+            check_version(ctx, &key, &parsed, &source.version)?;
+        }
+    }
     let cache_key = CacheKey::new("tarball").part(&key).part(filename);
     ctx.upstream_artifact(cache_key, "application/octet-stream", || async {
         let (mut parsed, _) = upstream_packument(ctx, name, false).await?;
@@ -105,6 +168,8 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
             parsed = upstream_packument(ctx, name, true).await?.0;
         }
         let source = parsed.tarballs.get(filename).ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
+        // A version only the refreshed packument lists is checked here.
+        check_version(ctx, &key, &parsed, &source.version)?;
         let expected = source
             .integrity
             .as_deref()
@@ -120,7 +185,8 @@ pub async fn dist_tags(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> 
     let tags = if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
         local_packument(name, &local.view, &local.package, &ctx.registry_base()).get("dist-tags").cloned()
     } else {
-        upstream_packument(ctx, name, false).await?.0.value.get("dist-tags").cloned()
+        let (parsed, _) = upstream_packument(ctx, name, false).await?;
+        visible_value(&parsed, rules_allowed(ctx, &key, &parsed).as_ref()).get("dist-tags").cloned()
     };
     Ok(http::json(StatusCode::OK, &tags.unwrap_or_else(|| json!({}))))
 }

@@ -191,6 +191,50 @@ pub struct UpstreamPackument {
     pub value: Value,
     /// Tarball file name → its upstream location.
     pub tarballs: HashMap<String, TarballSource>,
+    /// Version → when the upstream says it was published (its `time`
+    /// entry, epoch ms); versions without one are absent.
+    pub published: HashMap<String, i64>,
+}
+
+/// An RFC 3339 time (the packument's `time` entries) as epoch ms.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Keep only the `allowed` versions of a packument: the others leave
+/// `versions` and `time`, and each dist-tag naming one is moved to the
+/// newest allowed version not newer than it (`latest` never to a
+/// pre-release when a release is allowed), or dropped when there is none.
+pub fn withhold(doc: &mut Value, allowed: &std::collections::HashSet<&str>) {
+    if let Some(versions) = doc.get_mut("versions").and_then(|v| v.as_object_mut()) {
+        versions.retain(|v, _| allowed.contains(v.as_str()));
+    }
+    if let Some(times) = doc.get_mut("time").and_then(|v| v.as_object_mut()) {
+        times.retain(|k, _| k == "created" || k == "modified" || allowed.contains(k.as_str()));
+    }
+    let mut kept: Vec<semver::Version> = allowed.iter().filter_map(|v| semver::Version::parse(v).ok()).collect();
+    kept.sort();
+    let Some(tags) = doc.get_mut("dist-tags").and_then(|v| v.as_object_mut()) else { return };
+    let mut moved = Map::new();
+    for (tag, target) in tags.iter() {
+        let Some(target) = target.as_str() else { continue };
+        if allowed.contains(target) {
+            moved.insert(tag.clone(), json!(target));
+            continue;
+        }
+        let Ok(limit) = semver::Version::parse(target) else { continue };
+        let below = kept.iter().rev().filter(|v| **v <= limit);
+        let pick = if tag == "latest" {
+            below.clone().find(|v| v.pre.is_empty()).or_else(|| below.clone().next())
+        } else {
+            below.clone().next()
+        };
+        if let Some(v) = pick {
+            moved.insert(tag.clone(), json!(v.to_string()));
+        }
+    }
+    *tags = moved;
 }
 
 /// The file name at the end of a tarball URL.
@@ -208,6 +252,13 @@ impl UpstreamPackument {
             return Err("upstream packument is not a JSON object".into());
         }
         let mut tarballs = HashMap::new();
+        let published: HashMap<String, i64> = value
+            .get("time")
+            .and_then(|t| t.as_object())
+            .map(|times| {
+                times.iter().filter_map(|(v, t)| Some((v.clone(), parse_time(t.as_str()?)?))).collect()
+            })
+            .unwrap_or_default();
         if let Some(versions) = value.get("versions").and_then(|v| v.as_object()) {
             for (version, manifest) in versions {
                 let Some(dist) = manifest.get("dist") else { continue };
@@ -224,7 +275,7 @@ impl UpstreamPackument {
                 );
             }
         }
-        Ok(UpstreamPackument { value, tarballs })
+        Ok(UpstreamPackument { value, tarballs, published })
     }
 
     /// The packument with every tarball URL pointing back at `registry_base`.
@@ -236,6 +287,15 @@ impl UpstreamPackument {
             }
         }
         value
+    }
+
+    /// The versions the packument lists, each with its publish time.
+    pub fn versions(&self) -> Vec<(&str, Option<i64>)> {
+        self.value
+            .get("versions")
+            .and_then(|v| v.as_object())
+            .map(|vs| vs.keys().map(|v| (v.as_str(), self.published.get(v).copied())).collect())
+            .unwrap_or_default()
     }
 
     /// One version's manifest (a version or a dist-tag), its tarball URL

@@ -47,6 +47,9 @@ pub struct File {
     pub version: String,
     pub filename: String,
     pub bytes: Vec<u8>,
+    /// When documents say the version was published (RFC 3339); `None`
+    /// for the protocol's fixed default.
+    pub published: Option<String>,
     /// Where documents say the artifact is: `None` for the fake itself
     /// (protocols then use `base`, or relative links).
     pub artifact_base: Option<String>,
@@ -141,9 +144,20 @@ impl<P: Protocol> FakeUpstream<P> {
             version: version.to_string(),
             filename: filename.to_string(),
             bytes,
+            published: None,
             artifact_base: None,
             advertise_digest: true,
         });
+    }
+
+    /// Say that `package` `version` was published at `rfc3339` (or, with
+    /// `None`, give no publish time at all where the protocol allows).
+    pub fn set_published(&self, package: &str, version: &str, rfc3339: Option<&str>) {
+        for f in self.shared.inner.lock().expect("lock").files.iter_mut() {
+            if f.package == package && f.version == version {
+                f.published = Some(rfc3339.unwrap_or("").to_string());
+            }
+        }
     }
 
     /// Requests seen for a path (as sent, e.g. `/@scope%2fname`).

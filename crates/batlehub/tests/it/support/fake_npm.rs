@@ -39,11 +39,11 @@ impl FakeUpstream<NpmProtocol> {
     }
 }
 
-fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>)], digests: bool) -> Value {
+fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>, Option<String>)], digests: bool) -> Value {
     let bare = name.rsplit('/').next().unwrap_or(name);
     let mut vmap = Map::new();
     let mut time = Map::new();
-    for (v, tgz) in versions {
+    for (v, tgz, published) in versions {
         vmap.insert(
             v.clone(),
             json!({
@@ -61,9 +61,17 @@ fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>)], digests: boo
                 },
             }),
         );
-        time.insert(v.clone(), json!("2024-01-01T00:00:00.000Z"));
+        match published.as_deref() {
+            None => {
+                time.insert(v.clone(), json!("2024-01-01T00:00:00.000Z"));
+            }
+            Some("") => {}
+            Some(t) => {
+                time.insert(v.clone(), json!(t));
+            }
+        }
     }
-    let latest = versions.last().map(|(v, _)| v.clone()).unwrap_or_default();
+    let latest = versions.last().map(|(v, _, _)| v.clone()).unwrap_or_default();
     json!({"_id": name, "name": name, "dist-tags": {"latest": latest}, "versions": vmap, "time": time})
 }
 
@@ -97,8 +105,11 @@ impl Protocol for NpmProtocol {
         if method != Method::GET {
             return Answer::Other(StatusCode::METHOD_NOT_ALLOWED.into_response());
         }
-        let versions: Vec<(String, Vec<u8>)> =
-            files.iter().filter(|f| f.package == trimmed).map(|f| (f.version.clone(), f.bytes.clone())).collect();
+        let versions: Vec<(String, Vec<u8>, Option<String>)> = files
+            .iter()
+            .filter(|f| f.package == trimmed)
+            .map(|f| (f.version.clone(), f.bytes.clone(), f.published.clone()))
+            .collect();
         if versions.is_empty() {
             return Answer::Other((StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response());
         }

@@ -1,0 +1,320 @@
+//! Supply-chain rules (`[[registries.rules]]`): which upstream versions a
+//! registry lets its callers see and download.
+//!
+//! Architecture invariants:
+//! - Evaluation is one pure function ([`RuleSet::check`]) of the rules, the
+//!   candidate (name, version, when it was published upstream), the caller
+//!   and the time: no I/O, so it is tested as a table and every ecosystem
+//!   asks the same question.
+//! - The shared layer knows no version syntax: a rule's ranges are parsed
+//!   by the registry type's own [`RangeParser`] when the configuration is
+//!   read, and kept as matchers.
+//! - Rules apply to what comes from upstreams; a registry's own published
+//!   packages are never hidden or refused by them.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Whether a version is inside a parsed range.
+pub type VersionMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// A registry type's range syntax: the matcher of one range, or why it is
+/// not a range.
+pub type RangeParser<'a> = &'a dyn Fn(&str) -> Result<VersionMatcher, String>;
+
+/// A name, or a name and the versions in a range (`name@range`).
+#[derive(Clone)]
+pub struct Entry {
+    pub name: String,
+    pub range: Option<(String, VersionMatcher)>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.range {
+            Some((r, _)) => write!(f, "{}@{r}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+impl Entry {
+    fn matches(&self, name: &str, version: &str) -> bool {
+        self.name == name && self.range.as_ref().is_none_or(|(_, m)| m(version))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// Versions published upstream less than `min_age_ms` ago are withheld.
+    ReleaseAge {
+        min_age_ms: i64,
+        /// Groups (or `admin`, the role) the rule does not hold back.
+        bypass: Vec<String>,
+        /// Whether a version whose upstream gives no publish time passes.
+        allow_missing_timestamp: bool,
+    },
+    /// Names and ranges: `deny` entries withhold what they match; a package
+    /// named by `allow` entries is limited to the versions they match.
+    Version { allow: Vec<Entry>, deny: Vec<Entry> },
+}
+
+/// A registry's rules, in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+/// An upstream version asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The package's catalog key (the ecosystem's one spelling).
+    pub name: &'a str,
+    pub version: &'a str,
+    /// When the upstream says it was published (epoch ms).
+    pub published_at: Option<i64>,
+}
+
+/// Who asks: the bypass lists name groups and the `admin` role.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub groups: &'a [String],
+    pub admin: bool,
+}
+
+/// Why a version is withheld.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The rule's type (`release_age`, `version`).
+    pub rule: &'static str,
+    /// For the client's error message and the log.
+    pub message: String,
+    /// When the version becomes available (`release_age`).
+    pub available_at: Option<i64>,
+}
+
+/// A duration written as a number and a unit: `m`, `h` or `d`.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as \"72h\""))?;
+    let per = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}`: the unit must be `m`, `h` or `d`")),
+    };
+    n.checked_mul(per).ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// An epoch-ms time as RFC 3339 (UTC), for messages.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn strings(table: &toml::Table, key: &str) -> Result<Vec<String>, String> {
+    match table.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` must be a list of strings")))
+            .collect(),
+        Some(_) => Err(format!("`{key}` must be a list of strings")),
+    }
+}
+
+fn entries(
+    table: &toml::Table,
+    key: &str,
+    ranges: RangeParser,
+    normalize: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Entry>, String> {
+    strings(table, key)?
+        .into_iter()
+        .map(|text| {
+            // `@scope/name@range`: the range follows the last `@` that is
+            // not the first character.
+            let (name, range) = match text[1.min(text.len())..].rfind('@') {
+                Some(i) => (&text[..i + 1], Some(&text[i + 2..])),
+                None => (text.as_str(), None),
+            };
+            let key_name = normalize(name).ok_or_else(|| format!("`{key}`: `{name}` is not a package name"))?;
+            let range = match range {
+                Some(r) => Some((r.to_string(), ranges(r).map_err(|e| format!("`{key}`: `{text}`: {e}"))?)),
+                None => None,
+            };
+            Ok(Entry { name: key_name, range })
+        })
+        .collect()
+}
+
+impl RuleSet {
+    /// The rules of `[[registries.rules]]` tables, each checked: its
+    /// `type`, its keys, its durations and its entries (names through
+    /// `normalize`, ranges through the registry type's `ranges`).
+    pub fn parse(
+        tables: &[toml::Table],
+        ranges: RangeParser,
+        normalize: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RuleSet, Vec<String>> {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        for (i, t) in tables.iter().enumerate() {
+            match RuleSet::parse_one(t, ranges, normalize) {
+                Ok(r) => rules.push(r),
+                Err(e) => errors.push(format!("rule {}: {e}", i + 1)),
+            }
+        }
+        if errors.is_empty() { Ok(RuleSet { rules }) } else { Err(errors) }
+    }
+
+    fn parse_one(
+        t: &toml::Table,
+        ranges: RangeParser,
+        normalize: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Rule, String> {
+        let kind = t.get("type").and_then(|v| v.as_str()).ok_or("needs a `type`: `release_age` or `version`")?;
+        let known: &[&str] = match kind {
+            "release_age" => &["type", "min_age", "bypass", "missing_timestamp"],
+            "version" => &["type", "allow", "deny"],
+            "advisories" | "licence" => {
+                return Err(format!("rules of type `{kind}` are not available yet"));
+            }
+            other => return Err(format!("unknown rule type `{other}`: `release_age` or `version`")),
+        };
+        if let Some(k) = t.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unknown key `{k}` in a `{kind}` rule: expected one of {}", known.join(", ")));
+        }
+        match kind {
+            "release_age" => {
+                let min_age =
+                    t.get("min_age").and_then(|v| v.as_str()).ok_or("`min_age` is required, such as \"72h\"")?;
+                let allow_missing_timestamp = match t.get("missing_timestamp").map(|v| v.as_str()) {
+                    None | Some(Some("deny")) => false,
+                    Some(Some("allow")) => true,
+                    Some(_) => return Err("`missing_timestamp` is \"deny\" or \"allow\"".into()),
+                };
+                Ok(Rule::ReleaseAge {
+                    min_age_ms: parse_duration_ms(min_age)?,
+                    bypass: strings(t, "bypass")?,
+                    allow_missing_timestamp,
+                })
+            }
+            _ => {
+                let (allow, deny) = (entries(t, "allow", ranges, normalize)?, entries(t, "deny", ranges, normalize)?);
+                if allow.is_empty() && deny.is_empty() {
+                    return Err("a `version` rule needs `allow` or `deny` entries".into());
+                }
+                Ok(Rule::Version { allow, deny })
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether `caller` may see and download `candidate` at `now` (epoch
+    /// ms): the first rule that withholds it says why.
+    pub fn check(&self, candidate: &Candidate, caller: &Caller, now: i64) -> Result<(), Denial> {
+        for rule in &self.rules {
+            match rule {
+                Rule::ReleaseAge { min_age_ms, bypass, allow_missing_timestamp } => {
+                    let bypassed =
+                        bypass.iter().any(|b| (b == "admin" && caller.admin) || caller.groups.iter().any(|g| g == b));
+                    if bypassed {
+                        continue;
+                    }
+                    match candidate.published_at {
+                        Some(at) => {
+                            let available = at.saturating_add(*min_age_ms);
+                            if now < available {
+                                return Err(Denial {
+                                    rule: "release_age",
+                                    message: format!(
+                                        "{}@{} was published {} and is held back by the registry's release_age rule until {}",
+                                        candidate.name,
+                                        candidate.version,
+                                        rfc3339(at),
+                                        rfc3339(available)
+                                    ),
+                                    available_at: Some(available),
+                                });
+                            }
+                        }
+                        None if *allow_missing_timestamp => {}
+                        None => {
+                            return Err(Denial {
+                                rule: "release_age",
+                                message: format!(
+                                    "{}@{} is held back by the registry's release_age rule: the upstream gives no publish time",
+                                    candidate.name, candidate.version
+                                ),
+                                available_at: None,
+                            });
+                        }
+                    }
+                }
+                Rule::Version { allow, deny } => {
+                    if let Some(e) = deny.iter().find(|e| e.matches(candidate.name, candidate.version)) {
+                        return Err(Denial {
+                            rule: "version",
+                            message: format!(
+                                "{}@{} is denied by the registry's version rule (`{e:?}`)",
+                                candidate.name, candidate.version
+                            ),
+                            available_at: None,
+                        });
+                    }
+                    let named: Vec<&Entry> = allow.iter().filter(|e| e.name == candidate.name).collect();
+                    if !named.is_empty() && !named.iter().any(|e| e.matches(candidate.name, candidate.version)) {
+                        return Err(Denial {
+                            rule: "version",
+                            message: format!(
+                                "{}@{} is outside what the registry's version rule allows ({})",
+                                candidate.name,
+                                candidate.version,
+                                named.iter().map(|e| format!("`{e:?}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                            available_at: None,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Of `versions` (each with its publish time), those `caller` may have
+    /// now; the same answer as [`RuleSet::check`] for each.
+    pub fn allowed<'a>(
+        &self,
+        name: &str,
+        versions: impl IntoIterator<Item = (&'a str, Option<i64>)>,
+        caller: &Caller,
+        now: i64,
+    ) -> Vec<&'a str> {
+        versions
+            .into_iter()
+            .filter(|(v, at)| self.check(&Candidate { name, version: v, published_at: *at }, caller, now).is_ok())
+            .map(|(v, _)| v)
+            .collect()
+    }
+}
+
+/// The default range syntax of a registry type without its own: exact
+/// versions only.
+pub fn exact_versions(range: &str) -> Result<VersionMatcher, String> {
+    let exact = range.trim().trim_start_matches('=').to_string();
+    if exact.is_empty() || exact.contains(|c: char| c.is_whitespace() || "<>^~*,|".contains(c)) {
+        return Err(format!("`{range}`: this registry type takes exact versions only"));
+    }
+    Ok(Arc::new(move |v: &str| v == exact))
+}
+
+#[cfg(test)]
+mod tests;
