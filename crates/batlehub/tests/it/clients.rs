@@ -363,3 +363,42 @@ async fn npm_changes_packages_through_the_group_registry() {
     assert!(!out.ok, "{}", out.text());
     assert!(out.text().contains("publish new packages to internal-npm"), "{}", out.text());
 }
+
+/// `[[registries.rules]]` through the real npm: an install resolves to the
+/// newest version old enough for `release_age`, and one where no version
+/// is old enough fails, npm printing the rule's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_resolves_to_the_newest_version_old_enough() {
+    let Some(npm) = client_tool("npm") else { return };
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for (v, hours) in [("1.0.0", 24 * 400), ("1.1.0", 24 * 10), ("1.2.0", 1)] {
+        up.add("aged-lib", v, crate::support::npm::tarball("aged-lib", v, &[]));
+        up.set_published("aged-lib", v, Some(&crate::support::hours_ago(hours)));
+    }
+    up.add("fresh-lib", "1.0.0", crate::support::npm::tarball("fresh-lib", "1.0.0", &[]));
+    up.set_published("fresh-lib", "1.0.0", Some(&crate::support::hours_ago(1)));
+    let hub = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n",
+        crate::support::builder::Reg::proxy("npm", "npm", &up.url).open_read().toml()
+    )))
+    .await;
+    let registry = format!("{}/", hub.reg("npm"));
+    let sb = Sandbox::new(&registry);
+    let app = sb.project(
+        "aged-app",
+        json!({"name": "aged-app", "version": "1.0.0", "private": true, "dependencies": {"aged-lib": "^1.0.0"}}),
+        &registry,
+        ALICE,
+    );
+    sb.ok(&npm, &["install"], &app).await;
+    assert_eq!(installed(&app, "aged-lib"), "1.1.0", "1.2.0 is an hour old");
+    let fresh = sb.project(
+        "fresh-app",
+        json!({"name": "fresh-app", "version": "1.0.0", "private": true, "dependencies": {"fresh-lib": "^1.0.0"}}),
+        &registry,
+        ALICE,
+    );
+    let out = sb.run(&npm, &["install"], &fresh).await;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok && said.contains("release_age"), "npm install of a package with nothing old enough: {said}");
+}

@@ -7,12 +7,7 @@ use serde_json::Value;
 
 use crate::support::builder::Reg;
 use crate::support::npm::tarball;
-use crate::support::{ADMIN, TestServer, client, config, json};
-
-fn ago(hours: i64) -> String {
-    let at = time::OffsetDateTime::now_utc() - time::Duration::hours(hours);
-    at.format(&time::format_description::well_known::Rfc3339).expect("time")
-}
+use crate::support::{ADMIN, TestServer, client, config, hours_ago, json};
 
 fn versions(doc: &Value) -> Vec<String> {
     let mut v: Vec<String> = doc["versions"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
@@ -38,12 +33,12 @@ async fn release_age_withholds_young_npm_versions_everywhere() {
     let up = crate::support::fake_npm::FakeNpm::start().await;
     for (v, hours) in [("1.0.0", 24 * 400), ("1.1.0", 24 * 10), ("2.0.0", 1), ("2.1.0-beta.1", 1)] {
         up.add("cooling", v, tarball("cooling", v, &[]));
-        up.set_published("cooling", v, Some(&ago(hours)));
+        up.set_published("cooling", v, Some(&hours_ago(hours)));
     }
     up.add("cooling", "1.2.0", tarball("cooling", "1.2.0", &[]));
     up.set_published("cooling", "1.2.0", None);
     up.add("fresh", "1.0.0", tarball("fresh", "1.0.0", &[]));
-    up.set_published("fresh", "1.0.0", Some(&ago(2)));
+    up.set_published("fresh", "1.0.0", Some(&hours_ago(2)));
     let s = server(&up.url, "[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\nbypass = [\"admin\"]\n")
         .await;
     let c = client();
@@ -97,9 +92,11 @@ async fn release_age_withholds_young_npm_versions_everywhere() {
     let r = c.get(format!("{base}/cooling/-/cooling-2.0.0.tgz")).send().await.expect("cached");
     assert_eq!(r.status(), 403, "a cached young tarball is withheld too");
 
-    // Nothing old enough: no versions, no latest.
-    let doc = json(c.get(format!("{base}/fresh")).send().await.expect("packument")).await;
-    assert!(versions(&doc).is_empty() && doc["dist-tags"].get("latest").is_none(), "{doc}");
+    // Nothing old enough: the packument itself is refused, saying why.
+    let r = c.get(format!("{base}/fresh")).send().await.expect("packument");
+    assert_eq!(r.status(), 403);
+    let body = json(r).await;
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("fresh@1.0.0") && m.contains("until")), "{body}");
 }
 
 #[tokio::test]

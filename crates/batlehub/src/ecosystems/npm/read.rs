@@ -99,6 +99,16 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
     let variant = if abbreviated { "npm-abbreviated" } else { "npm-full" };
     let name = name.clone();
     let allowed = rules_allowed(ctx, &key, &parsed);
+    if let Some(a) = &allowed
+        && a.is_empty()
+    {
+        // Every version withheld: say why (npm prints the 403's reason)
+        // rather than list none, which npm reports as no matching version.
+        let newest = render::highest_version(parsed.versions().into_iter().map(|(v, _)| v));
+        if let Some(v) = newest {
+            check_version(ctx, &key, &parsed, &v)?;
+        }
+    }
     // What the rules withhold is part of the rendering's key.
     let render_key = match &allowed {
         None => base.clone(),

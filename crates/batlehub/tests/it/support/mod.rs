@@ -361,3 +361,9 @@ pub async fn upload_card(
     let page = browser.get(format!("{}{to}", server.url)).send().await.expect("page").text().await.expect("body");
     (status, page)
 }
+
+/// The time `hours` ago, as RFC 3339 (upstream publish times in fakes).
+pub fn hours_ago(hours: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::hours(hours);
+    at.format(&time::format_description::well_known::Rfc3339).expect("time")
+}
