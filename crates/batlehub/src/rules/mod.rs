@@ -108,6 +108,12 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     n.checked_mul(per).ok_or_else(|| format!("`{text}` is too long"))
 }
 
+/// An RFC 3339 time (upstream publish times) as epoch ms.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// An epoch-ms time as RFC 3339 (UTC), for messages.
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

@@ -2,11 +2,32 @@
 //! the caller may see, and the refusal of one it may not download. The
 //! evaluation itself is [`crate::rules::RuleSet::check`].
 
+use std::collections::HashSet;
+
 use crate::catalog::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::rules::{Caller, Candidate};
 
 use super::RequestCtx;
+
+/// What the rules withhold from one upstream listing: the versions the
+/// caller may have, and a fingerprint of them for the rendering's key.
+#[derive(Debug, Clone)]
+pub struct Withheld {
+    pub allowed: HashSet<String>,
+    fingerprint: u64,
+}
+
+impl Withheld {
+    pub fn allows(&self, version: &str) -> bool {
+        self.allowed.contains(version)
+    }
+
+    /// A rendering key part that differs with what is withheld.
+    pub fn render_key(&self, base: &str) -> String {
+        format!("{base}\0rules:{:x}", self.fingerprint)
+    }
+}
 
 impl RequestCtx {
     /// Whether this registry has rules at all (no rules: nothing to do).
@@ -54,5 +75,33 @@ impl RequestCtx {
                 Err(AppError::Forbidden(denial.message))
             }
         }
+    }
+
+    /// What the rules withhold from upstream package `name`, listed with
+    /// `versions` (each with its publish time): `None` when nothing. When
+    /// every version is withheld the listing itself is refused with the
+    /// newest one's reason, so that clients print why rather than that no
+    /// version matches.
+    pub fn rules_withheld(&self, name: &str, versions: &[(&str, Option<i64>)]) -> AppResult<Option<Withheld>> {
+        if !self.has_rules() {
+            return Ok(None);
+        }
+        let allowed = self.rules_allow(name, versions.iter().copied());
+        if allowed.len() == versions.len() {
+            return Ok(None);
+        }
+        if allowed.is_empty()
+            && let Some((newest, at)) = versions.iter().max_by(|a, b| crate::config::natural_version_order(a.0, b.0))
+        {
+            self.rules_verdict(name, newest, *at)?;
+        }
+        let mut sorted: Vec<&str> = allowed.clone();
+        sorted.sort_unstable();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&sorted, &mut h);
+        Ok(Some(Withheld {
+            allowed: allowed.into_iter().map(str::to_string).collect(),
+            fingerprint: std::hash::Hasher::finish(&h),
+        }))
     }
 }

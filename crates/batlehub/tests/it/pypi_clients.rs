@@ -321,3 +321,41 @@ user = ["releases:read", "source:read", "releases:write"]
     .await;
     assert!(py.installed("t-hybrid", "house_tool") && py.installed("t-hybrid", "pubdep"));
 }
+
+/// `[[registries.rules]]` through the real pip: `pip install demo` resolves
+/// to the newest version old enough for `release_age` (the wheel's module
+/// says which), and a pin on a version too young fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pip_resolves_to_the_newest_version_old_enough() {
+    use crate::support::pypi::{FakeSimple, wheel, wheel_name};
+    let Some(python) = client_tool("python3") else { return };
+    let up = FakeSimple::start(true).await;
+    for (v, hours) in [("1.0", 24 * 400), ("1.1", 24 * 10), ("2.0", 1)] {
+        up.add("demo-aged", &wheel_name("demo-aged", v), wheel("demo-aged", v));
+        up.set_published("demo-aged", v, Some(&crate::support::hours_ago(hours)));
+    }
+    let hub = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n",
+        crate::support::builder::Reg::proxy("pypi", "pypi", &up.simple()).open_read().toml()
+    )))
+    .await;
+    let py = Py::new();
+    let index = format!("{}/simple/", hub.reg("pypi"));
+    let home = py.path("home");
+    let target = py.path("t-aged").display().to_string();
+    py.ok(&python, &["-m", "pip", "install", "--index-url", &index, "--target", &target, "demo-aged"], &home, &[])
+        .await;
+    let init = std::fs::read_to_string(py.path("t-aged").join("demo_aged/__init__.py")).expect("installed");
+    assert!(init.contains("VERSION = \"1.1\""), "2.0 is an hour old: {init}");
+    let target = py.path("t-young").display().to_string();
+    let out = py
+        .run(
+            &python,
+            &["-m", "pip", "install", "--index-url", &index, "--target", &target, "demo-aged==2.0"],
+            &home,
+            &[],
+        )
+        .await;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok && said.contains("demo-aged==2.0"), "pip install of a withheld version: {said}");
+}

@@ -133,6 +133,52 @@ async fn version_rules_deny_and_pin_npm_ranges() {
     assert!(denials("version") >= before + 3.0);
 }
 
+/// PyPI: the simple page (JSON, whose PEP 700 `upload-time` dates each
+/// file) lists only what the rules allow, in both formats; files of
+/// withheld versions, and their metadata, are refused; PEP 440 specifiers.
+#[tokio::test]
+async fn rules_withhold_young_and_denied_pypi_versions() {
+    use crate::support::pypi::{FakeSimple, sdist, sdist_name, wheel, wheel_name};
+    let up = FakeSimple::start(true).await;
+    for (v, hours) in [("1.0", 24 * 400), ("1.1", 24 * 10), ("2.0", 1)] {
+        up.add("demo", &wheel_name("demo", v), wheel("demo", v));
+        up.add("demo", &sdist_name("demo", v), sdist("demo", v));
+        up.set_published("demo", v, Some(&hours_ago(hours)));
+    }
+    let s = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"3d\"\n[[registries.rules]]\ntype = \"version\"\ndeny = [\"Demo@==1.0\"]\n",
+        Reg::proxy("pypi", "mirror", &up.simple()).open_read().toml()
+    )))
+    .await;
+    let c = client();
+    let base = s.reg("mirror");
+    let page = c
+        .get(format!("{base}/simple/demo/"))
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let page = json(page).await;
+    let files: Vec<&str> =
+        page["files"].as_array().expect("files").iter().filter_map(|f| f["filename"].as_str()).collect();
+    assert_eq!(files.len(), 2, "only 1.1's wheel and sdist: {page}");
+    assert!(files.iter().all(|f| f.contains("1.1")), "{page}");
+    let html = c.get(format!("{base}/simple/demo/")).send().await.expect("html").text().await.expect("body");
+    assert!(html.contains(&wheel_name("demo", "1.1")) && !html.contains(&wheel_name("demo", "2.0")), "{html}");
+    assert!(!html.contains(&sdist_name("demo", "1.0")), "1.0 is denied: {html}");
+    for (file, rule) in [(wheel_name("demo", "2.0"), "release_age"), (sdist_name("demo", "1.0"), "version")] {
+        let r = c.get(format!("{base}/packages/demo/{file}")).send().await.expect("file");
+        assert_eq!(r.status(), 403, "{file}");
+        let text = r.text().await.expect("body");
+        assert!(text.contains(rule), "{file}: {text}");
+    }
+    let r = c.get(format!("{base}/packages/demo/{}.metadata", wheel_name("demo", "2.0"))).send().await.expect("meta");
+    assert_eq!(r.status(), 403, "the metadata of a withheld wheel");
+    let r = c.get(format!("{base}/packages/demo/{}", wheel_name("demo", "1.1"))).send().await.expect("file");
+    assert_eq!(r.status(), 200);
+}
+
 #[test]
 fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let parse =
@@ -143,8 +189,15 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let cases = [
         (format!("{}{age}", Reg::local("npm", "internal").toml()), "a local registry has none"),
         (
-            format!("{}{age}", Reg::proxy("pypi", "py", "http://127.0.0.1:1/simple/").toml()),
-            "not applied on registries of type `pypi` yet",
+            format!("{}{age}", Reg::proxy("cargo", "crates", "sparse+http://127.0.0.1:1/").toml()),
+            "not applied on registries of type `cargo` yet",
+        ),
+        (
+            format!(
+                "{}[[registries.rules]]\ntype = \"version\"\ndeny = [\"a@^1\"]\n",
+                Reg::proxy("pypi", "py", "http://127.0.0.1:1/simple/").toml()
+            ),
+            "not a PEP 440 version specifier",
         ),
         (
             format!(

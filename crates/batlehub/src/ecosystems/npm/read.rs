@@ -2,7 +2,6 @@
 //! rewritten once per fetched body), version manifests, tarballs, dist-tags,
 //! search and audit.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use crate::access::Permission;
 use crate::catalog::{PackageRow, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::http;
-use crate::serve::{Located, PackageView, RequestCtx};
+use crate::serve::{Located, PackageView, RequestCtx, Withheld};
 use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::{self, CacheKey};
 use crate::upstream::artifacts::ExpectedDigest;
@@ -49,23 +48,17 @@ async fn upstream_packument(
     Ok((parsed, served))
 }
 
-/// The versions of an upstream packument the registry's rules let this
-/// caller have, when they withhold any (`None`: all of them).
-fn rules_allowed(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> Option<HashSet<String>> {
-    if !ctx.has_rules() {
-        return None;
-    }
-    let all = parsed.versions();
-    let allowed = ctx.rules_allow(key, all.iter().copied());
-    (allowed.len() < all.len()).then(|| allowed.into_iter().map(str::to_string).collect())
+/// What the rules withhold from this caller of an upstream packument.
+fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> AppResult<Option<Withheld>> {
+    ctx.rules_withheld(key, &parsed.versions())
 }
 
 /// The packument as this caller may see it: withheld versions removed and
 /// dist-tags moved off them.
-fn visible_value(parsed: &UpstreamPackument, allowed: Option<&HashSet<String>>) -> Value {
+fn visible_value(parsed: &UpstreamPackument, withheld: Option<&Withheld>) -> Value {
     let mut value = parsed.value.clone();
-    if let Some(allowed) = allowed {
-        render::withhold(&mut value, &allowed.iter().map(String::as_str).collect());
+    if let Some(w) = withheld {
+        render::withhold(&mut value, &w.allowed.iter().map(String::as_str).collect());
     }
     value
 }
@@ -98,33 +91,14 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
     let base = ctx.registry_base();
     let variant = if abbreviated { "npm-abbreviated" } else { "npm-full" };
     let name = name.clone();
-    let allowed = rules_allowed(ctx, &key, &parsed);
-    if let Some(a) = &allowed
-        && a.is_empty()
-    {
-        // Every version withheld: say why (npm prints the 403's reason)
-        // rather than list none, which npm reports as no matching version.
-        let newest = render::highest_version(parsed.versions().into_iter().map(|(v, _)| v));
-        if let Some(v) = newest {
-            check_version(ctx, &key, &parsed, &v)?;
-        }
-    }
+    let withheld = withheld(ctx, &key, &parsed)?;
     // What the rules withhold is part of the rendering's key.
-    let render_key = match &allowed {
-        None => base.clone(),
-        Some(a) => {
-            let mut versions: Vec<&String> = a.iter().collect();
-            versions.sort();
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::hash::Hash::hash(&versions, &mut h);
-            format!("{base}\0rules:{:x}", std::hash::Hasher::finish(&h))
-        }
-    };
+    let render_key = withheld.as_ref().map_or_else(|| base.clone(), |w| w.render_key(&base));
     let rendered = ctx
         .rendered((served.doc.generation, variant, render_key), move || {
             let mut doc = parsed.rewritten(&name, &base);
-            if let Some(allowed) = &allowed {
-                render::withhold(&mut doc, &allowed.iter().map(String::as_str).collect());
+            if let Some(w) = &withheld {
+                render::withhold(&mut doc, &w.allowed.iter().map(String::as_str).collect());
             }
             let doc = if abbreviated { render::abbreviate(&doc) } else { doc };
             serde_json::to_vec(&doc).map_err(|e| AppError::internal(e.to_string()))
@@ -145,7 +119,7 @@ pub async fn version(ctx: &RequestCtx, name: &NpmName, spec: &str) -> AppResult<
             parsed.version_manifest(spec, name, &ctx.registry_base())
         } else {
             // A dist-tag: resolved among the versions the caller may have.
-            let visible = visible_value(&parsed, rules_allowed(ctx, &key, &parsed).as_ref());
+            let visible = visible_value(&parsed, withheld(ctx, &key, &parsed)?.as_ref());
             render::resolve_spec(&visible, spec).and_then(|v| {
                 let version = v.get("version").and_then(|v| v.as_str())?.to_string();
                 parsed.version_manifest(&version, name, &ctx.registry_base())
@@ -196,7 +170,7 @@ pub async fn dist_tags(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> 
         local_packument(name, &local.view, &local.package, &ctx.registry_base()).get("dist-tags").cloned()
     } else {
         let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        visible_value(&parsed, rules_allowed(ctx, &key, &parsed).as_ref()).get("dist-tags").cloned()
+        visible_value(&parsed, withheld(ctx, &key, &parsed)?.as_ref()).get("dist-tags").cloned()
     };
     Ok(http::json(StatusCode::OK, &tags.unwrap_or_else(|| json!({}))))
 }

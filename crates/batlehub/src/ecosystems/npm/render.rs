@@ -196,12 +196,6 @@ pub struct UpstreamPackument {
     pub published: HashMap<String, i64>,
 }
 
-/// An RFC 3339 time (the packument's `time` entries) as epoch ms.
-pub fn parse_time(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 /// Keep only the `allowed` versions of a packument: the others leave
 /// `versions` and `time`, and each dist-tag naming one is moved to the
 /// newest allowed version not newer than it (`latest` never to a
@@ -256,7 +250,7 @@ impl UpstreamPackument {
             .get("time")
             .and_then(|t| t.as_object())
             .map(|times| {
-                times.iter().filter_map(|(v, t)| Some((v.clone(), parse_time(t.as_str()?)?))).collect()
+                times.iter().filter_map(|(v, t)| Some((v.clone(), crate::rules::parse_rfc3339(t.as_str()?)?))).collect()
             })
             .unwrap_or_default();
         if let Some(versions) = value.get("versions").and_then(|v| v.as_object()) {

@@ -44,6 +44,16 @@ use crate::upstream::documents::DocFetch;
 pub struct Pypi;
 
 impl Ecosystem for Pypi {
+    const ENFORCES_RULES: bool = true;
+
+    /// PEP 440 version specifiers (`>=2.31,<3`, `==1.4.*`, `~=1.2`).
+    fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        use std::str::FromStr;
+        let specifiers = pep440_rs::VersionSpecifiers::from_str(range)
+            .map_err(|e| format!("`{range}` is not a PEP 440 version specifier: {e}"))?;
+        Ok(std::sync::Arc::new(move |v: &str| names::parse_version(v).is_some_and(|v| specifiers.contains(&v))))
+    }
+
     fn file_entry(
         registry_url: &str,
         package: &crate::catalog::PackageRow,

@@ -16,7 +16,7 @@ use crate::access::Permission;
 use crate::catalog::{FileRow, PackageRow, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::http;
-use crate::serve::{Located, PackageView, RequestCtx};
+use crate::serve::{Located, PackageView, RequestCtx, Withheld};
 use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::{DocFetch, Served};
 use crate::upstream::{self, CacheKey};
@@ -107,6 +107,47 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
     Ok((page, served))
 }
 
+/// Each version an upstream page lists, with when it was published (its
+/// earliest file's PEP 700 `upload-time`; HTML pages give none).
+fn version_times(page: &ProjectPage) -> Vec<(String, Option<i64>)> {
+    let mut times: Vec<(String, Option<i64>)> = Vec::new();
+    for f in &page.files {
+        let Ok(dist) = parse_filename(&f.filename) else { continue };
+        let at = f.upload_time.as_deref().and_then(crate::rules::parse_rfc3339);
+        match times.iter_mut().find(|(v, _)| *v == dist.version) {
+            Some((_, known)) => {
+                *known = match (*known, at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            None => times.push((dist.version, at)),
+        }
+    }
+    times
+}
+
+/// What the rules withhold from this caller of an upstream page.
+fn withheld(ctx: &RequestCtx, project: &str, page: &ProjectPage) -> AppResult<Option<Withheld>> {
+    if !ctx.has_rules() {
+        return Ok(None);
+    }
+    let times = version_times(page);
+    let refs: Vec<(&str, Option<i64>)> = times.iter().map(|(v, t)| (v.as_str(), *t)).collect();
+    ctx.rules_withheld(project, &refs)
+}
+
+/// Refuse an upstream file whose version the rules withhold.
+fn check_file(ctx: &RequestCtx, project: &str, page: &ProjectPage, filename: &str) -> AppResult<()> {
+    let wanted = filename.strip_suffix(".metadata").unwrap_or(filename);
+    if !ctx.has_rules() || !page.files.iter().any(|f| f.filename == wanted) {
+        return Ok(());
+    }
+    let Ok(dist) = parse_filename(wanted) else { return Ok(()) };
+    let at = version_times(page).into_iter().find(|(v, _)| *v == dist.version).and_then(|(_, t)| t);
+    ctx.rules_verdict(project, &dist.version, at)
+}
+
 pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
     if let Some(local) = ctx.read_local(project, &format!("project {project}"), Permission::ReleasesRead).await? {
         let variant = match format {
@@ -128,10 +169,16 @@ pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &
         Format::Json => "pypi-json",
     };
     let base = ctx.registry_base();
+    let withheld = withheld(ctx, project, &upstream)?;
+    let render_key = withheld.as_ref().map_or_else(|| base.clone(), |w| w.render_key(&base));
     let project = project.to_string();
     let rendered = ctx
-        .rendered((served.doc.generation, variant, base.clone()), move || {
+        .rendered((served.doc.generation, variant, render_key), move || {
             let mut page = (*upstream).clone();
+            if let Some(w) = &withheld {
+                page.files.retain(|f| parse_filename(&f.filename).is_ok_and(|d| w.allows(&d.version)));
+                page.versions.retain(|v| w.allows(v));
+            }
             for f in &mut page.files {
                 f.url = file_url(&base, &project, &f.filename);
             }
@@ -169,6 +216,11 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
     if let Some(local) = ctx.read_local(project, &format!("project {project}"), wanted).await? {
         return ctx.serve_local_file(&local, &stored_name).await;
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached file is withheld as a fetched one.
+        let (page, _) = upstream_page(ctx, project, false).await?;
+        check_file(ctx, project, &page, filename)?;
+    }
     let key = CacheKey::new(if metadata { "meta" } else { "file" }).part(project).part(&stored_name);
     let content_type = if metadata { "text/plain; charset=utf-8" } else { "application/octet-stream" };
     ctx.upstream_artifact(key, content_type, || async {
@@ -181,6 +233,9 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
             }
         }
         let dist = found.ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
+        // A version only the refreshed page lists is checked here.
+        let (page, _) = upstream_page(ctx, project, false).await?;
+        check_file(ctx, project, &page, filename)?;
         let (url, hashes) = if metadata {
             let hashes = dist
                 .core_metadata

@@ -148,7 +148,7 @@ impl Protocol for PypiProtocol {
             if self.json {
                 let fs: Vec<serde_json::Value> = files
                     .iter()
-                    .map(|File { filename: f, bytes: b, artifact_base, advertise_digest, .. }| {
+                    .map(|File { filename: f, bytes: b, artifact_base, advertise_digest, published, .. }| {
                         let meta = f.ends_with(".whl").then(|| {
                             let name = f.split('-').next().unwrap_or("");
                             let version = f.split('-').nth(1).unwrap_or("");
@@ -159,8 +159,12 @@ impl Protocol for PypiProtocol {
                             None => format!("../../files/{f}"),
                         };
                         let hashes = if *advertise_digest { serde_json::json!({"sha256": sha256(b)}) } else { serde_json::json!({}) };
-                        serde_json::json!({"filename": f, "url": url, "hashes": hashes,
-                            "requires-python": ">=3.8", "core-metadata": meta.unwrap_or(serde_json::json!(false)), "size": b.len()})
+                        let mut file = serde_json::json!({"filename": f, "url": url, "hashes": hashes,
+                            "requires-python": ">=3.8", "core-metadata": meta.unwrap_or(serde_json::json!(false)), "size": b.len()});
+                        if let Some(t) = published.as_deref().filter(|t| !t.is_empty()) {
+                            file["upload-time"] = serde_json::json!(t);
+                        }
+                        file
                     })
                     .collect();
                 let doc =
