@@ -245,3 +245,34 @@ fn snippets_titled(server: &TestServer, registry: &str, id: &str) -> String {
     let s = batlehub::setup::find(&all, id).unwrap_or_else(|| panic!("{registry} has no snippet {id}"));
     format!("{}\n{}", s.title, s.body)
 }
+
+/// `[[registries.rules]]` through the real cargo: the lockfile picks the
+/// newest version old enough for `release_age` (the index line's
+/// `pubtime`), and a crate with no version old enough fails, cargo printing
+/// the rule's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_resolves_to_the_newest_version_old_enough() {
+    let Some(cargo) = client_tool("cargo") else { return };
+    let up = crate::support::cargo::FakeIndex::start(true).await;
+    for (v, hours) in [("1.0.0", 24 * 400), ("1.1.0", 24 * 10), ("1.2.0", 1)] {
+        up.add("aged-crate", v);
+        up.set_published("aged-crate", v, Some(&crate::support::hours_ago(hours)));
+    }
+    up.add("fresh-crate", "1.0.0");
+    up.set_published("fresh-crate", "1.0.0", Some(&crate::support::hours_ago(1)));
+    let hub = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n",
+        crate::support::builder::Reg::proxy("cargo", "open-mirror", &up.index()).open_read().toml()
+    )))
+    .await;
+    let home = CargoHome::new(cargo);
+    std::fs::write(home.path("home/config.toml"), snippet(&hub, "open-mirror", "cargo-mirror", "", ""))
+        .expect("config");
+    let app = home.krate("aged-app", "0.1.0", "aged-crate = \"1\"\n", "");
+    home.ok(&["fetch"], &app, &[]).await;
+    let lock = std::fs::read_to_string(app.join("Cargo.lock")).expect("lockfile");
+    assert!(lock.contains("name = \"aged-crate\"\nversion = \"1.1.0\""), "1.2.0 is an hour old: {lock}");
+    let fresh = home.krate("fresh-app", "0.1.0", "fresh-crate = \"1\"\n", "");
+    let out = home.run(&["generate-lockfile"], &fresh, &[]).await;
+    assert!(!out.ok && out.stderr.contains("release_age"), "cargo with nothing old enough: {}", out.stderr);
+}

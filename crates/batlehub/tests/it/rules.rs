@@ -179,6 +179,43 @@ async fn rules_withhold_young_and_denied_pypi_versions() {
     assert_eq!(r.status(), 200);
 }
 
+/// Cargo: index files keep only the lines of allowed versions (their age
+/// from the line's `pubtime`; a line without one is withheld by default),
+/// downloads of withheld versions are refused; cargo requirements.
+#[tokio::test]
+async fn rules_withhold_young_and_denied_cargo_versions() {
+    use crate::support::cargo::{CargoFixture, FakeIndex};
+    use crate::support::fixture::Fixture;
+    let up = FakeIndex::start(true).await;
+    for (v, hours) in [("1.0.0", 24 * 400), ("1.1.0", 24 * 10), ("1.2.0", 1)] {
+        up.add("aged-crate", v);
+        up.set_published("aged-crate", v, Some(&hours_ago(hours)));
+    }
+    up.add("aged-crate", "1.3.0");
+    up.set_published("aged-crate", "1.3.0", None);
+    let s = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n[[registries.rules]]\ntype = \"version\"\ndeny = [\"aged-crate@<1.1\"]\n",
+        Reg::proxy("cargo", "mirror", &up.index()).open_read().toml()
+    )))
+    .await;
+    let c = client();
+    let base = s.reg("mirror");
+    let r = c.get(format!("{base}{}", CargoFixture::listing("aged-crate"))).send().await.expect("index");
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.expect("body");
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    assert_eq!(lines.len(), 1, "only 1.1.0: {body}");
+    assert_eq!(lines[0]["vers"], "1.1.0");
+    for (v, rule) in [("1.2.0", "release_age"), ("1.3.0", "no publish time"), ("1.0.0", "version")] {
+        let r = c.get(format!("{base}{}", CargoFixture::artifact("aged-crate", v))).send().await.expect("download");
+        assert_eq!(r.status(), 403, "{v}");
+        let text = r.text().await.expect("body");
+        assert!(text.contains(rule), "{v}: {text}");
+    }
+    let r = c.get(format!("{base}{}", CargoFixture::artifact("aged-crate", "1.1.0"))).send().await.expect("download");
+    assert_eq!(r.status(), 200);
+}
+
 #[test]
 fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let parse =
@@ -189,8 +226,8 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let cases = [
         (format!("{}{age}", Reg::local("npm", "internal").toml()), "a local registry has none"),
         (
-            format!("{}{age}", Reg::proxy("cargo", "crates", "sparse+http://127.0.0.1:1/").toml()),
-            "not applied on registries of type `cargo` yet",
+            format!("{}{age}", Reg::proxy("goproxy", "gomods", "http://127.0.0.1:1/").toml()),
+            "not applied on registries of type `goproxy` yet",
         ),
         (
             format!(
@@ -198,6 +235,13 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
                 Reg::proxy("pypi", "py", "http://127.0.0.1:1/simple/").toml()
             ),
             "not a PEP 440 version specifier",
+        ),
+        (
+            format!(
+                "{}[[registries.rules]]\ntype = \"version\"\ndeny = [\"a@>>1\"]\n",
+                Reg::proxy("cargo", "crates", "sparse+http://127.0.0.1:1/").toml()
+            ),
+            "not a cargo version requirement",
         ),
         (
             format!(

@@ -44,6 +44,17 @@ use crate::upstream::documents::DocFetch;
 pub struct Cargo;
 
 impl Ecosystem for Cargo {
+    /// Index lines carry their publish time as `pubtime` (where the
+    /// upstream writes it); `release_age` treats lines without one by its
+    /// `missing_timestamp`.
+    const ENFORCES_RULES: bool = true;
+
+    /// Cargo's version requirements (`^1.2`, `>=0.4, <0.6`, `=1.0.3`).
+    fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        let req = semver::VersionReq::parse(range).map_err(|e| format!("`{range}` is not a cargo version requirement: {e}"))?;
+        Ok(std::sync::Arc::new(move |v: &str| semver::Version::parse(v).is_ok_and(|v| req.matches(&v))))
+    }
+
     fn file_entry(
         registry_url: &str,
         package: &crate::catalog::PackageRow,

@@ -80,10 +80,34 @@ pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> A
         return Ok(http::document(headers, &rendered, INDEX_TYPE, None));
     }
     let served = ctx.document(index_fetch(ctx, name, false)).await?;
-    // Index files hold no URLs: passed through as fetched, with the
-    // validator computed once per fetched body.
+    // Index files hold no URLs: passed through as fetched (but for the
+    // lines of versions the rules withhold), with the validator computed
+    // once per fetched body.
+    let withheld = if ctx.has_rules() {
+        let index = ctx.parsed(&served.doc, parse_index).await?;
+        let versions: Vec<(&str, Option<i64>)> = index.order.iter().map(|v| (v.as_str(), index.published(v))).collect();
+        ctx.rules_withheld(&name.key(), &versions)?
+    } else {
+        None
+    };
     let body = served.doc.body.clone();
-    let rendered = ctx.rendered((served.doc.generation, "cargo-index", String::new()), move || Ok(body.to_vec())).await?;
+    let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
+    let rendered = ctx
+        .rendered((served.doc.generation, "cargo-index", render_key), move || {
+            let Some(w) = withheld else { return Ok(body.to_vec()) };
+            let mut out = Vec::with_capacity(body.len());
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let vers = serde_json::from_slice::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("vers").and_then(|x| x.as_str()).map(str::to_string));
+                if vers.is_some_and(|v| w.allows(&v)) {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                }
+            }
+            Ok(out)
+        })
+        .await?;
     Ok(http::document(headers, &rendered, INDEX_TYPE, Some(served.state)))
 }
 
@@ -91,10 +115,21 @@ pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> A
 /// published, parsed once per fetched body.
 struct UpstreamIndex {
     versions: HashMap<String, (String, String)>,
+    /// Versions in index order.
+    order: Vec<String>,
+    /// When each version was published (the index line's `pubtime`).
+    pubtimes: HashMap<String, i64>,
+}
+
+impl UpstreamIndex {
+    fn published(&self, version: &str) -> Option<i64> {
+        self.pubtimes.get(version).copied()
+    }
 }
 
 fn parse_index(doc: &Document) -> Result<UpstreamIndex, String> {
     let mut versions = HashMap::new();
+    let (mut order, mut pubtimes) = (Vec::new(), HashMap::new());
     for line in doc.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
         let (Some(vers), Some(name)) = (v.get("vers").and_then(|x| x.as_str()), v.get("name").and_then(|x| x.as_str()))
@@ -102,9 +137,14 @@ fn parse_index(doc: &Document) -> Result<UpstreamIndex, String> {
             continue;
         };
         let cksum = v.get("cksum").and_then(|c| c.as_str()).unwrap_or("");
-        versions.insert(vers.to_string(), (cksum.to_string(), name.to_string()));
+        if let Some(at) = v.get("pubtime").and_then(|t| t.as_str()).and_then(crate::rules::parse_rfc3339) {
+            pubtimes.insert(vers.to_string(), at);
+        }
+        if versions.insert(vers.to_string(), (cksum.to_string(), name.to_string())).is_none() {
+            order.push(vers.to_string());
+        }
     }
-    Ok(UpstreamIndex { versions })
+    Ok(UpstreamIndex { versions, order, pubtimes })
 }
 
 /// An upstream's `config.json`: its download template and web API.
@@ -139,6 +179,14 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
         let filename = format!("{}-{version}.crate", local.package.display_name);
         return ctx.serve_local_file(&local, &filename).await;
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached crate is withheld as a fetched one.
+        let served = ctx.document(index_fetch(ctx, name, false)).await?;
+        let index = ctx.parsed(&served.doc, parse_index).await?;
+        if index.versions.contains_key(version) {
+            ctx.rules_verdict(&name.key(), version, index.published(version))?;
+        }
+    }
     let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
     ctx.upstream_artifact(key, "application/x-tar", || async {
         // The index line gives the checksum and the real name; the upstream
@@ -148,6 +196,10 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
             let served = ctx.document(index_fetch(ctx, name, force)).await?;
             let index = ctx.parsed(&served.doc, parse_index).await?;
             if let Some(entry) = index.versions.get(version) {
+                // A version only the refreshed index lists is checked here.
+                if ctx.has_rules() {
+                    ctx.rules_verdict(&name.key(), version, index.published(version))?;
+                }
                 found = Some((entry.clone(), served));
                 break;
             }

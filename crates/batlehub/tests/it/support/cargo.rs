@@ -120,7 +120,10 @@ impl Protocol for CargoProtocol {
             let mut out = String::new();
             for f in files.iter().filter(|f| f.package == name) {
                 let cksum = if f.advertise_digest { sha256(&f.bytes) } else { String::new() };
-                let line = json!({"name": name, "vers": f.version, "deps": [], "cksum": cksum, "features": {}, "yanked": false});
+                let mut line = json!({"name": name, "vers": f.version, "deps": [], "cksum": cksum, "features": {}, "yanked": false});
+                if let Some(t) = f.published.as_deref().filter(|t| !t.is_empty()) {
+                    line["pubtime"] = json!(t);
+                }
                 out.push_str(&line.to_string());
                 out.push('\n');
             }

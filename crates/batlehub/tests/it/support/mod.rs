@@ -362,8 +362,10 @@ pub async fn upload_card(
     (status, page)
 }
 
-/// The time `hours` ago, as RFC 3339 (upstream publish times in fakes).
+/// The time `hours` ago, as RFC 3339 to the second (upstream publish times
+/// in fakes; real cargo refuses an index `pubtime` with fractions).
 pub fn hours_ago(hours: i64) -> String {
     let at = time::OffsetDateTime::now_utc() - time::Duration::hours(hours);
+    let at = at.replace_nanosecond(0).expect("whole second");
     at.format(&time::format_description::well_known::Rfc3339).expect("time")
 }
