@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod namespaces;
 pub mod oidc;
+pub mod rules;
 pub mod tokens;
 pub mod upstream_names;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<App> {
             "/registries/{registry}/packages/{name}/visibility",
             get(namespaces::get_visibility).put(namespaces::set_visibility),
         )
+        .route("/registries/{registry}/packages/{name}/versions/{version}/rules", get(rules::simulate))
         .route("/auth/oidc/providers", get(oidc::providers))
         .route("/auth/oidc/login", get(oidc::login))
         .route("/auth/oidc/callback", get(oidc::callback))

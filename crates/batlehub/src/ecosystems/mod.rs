@@ -207,6 +207,13 @@ macro_rules! declare_ecosystems {
             }
         }
 
+        /// The upstream versions of `name` with their publish times.
+        pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+            match ctx.registry.kind {
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::upstream_releases(ctx, name).await, )+ )*
+            }
+        }
+
         /// Publish a file sent through the web UI through the ecosystem's
         /// own publish path, after the write check. Returns what was
         /// published.

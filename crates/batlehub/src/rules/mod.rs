@@ -295,6 +295,22 @@ impl RuleSet {
         Ok(())
     }
 
+    /// Every rule's answer for `candidate` (not only the first denial): what
+    /// the simulator shows.
+    pub fn explain(&self, candidate: &Candidate, caller: &Caller, now: i64) -> Vec<(&'static str, Result<(), Denial>)> {
+        self.rules
+            .iter()
+            .map(|rule| {
+                let one = RuleSet { rules: vec![rule.clone()] };
+                let kind = match rule {
+                    Rule::ReleaseAge { .. } => "release_age",
+                    Rule::Version { .. } => "version",
+                };
+                (kind, one.check(candidate, caller, now))
+            })
+            .collect()
+    }
+
     /// Of `versions` (each with its publish time), those `caller` may have
     /// now; the same answer as [`RuleSet::check`] for each.
     pub fn allowed<'a>(

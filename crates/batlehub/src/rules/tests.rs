@@ -145,3 +145,17 @@ fn exact_versions_are_the_default_range_syntax() {
         assert!(exact_versions(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn explain_answers_for_every_rule() {
+    let p = rules(
+        "[[rules]]\ntype = \"version\"\ndeny = [\"a@1.0.0\"]\n[[rules]]\ntype = \"release_age\"\nmin_age = \"1h\"\n",
+    )
+    .expect("ok");
+    let caller = Caller { groups: &[], admin: false };
+    let answers = p.explain(&Candidate { name: "a", version: "1.0.0", published_at: Some(NOW) }, &caller, NOW);
+    let kinds: Vec<(&str, bool)> = answers.iter().map(|(k, r)| (*k, r.is_ok())).collect();
+    assert_eq!(kinds, vec![("version", false), ("release_age", false)], "both deny, both said");
+    let answers = p.explain(&Candidate { name: "a", version: "1.0.1", published_at: Some(0) }, &caller, NOW);
+    assert!(answers.iter().all(|(_, r)| r.is_ok()));
+}

@@ -164,6 +164,19 @@ pub trait Ecosystem: 'static {
         std::future::ready(Self::upstream_listings(ctx, name))
     }
 
+    /// The versions the upstreams list for package `name`, each with when
+    /// the upstream says it was published: what the rules are asked about.
+    /// Types that apply rules ([`Ecosystem::ENFORCES_RULES`]) give it (the
+    /// rules' simulator reads it).
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+        let _ = name;
+        let kind = ctx.registry.kind;
+        async move { Err(AppError::bad_request(format!("{kind} registries do not apply rules"))) }
+    }
+
     /// The Setup Guide's snippets for a registry.
     fn snippets(target: &Target) -> Vec<Snippet>;
 

@@ -92,6 +92,20 @@ async fn release_age_withholds_young_npm_versions_everywhere() {
     let r = c.get(format!("{base}/cooling/-/cooling-2.0.0.tgz")).send().await.expect("cached");
     assert_eq!(r.status(), 403, "a cached young tarball is withheld too");
 
+    // The simulator says the same, rule by rule, for the caller asking.
+    let sim = |v: &str| format!("{}/api/v1/registries/mirror/packages/cooling/versions/{v}/rules", s.url);
+    let young = json(c.get(sim("2.0.0")).send().await.expect("simulate")).await;
+    assert_eq!(young["allowed"], false, "{young}");
+    assert_eq!(young["rules"][0]["type"], "release_age", "{young}");
+    assert_eq!(young["rules"][0]["allowed"], false, "{young}");
+    assert!(young["rules"][0]["reason"].as_str().is_some_and(|r| r.contains("until")), "{young}");
+    assert!(young["rules"][0]["available_at"].is_string() && young["published_at"].is_string(), "{young}");
+    let old = json(c.get(sim("1.1.0")).send().await.expect("simulate")).await;
+    assert_eq!(old["allowed"], true, "{old}");
+    let bypassed = json(c.get(sim("2.0.0")).bearer_auth(ADMIN).send().await.expect("simulate")).await;
+    assert_eq!(bypassed["allowed"], true, "the bypass: {bypassed}");
+    assert_eq!(c.get(sim("9.9.9")).send().await.expect("simulate").status(), 404);
+
     // Nothing old enough: the packument itself is refused, saying why.
     let r = c.get(format!("{base}/fresh")).send().await.expect("packument");
     assert_eq!(r.status(), 403);
@@ -127,6 +141,13 @@ async fn version_rules_deny_and_pin_npm_ranges() {
     assert!(body["error"].as_str().is_some_and(|m| m.contains("colors@>=1.4.1")), "{body}");
     assert_eq!(c.get(format!("{base}/lodash/-/lodash-5.0.0.tgz")).send().await.expect("tgz").status(), 403);
     assert_eq!(c.get(format!("{base}/lodash/-/lodash-4.17.21.tgz")).send().await.expect("tgz").status(), 200);
+    let sim = format!("{}/api/v1/registries/mirror/packages/colors/versions/1.4.2/rules", s.url);
+    let denied = json(c.get(sim).send().await.expect("simulate")).await;
+    assert_eq!(
+        (denied["allowed"].clone(), denied["rules"][0]["type"].clone()),
+        (false.into(), "version".into()),
+        "{denied}"
+    );
     // Version rules know no bypass: admins are refused too.
     let r = c.get(format!("{base}/colors/-/colors-1.4.1.tgz")).bearer_auth(ADMIN).send().await.expect("admin");
     assert_eq!(r.status(), 403);
@@ -177,6 +198,11 @@ async fn rules_withhold_young_and_denied_pypi_versions() {
     assert_eq!(r.status(), 403, "the metadata of a withheld wheel");
     let r = c.get(format!("{base}/packages/demo/{}", wheel_name("demo", "1.1"))).send().await.expect("file");
     assert_eq!(r.status(), 200);
+    let sim = format!("{}/api/v1/registries/mirror/packages/Demo/versions/1.0/rules", s.url);
+    let sim = json(c.get(sim).send().await.expect("simulate")).await;
+    assert_eq!(sim["package"], "demo", "{sim}");
+    assert_eq!(sim["rules"][0]["allowed"], true, "1.0 is old: {sim}");
+    assert_eq!(sim["rules"][1]["allowed"], false, "but denied: {sim}");
 }
 
 /// Cargo: index files keep only the lines of allowed versions (their age
@@ -214,6 +240,10 @@ async fn rules_withhold_young_and_denied_cargo_versions() {
     }
     let r = c.get(format!("{base}{}", CargoFixture::artifact("aged-crate", "1.1.0"))).send().await.expect("download");
     assert_eq!(r.status(), 200);
+    let sim = format!("{}/api/v1/registries/mirror/packages/aged-crate/versions/1.3.0/rules", s.url);
+    let sim = json(c.get(sim).send().await.expect("simulate")).await;
+    assert!(sim["published_at"].is_null() && sim["allowed"] == false, "{sim}");
+    assert!(sim["rules"][0]["reason"].as_str().is_some_and(|r| r.contains("no publish time")), "{sim}");
 }
 
 #[test]

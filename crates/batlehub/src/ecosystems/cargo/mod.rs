@@ -49,6 +49,13 @@ impl Ecosystem for Cargo {
     /// `missing_timestamp`.
     const ENFORCES_RULES: bool = true;
 
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     /// Cargo's version requirements (`^1.2`, `>=0.4, <0.6`, `=1.0.3`).
     fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
         let req = semver::VersionReq::parse(range).map_err(|e| format!("`{range}` is not a cargo version requirement: {e}"))?;

@@ -111,6 +111,14 @@ pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> A
     Ok(http::document(headers, &rendered, INDEX_TYPE, Some(served.state)))
 }
 
+/// The upstream versions of crate `name` with their publish times.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+    let name = CrateName::parse(name).map_err(AppError::BadRequest)?;
+    let served = ctx.document(index_fetch(ctx, &name, false)).await?;
+    let index = ctx.parsed(&served.doc, parse_index).await?;
+    Ok(index.order.iter().map(|v| (v.clone(), index.published(v))).collect())
+}
+
 /// An upstream index file: each version's checksum and the crate's name as
 /// published, parsed once per fetched body.
 struct UpstreamIndex {

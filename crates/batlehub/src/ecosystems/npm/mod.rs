@@ -48,6 +48,13 @@ pub struct Npm;
 impl Ecosystem for Npm {
     const ENFORCES_RULES: bool = true;
 
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     /// npm's own range syntax (`^1.2.0`, `1.x || >=3`, `1.0.0 - 1.4.0`).
     fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
         let parsed = nodejs_semver::Range::parse(range).map_err(|e| format!("`{range}` is not an npm range: {e}"))?;

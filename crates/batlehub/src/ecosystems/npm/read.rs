@@ -48,6 +48,13 @@ async fn upstream_packument(
     Ok((parsed, served))
 }
 
+/// The upstream versions of `name` with their publish times.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+    let name = NpmName::parse(name).map_err(AppError::BadRequest)?;
+    let (parsed, _) = upstream_packument(ctx, &name, false).await?;
+    Ok(parsed.versions().into_iter().map(|(v, t)| (v.to_string(), t)).collect())
+}
+
 /// What the rules withhold from this caller of an upstream packument.
 fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> AppResult<Option<Withheld>> {
     ctx.rules_withheld(key, &parsed.versions())

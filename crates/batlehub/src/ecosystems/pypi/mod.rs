@@ -46,6 +46,13 @@ pub struct Pypi;
 impl Ecosystem for Pypi {
     const ENFORCES_RULES: bool = true;
 
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     /// PEP 440 version specifiers (`>=2.31,<3`, `==1.4.*`, `~=1.2`).
     fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
         use std::str::FromStr;

@@ -127,6 +127,12 @@ fn version_times(page: &ProjectPage) -> Vec<(String, Option<i64>)> {
     times
 }
 
+/// The upstream versions of `project` with their publish times.
+pub async fn upstream_releases(ctx: &RequestCtx, project: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+    let (page, _) = upstream_page(ctx, &names::normalize(project), false).await?;
+    Ok(version_times(&page))
+}
+
 /// What the rules withhold from this caller of an upstream page.
 fn withheld(ctx: &RequestCtx, project: &str, page: &ProjectPage) -> AppResult<Option<Withheld>> {
     if !ctx.has_rules() {
