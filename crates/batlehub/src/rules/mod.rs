@@ -59,6 +59,84 @@ pub enum Rule {
     Version { allow: Vec<Entry>, deny: Vec<Entry> },
 }
 
+impl Rule {
+    /// The rule's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rule::ReleaseAge { .. } => "release_age",
+            Rule::Version { .. } => "version",
+        }
+    }
+
+    /// This one rule's answer for `candidate`.
+    pub fn verdict(&self, candidate: &Candidate, caller: &Caller, now: i64) -> Result<(), Denial> {
+        match self {
+            Rule::ReleaseAge { min_age_ms, bypass, allow_missing_timestamp } => {
+                let bypassed =
+                    bypass.iter().any(|b| (b == "admin" && caller.admin) || caller.groups.iter().any(|g| g == b));
+                if bypassed {
+                    return Ok(());
+                }
+                match candidate.published_at {
+                    Some(at) => {
+                        let available = at.saturating_add(*min_age_ms);
+                        if now < available {
+                            return Err(Denial {
+                                rule: "release_age",
+                                message: format!(
+                                    "{}@{} was published {} and is held back by the registry's release_age rule until {}",
+                                    candidate.name,
+                                    candidate.version,
+                                    rfc3339(at),
+                                    rfc3339(available)
+                                ),
+                                available_at: Some(available),
+                            });
+                        }
+                    }
+                    None if *allow_missing_timestamp => {}
+                    None => {
+                        return Err(Denial {
+                            rule: "release_age",
+                            message: format!(
+                                "{}@{} is held back by the registry's release_age rule: the upstream gives no publish time",
+                                candidate.name, candidate.version
+                            ),
+                            available_at: None,
+                        });
+                    }
+                }
+            }
+            Rule::Version { allow, deny } => {
+                if let Some(e) = deny.iter().find(|e| e.matches(candidate.name, candidate.version)) {
+                    return Err(Denial {
+                        rule: "version",
+                        message: format!(
+                            "{}@{} is denied by the registry's version rule (`{e:?}`)",
+                            candidate.name, candidate.version
+                        ),
+                        available_at: None,
+                    });
+                }
+                let named: Vec<&Entry> = allow.iter().filter(|e| e.name == candidate.name).collect();
+                if !named.is_empty() && !named.iter().any(|e| e.matches(candidate.name, candidate.version)) {
+                    return Err(Denial {
+                        rule: "version",
+                        message: format!(
+                            "{}@{} is outside what the registry's version rule allows ({})",
+                            candidate.name,
+                            candidate.version,
+                            named.iter().map(|e| format!("`{e:?}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                        available_at: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A registry's rules, in configuration order.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -227,88 +305,13 @@ impl RuleSet {
     /// Whether `caller` may see and download `candidate` at `now` (epoch
     /// ms): the first rule that withholds it says why.
     pub fn check(&self, candidate: &Candidate, caller: &Caller, now: i64) -> Result<(), Denial> {
-        for rule in &self.rules {
-            match rule {
-                Rule::ReleaseAge { min_age_ms, bypass, allow_missing_timestamp } => {
-                    let bypassed =
-                        bypass.iter().any(|b| (b == "admin" && caller.admin) || caller.groups.iter().any(|g| g == b));
-                    if bypassed {
-                        continue;
-                    }
-                    match candidate.published_at {
-                        Some(at) => {
-                            let available = at.saturating_add(*min_age_ms);
-                            if now < available {
-                                return Err(Denial {
-                                    rule: "release_age",
-                                    message: format!(
-                                        "{}@{} was published {} and is held back by the registry's release_age rule until {}",
-                                        candidate.name,
-                                        candidate.version,
-                                        rfc3339(at),
-                                        rfc3339(available)
-                                    ),
-                                    available_at: Some(available),
-                                });
-                            }
-                        }
-                        None if *allow_missing_timestamp => {}
-                        None => {
-                            return Err(Denial {
-                                rule: "release_age",
-                                message: format!(
-                                    "{}@{} is held back by the registry's release_age rule: the upstream gives no publish time",
-                                    candidate.name, candidate.version
-                                ),
-                                available_at: None,
-                            });
-                        }
-                    }
-                }
-                Rule::Version { allow, deny } => {
-                    if let Some(e) = deny.iter().find(|e| e.matches(candidate.name, candidate.version)) {
-                        return Err(Denial {
-                            rule: "version",
-                            message: format!(
-                                "{}@{} is denied by the registry's version rule (`{e:?}`)",
-                                candidate.name, candidate.version
-                            ),
-                            available_at: None,
-                        });
-                    }
-                    let named: Vec<&Entry> = allow.iter().filter(|e| e.name == candidate.name).collect();
-                    if !named.is_empty() && !named.iter().any(|e| e.matches(candidate.name, candidate.version)) {
-                        return Err(Denial {
-                            rule: "version",
-                            message: format!(
-                                "{}@{} is outside what the registry's version rule allows ({})",
-                                candidate.name,
-                                candidate.version,
-                                named.iter().map(|e| format!("`{e:?}`")).collect::<Vec<_>>().join(", ")
-                            ),
-                            available_at: None,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.rules.iter().try_for_each(|rule| rule.verdict(candidate, caller, now))
     }
 
     /// Every rule's answer for `candidate` (not only the first denial): what
     /// the simulator shows.
     pub fn explain(&self, candidate: &Candidate, caller: &Caller, now: i64) -> Vec<(&'static str, Result<(), Denial>)> {
-        self.rules
-            .iter()
-            .map(|rule| {
-                let one = RuleSet { rules: vec![rule.clone()] };
-                let kind = match rule {
-                    Rule::ReleaseAge { .. } => "release_age",
-                    Rule::Version { .. } => "version",
-                };
-                (kind, one.check(candidate, caller, now))
-            })
-            .collect()
+        self.rules.iter().map(|rule| (rule.kind(), rule.verdict(candidate, caller, now))).collect()
     }
 
     /// Of `versions` (each with its publish time), those `caller` may have

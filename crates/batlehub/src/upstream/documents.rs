@@ -132,7 +132,7 @@ pub struct DocumentCache {
     /// `(registry, key)` of documents served since the last flush: their
     /// files are touched in one batch ([`DocumentCache::flush_access`]),
     /// so eviction sees when each was last used.
-    touched: Mutex<HashMap<(String, String), i64>>,
+    touched: Mutex<HashMap<String, i64>>,
 }
 
 /// Documents remembered as served between flushes, at most (beyond, the
@@ -173,13 +173,17 @@ impl DocumentCache {
         }
     }
 
-    /// Remember that a document was served from a stored copy now.
-    fn touch(&self, registry: &str, key: &CacheKey) {
-        let at = (registry.to_string(), key.to_string());
-        if let Ok(mut t) = self.touched.lock()
-            && (t.len() < MAX_TOUCHED || t.contains_key(&at))
-        {
-            t.insert(at, now_ms());
+    /// Remember that a document was served from a stored copy now;
+    /// `mem_key` is `registry\0key` (one already remembered since the last
+    /// flush costs no allocation).
+    fn touch(&self, mem_key: &str) {
+        let now = now_ms();
+        if let Ok(mut t) = self.touched.lock() {
+            if let Some(at) = t.get_mut(mem_key) {
+                *at = now;
+            } else if t.len() < MAX_TOUCHED {
+                t.insert(mem_key.to_string(), now);
+            }
         }
     }
 
@@ -187,7 +191,10 @@ impl DocumentCache {
     /// were (one blocking task touches their files).
     pub async fn flush_access(&self) {
         let batch: Vec<(String, String, i64)> = match self.touched.lock() {
-            Ok(mut t) => t.drain().map(|((r, k), at)| (r, k, at)).collect(),
+            Ok(mut t) => t
+                .drain()
+                .filter_map(|(mem_key, at)| mem_key.split_once('\0').map(|(r, k)| (r.to_string(), k.to_string(), at)))
+                .collect(),
             Err(_) => return,
         };
         self.blobs.touch_docs(batch).await;
@@ -203,14 +210,14 @@ impl DocumentCache {
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
                 count(&fetch.registry, CacheState::Hit);
                 if fetch.track_access {
-                    self.touch(&fetch.registry, &fetch.key);
+                    self.touch(&mem_key);
                 }
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             if !fetch.force_refresh && doc.stale_until.is_some_and(|t| Instant::now() < t) {
                 count(&fetch.registry, CacheState::Stale);
                 if fetch.track_access {
-                    self.touch(&fetch.registry, &fetch.key);
+                    self.touch(&mem_key);
                 }
                 return Ok(Served { doc, state: CacheState::Stale });
             }
@@ -272,10 +279,10 @@ impl DocumentCache {
         {
             let doc = Arc::new(Document { body, header, generation: self.next_generation(), stale_until: None });
             if !fetch.force_refresh && is_fresh(&doc, fetch.ttl) {
-                self.remember(mem_key, &doc).await;
                 if fetch.track_access {
-                    self.touch(&fetch.registry, &fetch.key);
+                    self.touch(&mem_key);
                 }
+                self.remember(mem_key, &doc).await;
                 return Ok(Served { doc, state: CacheState::Hit });
             }
             prior = Some(doc);

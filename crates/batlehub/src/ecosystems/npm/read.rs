@@ -60,14 +60,15 @@ fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> AppResul
     ctx.rules_withheld(key, &parsed.versions())
 }
 
-/// The packument as this caller may see it: withheld versions removed and
-/// dist-tags moved off them.
-fn visible_value(parsed: &UpstreamPackument, withheld: Option<&Withheld>) -> Value {
-    let mut value = parsed.value.clone();
-    if let Some(w) = withheld {
-        render::withhold(&mut value, &w.allowed.iter().map(String::as_str).collect());
+/// The packument's dist-tags as this caller may see them (only the tags
+/// are copied, never the whole packument).
+fn visible_tags(parsed: &UpstreamPackument, withheld: Option<&Withheld>) -> Value {
+    let tags = parsed.value.get("dist-tags").and_then(|t| t.as_object());
+    match (tags, withheld) {
+        (None, _) => json!({}),
+        (Some(t), None) => Value::Object(t.clone()),
+        (Some(t), Some(w)) => Value::Object(render::retarget_tags(t, &w.allowed)),
     }
-    value
 }
 
 /// Refuse an upstream version the rules withhold from this caller.
@@ -105,7 +106,7 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
         .rendered((served.doc.generation, variant, render_key), move || {
             let mut doc = parsed.rewritten(&name, &base);
             if let Some(w) = &withheld {
-                render::withhold(&mut doc, &w.allowed.iter().map(String::as_str).collect());
+                render::withhold(&mut doc, &w.allowed);
             }
             let doc = if abbreviated { render::abbreviate(&doc) } else { doc };
             serde_json::to_vec(&doc).map_err(|e| AppError::internal(e.to_string()))
@@ -126,11 +127,8 @@ pub async fn version(ctx: &RequestCtx, name: &NpmName, spec: &str) -> AppResult<
             parsed.version_manifest(spec, name, &ctx.registry_base())
         } else {
             // A dist-tag: resolved among the versions the caller may have.
-            let visible = visible_value(&parsed, withheld(ctx, &key, &parsed)?.as_ref());
-            render::resolve_spec(&visible, spec).and_then(|v| {
-                let version = v.get("version").and_then(|v| v.as_str())?.to_string();
-                parsed.version_manifest(&version, name, &ctx.registry_base())
-            })
+            let tags = visible_tags(&parsed, withheld(ctx, &key, &parsed)?.as_ref());
+            tags.get(spec).and_then(|v| v.as_str()).and_then(|v| parsed.version_manifest(v, name, &ctx.registry_base()))
         }
     };
     match manifest {
@@ -177,7 +175,7 @@ pub async fn dist_tags(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> 
         local_packument(name, &local.view, &local.package, &ctx.registry_base()).get("dist-tags").cloned()
     } else {
         let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        visible_value(&parsed, withheld(ctx, &key, &parsed)?.as_ref()).get("dist-tags").cloned()
+        Some(visible_tags(&parsed, withheld(ctx, &key, &parsed)?.as_ref()))
     };
     Ok(http::json(StatusCode::OK, &tags.unwrap_or_else(|| json!({}))))
 }

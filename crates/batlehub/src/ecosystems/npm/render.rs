@@ -2,7 +2,7 @@
 //! packuments rewritten to point back at BatleHub (proxy), and the
 //! abbreviated form npm asks for at install time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
@@ -197,21 +197,28 @@ pub struct UpstreamPackument {
 }
 
 /// Keep only the `allowed` versions of a packument: the others leave
-/// `versions` and `time`, and each dist-tag naming one is moved to the
-/// newest allowed version not newer than it (`latest` never to a
-/// pre-release when a release is allowed), or dropped when there is none.
-pub fn withhold(doc: &mut Value, allowed: &std::collections::HashSet<&str>) {
+/// `versions` and `time`, and its dist-tags are moved off them
+/// ([`retarget_tags`]).
+pub fn withhold(doc: &mut Value, allowed: &HashSet<String>) {
     if let Some(versions) = doc.get_mut("versions").and_then(|v| v.as_object_mut()) {
-        versions.retain(|v, _| allowed.contains(v.as_str()));
+        versions.retain(|v, _| allowed.contains(v));
     }
     if let Some(times) = doc.get_mut("time").and_then(|v| v.as_object_mut()) {
-        times.retain(|k, _| k == "created" || k == "modified" || allowed.contains(k.as_str()));
+        times.retain(|k, _| k == "created" || k == "modified" || allowed.contains(k));
     }
+    if let Some(tags) = doc.get_mut("dist-tags").and_then(|v| v.as_object_mut()) {
+        *tags = retarget_tags(tags, allowed);
+    }
+}
+
+/// Dist-tags with only `allowed` versions: each tag naming another moves to
+/// the newest allowed version not newer than it (`latest` never to a
+/// pre-release when a release is allowed), or is dropped when there is none.
+pub fn retarget_tags(tags: &Map<String, Value>, allowed: &HashSet<String>) -> Map<String, Value> {
     let mut kept: Vec<semver::Version> = allowed.iter().filter_map(|v| semver::Version::parse(v).ok()).collect();
     kept.sort();
-    let Some(tags) = doc.get_mut("dist-tags").and_then(|v| v.as_object_mut()) else { return };
     let mut moved = Map::new();
-    for (tag, target) in tags.iter() {
+    for (tag, target) in tags {
         let Some(target) = target.as_str() else { continue };
         if allowed.contains(target) {
             moved.insert(tag.clone(), json!(target));
@@ -228,7 +235,7 @@ pub fn withhold(doc: &mut Value, allowed: &std::collections::HashSet<&str>) {
             moved.insert(tag.clone(), json!(v.to_string()));
         }
     }
-    *tags = moved;
+    moved
 }
 
 /// The file name at the end of a tarball URL.

@@ -233,15 +233,14 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
         let mut found = None;
         for force in [false, true] {
             let (page, _) = upstream_page(ctx, project, force).await?;
-            found = page.files.iter().find(|f| f.filename == filename).cloned();
-            if found.is_some() {
+            if let Some(f) = page.files.iter().find(|f| f.filename == filename) {
+                // A version only the refreshed page lists is checked here.
+                check_file(ctx, project, &page, filename)?;
+                found = Some(f.clone());
                 break;
             }
         }
         let dist = found.ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
-        // A version only the refreshed page lists is checked here.
-        let (page, _) = upstream_page(ctx, project, false).await?;
-        check_file(ctx, project, &page, filename)?;
         let (url, hashes) = if metadata {
             let hashes = dist
                 .core_metadata
