@@ -171,6 +171,12 @@ impl AppState {
         spawn_change_poller(Arc::downgrade(&app));
         spawn_flusher(Arc::downgrade(&app));
         spawn_collector(Arc::downgrade(&app));
+        let rule_sets: Vec<(String, Arc<crate::rules::RuleSet>)> =
+            app.config.registries.iter().map(|r| (r.name.clone(), Arc::clone(&r.rule_set))).collect();
+        if rule_sets.iter().any(|(_, rules)| rules.advisories().next().is_some()) {
+            let client = crate::upstream::control_client(None)?;
+            crate::upstream::advisories::start(&rule_sets, &client, &Arc::downgrade(&app)).await?;
+        }
         Ok(app)
     }
 

@@ -44,6 +44,8 @@ pub fn router() -> Router<App> {
         .route("/admin/registries/{registry}/upstream-names/{name}", delete(upstream_names::disallow))
         .route("/admin/registries/{registry}/cache", get(cache::stats))
         .route("/admin/registries/{registry}/cache/evict", post(cache::evict))
+        .route("/admin/registries/{registry}/advisories", get(rules::advisories))
+        .route("/admin/registries/{registry}/advisories/refresh", post(rules::refresh_advisories))
 }
 
 /// The caller, who must have sent valid credentials (401 otherwise).

@@ -14,7 +14,7 @@ use crate::catalog::now_ms;
 use crate::ecosystems;
 use crate::error::{AppError, AppResult};
 use crate::http::ok_json;
-use crate::rules::{Caller, Candidate, rfc3339};
+use crate::rules::{Caller, rfc3339};
 
 pub async fn simulate(
     State(app): State<App>,
@@ -33,12 +33,12 @@ pub async fn simulate(
     let base = crate::http::public_base(&app.config.server, &headers, None);
     let ctx = ecosystems::request_ctx(app.clone(), registry.clone(), principal.clone(), base);
     let releases = ecosystems::upstream_releases(&ctx, &name).await?;
-    let (_, published_at) =
-        releases.iter().find(|(v, _)| *v == version).cloned().ok_or_else(|| {
-            AppError::not_found(format!("the upstreams of {reg} list no version {version} of {name}"))
-        })?;
+    let release = releases
+        .iter()
+        .find(|r| r.version == version)
+        .ok_or_else(|| AppError::not_found(format!("the upstreams of {reg} list no version {version} of {name}")))?;
     let caller = Caller { groups: &principal.groups, admin: principal.is_admin() };
-    let candidate = Candidate { name: &key, version: &version, published_at };
+    let candidate = release.candidate(&key);
     let outcomes = registry.rules.explain(&candidate, &caller, now_ms());
     let rules: Vec<Value> = outcomes
         .iter()
@@ -49,6 +49,7 @@ pub async fn simulate(
                 "allowed": false,
                 "reason": d.message,
                 "available_at": d.available_at.map(rfc3339),
+                "advisories": d.advisories,
             }),
         })
         .collect();
@@ -56,8 +57,61 @@ pub async fn simulate(
         "registry": reg,
         "package": key,
         "version": version,
-        "published_at": published_at.map(rfc3339),
+        "published_at": release.published_at.map(rfc3339),
+        "licence": release.licence,
         "allowed": outcomes.iter().all(|(_, o)| o.is_ok()),
         "rules": rules,
     })))
+}
+
+/// What one advisories rule holds now.
+fn advisories_status(rule: &crate::rules::AdvisoryRule) -> Value {
+    let index = rule.data.get();
+    json!({
+        "source": rule.source.to_string(),
+        "refresh_seconds": rule.refresh_ms / 1000,
+        "min_severity": rule.min_severity.map(|s| s.as_str()),
+        "records": index.records,
+        "packages": index.packages(),
+        "unreadable": index.unreadable,
+        "read_at": index.loaded_at.map(rfc3339),
+    })
+}
+
+fn advisories_registry(app: &App, reg: &str) -> AppResult<std::sync::Arc<crate::registry::Registry>> {
+    app.registries.get(reg).cloned().ok_or_else(|| AppError::not_found(format!("no registry named {reg}")))
+}
+
+/// `GET /api/v1/admin/registries/{registry}/advisories`: each advisories
+/// rule's source and what was read from it.
+pub async fn advisories(State(app): State<App>, headers: HeaderMap, Path(reg): Path<String>) -> AppResult<Response> {
+    super::require_admin(&super::authenticated(&app, &headers).await?)?;
+    let registry = advisories_registry(&app, &reg)?;
+    let rules: Vec<Value> = registry.rules.advisories().map(advisories_status).collect();
+    Ok(ok_json(json!({"registry": reg, "advisories": rules})))
+}
+
+/// `POST /api/v1/admin/registries/{registry}/advisories/refresh`: every
+/// advisories rule's source read now (not waiting for its `refresh`). A
+/// source that cannot be read answers 502 (the last data read stays).
+pub async fn refresh_advisories(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(reg): Path<String>,
+) -> AppResult<Response> {
+    super::require_admin(&super::authenticated(&app, &headers).await?)?;
+    let registry = advisories_registry(&app, &reg)?;
+    if registry.rules.advisories().next().is_none() {
+        return Err(AppError::bad_request(format!("{reg} has no advisories rule")));
+    }
+    let client = crate::upstream::control_client(None).map_err(|e| AppError::internal(format!("{e:#}")))?;
+    let mut rules = Vec::new();
+    for rule in registry.rules.advisories() {
+        if let Err(e) = crate::upstream::advisories::refresh(rule, &client).await {
+            tracing::warn!(registry = %reg, source = %rule.source, error = %format!("{e:#}"), "advisories could not be read; the last ones read stay in force");
+            return Err(AppError::Upstream(format!("reading the advisories of {}: {e:#}", rule.source)));
+        }
+        rules.push(advisories_status(rule));
+    }
+    Ok(ok_json(json!({"registry": reg, "advisories": rules})))
 }

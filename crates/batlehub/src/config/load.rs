@@ -174,7 +174,8 @@ impl Config {
             r.version_order = rules.version_order(r.kind);
             if !r.rules.is_empty() {
                 let (kind, name) = (r.kind, r.name.clone());
-                if !rules.enforces_rules(kind) {
+                let syntax = rules.rule_syntax(kind);
+                if syntax.is_none() {
                     c.push(
                         Some(spans.key("rules")),
                         format!("registry `{name}`: rules are not applied on registries of type `{kind}` yet"),
@@ -184,11 +185,8 @@ impl Config {
                         Some(spans.key("rules")),
                         format!("registry `{name}`: rules hold back upstream versions; a local registry has none"),
                     );
-                } else {
-                    let parsed =
-                        crate::rules::RuleSet::parse(&r.rules, &|range| rules.version_range(kind, range), &|n| {
-                            rules.normalize_name(kind, n)
-                        });
+                } else if let Some(syntax) = syntax {
+                    let parsed = crate::rules::RuleSet::parse(&r.rules, &syntax);
                     match parsed {
                         Ok(set) => r.rule_set = std::sync::Arc::new(set),
                         Err(errors) => {

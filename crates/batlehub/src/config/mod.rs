@@ -51,18 +51,13 @@ pub trait EcosystemRules {
         natural_version_order
     }
 
-    /// Whether registries of `kind` apply `[[registries.rules]]` to their
-    /// listings and downloads (a configuration with rules they would
+    /// How `[[registries.rules]]` of `kind` are written (ranges, names,
+    /// version order, OSV name, licences), or `None` where registries of
+    /// `kind` do not apply rules (a configuration with rules they would
     /// ignore is refused).
-    fn enforces_rules(&self, kind: Kind) -> bool {
+    fn rule_syntax(&self, kind: Kind) -> Option<crate::rules::Syntax> {
         let _ = kind;
-        false
-    }
-
-    /// A version range in the syntax of `kind` (rules' `name@range`).
-    fn version_range(&self, kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
-        let _ = kind;
-        crate::rules::exact_versions(range)
+        None
     }
 }
 

@@ -162,17 +162,17 @@ macro_rules! declare_ecosystems {
             }
         }
 
-        /// Whether registries of `kind` apply `[[registries.rules]]`.
-        pub fn enforces_rules(kind: Kind) -> bool {
+        /// What `[[registries.rules]]` of `kind` are written and checked
+        /// with, or `None` where the type does not apply rules.
+        pub fn rule_syntax(kind: Kind) -> Option<crate::rules::Syntax> {
             match kind {
-                $( $( Kind::$variant => <$module::$variant as Ecosystem>::ENFORCES_RULES, )+ )*
-            }
-        }
-
-        /// A version range in the syntax of `kind`.
-        pub fn version_range(kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
-            match kind {
-                $( $( Kind::$variant => <$module::$variant as Ecosystem>::version_range(range), )+ )*
+                $( $( Kind::$variant => <$module::$variant as Ecosystem>::ENFORCES_RULES.then(|| crate::rules::Syntax {
+                    ranges: <$module::$variant as Ecosystem>::version_range,
+                    normalize: <$module::$variant as Ecosystem>::normalize_name,
+                    order: <$module::$variant as Ecosystem>::version_order,
+                    osv: <$module::$variant as Ecosystem>::OSV,
+                    licences: <$module::$variant as Ecosystem>::DECLARES_LICENCES,
+                }), )+ )*
             }
         }
 
@@ -207,8 +207,8 @@ macro_rules! declare_ecosystems {
             }
         }
 
-        /// The upstream versions of `name` with their publish times.
-        pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+        /// The upstream versions of `name` as the rules see them.
+        pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
             match ctx.registry.kind {
                 $( $( Kind::$variant => <$module::$variant as Ecosystem>::upstream_releases(ctx, name).await, )+ )*
             }
@@ -251,12 +251,8 @@ impl crate::config::EcosystemRules for Rules {
         version_order(kind)
     }
 
-    fn enforces_rules(&self, kind: Kind) -> bool {
-        enforces_rules(kind)
-    }
-
-    fn version_range(&self, kind: Kind, range: &str) -> Result<crate::rules::VersionMatcher, String> {
-        version_range(kind, range)
+    fn rule_syntax(&self, kind: Kind) -> Option<crate::rules::Syntax> {
+        rule_syntax(kind)
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Registry {
     pub limits: crate::config::LimitsConfigOfRegistry,
     /// Supply-chain rules (`[[registries.rules]]`), parsed.
     pub rules: Arc<crate::rules::RuleSet>,
+    /// The type's version order, oldest first.
+    pub version_order: crate::config::VersionOrder,
     /// Every claim (configured and catalog) as last read, at which
     /// generation of the registry ([`Catalog::generation`]).
     claims_cache: Arc<std::sync::Mutex<Option<CachedClaims>>>,
@@ -125,6 +127,7 @@ impl Registry {
             rate: rate::RateLimits::new(&c.limits).map(Arc::new),
             limits: c.limits.clone(),
             rules: Arc::clone(&c.rule_set),
+            version_order: c.version_order,
             claims_cache: Arc::default(),
         }
     }

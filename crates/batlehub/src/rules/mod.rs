@@ -7,20 +7,24 @@
 //!   and the time: no I/O, so it is tested as a table and every ecosystem
 //!   asks the same question.
 //! - The shared layer knows no version syntax: a rule's ranges are parsed
-//!   by the registry type's own [`RangeParser`] when the configuration is
+//!   by the registry type's own range parser ([`Syntax`]) when the configuration is
 //!   read, and kept as matchers.
 //! - Rules apply to what comes from upstreams; a registry's own published
 //!   packages are never hidden or refused by them.
+//! - Advisory data is read elsewhere (`upstream::advisories`) and swapped
+//!   in whole ([`AdvisoryCell`]); a check reads one consistent snapshot.
 
 use std::fmt;
 use std::sync::Arc;
 
+pub mod advisories;
+pub mod licence;
+
+pub use advisories::{AdvisoryCell, AdvisoryIndex, AdvisoryRule, OsvName, OsvTarget, Severity, Source};
+pub use licence::LicenceRule;
+
 /// Whether a version is inside a parsed range.
 pub type VersionMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// A registry type's range syntax: the matcher of one range, or why it is
-/// not a range.
-pub type RangeParser<'a> = &'a dyn Fn(&str) -> Result<VersionMatcher, String>;
 
 /// A name, or a name and the versions in a range (`name@range`).
 #[derive(Clone)]
@@ -57,6 +61,11 @@ pub enum Rule {
     /// Names and ranges: `deny` entries withhold what they match; a package
     /// named by `allow` entries is limited to the versions they match.
     Version { allow: Vec<Entry>, deny: Vec<Entry> },
+    /// Versions OSV advisories name: malicious packages always, known
+    /// vulnerabilities from a severity up.
+    Advisories(AdvisoryRule),
+    /// Versions whose declared licence the rule does not accept.
+    Licence(LicenceRule),
 }
 
 impl Rule {
@@ -65,6 +74,8 @@ impl Rule {
         match self {
             Rule::ReleaseAge { .. } => "release_age",
             Rule::Version { .. } => "version",
+            Rule::Advisories(_) => "advisories",
+            Rule::Licence(_) => "licence",
         }
     }
 
@@ -91,6 +102,7 @@ impl Rule {
                                     rfc3339(available)
                                 ),
                                 available_at: Some(available),
+                                advisories: Vec::new(),
                             });
                         }
                     }
@@ -103,6 +115,7 @@ impl Rule {
                                 candidate.name, candidate.version
                             ),
                             available_at: None,
+                            advisories: Vec::new(),
                         });
                     }
                 }
@@ -116,19 +129,64 @@ impl Rule {
                             candidate.name, candidate.version
                         ),
                         available_at: None,
+                        advisories: Vec::new(),
                     });
                 }
-                let named: Vec<&Entry> = allow.iter().filter(|e| e.name == candidate.name).collect();
-                if !named.is_empty() && !named.iter().any(|e| e.matches(candidate.name, candidate.version)) {
+                let named = |e: &&Entry| e.name == candidate.name;
+                if allow.iter().any(|e| named(&e))
+                    && !allow.iter().any(|e| e.matches(candidate.name, candidate.version))
+                {
                     return Err(Denial {
                         rule: "version",
                         message: format!(
                             "{}@{} is outside what the registry's version rule allows ({})",
                             candidate.name,
                             candidate.version,
-                            named.iter().map(|e| format!("`{e:?}`")).collect::<Vec<_>>().join(", ")
+                            allow.iter().filter(named).map(|e| format!("`{e:?}`")).collect::<Vec<_>>().join(", ")
                         ),
                         available_at: None,
+                        advisories: Vec::new(),
+                    });
+                }
+            }
+            Rule::Advisories(rule) => {
+                let index = rule.data.get();
+                if index.loaded_at.is_none() {
+                    return Err(Denial {
+                        rule: "advisories",
+                        message: format!(
+                            "{}@{} is held back: the registry's advisory data ({}) has not been read yet",
+                            candidate.name, candidate.version, rule.source
+                        ),
+                        available_at: None,
+                        advisories: Vec::new(),
+                    });
+                }
+                let blocking = advisories::blocking(rule, &index, candidate.name, candidate.version);
+                if !blocking.is_empty() {
+                    return Err(Denial {
+                        rule: "advisories",
+                        message: format!(
+                            "{}@{} is blocked by the registry's advisories rule: {}",
+                            candidate.name,
+                            candidate.version,
+                            advisories::describe(&blocking)
+                        ),
+                        available_at: None,
+                        advisories: blocking.iter().map(|a| a.id.clone()).collect(),
+                    });
+                }
+            }
+            Rule::Licence(rule) => {
+                if let Some(why) = licence::refusal(rule, candidate.licence) {
+                    return Err(Denial {
+                        rule: "licence",
+                        message: format!(
+                            "{}@{} {why} (the registry's licence rule)",
+                            candidate.name, candidate.version
+                        ),
+                        available_at: None,
+                        advisories: Vec::new(),
                     });
                 }
             }
@@ -151,6 +209,33 @@ pub struct Candidate<'a> {
     pub version: &'a str,
     /// When the upstream says it was published (epoch ms).
     pub published_at: Option<i64>,
+    /// The licence its metadata declares (an SPDX expression, as written).
+    pub licence: Option<&'a str>,
+}
+
+/// An upstream version as the rules see it (owned: what
+/// `Ecosystem::upstream_releases` answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub version: String,
+    pub published_at: Option<i64>,
+    pub licence: Option<String>,
+}
+
+impl Candidate<'_> {
+    pub fn to_release(&self) -> Release {
+        Release {
+            version: self.version.to_string(),
+            published_at: self.published_at,
+            licence: self.licence.map(str::to_string),
+        }
+    }
+}
+
+impl Release {
+    pub fn candidate<'a>(&'a self, name: &'a str) -> Candidate<'a> {
+        Candidate { name, version: &self.version, published_at: self.published_at, licence: self.licence.as_deref() }
+    }
 }
 
 /// Who asks: the bypass lists name groups and the `admin` role.
@@ -169,6 +254,20 @@ pub struct Denial {
     pub message: String,
     /// When the version becomes available (`release_age`).
     pub available_at: Option<i64>,
+    /// The advisories that block it (`advisories`).
+    pub advisories: Vec<String>,
+}
+
+/// What a registry type gives its rules: its range syntax, its names'
+/// catalog key, its version order, its name in OSV records (if OSV covers
+/// it) and whether its metadata declares licences.
+#[derive(Debug, Clone, Copy)]
+pub struct Syntax {
+    pub ranges: fn(&str) -> Result<VersionMatcher, String>,
+    pub normalize: fn(&str) -> Option<String>,
+    pub order: fn(&str, &str) -> std::cmp::Ordering,
+    pub osv: Option<OsvName>,
+    pub licences: bool,
 }
 
 /// A duration written as a number and a unit: `m`, `h` or `d`.
@@ -211,12 +310,7 @@ fn strings(table: &toml::Table, key: &str) -> Result<Vec<String>, String> {
     }
 }
 
-fn entries(
-    table: &toml::Table,
-    key: &str,
-    ranges: RangeParser,
-    normalize: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Entry>, String> {
+fn entries(table: &toml::Table, key: &str, syntax: &Syntax) -> Result<Vec<Entry>, String> {
     strings(table, key)?
         .into_iter()
         .map(|text| {
@@ -226,9 +320,10 @@ fn entries(
                 Some(i) => (&text[..i + 1], Some(&text[i + 2..])),
                 None => (text.as_str(), None),
             };
-            let key_name = normalize(name).ok_or_else(|| format!("`{key}`: `{name}` is not a package name"))?;
+            let key_name =
+                (syntax.normalize)(name).ok_or_else(|| format!("`{key}`: `{name}` is not a package name"))?;
             let range = match range {
-                Some(r) => Some((r.to_string(), ranges(r).map_err(|e| format!("`{key}`: `{text}`: {e}"))?)),
+                Some(r) => Some((r.to_string(), (syntax.ranges)(r).map_err(|e| format!("`{key}`: `{text}`: {e}"))?)),
                 None => None,
             };
             Ok(Entry { name: key_name, range })
@@ -236,19 +331,26 @@ fn entries(
         .collect()
 }
 
+fn allow_or_deny(t: &toml::Table, key: &str, default_allow: bool) -> Result<bool, String> {
+    match t.get(key).map(|v| v.as_str()) {
+        None => Ok(default_allow),
+        Some(Some("deny")) => Ok(false),
+        Some(Some("allow")) => Ok(true),
+        Some(_) => Err(format!("`{key}` is \"deny\" or \"allow\"")),
+    }
+}
+
+const TYPES: &str = "`release_age`, `version`, `advisories` or `licence`";
+
 impl RuleSet {
     /// The rules of `[[registries.rules]]` tables, each checked: its
-    /// `type`, its keys, its durations and its entries (names through
-    /// `normalize`, ranges through the registry type's `ranges`).
-    pub fn parse(
-        tables: &[toml::Table],
-        ranges: RangeParser,
-        normalize: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<RuleSet, Vec<String>> {
+    /// `type`, its keys, its durations and its entries (names, ranges,
+    /// OSV name and licences as the registry type's `syntax` has them).
+    pub fn parse(tables: &[toml::Table], syntax: &Syntax) -> Result<RuleSet, Vec<String>> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for (i, t) in tables.iter().enumerate() {
-            match RuleSet::parse_one(t, ranges, normalize) {
+            match RuleSet::parse_one(t, syntax) {
                 Ok(r) => rules.push(r),
                 Err(e) => errors.push(format!("rule {}: {e}", i + 1)),
             }
@@ -256,19 +358,14 @@ impl RuleSet {
         if errors.is_empty() { Ok(RuleSet { rules }) } else { Err(errors) }
     }
 
-    fn parse_one(
-        t: &toml::Table,
-        ranges: RangeParser,
-        normalize: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Rule, String> {
-        let kind = t.get("type").and_then(|v| v.as_str()).ok_or("needs a `type`: `release_age` or `version`")?;
+    fn parse_one(t: &toml::Table, syntax: &Syntax) -> Result<Rule, String> {
+        let kind = t.get("type").and_then(|v| v.as_str()).ok_or_else(|| format!("needs a `type`: {TYPES}"))?;
         let known: &[&str] = match kind {
             "release_age" => &["type", "min_age", "bypass", "missing_timestamp"],
             "version" => &["type", "allow", "deny"],
-            "advisories" | "licence" => {
-                return Err(format!("rules of type `{kind}` are not available yet"));
-            }
-            other => return Err(format!("unknown rule type `{other}`: `release_age` or `version`")),
+            "advisories" => &["type", "source", "refresh", "min_severity"],
+            "licence" | "license" => &["type", "allow", "deny", "missing_licence"],
+            other => return Err(format!("unknown rule type `{other}`: {TYPES}")),
         };
         if let Some(k) = t.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!("unknown key `{k}` in a `{kind}` rule: expected one of {}", known.join(", ")));
@@ -277,25 +374,74 @@ impl RuleSet {
             "release_age" => {
                 let min_age =
                     t.get("min_age").and_then(|v| v.as_str()).ok_or("`min_age` is required, such as \"72h\"")?;
-                let allow_missing_timestamp = match t.get("missing_timestamp").map(|v| v.as_str()) {
-                    None | Some(Some("deny")) => false,
-                    Some(Some("allow")) => true,
-                    Some(_) => return Err("`missing_timestamp` is \"deny\" or \"allow\"".into()),
-                };
                 Ok(Rule::ReleaseAge {
                     min_age_ms: parse_duration_ms(min_age)?,
                     bypass: strings(t, "bypass")?,
-                    allow_missing_timestamp,
+                    allow_missing_timestamp: allow_or_deny(t, "missing_timestamp", false)?,
                 })
             }
-            _ => {
-                let (allow, deny) = (entries(t, "allow", ranges, normalize)?, entries(t, "deny", ranges, normalize)?);
+            "version" => {
+                let (allow, deny) = (entries(t, "allow", syntax)?, entries(t, "deny", syntax)?);
                 if allow.is_empty() && deny.is_empty() {
                     return Err("a `version` rule needs `allow` or `deny` entries".into());
                 }
                 Ok(Rule::Version { allow, deny })
             }
+            "advisories" => {
+                let name = syntax.osv.ok_or("OSV has no advisories for this registry type")?;
+                let source = t
+                    .get("source")
+                    .and_then(|v| v.as_str())
+                    .ok_or("`source` is required: an OSV export URL, a zip of OSV records or a folder of them")?;
+                let refresh_ms = match t.get("refresh") {
+                    None => 3_600_000,
+                    Some(v) => parse_duration_ms(v.as_str().ok_or("`refresh` is a duration such as \"1h\"")?)?,
+                };
+                if refresh_ms < 60_000 {
+                    return Err("`refresh` is at least \"1m\"".into());
+                }
+                let min_severity =
+                    match t.get("min_severity") {
+                        None => None,
+                        Some(v) => Some(v.as_str().and_then(Severity::parse).ok_or(
+                            "`min_severity` is \"low\", \"medium\" (or \"moderate\"), \"high\" or \"critical\"",
+                        )?),
+                    };
+                Ok(Rule::Advisories(AdvisoryRule {
+                    source: Source::parse(source)?,
+                    refresh_ms,
+                    min_severity,
+                    target: OsvTarget { name, normalize: syntax.normalize, order: syntax.order },
+                    data: Arc::new(AdvisoryCell::default()),
+                }))
+            }
+            _ => {
+                if !syntax.licences {
+                    return Err("this registry type's metadata declares no licences".into());
+                }
+                let parse = |key: &str| -> Result<Vec<spdx::Licensee>, String> {
+                    strings(t, key)?
+                        .iter()
+                        .map(|e| licence::parse_entry(e).map_err(|e| format!("`{key}`: {e}")))
+                        .collect()
+                };
+                let (allow, deny) = (parse("allow")?, parse("deny")?);
+                if allow.is_empty() && deny.is_empty() {
+                    return Err("a `licence` rule needs `allow` or `deny` licences".into());
+                }
+                // With an allow list, a version without a licence is not known to be allowed.
+                let allow_missing = allow_or_deny(t, "missing_licence", allow.is_empty())?;
+                Ok(Rule::Licence(LicenceRule { allow, deny, allow_missing, answers: Default::default() }))
+            }
         }
+    }
+
+    /// The advisories rules (what the refresher reads sources for).
+    pub fn advisories(&self) -> impl Iterator<Item = &AdvisoryRule> {
+        self.rules.iter().filter_map(|r| match r {
+            Rule::Advisories(a) => Some(a),
+            _ => None,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -314,20 +460,15 @@ impl RuleSet {
         self.rules.iter().map(|rule| (rule.kind(), rule.verdict(candidate, caller, now))).collect()
     }
 
-    /// Of `versions` (each with its publish time), those `caller` may have
-    /// now; the same answer as [`RuleSet::check`] for each.
+    /// Of `candidates`, the versions `caller` may have now; the same
+    /// answer as [`RuleSet::check`] for each.
     pub fn allowed<'a>(
         &self,
-        name: &str,
-        versions: impl IntoIterator<Item = (&'a str, Option<i64>)>,
+        candidates: impl IntoIterator<Item = Candidate<'a>>,
         caller: &Caller,
         now: i64,
     ) -> Vec<&'a str> {
-        versions
-            .into_iter()
-            .filter(|(v, at)| self.check(&Candidate { name, version: v, published_at: *at }, caller, now).is_ok())
-            .map(|(v, _)| v)
-            .collect()
+        candidates.into_iter().filter(|c| self.check(c, caller, now).is_ok()).map(|c| c.version).collect()
     }
 }
 

@@ -171,7 +171,7 @@ pub trait Ecosystem: 'static {
     fn upstream_releases<'a>(
         ctx: &'a RequestCtx,
         name: &'a str,
-    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+    ) -> impl Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
         let _ = name;
         let kind = ctx.registry.kind;
         async move { Err(AppError::bad_request(format!("{kind} registries do not apply rules"))) }
@@ -232,6 +232,15 @@ pub trait Ecosystem: 'static {
     fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
         crate::rules::exact_versions(range)
     }
+
+    /// How OSV advisories name this ecosystem (`advisories` rules), `None`
+    /// where OSV does not cover it.
+    const OSV: Option<crate::rules::OsvName> = None;
+
+    /// Whether upstream listings declare each version's licence (what
+    /// `licence` rules read, through [`Ecosystem::upstream_releases`] and
+    /// the candidates a listing gives the rules).
+    const DECLARES_LICENCES: bool = false;
 
     /// Whether `options` (a registry's `[registries.options]`) are settings
     /// this type knows, with values it accepts. Most types take none.

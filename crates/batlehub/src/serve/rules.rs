@@ -39,22 +39,18 @@ impl RequestCtx {
         Caller { groups: &self.principal.groups, admin: self.principal.is_admin() }
     }
 
-    /// Of upstream package `name`'s `versions` (each with its upstream
-    /// publish time), those this caller may see now.
-    pub fn rules_allow<'a>(
-        &self,
-        name: &str,
-        versions: impl IntoIterator<Item = (&'a str, Option<i64>)>,
-    ) -> Vec<&'a str> {
-        self.registry.rules.allowed(name, versions, &self.rules_caller(), now_ms())
+    /// Of an upstream package's versions (`candidates`), those this caller
+    /// may see now.
+    pub fn rules_allow<'a>(&self, candidates: impl IntoIterator<Item = Candidate<'a>>) -> Vec<&'a str> {
+        self.registry.rules.allowed(candidates, &self.rules_caller(), now_ms())
     }
 
     /// Refuse an upstream version the rules withhold from this caller: a
     /// 403 with the rule's message (audited as a denial where the request
     /// is served), counted and logged.
-    pub fn rules_verdict(&self, name: &str, version: &str, published_at: Option<i64>) -> AppResult<()> {
-        let candidate = Candidate { name, version, published_at };
-        match self.registry.rules.check(&candidate, &self.rules_caller(), now_ms()) {
+    pub fn rules_verdict(&self, candidate: &Candidate) -> AppResult<()> {
+        let (name, version) = (candidate.name, candidate.version);
+        match self.registry.rules.check(candidate, &self.rules_caller(), now_ms()) {
             Ok(()) => Ok(()),
             Err(denial) => {
                 metrics::counter!(
@@ -77,23 +73,24 @@ impl RequestCtx {
         }
     }
 
-    /// What the rules withhold from upstream package `name`, listed with
-    /// `versions` (each with its publish time): `None` when nothing. When
-    /// every version is withheld the listing itself is refused with the
-    /// newest one's reason, so that clients print why rather than that no
-    /// version matches.
-    pub fn rules_withheld(&self, name: &str, versions: &[(&str, Option<i64>)]) -> AppResult<Option<Withheld>> {
+    /// What the rules withhold from an upstream package listing
+    /// `candidates` (its versions): `None` when nothing. When every version
+    /// is withheld the listing itself is refused with the newest one's
+    /// reason, so that clients print why rather than that no version
+    /// matches.
+    pub fn rules_withheld(&self, candidates: &[Candidate]) -> AppResult<Option<Withheld>> {
         if !self.has_rules() {
             return Ok(None);
         }
-        let allowed = self.rules_allow(name, versions.iter().copied());
-        if allowed.len() == versions.len() {
+        let allowed = self.rules_allow(candidates.iter().copied());
+        if allowed.len() == candidates.len() {
             return Ok(None);
         }
+        let order = self.registry.version_order;
         if allowed.is_empty()
-            && let Some((newest, at)) = versions.iter().max_by(|a, b| crate::config::natural_version_order(a.0, b.0))
+            && let Some(newest) = candidates.iter().max_by(|a, b| order(a.version, b.version))
         {
-            self.rules_verdict(name, newest, *at)?;
+            self.rules_verdict(newest)?;
         }
         let mut sorted: Vec<&str> = allowed.clone();
         sorted.sort_unstable();

@@ -17,6 +17,7 @@
 //!
 //! It knows no ecosystem: callers give it URLs, cache keys and digests.
 
+pub mod advisories;
 pub mod artifacts;
 pub mod derived;
 pub mod documents;

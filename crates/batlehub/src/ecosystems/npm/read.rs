@@ -49,15 +49,16 @@ async fn upstream_packument(
 }
 
 /// The upstream versions of `name` with their publish times.
-pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
     let name = NpmName::parse(name).map_err(AppError::BadRequest)?;
     let (parsed, _) = upstream_packument(ctx, &name, false).await?;
-    Ok(parsed.versions().into_iter().map(|(v, t)| (v.to_string(), t)).collect())
+    let key = name.full();
+    Ok(parsed.candidates(&key).iter().map(crate::rules::Candidate::to_release).collect())
 }
 
 /// What the rules withhold from this caller of an upstream packument.
 fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> AppResult<Option<Withheld>> {
-    ctx.rules_withheld(key, &parsed.versions())
+    ctx.rules_withheld(&parsed.candidates(key))
 }
 
 /// The packument's dist-tags as this caller may see them (only the tags
@@ -74,7 +75,7 @@ fn visible_tags(parsed: &UpstreamPackument, withheld: Option<&Withheld>) -> Valu
 /// Refuse an upstream version the rules withhold from this caller.
 fn check_version(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument, version: &str) -> AppResult<()> {
     if ctx.has_rules() {
-        ctx.rules_verdict(key, version, parsed.published.get(version).copied())?;
+        ctx.rules_verdict(&parsed.candidate(key, version))?;
     }
     Ok(())
 }

@@ -238,6 +238,19 @@ pub fn retarget_tags(tags: &Map<String, Value>, allowed: &HashSet<String>) -> Ma
     moved
 }
 
+/// A version manifest's licence: `license` as an SPDX expression, or the
+/// old forms (`{"type": ...}`, a `licenses` list of one).
+pub fn declared_licence(manifest: &Value) -> Option<&str> {
+    match manifest.get("license") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(v @ Value::Object(_)) => v.get("type").and_then(|t| t.as_str()),
+        _ => match manifest.get("licenses").and_then(|l| l.as_array()).map(Vec::as_slice) {
+            Some([one]) => one.as_str().or_else(|| one.get("type").and_then(|t| t.as_str())),
+            _ => None,
+        },
+    }
+}
+
 /// The file name at the end of a tarball URL.
 pub fn url_filename(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next()?;
@@ -290,13 +303,34 @@ impl UpstreamPackument {
         value
     }
 
-    /// The versions the packument lists, each with its publish time.
-    pub fn versions(&self) -> Vec<(&str, Option<i64>)> {
+    /// The versions the packument lists as the rules see them: each with
+    /// its publish time and declared licence.
+    pub fn candidates<'a>(&'a self, name: &'a str) -> Vec<crate::rules::Candidate<'a>> {
         self.value
             .get("versions")
             .and_then(|v| v.as_object())
-            .map(|vs| vs.keys().map(|v| (v.as_str(), self.published.get(v).copied())).collect())
+            .map(|vs| {
+                vs.iter()
+                    .map(|(v, manifest)| crate::rules::Candidate {
+                        name,
+                        version: v.as_str(),
+                        published_at: self.published.get(v).copied(),
+                        licence: declared_licence(manifest),
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// One version as the rules see it.
+    pub fn candidate<'a>(&'a self, name: &'a str, version: &'a str) -> crate::rules::Candidate<'a> {
+        let manifest = self.value.get("versions").and_then(|v| v.get(version));
+        crate::rules::Candidate {
+            name,
+            version,
+            published_at: self.published.get(version).copied(),
+            licence: manifest.and_then(declared_licence),
+        }
     }
 
     /// One version's manifest (a version or a dist-tag), its tarball URL

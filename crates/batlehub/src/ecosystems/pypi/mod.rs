@@ -45,11 +45,12 @@ pub struct Pypi;
 
 impl Ecosystem for Pypi {
     const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "PyPI", purl_type: "pypi" });
 
     fn upstream_releases<'a>(
         ctx: &'a RequestCtx,
         name: &'a str,
-    ) -> impl Future<Output = AppResult<Vec<(String, Option<i64>)>>> + Send + 'a {
+    ) -> impl Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
         read::upstream_releases(ctx, name)
     }
 

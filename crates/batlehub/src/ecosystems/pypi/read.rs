@@ -109,28 +109,36 @@ async fn upstream_page(ctx: &RequestCtx, project: &str, force_refresh: bool) -> 
 
 /// Each version an upstream page lists, with when it was published (its
 /// earliest file's PEP 700 `upload-time`; HTML pages give none).
-fn version_times(page: &ProjectPage) -> Vec<(String, Option<i64>)> {
-    let mut times: Vec<(String, Option<i64>)> = Vec::new();
+/// The versions a page lists as the rules see them: a version's time is
+/// its earliest file's (PEP 700 `upload-time`); simple pages declare no
+/// licences.
+fn releases(page: &ProjectPage) -> Vec<crate::rules::Release> {
+    let mut releases: Vec<crate::rules::Release> = Vec::new();
+    let mut at_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for f in &page.files {
         let Ok(dist) = parse_filename(&f.filename) else { continue };
         let at = f.upload_time.as_deref().and_then(crate::rules::parse_rfc3339);
-        match times.iter_mut().find(|(v, _)| *v == dist.version) {
-            Some((_, known)) => {
+        match at_index.get(&dist.version) {
+            Some(&i) => {
+                let known = &mut releases[i].published_at;
                 *known = match (*known, at) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-            None => times.push((dist.version, at)),
+            None => {
+                at_index.insert(dist.version.clone(), releases.len());
+                releases.push(crate::rules::Release { version: dist.version, published_at: at, licence: None });
+            }
         }
     }
-    times
+    releases
 }
 
-/// The upstream versions of `project` with their publish times.
-pub async fn upstream_releases(ctx: &RequestCtx, project: &str) -> AppResult<Vec<(String, Option<i64>)>> {
+/// The upstream versions of `project` as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, project: &str) -> AppResult<Vec<crate::rules::Release>> {
     let (page, _) = upstream_page(ctx, &names::normalize(project), false).await?;
-    Ok(version_times(&page))
+    Ok(releases(&page))
 }
 
 /// What the rules withhold from this caller of an upstream page.
@@ -138,9 +146,9 @@ fn withheld(ctx: &RequestCtx, project: &str, page: &ProjectPage) -> AppResult<Op
     if !ctx.has_rules() {
         return Ok(None);
     }
-    let times = version_times(page);
-    let refs: Vec<(&str, Option<i64>)> = times.iter().map(|(v, t)| (v.as_str(), *t)).collect();
-    ctx.rules_withheld(project, &refs)
+    let releases = releases(page);
+    let candidates: Vec<crate::rules::Candidate> = releases.iter().map(|r| r.candidate(project)).collect();
+    ctx.rules_withheld(&candidates)
 }
 
 /// Refuse an upstream file whose version the rules withhold.
@@ -150,8 +158,9 @@ fn check_file(ctx: &RequestCtx, project: &str, page: &ProjectPage, filename: &st
         return Ok(());
     }
     let Ok(dist) = parse_filename(wanted) else { return Ok(()) };
-    let at = version_times(page).into_iter().find(|(v, _)| *v == dist.version).and_then(|(_, t)| t);
-    ctx.rules_verdict(project, &dist.version, at)
+    let release = releases(page).into_iter().find(|r| r.version == dist.version);
+    let at = release.and_then(|r| r.published_at);
+    ctx.rules_verdict(&crate::rules::Candidate { name: project, version: &dist.version, published_at: at, licence: None })
 }
 
 pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
