@@ -19,7 +19,7 @@ cd "$(dirname "$0")"
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(op npm_publish npm_name config upstream_packument sri cargo_publish pypi_dist pypi_simple go_modzip go_names maven_pom composer_archive gem_spec gem_marshal nuget_nupkg nuget_documents conda_package conda_documents vsx_vsix vsx_documents terraform_archive terraform_documents)
+  targets=(op npm_publish npm_name config upstream_packument sri cargo_publish pypi_dist pypi_simple go_modzip go_names maven_pom composer_archive gem_spec gem_marshal nuget_nupkg nuget_documents conda_package conda_documents vsx_vsix vsx_documents terraform_archive terraform_documents osv_record)
 fi
 for t in "${targets[@]}"; do
   echo "== $t"

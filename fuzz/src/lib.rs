@@ -420,3 +420,44 @@ pub fn terraform_documents(data: &[u8]) {
     }
     let _ = upstream::parse_module_versions(&v);
 }
+
+/// An OSV advisory record (what an `advisories` rule reads from a folder,
+/// a zip or a URL) indexed and matched against versions, and the same
+/// bytes as a declared licence judged by a `licence` rule.
+pub fn osv_record(data: &[u8]) {
+    use batlehub::rules::advisories::IndexBuilder;
+    use batlehub::rules::{OsvName, OsvTarget};
+    let target = OsvTarget {
+        name: OsvName { ecosystem: "npm", purl_type: "npm" },
+        normalize: |n| (!n.is_empty()).then(|| n.to_lowercase()),
+        order: batlehub::config::natural_version_order,
+    };
+    let mut builder = IndexBuilder::new(target);
+    let _ = builder.add(data);
+    let index = builder.finish(0);
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(data).ok();
+    let names: Vec<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("affected"))
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().filter_map(|x| x["package"]["name"].as_str().map(str::to_lowercase)).collect())
+        .unwrap_or_default();
+    for name in &names {
+        for version in ["0", "0.0.1", "1.0.0", "1.2.3-beta.1", "99999999999999999999.0", ""] {
+            let _ = index.affecting(name, version, target.order).count();
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let rule = batlehub::rules::LicenceRule {
+            allow: vec![],
+            deny: ["GPL-3.0-only", "AGPL-3.0-only"]
+                .iter()
+                .filter_map(|l| batlehub::rules::licence::parse_entry(l).ok())
+                .collect(),
+            allow_missing: true,
+            answers: Default::default(),
+        };
+        let _ = batlehub::rules::licence::refusal(&rule, Some(text));
+        let _ = batlehub::rules::licence::parse_entry(text);
+    }
+}

@@ -65,6 +65,11 @@ fn upstream_packument_corpus() {
 }
 
 #[test]
+fn osv_record_corpus() {
+    replay("osv_record", targets::osv_record);
+}
+
+#[test]
 fn sri_corpus() {
     replay("sri", targets::sri);
 }

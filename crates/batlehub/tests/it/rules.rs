@@ -293,3 +293,323 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
         assert!(err.contains(wanted), "{wanted}: {err}");
     }
 }
+
+/// An OSV record naming `versions` (or every version, when empty) of
+/// `name` in `ecosystem`.
+fn osv_record(id: &str, ecosystem: &str, name: &str, versions: &[&str], severity: Option<&str>) -> Value {
+    let affected = if versions.is_empty() {
+        serde_json::json!({"package": {"ecosystem": ecosystem, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]})
+    } else {
+        serde_json::json!({"package": {"ecosystem": ecosystem, "name": name}, "versions": versions})
+    };
+    let mut record = serde_json::json!({
+        "schema_version": "1.6.0",
+        "id": id,
+        "modified": "2026-11-01T00:00:00Z",
+        "summary": format!("{id} in {name}"),
+        "affected": [affected],
+    });
+    if let Some(s) = severity {
+        record["database_specific"] = serde_json::json!({"severity": s});
+    }
+    record
+}
+
+fn write_record(dir: &std::path::Path, record: &Value) {
+    let id = record["id"].as_str().expect("id");
+    std::fs::write(dir.join(format!("{id}.json")), serde_json::to_vec_pretty(record).expect("json")).expect("write");
+}
+
+fn zip_of(records: &[Value]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for r in records {
+        let id = r["id"].as_str().expect("id");
+        w.start_file(format!("{id}.json"), zip::write::SimpleFileOptions::default()).expect("entry");
+        w.write_all(&serde_json::to_vec(r).expect("json")).expect("write");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
+async fn advisories_admin(s: &TestServer, registry: &str, refresh: bool) -> reqwest::Response {
+    let url = format!("{}/api/v1/admin/registries/{registry}/advisories", s.url);
+    let c = client();
+    let req = if refresh { c.post(format!("{url}/refresh")) } else { c.get(url) };
+    req.bearer_auth(ADMIN).send().await.expect("advisories admin")
+}
+
+/// npm with an OSV folder: a `MAL-` record blocks the whole package (the
+/// packument answers 403 naming it), a vulnerability at or above
+/// `min_severity` withholds its versions (latest moves off them), one
+/// below passes; a new record is picked up by a refresh; the simulator and
+/// the admin API name what was read.
+#[tokio::test]
+async fn advisories_from_an_osv_folder_block_npm_packages_and_refresh_picks_up_new_records() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for v in ["1.0.0", "1.1.0"] {
+        up.add("evil-pkg", v, tarball("evil-pkg", v, &[]));
+    }
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        up.add("vuln-lib", v, tarball("vuln-lib", v, &[]));
+    }
+    let osv = tempfile::tempdir().expect("osv folder");
+    std::fs::create_dir(osv.path().join("nested")).expect("nested");
+    write_record(osv.path(), &osv_record("MAL-2026-0001", "npm", "evil-pkg", &[], None));
+    write_record(
+        &osv.path().join("nested"),
+        &osv_record("GHSA-aaaa-bbbb-cccc", "npm", "vuln-lib", &["1.2.0"], Some("HIGH")),
+    );
+    write_record(osv.path(), &osv_record("GHSA-low0-low0-low0", "npm", "vuln-lib", &["1.1.0"], Some("LOW")));
+    write_record(osv.path(), &osv_record("PYSEC-2026-1", "PyPI", "vuln-lib", &["1.0.0"], Some("CRITICAL")));
+    std::fs::write(osv.path().join("broken.json"), b"{not json").expect("write");
+    let s = server(
+        &up.url,
+        &format!(
+            "[[registries.rules]]\ntype = \"advisories\"\nsource = \"{}\"\nmin_severity = \"moderate\"\n",
+            osv.path().display()
+        ),
+    )
+    .await;
+    let c = client();
+    let base = s.reg("mirror");
+    let before = denials("advisories");
+
+    let r = c.get(format!("{base}/evil-pkg")).send().await.expect("packument");
+    assert_eq!(r.status(), 403, "a malicious package is not listed at all");
+    let body = json(r).await;
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("MAL-2026-0001") && m.contains("malicious")), "{body}");
+    let r = c.get(format!("{base}/evil-pkg/-/evil-pkg-1.0.0.tgz")).bearer_auth(ADMIN).send().await.expect("tgz");
+    assert_eq!(r.status(), 403, "advisories know no bypass");
+    assert_eq!(up.hits("/evil-pkg/-/evil-pkg-1.0.0.tgz"), 0, "never fetched");
+
+    let doc = json(c.get(format!("{base}/vuln-lib")).send().await.expect("packument")).await;
+    assert_eq!(
+        versions(&doc),
+        ["1.0.0", "1.1.0"],
+        "high withheld, low below the floor, PyPI's record not npm's: {doc}"
+    );
+    assert_eq!(doc["dist-tags"]["latest"], "1.1.0", "{doc}");
+    let r = c.get(format!("{base}/vuln-lib/-/vuln-lib-1.2.0.tgz")).send().await.expect("tgz");
+    assert_eq!(r.status(), 403);
+    let body = json(r).await;
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("GHSA-aaaa-bbbb-cccc") && m.contains("high")), "{body}");
+    assert!(denials("advisories") >= before + 3.0, "counted");
+
+    let sim = format!("{}/api/v1/registries/mirror/packages/vuln-lib/versions/1.2.0/rules", s.url);
+    let sim = json(c.get(&sim).send().await.expect("simulate")).await;
+    assert_eq!(sim["allowed"], false, "{sim}");
+    assert_eq!(sim["rules"][0]["type"], "advisories", "{sim}");
+    assert_eq!(sim["rules"][0]["advisories"], serde_json::json!(["GHSA-aaaa-bbbb-cccc"]), "{sim}");
+
+    let status = json(advisories_admin(&s, "mirror", false).await).await;
+    assert_eq!(status["advisories"][0]["records"], 3, "three npm records: {status}");
+    assert_eq!(status["advisories"][0]["packages"], 2, "{status}");
+    assert_eq!(status["advisories"][0]["unreadable"], 1, "the broken file: {status}");
+    assert!(status["advisories"][0]["read_at"].is_string(), "{status}");
+    assert_eq!(
+        client()
+            .get(format!("{}/api/v1/admin/registries/mirror/advisories", s.url))
+            .send()
+            .await
+            .expect("anon")
+            .status(),
+        401
+    );
+
+    // A new record: in force after a refresh, and the rendering is not stale.
+    write_record(osv.path(), &osv_record("MAL-2026-0002", "npm", "vuln-lib", &["1.0.0", "1.1.0"], None));
+    let r = advisories_admin(&s, "mirror", true).await;
+    assert_eq!(r.status(), 200);
+    let refreshed = json(r).await;
+    assert_eq!(refreshed["advisories"][0]["records"], 4, "{refreshed}");
+    let r = c.get(format!("{base}/vuln-lib")).send().await.expect("packument");
+    assert_eq!(r.status(), 403, "every version now blocked");
+    let body = json(r).await;
+    assert!(
+        body["error"].as_str().is_some_and(|m| m.contains("vuln-lib@1.2.0")),
+        "the newest version's reason: {body}"
+    );
+    // A record removed is lifted on the next refresh.
+    std::fs::remove_file(osv.path().join("MAL-2026-0002.json")).expect("remove");
+    assert_eq!(advisories_admin(&s, "mirror", true).await.status(), 200);
+    let doc = json(c.get(format!("{base}/vuln-lib")).send().await.expect("packument")).await;
+    assert_eq!(versions(&doc), ["1.0.0", "1.1.0"], "{doc}");
+    // A source gone: 502, and the last data read stays in force.
+    let gone = osv.path().with_extension("gone");
+    std::fs::rename(osv.path(), &gone).expect("move the folder away");
+    let r = advisories_admin(&s, "mirror", true).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(c.get(format!("{base}/evil-pkg")).send().await.expect("packument").status(), 403);
+    std::fs::rename(&gone, osv.path()).expect("move the folder back");
+}
+
+/// PyPI with advisories from an OSV export zip fetched over HTTP (a fake
+/// on 127.0.0.1), cargo with a zip file: the same blocking through each
+/// type's names (PEP 503 normalised) and listings.
+#[tokio::test]
+async fn advisories_from_an_osv_zip_by_url_and_by_file_block_pypi_and_cargo_versions() {
+    use crate::support::cargo::{CargoFixture, FakeIndex};
+    use crate::support::fixture::Fixture;
+    use crate::support::pypi::{FakeSimple, wheel, wheel_name};
+    // OSV's name for cargo's ecosystem is its public registry's host.
+    let cargo_ecosystem = concat!("crates", ".io");
+    let records = [
+        osv_record("PYSEC-2026-7", "PyPI", "Bad_Project", &["2.0"], Some("CRITICAL")),
+        osv_record("MAL-2026-0100", "PyPI", "typo-squat", &[], None),
+    ];
+    let zip = zip_of(&records);
+    let served = std::sync::Arc::new(std::sync::Mutex::new(zip));
+    let state = served.clone();
+    let app = axum::Router::new().route(
+        "/pypi/all.zip",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move { state.lock().expect("lock").clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let osv_url = format!("http://{}/pypi/all.zip", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let py = FakeSimple::start(true).await;
+    for v in ["1.0", "2.0"] {
+        py.add("bad-project", &wheel_name("bad_project", v), wheel("bad_project", v));
+    }
+    py.add("typo-squat", &wheel_name("typo_squat", "1.0"), wheel("typo_squat", "1.0"));
+    let crates = FakeIndex::start(true).await;
+    for v in ["0.1.0", "0.2.0"] {
+        crates.add("osv-crate", v);
+    }
+    let zip_dir = tempfile::tempdir().expect("zip dir");
+    let zip_file = zip_dir.path().join("cargo-all.zip");
+    let cargo_record = serde_json::json!({
+        "id": "RUSTSEC-2026-0001",
+        "affected": [{"package": {"ecosystem": cargo_ecosystem, "name": "osv-crate", "purl": "pkg:cargo/osv-crate"},
+                      "ranges": [{"type": "SEMVER", "events": [{"introduced": "0.2.0"}]}]}],
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+    });
+    std::fs::write(&zip_file, zip_of(&[cargo_record])).expect("zip");
+    let s = TestServer::start(&config(&format!(
+        "{}[[registries.rules]]\ntype = \"advisories\"\nsource = \"{osv_url}\"\nrefresh = \"1h\"\n{}[[registries.rules]]\ntype = \"advisories\"\nsource = \"{}\"\nmin_severity = \"critical\"\n",
+        Reg::proxy("pypi", "mirror", &py.simple()).open_read().toml(),
+        Reg::proxy("cargo", "crates", &crates.index()).open_read().toml(),
+        zip_file.display()
+    )))
+    .await;
+    let c = client();
+    let page = c
+        .get(format!("{}/simple/bad-project/", s.reg("mirror")))
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await
+        .expect("page");
+    let page = json(page).await;
+    let files: Vec<&str> =
+        page["files"].as_array().expect("files").iter().filter_map(|f| f["filename"].as_str()).collect();
+    assert_eq!(files, [wheel_name("bad_project", "1.0")], "{page}");
+    let r = c
+        .get(format!("{}/packages/bad-project/{}", s.reg("mirror"), wheel_name("bad_project", "2.0")))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.expect("body").contains("PYSEC-2026-7"));
+    let r = c.get(format!("{}/simple/typo-squat/", s.reg("mirror"))).send().await.expect("page");
+    assert_eq!(r.status(), 403, "a malicious project");
+
+    // The export grows upstream: a refresh fetches it again.
+    *served.lock().expect("lock") = zip_of(&[
+        records[0].clone(),
+        records[1].clone(),
+        osv_record("MAL-2026-0101", "PyPI", "bad-project", &["1.0"], None),
+    ]);
+    let refreshed = json(advisories_admin(&s, "mirror", true).await).await;
+    assert_eq!(refreshed["advisories"][0]["records"], 3, "{refreshed}");
+    assert_eq!(c.get(format!("{}/simple/bad-project/", s.reg("mirror"))).send().await.expect("page").status(), 403);
+
+    // Cargo: CVSS 9.8 is critical; 0.2.0 and later are named.
+    let body = c
+        .get(format!("{}{}", s.reg("crates"), CargoFixture::listing("osv-crate")))
+        .send()
+        .await
+        .expect("index")
+        .text()
+        .await
+        .expect("body");
+    let kept: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    assert_eq!(kept.len(), 1, "{body}");
+    assert_eq!(kept[0]["vers"], "0.1.0");
+    let r = c
+        .get(format!("{}{}", s.reg("crates"), CargoFixture::artifact("osv-crate", "0.2.0")))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.expect("body").contains("RUSTSEC-2026-0001"));
+}
+
+/// npm licences: versions whose `license` the rule does not accept are
+/// withheld (an SPDX expression with an acceptable choice passes), with
+/// the licence named; the configuration refuses licence rules where
+/// listings declare none.
+#[tokio::test]
+async fn licence_rules_withhold_npm_versions_by_their_declared_licence() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for (v, licence) in [("1.0.0", "MIT"), ("1.1.0", "MIT OR GPL-3.0-only"), ("2.0.0", "GPL-3.0-only")] {
+        up.add("licensed", v, tarball("licensed", v, &[]));
+        up.set_licence("licensed", v, licence);
+    }
+    up.add("licensed", "2.1.0", tarball("licensed", "2.1.0", &[]));
+    let s = server(
+        &up.url,
+        "[[registries.rules]]\ntype = \"licence\"\ndeny = [\"GPL-3.0-only\", \"AGPL-3.0-only\"]\nmissing_licence = \"deny\"\n",
+    )
+    .await;
+    let c = client();
+    let base = s.reg("mirror");
+    let doc = json(c.get(format!("{base}/licensed")).send().await.expect("packument")).await;
+    assert_eq!(versions(&doc), ["1.0.0", "1.1.0"], "{doc}");
+    assert_eq!(doc["dist-tags"]["latest"], "1.1.0", "{doc}");
+    let r = c.get(format!("{base}/licensed/-/licensed-2.0.0.tgz")).send().await.expect("tgz");
+    assert_eq!(r.status(), 403);
+    let body = json(r).await;
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("GPL-3.0-only") && m.contains("licence")), "{body}");
+    let r = c.get(format!("{base}/licensed/-/licensed-2.1.0.tgz")).send().await.expect("tgz");
+    assert_eq!(r.status(), 403, "no licence declared, missing_licence = deny");
+    let sim = format!("{}/api/v1/registries/mirror/packages/licensed/versions/2.0.0/rules", s.url);
+    let sim = json(c.get(sim).send().await.expect("simulate")).await;
+    assert_eq!(
+        (sim["licence"].clone(), sim["rules"][0]["type"].clone()),
+        ("GPL-3.0-only".into(), "licence".into()),
+        "{sim}"
+    );
+
+    let parse =
+        |registry: &str| batlehub::ecosystems::parse_config(&config(registry)).map(|_| ()).map_err(|e| e.to_string());
+    let err = parse(&format!(
+        "{}[[registries.rules]]\ntype = \"licence\"\ndeny = [\"GPL-3.0-only\"]\n",
+        Reg::proxy("pypi", "py", "http://127.0.0.1:1/simple/").toml()
+    ))
+    .expect_err("no licences in PyPI listings");
+    assert!(err.contains("declares no licences"), "{err}");
+}
+
+/// A local advisory source that cannot be read stops the start (the rule
+/// would otherwise hold back everything it judges), naming it.
+#[tokio::test]
+async fn an_unreadable_advisory_folder_stops_the_start() {
+    let text = config(&format!(
+        "{}[[registries.rules]]\ntype = \"advisories\"\nsource = \"/nonexistent/osv-records\"\n",
+        Reg::proxy("npm", "mirror", "http://127.0.0.1:1/").toml()
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = crate::support::config_text(dir.path(), &text).await;
+    let config = batlehub::ecosystems::parse_config(&text).expect("valid configuration");
+    let err = match batlehub::app::AppState::build(config).await {
+        Ok(_) => panic!("started without its advisories"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("/nonexistent/osv-records") && err.contains("mirror"), "{err}");
+}

@@ -55,6 +55,9 @@ pub struct File {
     pub artifact_base: Option<String>,
     /// Whether documents advertise the artifact's digest.
     pub advertise_digest: bool,
+    /// The licence documents declare for the version (where the protocol
+    /// has one); `None`: none declared.
+    pub licence: Option<String>,
 }
 
 /// What a protocol answers.
@@ -147,11 +150,21 @@ impl<P: Protocol> FakeUpstream<P> {
             published: None,
             artifact_base: None,
             advertise_digest: true,
+            licence: None,
         });
     }
 
     /// Say that `package` `version` was published at `rfc3339` (or, with
     /// `None`, give no publish time at all where the protocol allows).
+    /// The licence documents declare for `package` `version`.
+    pub fn set_licence(&self, package: &str, version: &str, licence: &str) {
+        for f in self.shared.inner.lock().expect("lock").files.iter_mut() {
+            if f.package == package && f.version == version {
+                f.licence = Some(licence.to_string());
+            }
+        }
+    }
+
     pub fn set_published(&self, package: &str, version: &str, rfc3339: Option<&str>) {
         for f in self.shared.inner.lock().expect("lock").files.iter_mut() {
             if f.package == package && f.version == version {

@@ -39,14 +39,15 @@ impl FakeUpstream<NpmProtocol> {
     }
 }
 
-fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>, Option<String>)], digests: bool) -> Value {
+/// A version as a packument lists it: version, tarball, publish time, licence.
+type Listed = (String, Vec<u8>, Option<String>, Option<String>);
+
+fn packument(url: &str, name: &str, versions: &[Listed], digests: bool) -> Value {
     let bare = name.rsplit('/').next().unwrap_or(name);
     let mut vmap = Map::new();
     let mut time = Map::new();
-    for (v, tgz, published) in versions {
-        vmap.insert(
-            v.clone(),
-            json!({
+    for (v, tgz, published, licence) in versions {
+        let mut manifest = json!({
                 "name": name,
                 "version": v,
                 "description": format!("upstream {name}"),
@@ -59,8 +60,11 @@ fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>, Option<String>
                 } else {
                     json!({ "tarball": format!("{url}/{name}/-/{bare}-{v}.tgz") })
                 },
-            }),
-        );
+        });
+        if let Some(l) = licence {
+            manifest["license"] = json!(l);
+        }
+        vmap.insert(v.clone(), manifest);
         match published.as_deref() {
             None => {
                 time.insert(v.clone(), json!("2024-01-01T00:00:00.000Z"));
@@ -71,7 +75,7 @@ fn packument(url: &str, name: &str, versions: &[(String, Vec<u8>, Option<String>
             }
         }
     }
-    let latest = versions.last().map(|(v, _, _)| v.clone()).unwrap_or_default();
+    let latest = versions.last().map(|(v, ..)| v.clone()).unwrap_or_default();
     json!({"_id": name, "name": name, "dist-tags": {"latest": latest}, "versions": vmap, "time": time})
 }
 
@@ -105,10 +109,10 @@ impl Protocol for NpmProtocol {
         if method != Method::GET {
             return Answer::Other(StatusCode::METHOD_NOT_ALLOWED.into_response());
         }
-        let versions: Vec<(String, Vec<u8>, Option<String>)> = files
+        let versions: Vec<Listed> = files
             .iter()
             .filter(|f| f.package == trimmed)
-            .map(|f| (f.version.clone(), f.bytes.clone(), f.published.clone()))
+            .map(|f| (f.version.clone(), f.bytes.clone(), f.published.clone(), f.licence.clone()))
             .collect();
         if versions.is_empty() {
             return Answer::Other((StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response());
