@@ -745,6 +745,37 @@ pub async fn raw_get(addr: &str, path: &str, token: &str) -> Reply {
     Reply { status, headers, body: body.to_string() }
 }
 
+/// `[[registries.rules]]` hold back what they deny on every type: a
+/// version rule denying one version leaves it out of the package's listing
+/// and refuses its artifact, saying why in the client's dialect, before
+/// the upstream is asked for it; the version allowed is served.
+pub async fn rules_withhold_denied_versions<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("ruled", false);
+    let kept = F::seed(&up, &name, "1.0.0");
+    F::seed(&up, &name, "2.0.0");
+    let registry = format!("ruled-{}", F::TYPE);
+    let denied = format!("{name}@{}", F::exact_range("2.0.0"));
+    let reg = Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up))
+        .open_read()
+        .rule(&format!("type = \"version\"\ndeny = [{denied:?}]"));
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let (reply, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert!(reply.body.contains("1.0.0"), "{}: the allowed version is listed: {}", F::TYPE, reply.body);
+    assert!(!reply.body.contains("2.0.0"), "{}: the denied version is not: {}", F::TYPE, reply.body);
+    let asked = up.total_hits();
+    let (reply, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, "2.0.0"))).await;
+    assert_eq!(reply.status, 403, "{}: {}", F::TYPE, reply.body);
+    let why = message::<F>("a denied version", &reply);
+    assert!(why.contains("version rule"), "{}: {why}", F::TYPE);
+    let (reply, body) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, "1.0.0"))).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert_eq!(body.as_deref(), Some(&kept[..]), "{}", F::TYPE);
+    assert!(up.total_hits() > asked, "{}: the allowed artifact came from the upstream", F::TYPE);
+}
+
 /// Every suite of this file on every ecosystem: one line per ecosystem.
 macro_rules! conformance {
     ($($eco:ident => $fixture:ty;)*) => {
@@ -787,6 +818,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn only_the_latest_cached_versions_are_kept() {
                     super::only_the_latest_cached_versions_are_kept::<F>().await;
+                }
+                #[tokio::test]
+                async fn rules_withhold_denied_versions() {
+                    super::rules_withhold_denied_versions::<F>().await;
                 }
                 #[tokio::test]
                 async fn documents_share_the_cache_cap() {

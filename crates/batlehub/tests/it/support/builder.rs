@@ -17,6 +17,8 @@ pub struct Reg {
     allow_private_addresses: bool,
     /// Lines of `[registries.cache]`.
     cache: Vec<String>,
+    /// Bodies of `[[registries.rules]]` tables.
+    rules: Vec<String>,
 }
 
 /// Anonymous callers may read; users may also publish.
@@ -36,6 +38,7 @@ impl Reg {
             artifact_hosts: Vec::new(),
             allow_private_addresses: false,
             cache: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -111,6 +114,12 @@ impl Reg {
         self
     }
 
+    /// One `[[registries.rules]]` table (its body: `type = "version"` ...).
+    pub fn rule(mut self, body: &str) -> Reg {
+        self.rules.push(body.to_string());
+        self
+    }
+
     pub fn toml(&self) -> String {
         let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
         let mut t = format!("[[registries]]\ntype = {:?}\nname = {:?}\nmode = {:?}\n", self.kind, self.name, self.mode);
@@ -139,6 +148,9 @@ impl Reg {
         }
         if !self.cache.is_empty() {
             t.push_str(&format!("[registries.cache]\n{}\n", self.cache.join("\n")));
+        }
+        for rule in &self.rules {
+            t.push_str(&format!("[[registries.rules]]\n{rule}\n"));
         }
         t
     }

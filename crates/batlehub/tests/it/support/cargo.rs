@@ -157,6 +157,10 @@ impl Protocol for CargoProtocol {
 pub struct CargoFixture;
 
 impl super::fixture::Fixture for CargoFixture {
+    fn exact_range(version: &str) -> String {
+        format!("={version}")
+    }
+
     /// `cargo search` on a mirror is asked of the upstream's web API, found
     /// through its config.json.
     fn is_upstream_search(path: &str) -> bool {

@@ -123,6 +123,12 @@ pub trait Fixture: Send + Sync + 'static {
 
     /// Paths (sent raw, as written) that must be refused, with the status.
     fn bad_paths() -> Vec<(&'static str, u16)>;
+
+    /// A range of the type's syntax holding only `version` (a version
+    /// rule's `name@range`).
+    fn exact_range(version: &str) -> String {
+        version.to_string()
+    }
 }
 
 /// `[limits] max_artifact_size_bytes` of the bad-input suite's server.

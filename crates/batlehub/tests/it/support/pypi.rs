@@ -214,6 +214,10 @@ impl Protocol for PypiProtocol {
 pub struct PypiFixture;
 
 impl super::fixture::Fixture for PypiFixture {
+    fn exact_range(version: &str) -> String {
+        format!("=={version}")
+    }
+
     const TYPE: &'static str = "pypi";
     const CLAIM: &'static str = "team-";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM_", "Team."];
