@@ -33,7 +33,7 @@ use crate::multipart::Upload;
 pub use crate::registry::PackageView;
 use crate::registry::{self, Registry};
 use crate::upstream::documents::DocFetch;
-pub use rules::Withheld;
+pub use rules::{Mask, Withheld};
 
 /// Everything an ecosystem's handler needs about the request it serves.
 #[derive(Clone)]

@@ -29,6 +29,25 @@ impl Withheld {
     }
 }
 
+/// What the rules withhold from a document listing many packages (a Conda
+/// channel's repodata): by position, whether each candidate may be had.
+#[derive(Debug, Clone)]
+pub struct Mask {
+    pub allowed: Vec<bool>,
+    fingerprint: u64,
+}
+
+impl Mask {
+    pub fn allows(&self, i: usize) -> bool {
+        self.allowed.get(i).copied().unwrap_or(false)
+    }
+
+    /// A rendering key part that differs with what is withheld.
+    pub fn render_key(&self, base: &str) -> String {
+        format!("{base}\0rules:{:x}", self.fingerprint)
+    }
+}
+
 impl RequestCtx {
     /// Whether this registry has rules at all (no rules: nothing to do).
     pub fn has_rules(&self) -> bool {
@@ -71,6 +90,34 @@ impl RequestCtx {
                 Err(AppError::Forbidden(denial.message))
             }
         }
+    }
+
+    /// Refuse `version` when the rules withhold it from this caller, as the
+    /// listing that gave `candidates` has it. A version the listing does
+    /// not have is left to the download, which finds nothing.
+    pub fn rules_check_listed(&self, candidates: &[Candidate], version: &str) -> AppResult<()> {
+        match candidates.iter().find(|c| c.version == version) {
+            Some(c) if self.has_rules() => self.rules_verdict(c),
+            _ => Ok(()),
+        }
+    }
+
+    /// Of `candidates` (of many packages), which this caller may have:
+    /// `None` when every one. Nothing is refused for being all withheld:
+    /// the document lists other packages too.
+    pub fn rules_mask(&self, candidates: &[Candidate]) -> Option<Mask> {
+        if !self.has_rules() {
+            return None;
+        }
+        let (caller, now) = (self.rules_caller(), now_ms());
+        let allowed: Vec<bool> =
+            candidates.iter().map(|c| self.registry.rules.check(c, &caller, now).is_ok()).collect();
+        if allowed.iter().all(|a| *a) {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&allowed, &mut h);
+        Some(Mask { allowed, fingerprint: std::hash::Hasher::finish(&h) })
     }
 
     /// What the rules withhold from an upstream package listing

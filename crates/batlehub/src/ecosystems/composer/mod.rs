@@ -40,6 +40,18 @@ use crate::upstream::documents::DocFetch;
 pub struct Composer;
 
 impl Ecosystem for Composer {
+    const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> =
+        Some(crate::rules::OsvName { ecosystem: "Packagist", purl_type: "composer" });
+    const DECLARES_LICENCES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     fn file_entry(
         registry_url: &str,
         package: &crate::catalog::PackageRow,

@@ -138,6 +138,41 @@ async fn upstream_versions(ctx: &RequestCtx, name: &PackageName, dev: bool) -> A
     Ok((versions, served))
 }
 
+/// An upstream p2 document's versions as the rules see them: each with its
+/// `time` and its `license` list (a choice among them: `A OR B`).
+pub fn releases(versions: &[Map<String, Value>]) -> Vec<crate::rules::Release> {
+    versions
+        .iter()
+        .filter_map(|v| {
+            let version = v.get("version").and_then(Value::as_str)?.to_string();
+            let published_at = v.get("time").and_then(Value::as_str).and_then(crate::rules::parse_rfc3339);
+            let licence = match v.get("license") {
+                Some(Value::String(l)) => Some(l.clone()),
+                Some(Value::Array(ls)) => {
+                    let ls: Vec<&str> = ls.iter().filter_map(Value::as_str).collect();
+                    (!ls.is_empty()).then(|| if ls.len() == 1 { ls[0].to_string() } else { format!("({})", ls.join(" OR ")) })
+                }
+                _ => None,
+            };
+            Some(crate::rules::Release { version, published_at, licence })
+        })
+        .collect()
+}
+
+/// The upstream versions of `name` (stable and dev) as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let name = PackageName::parse(name).map_err(AppError::BadRequest)?;
+    let mut all = Vec::new();
+    for dev in [false, true] {
+        match upstream_versions(ctx, &name, dev).await {
+            Ok((versions, _)) => all.extend(releases(&versions)),
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(all)
+}
+
 /// `p2/{vendor}/{package}.json` (`~dev.json`).
 pub async fn p2_document(ctx: &RequestCtx, name: &PackageName, dev: bool, headers: &HeaderMap) -> AppResult<Response> {
     if let Some(local) = ctx.read_local(name.as_str(), name.as_str(), Permission::ReleasesRead).await? {
@@ -164,10 +199,22 @@ pub async fn p2_document(ctx: &RequestCtx, name: &PackageName, dev: bool, header
         .unwrap_or(served.doc.header.fetched_at);
     let (base, n) = (ctx.registry_base(), name.clone());
     let variant = if dev { "composer-p2-dev-upstream" } else { "composer-p2-upstream" };
+    let withheld = if ctx.has_rules() {
+        let releases = releases(&versions);
+        let candidates: Vec<_> = releases.iter().map(|r| r.candidate(name.as_str())).collect();
+        ctx.rules_withheld(&candidates)?
+    } else {
+        None
+    };
+    let render_key = withheld.as_ref().map_or_else(|| base.clone(), |w| w.render_key(&base));
     let rendered = ctx
-        .rendered((served.doc.generation, variant, base.clone()), move || {
+        .rendered((served.doc.generation, variant, render_key), move || {
             let rewritten: Vec<Map<String, Value>> = versions
                 .iter()
+                .filter(|v| {
+                    let version = v.get("version").and_then(Value::as_str).unwrap_or("");
+                    withheld.as_ref().is_none_or(|w| w.allows(version))
+                })
                 .map(|v| {
                     let mut v = v.clone();
                     let version = v.get("version").and_then(Value::as_str).unwrap_or("").to_string();
@@ -221,6 +268,10 @@ pub async fn dist(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppRes
         }
         return ctx.serve_local_file(&local, &dist_file(version)).await;
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached dist is withheld as a fetched one.
+        check_dist(ctx, name, version).await?;
+    }
     let key = CacheKey::new("dist").part(name.as_str()).part(version);
     ctx.upstream_artifact(key, "application/zip", || async {
         for dev in [is_dev(version), !is_dev(version)] {
@@ -232,6 +283,12 @@ pub async fn dist(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppRes
             let Some(entry) = versions.iter().find(|v| v.get("version").and_then(Value::as_str) == Some(version)) else {
                 continue;
             };
+            if ctx.has_rules() {
+                // A version only a refreshed document lists is checked here.
+                let releases = releases(std::slice::from_ref(entry));
+                let candidates: Vec<_> = releases.iter().map(|r| r.candidate(name.as_str())).collect();
+                ctx.rules_check_listed(&candidates, version)?;
+            }
             let dist = entry.get("dist").ok_or_else(|| AppError::not_found(format!("{name} {version} has no dist")))?;
             let url = dist.get("url").and_then(Value::as_str).ok_or_else(|| AppError::not_found(format!("{name} {version} has no dist")))?;
             let shasum = dist.get("shasum").and_then(Value::as_str).unwrap_or("");
@@ -248,6 +305,22 @@ pub async fn dist(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppRes
         Err(AppError::not_found(format!("{name} {version} not found")))
     })
     .await
+}
+
+/// Refuse a dist of a version the rules withhold, as the upstream lists it.
+async fn check_dist(ctx: &RequestCtx, name: &PackageName, version: &str) -> AppResult<()> {
+    for dev in [is_dev(version), !is_dev(version)] {
+        match upstream_versions(ctx, name, dev).await {
+            Ok((versions, _)) => {
+                let releases = releases(&versions);
+                let candidates: Vec<_> = releases.iter().map(|r| r.candidate(name.as_str())).collect();
+                ctx.rules_check_listed(&candidates, version)?;
+            }
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// An upstream's zip dist must at least be a ZIP archive whose directory

@@ -45,6 +45,16 @@ use crate::upstream::documents::DocFetch;
 pub struct Conda;
 
 impl Ecosystem for Conda {
+    const ENFORCES_RULES: bool = true;
+    const DECLARES_LICENCES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -84,33 +84,71 @@ async fn upstream_channeldata(ctx: &RequestCtx) -> AppResult<Option<(Arc<Channel
     Ok(Some((parsed, served.doc.generation, served.state)))
 }
 
+/// What the rules withhold from this caller of an upstream subdir's records.
+fn mask(ctx: &RequestCtx, repodata: &Repodata) -> Option<crate::serve::Mask> {
+    if !ctx.has_rules() {
+        return None;
+    }
+    let candidates: Vec<crate::rules::Candidate> = repodata.records.iter().map(Record::candidate).collect();
+    ctx.rules_mask(&candidates)
+}
+
+/// The upstream versions of `name` (every subdir channeldata names) as the
+/// rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let mut out: Vec<crate::rules::Release> = Vec::new();
+    let Some((channel, _, _)) = upstream_channeldata(ctx).await? else { return Ok(out) };
+    for subdir in channel.subdirs_of(name) {
+        if let Some((rd, _, _)) = upstream_repodata(ctx, &subdir).await? {
+            for r in rd.records.iter().filter(|r| r.name == name) {
+                let release = r.candidate().to_release();
+                // A version's builds count as one: its earliest time.
+                match out.iter_mut().find(|o| o.version == release.version) {
+                    Some(o) => {
+                        o.published_at = match (o.published_at, release.published_at) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        }
+                    }
+                    None => out.push(release),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A subdir's repodata in `form`.
 pub async fn repodata(ctx: &RequestCtx, subdir: &str, form: Form, headers: &HeaderMap) -> AppResult<Response> {
     let set = Arc::new(ctx.local_set().await?);
     let upstream = upstream_repodata(ctx, subdir).await?;
     let generation = upstream.as_ref().map(|(_, g, _)| *g);
     let state = upstream.as_ref().map(|(_, _, s)| *s);
+    let mask = upstream.as_ref().and_then(|(r, _, _)| mask(ctx, r));
+    // What the rules withhold is part of the rendering's key.
+    let part = mask.as_ref().map_or_else(|| subdir.to_string(), |m| m.render_key(subdir));
     let for_render = Arc::clone(&set);
     let sub = subdir.to_string();
-    let json = ctx.rendered_set(&set, "conda-repodata", generation, subdir, move || {
+    let json = ctx.rendered_set(&set, "conda-repodata", generation, &part, move || {
         let local = local_records(&for_render, Some(&sub));
         let shadow = for_render.shadow();
         let mine = local.get(&sub).map(Vec::as_slice).unwrap_or(&[]);
-        Ok(repodata::render(&sub, mine, upstream.as_ref().map(|(r, _, _)| r.as_ref()), &|n| shadow.covers(n)))
+        let allowed = |i: usize| mask.as_ref().is_none_or(|m| m.allows(i));
+        Ok(repodata::render(&sub, mine, upstream.as_ref().map(|(r, _, _)| r.as_ref()), &|n| shadow.covers(n), &allowed))
     })
     .await?;
     let (doc, content_type) = match form {
         Form::Json => (json, JSON),
         Form::Zst => {
             let body = json.body.clone();
-            let zst = ctx.rendered_set(&set, "conda-repodata-zst", generation, subdir, move || {
+            let zst = ctx.rendered_set(&set, "conda-repodata-zst", generation, &part, move || {
                 zstd::encode_all(body.as_ref(), 3).map_err(|e| AppError::internal(e.to_string()))
             });
             (zst.await?, "application/zstd")
         }
         Form::Bz2 => {
             let body = json.body.clone();
-            let bz2 = ctx.rendered_set(&set, "conda-repodata-bz2", generation, subdir, move || {
+            let bz2 = ctx.rendered_set(&set, "conda-repodata-bz2", generation, &part, move || {
                 let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
                 std::io::Write::write_all(&mut enc, &body).map_err(|e| AppError::internal(e.to_string()))?;
                 enc.finish().map_err(|e| AppError::internal(e.to_string()))
@@ -170,6 +208,14 @@ pub async fn file(ctx: &RequestCtx, subdir: &str, file: &FileName) -> AppResult<
     if ctx.registry.upstreams.is_empty() {
         return Err(AppError::not_found(format!("{subdir}/{base} not found")));
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached file is withheld as a fetched one.
+        if let Some((rd, _, _)) = upstream_repodata(ctx, subdir).await?
+            && let Some(record) = rd.find(&base)
+        {
+            ctx.rules_verdict(&record.candidate())?;
+        }
+    }
     let key = CacheKey::new("package").part(subdir).part(&base);
     ctx.upstream_artifact(key, "application/octet-stream", || async {
         let key = CacheKey::new("repodata").part(subdir);
@@ -179,6 +225,9 @@ pub async fn file(ctx: &RequestCtx, subdir: &str, file: &FileName) -> AppResult<
         };
         let parsed = ctx.parsed(&served.doc, |d| repodata::parse_repodata(&d.body)).await?;
         let record = parsed.find(&base).ok_or_else(|| AppError::not_found(format!("{subdir}/{base} not found")))?;
+        if ctx.has_rules() {
+            ctx.rules_verdict(&record.candidate())?;
+        }
         let url = crate::upstream::join_url(&served.doc.header.source, &format!("{subdir}/{base}"));
         // Every subdir's and build's file counts as its version's.
         Ok(Located::verified(url, record.sha256().map(ExpectedDigest::Sha256))?.of_release(&file.name, &file.version))
@@ -214,7 +263,14 @@ pub async fn package(ctx: &RequestCtx, name: &str, headers: &HeaderMap) -> AppRe
                 if rd_state == CacheState::Stale {
                     state = Some(rd_state);
                 }
-                rd.records.iter().filter(|r| r.name == name).for_each(|r| add(&subdir, r));
+                let records: Vec<&Record> = rd.records.iter().filter(|r| r.name == name).collect();
+                let candidates: Vec<crate::rules::Candidate> = records.iter().map(|r| r.candidate()).collect();
+                let withheld = ctx.rules_withheld(&candidates)?;
+                for (r, c) in records.iter().zip(&candidates) {
+                    if withheld.as_ref().is_none_or(|w| w.allows(c.version)) {
+                        add(&subdir, r);
+                    }
+                }
             }
         }
     }

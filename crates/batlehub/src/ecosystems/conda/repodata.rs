@@ -21,6 +21,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record as the rules see it: its version, its `timestamp` (ms;
+    /// old records give seconds) and its `license`.
+    pub fn candidate(&self) -> crate::rules::Candidate<'_> {
+        let at = self.body.get("timestamp").and_then(Value::as_i64).map(|t| if t < 100_000_000_000 { t * 1000 } else { t });
+        crate::rules::Candidate {
+            name: &self.name,
+            version: self.body.get("version").and_then(Value::as_str).unwrap_or(""),
+            published_at: at,
+            licence: self.body.get("license").and_then(Value::as_str),
+        }
+    }
+
     /// The SHA-256 the record gives, as bytes.
     pub fn sha256(&self) -> Option<Vec<u8>> {
         self.body.get("sha256").and_then(Value::as_str).and_then(|h| hex::decode(h).ok()).filter(|d| d.len() == 32)
@@ -66,8 +78,15 @@ pub fn parse_repodata(bytes: &[u8]) -> Result<Repodata, String> {
 }
 
 /// Render a subdir's `repodata.json`: the local records, then the
-/// upstream's whose names `shadowed` does not claim.
-pub fn render(subdir: &str, local: &[Record], upstream: Option<&Repodata>, shadowed: &dyn Fn(&str) -> bool) -> Vec<u8> {
+/// upstream's whose names `shadowed` does not claim and that the rules
+/// allow (`allowed`, by position).
+pub fn render(
+    subdir: &str,
+    local: &[Record],
+    upstream: Option<&Repodata>,
+    shadowed: &dyn Fn(&str) -> bool,
+    allowed: &dyn Fn(usize) -> bool,
+) -> Vec<u8> {
     let mut packages = Map::new();
     let mut conda = Map::new();
     let mut put = |r: &Record| {
@@ -76,7 +95,7 @@ pub fn render(subdir: &str, local: &[Record], upstream: Option<&Repodata>, shado
     };
     local.iter().for_each(&mut put);
     if let Some(up) = upstream {
-        up.records.iter().filter(|r| !shadowed(&r.name)).for_each(&mut put);
+        up.records.iter().enumerate().filter(|(i, r)| !shadowed(&r.name) && allowed(*i)).for_each(|(_, r)| put(r));
     }
     let doc = json!({
         "info": { "subdir": subdir },
@@ -178,7 +197,7 @@ mod tests {
         let r = parse_repodata(doc).expect("parse");
         let files: Vec<&str> = r.records.iter().map(|r| r.file.as_str()).collect();
         assert_eq!(files, vec!["a-1.0-0.tar.bz2", "b-2-0.conda"]);
-        let out: Value = serde_json::from_slice(&render("noarch", &[], Some(&r), &|n| n == "b")).expect("json");
+        let out: Value = serde_json::from_slice(&render("noarch", &[], Some(&r), &|n| n == "b", &|_| true)).expect("json");
         assert!(out["packages"]["a-1.0-0.tar.bz2"].is_object());
         assert!(out["packages.conda"].as_object().is_some_and(|m| m.is_empty()));
         assert_eq!(out["info"]["subdir"], "noarch");
