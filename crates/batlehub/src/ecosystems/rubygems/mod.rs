@@ -38,6 +38,17 @@ use crate::upstream::documents::DocFetch;
 pub struct Rubygems;
 
 impl Ecosystem for Rubygems {
+    const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "RubyGems", purl_type: "gem" });
+    const DECLARES_LICENCES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     fn file_entry(
         registry_url: &str,
         _package: &crate::catalog::PackageRow,

@@ -150,10 +150,96 @@ pub async fn info(ctx: &RequestCtx, name: &str, headers: &HeaderMap) -> AppResul
     }
     let served = ctx.document(info_fetch(ctx, name)).await?;
     let body = served.doc.body.clone();
-    let rendered = ctx.rendered((served.doc.generation, "rubygems-info-upstream", String::new()), move || Ok(body.to_vec())).await?;
+    let withheld = if ctx.has_rules() {
+        let releases = upstream_gem_releases(ctx, name, &served.doc.body).await?;
+        let candidates: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
+        ctx.rules_withheld(&candidates)?
+    } else {
+        None
+    };
+    let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
+    let rendered = ctx
+        .rendered((served.doc.generation, "rubygems-info-upstream", render_key), move || {
+            let Some(w) = withheld else { return Ok(body.to_vec()) };
+            // The lines of withheld versions (every platform's) leave.
+            let text = String::from_utf8_lossy(&body);
+            let kept: String = text
+                .split_inclusive('\n')
+                .filter(|line| match info_line_version(line) {
+                    Some(v) => w.allows(v),
+                    None => true,
+                })
+                .collect();
+            Ok(kept.into_bytes())
+        })
+        .await?;
     let mut response = index_response(headers, &rendered);
     crate::http::mark_cache_state(&mut response, served.state);
     Ok(response)
+}
+
+/// The version of a compact index line (`1.2.0-x86_64-linux deps|reqs`:
+/// each platform's gem counts as its version's); `None` for the header.
+fn info_line_version(line: &str) -> Option<&str> {
+    let label = line.split(' ').next().filter(|l| !l.is_empty() && *l != "---" && !l.starts_with('\n'))?;
+    let label = label.trim_end();
+    Some(label.split('-').next().unwrap_or(label))
+}
+
+/// The versions an upstream's `/info/{name}` (`info`) lists as the rules
+/// see them: with times (`created_at`) and licences from the upstream's
+/// JSON API versions document where it has one (its earliest platform's).
+async fn upstream_gem_releases(ctx: &RequestCtx, name: &str, info: &[u8]) -> AppResult<Vec<crate::rules::Release>> {
+    let fetch = ctx.doc_fetch(CacheKey::new("versions").part(name), format!("api/v1/versions/{name}.json"), "application/json");
+    let details: Arc<HashMap<String, (Option<i64>, Option<String>)>> = match ctx.document(fetch).await {
+        Ok(served) => ctx.parsed(&served.doc, |d| Ok::<_, String>(versions_details(&d.body))).await?,
+        Err(AppError::NotFound(_)) => Arc::new(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let text = String::from_utf8_lossy(info);
+    let mut out: Vec<crate::rules::Release> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines() {
+        let Some(version) = info_line_version(line) else { continue };
+        if !seen.insert(version.to_string()) {
+            continue;
+        }
+        let (published_at, licence) = details.get(version).cloned().unwrap_or((None, None));
+        out.push(crate::rules::Release { version: version.to_string(), published_at, licence });
+    }
+    Ok(out)
+}
+
+/// An upstream JSON API versions document: per version, its earliest
+/// `created_at` and its `licenses` (a choice among them).
+fn versions_details(body: &[u8]) -> HashMap<String, (Option<i64>, Option<String>)> {
+    let mut out: HashMap<String, (Option<i64>, Option<String>)> = HashMap::new();
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else { return out };
+    for item in &items {
+        let Some(number) = item.get("number").and_then(Value::as_str) else { continue };
+        let at = item.get("created_at").and_then(Value::as_str).and_then(crate::rules::parse_rfc3339);
+        let licences: Vec<&str> = item.get("licenses").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let licence = match licences.as_slice() {
+            [] => None,
+            [one] => Some(one.to_string()),
+            many => Some(format!("({})", many.join(" OR "))),
+        };
+        let entry = out.entry(number.to_string()).or_insert((at, licence.clone()));
+        entry.0 = match (entry.0, at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if entry.1.is_none() {
+            entry.1 = licence;
+        }
+    }
+    out
+}
+
+/// The upstream versions of `name` as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let served = ctx.document(info_fetch(ctx, name)).await?;
+    upstream_gem_releases(ctx, name, &served.doc.body).await
 }
 
 pub fn info_fetch(ctx: &RequestCtx, name: &str) -> DocFetch {
@@ -439,6 +525,23 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
     if ctx.registry.upstreams.is_empty() {
         return Err(AppError::not_found(format!("{file} not found")));
     }
+    if ctx.has_rules() {
+        // Before the cache: a cached gem is withheld as a fetched one.
+        for (name, label) in &candidates {
+            let served = match ctx.document(info_fetch(ctx, name)).await {
+                Ok(s) => s,
+                Err(AppError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let text = String::from_utf8_lossy(&served.doc.body);
+            if text.lines().any(|l| l.split(' ').next() == Some(label.as_str())) {
+                let releases = upstream_gem_releases(ctx, name, &served.doc.body).await?;
+                let listed: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
+                ctx.rules_check_listed(&listed, label.split('-').next().unwrap_or(label))?;
+                break;
+            }
+        }
+    }
     let key = CacheKey::new("gem").part(file);
     ctx.upstream_artifact(key, "application/octet-stream", || async {
         for (name, label) in &candidates {
@@ -449,6 +552,12 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
             };
             let text = String::from_utf8_lossy(&served.doc.body);
             let Some(line) = text.lines().find(|l| l.split(' ').next() == Some(label.as_str())) else { continue };
+            if ctx.has_rules() {
+                // A version only a refreshed index lists is checked here.
+                let releases = upstream_gem_releases(ctx, name, &served.doc.body).await?;
+                let listed: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
+                ctx.rules_check_listed(&listed, label.split('-').next().unwrap_or(label))?;
+            }
             let checksum = line
                 .split('|')
                 .nth(1)
@@ -503,10 +612,22 @@ async fn upstream_json(ctx: &RequestCtx, what: &'static str, name: &str) -> AppR
     let served = ctx.document(fetch).await?;
     let body = served.doc.body.clone();
     let base = ctx.registry_base();
+    // The versions document lists only what the rules allow.
+    let withheld = if ctx.has_rules() && what == "versions" {
+        let releases = upstream_releases(ctx, name).await?;
+        let candidates: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
+        ctx.rules_withheld(&candidates)?
+    } else {
+        None
+    };
+    let render_key = withheld.as_ref().map_or_else(|| base.clone(), |w| w.render_key(&base));
     let rendered = ctx
-        .rendered((served.doc.generation, what, base.clone()), move || {
+        .rendered((served.doc.generation, what, render_key), move || {
             let mut v: Value =
                 serde_json::from_slice(&body).map_err(|e| AppError::Upstream(format!("the upstream's JSON API: {e}")))?;
+            if let (Some(w), Value::Array(items)) = (&withheld, &mut v) {
+                items.retain(|i| i.get("number").and_then(Value::as_str).is_some_and(|n| w.allows(n)));
+            }
             let rewrite = |doc: &mut Value| {
                 if let Some(obj) = doc.as_object_mut() {
                     let file = match (obj.get("name"), obj.get("version"), obj.get("platform")) {
