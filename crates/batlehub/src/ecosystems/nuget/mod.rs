@@ -47,6 +47,17 @@ use crate::upstream::documents::DocFetch;
 pub struct Nuget;
 
 impl Ecosystem for Nuget {
+    const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "NuGet", purl_type: "nuget" });
+    const DECLARES_LICENCES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

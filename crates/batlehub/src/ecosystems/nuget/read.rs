@@ -54,10 +54,41 @@ pub async fn versions(ctx: &RequestCtx, id: &PackageId, headers: &HeaderMap) -> 
         return Ok(http::document(headers, &rendered, "application/json", None));
     }
     let (keys, served, _) = upstream::versions(ctx, id).await?;
+    let withheld = withheld(ctx, id).await?;
+    let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
     let rendered = ctx
-        .rendered((served.doc.generation, "nuget-flat-upstream", String::new()), move || to_vec(&render::flat_index(&keys)))
+        .rendered((served.doc.generation, "nuget-flat-upstream", render_key), move || {
+            let keys: Vec<String> = keys.iter().filter(|k| withheld.as_ref().is_none_or(|w| w.allows(k))).cloned().collect();
+            to_vec(&render::flat_index(&keys))
+        })
         .await?;
     Ok(http::document(headers, &rendered, "application/json", Some(served.state)))
+}
+
+/// What the rules withhold from this caller of an upstream package.
+async fn withheld(ctx: &RequestCtx, id: &PackageId) -> AppResult<Option<crate::serve::Withheld>> {
+    if !ctx.has_rules() {
+        return Ok(None);
+    }
+    let (lid, releases) = (id.lower(), upstream::releases(ctx, id).await?);
+    let candidates: Vec<_> = releases.iter().map(|r| r.candidate(&lid)).collect();
+    ctx.rules_withheld(&candidates)
+}
+
+/// Refuse an upstream version the rules withhold from this caller.
+async fn check_version(ctx: &RequestCtx, id: &PackageId, version: &Version) -> AppResult<()> {
+    if !ctx.has_rules() {
+        return Ok(());
+    }
+    let (lid, releases) = (id.lower(), upstream::releases(ctx, id).await?);
+    let candidates: Vec<_> = releases.iter().map(|r| r.candidate(&lid)).collect();
+    ctx.rules_check_listed(&candidates, &version.key())
+}
+
+/// The upstream versions of `id` as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, id: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let id = PackageId::parse(id).map_err(AppError::BadRequest)?;
+    upstream::releases(ctx, &id).await
 }
 
 /// A local version by its parsed version (listed or not).
@@ -80,6 +111,8 @@ pub async fn content(ctx: &RequestCtx, id: &PackageId, version: &Version, conten
         };
         return ctx.serve_local_file(&local, &file).await;
     }
+    // Before the cache: a cached package is withheld as a fetched one.
+    check_version(ctx, id, version).await?;
     match content {
         Content::Nupkg => nupkg_upstream(ctx, id, version).await,
         Content::Nuspec => nuspec_upstream(ctx, id, version, headers).await,
@@ -168,9 +201,15 @@ pub async fn registration(ctx: &RequestCtx, id: &PackageId, headers: &HeaderMap)
         return Ok(http::document(headers, &rendered, "application/json", None));
     }
     let (doc, served, _) = upstream::first_registration(ctx, id).await?;
+    let withheld = withheld(ctx, id).await?;
+    let render_key = withheld.as_ref().map_or_else(|| u.registry.clone(), |w| w.render_key(&u.registry));
     let rendered = ctx
-        .rendered((served.doc.generation, "nuget-registration-upstream", u.registry.clone()), move || {
-            to_vec(&upstream::rewrite_registration(&doc, &u, &lid))
+        .rendered((served.doc.generation, "nuget-registration-upstream", render_key), move || {
+            let mut out = upstream::rewrite_registration(&doc, &u, &lid);
+            if let Some(w) = &withheld {
+                upstream::withhold_leaves(&mut out, &|v| w.allows(v));
+            }
+            to_vec(&out)
         })
         .await?;
     Ok(http::document(headers, &rendered, "application/json", Some(served.state)))
@@ -191,7 +230,10 @@ pub async fn registration_page(ctx: &RequestCtx, id: &PackageId, lower: &Version
         b("lower").as_ref() == Some(lower) && b("upper").as_ref() == Some(upper)
     });
     let page = upstream::page(ctx, &feed, &lid, found.ok_or_else(missing)?).await?;
-    let out = upstream::rewrite_page_doc(&page, &u, &lid, lower, upper);
+    let mut out = upstream::rewrite_page_doc(&page, &u, &lid, lower, upper);
+    if let Some(w) = withheld(ctx, id).await? {
+        upstream::withhold_leaves(&mut out, &|v| w.allows(v));
+    }
     Ok(http::json(StatusCode::OK, &out))
 }
 
@@ -205,6 +247,7 @@ pub async fn registration_leaf(ctx: &RequestCtx, id: &PackageId, version: &Versi
         let published = if listed { http::iso8601(e.row.published_at) } else { render::UNLISTED_PUBLISHED.to_string() };
         return Ok(http::json(StatusCode::OK, &render::registration_leaf(&u, &lid, &vkey, listed, &published)));
     }
+    check_version(ctx, id, version).await?;
     let (index, _, feed) = upstream::first_registration(ctx, id).await?;
     let leaf = upstream::find_leaf(ctx, &feed, &lid, &index, version).await?.ok_or_else(missing)?;
     let entry = leaf.get("catalogEntry").cloned().unwrap_or(Value::Null);

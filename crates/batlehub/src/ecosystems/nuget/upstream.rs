@@ -310,6 +310,55 @@ pub fn rewrite_registration(doc: &Value, u: &Urls, lid: &str) -> Value {
     doc
 }
 
+/// Leave out of a registration document (an index with inlined pages, or
+/// a page) the leaves of versions `allows` refuses; each page's `count`
+/// follows.
+pub fn withhold_leaves(doc: &mut Value, allows: &dyn Fn(&str) -> bool) {
+    let mut prune = |page: &mut Value| {
+        if let Some(Value::Array(leaves)) = page.get_mut("items") {
+            leaves.retain(|leaf| leaf_version(leaf).is_none_or(|v| allows(&v.key())));
+            let n = leaves.len();
+            page["count"] = json!(n);
+        }
+    };
+    if doc.get("items").and_then(Value::as_array).is_some_and(|items| items.iter().any(|i| i.get("catalogEntry").is_some())) {
+        prune(doc);
+        return;
+    }
+    if let Some(Value::Array(pages)) = doc.get_mut("items") {
+        pages.iter_mut().for_each(&mut prune);
+    }
+}
+
+/// The upstream versions of `id` as the rules see them: those its flat
+/// container lists, each with its registration leaf's `published` and
+/// `licenseExpression` where the feed has registrations.
+pub async fn releases(ctx: &RequestCtx, id: &PackageId) -> AppResult<Vec<crate::rules::Release>> {
+    let lid = id.lower();
+    let (keys, _, feed) = versions(ctx, id).await?;
+    let mut details: std::collections::HashMap<String, (Option<i64>, Option<String>)> = std::collections::HashMap::new();
+    if let Some((index, _)) = registration(ctx, &feed, &lid).await? {
+        for p in index.get("items").and_then(Value::as_array).into_iter().flatten() {
+            let items = page(ctx, &feed, &lid, p).await?;
+            for leaf in items.get("items").and_then(Value::as_array).into_iter().flatten() {
+                let Some(v) = leaf_version(leaf) else { continue };
+                let entry = leaf.get("catalogEntry");
+                let field = |k: &str| entry.and_then(|e| e.get(k)).and_then(Value::as_str);
+                let published = field("published").and_then(crate::rules::parse_rfc3339);
+                let licence = field("licenseExpression").filter(|l| !l.is_empty()).map(str::to_string);
+                details.insert(v.key(), (published, licence));
+            }
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|k| {
+            let (published_at, licence) = details.get(k).cloned().unwrap_or((None, None));
+            crate::rules::Release { version: k.clone(), published_at, licence }
+        })
+        .collect())
+}
+
 /// A separately fetched upstream registration page, rewritten.
 pub fn rewrite_page_doc(page: &Value, u: &Urls, lid: &str, lower: &Version, upper: &Version) -> Value {
     let mut p = page.clone();
