@@ -436,6 +436,12 @@ impl RuleSet {
         }
     }
 
+    /// Whether a rule reads publish times (a `release_age` rule): where
+    /// times cost a fetch per version, they are fetched only then.
+    pub fn needs_times(&self) -> bool {
+        self.rules.iter().any(|r| matches!(r, Rule::ReleaseAge { .. }))
+    }
+
     /// The advisories rules (what the refresher reads sources for).
     pub fn advisories(&self) -> impl Iterator<Item = &AdvisoryRule> {
         self.rules.iter().filter_map(|r| match r {

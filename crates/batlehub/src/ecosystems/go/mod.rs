@@ -50,6 +50,29 @@ use crate::upstream::documents::DocFetch;
 pub struct Go;
 
 impl Ecosystem for Go {
+    const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "Go", purl_type: "golang" });
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
+    /// Semantic version requirements (`>=1.2.0, <1.3`), on versions
+    /// without their `v` (and `+incompatible`).
+    fn version_range(range: &str) -> Result<crate::rules::VersionMatcher, String> {
+        let bare = |v: &str| v.trim().trim_start_matches('v').split('+').next().unwrap_or("").to_string();
+        if let Ok(exact) = crate::rules::exact_versions(range) {
+            let wanted = bare(range.trim().trim_start_matches('='));
+            return Ok(std::sync::Arc::new(move |v: &str| exact(v) || bare(v) == wanted));
+        }
+        let req = semver::VersionReq::parse(&range.replace(['v'], ""))
+            .map_err(|e| format!("`{range}` is not a semantic version requirement: {e}"))?;
+        Ok(std::sync::Arc::new(move |v: &str| semver::Version::parse(&bare(v)).is_ok_and(|v| req.matches(&v))))
+    }
+
     fn file_entry(
         registry_url: &str,
         package: &crate::catalog::PackageRow,

@@ -117,6 +117,84 @@ fn not_found(module: &ModulePath, what: &str) -> AppError {
     AppError::not_found(format!("not found: {module}{what}"))
 }
 
+/// How many `.info` documents are asked of the upstreams at once when a
+/// listing needs its versions' times.
+const INFO_FETCHES: usize = 8;
+
+/// When the upstream says `version` of `module` was published (its
+/// `.info`'s `Time`), read as a document.
+async fn version_time(ctx: &RequestCtx, module: &ModulePath, version: &Version) -> AppResult<Option<i64>> {
+    let path = format!("{}/@v/{}.info", module.escaped(), version.escaped());
+    let fetch = ctx.doc_fetch(CacheKey::new("info-time").part(module.as_str()).part(version.as_str()), path, "application/json");
+    let served = match ctx.document(fetch).await {
+        Ok(s) => s,
+        Err(AppError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let info = parse_info(&served.doc.body, module, Some(version)).map_err(AppError::Upstream)?;
+    Ok(info.get("Time").and_then(Value::as_str).and_then(crate::rules::parse_rfc3339))
+}
+
+/// `versions` of `module` as the rules see them: with their times when a
+/// rule reads times (one `.info` each, a few at a time), else without.
+async fn releases(ctx: &RequestCtx, module: &ModulePath, versions: &[Version]) -> AppResult<Vec<crate::rules::Release>> {
+    use futures_util::StreamExt;
+    if !ctx.registry.rules.needs_times() {
+        return Ok(versions.iter().map(|v| crate::rules::Release { version: v.to_string(), published_at: None, licence: None }).collect());
+    }
+    let timed: Vec<AppResult<crate::rules::Release>> = futures_util::stream::iter(versions.iter().cloned())
+        .map(|v| async move {
+            let published_at = version_time(ctx, module, &v).await?;
+            Ok(crate::rules::Release { version: v.to_string(), published_at, licence: None })
+        })
+        .buffered(INFO_FETCHES)
+        .collect()
+        .await;
+    timed.into_iter().collect()
+}
+
+/// The versions an upstream `@v/list` gives for `module`, in order.
+fn listed_versions(body: &[u8], module: &ModulePath) -> Vec<Version> {
+    let text = String::from_utf8_lossy(body);
+    let mut versions: Vec<Version> =
+        text.lines().filter_map(|l| Version::parse(l.trim()).ok()).filter(|v| v.check_path_major(module).is_ok()).collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+async fn upstream_list(ctx: &RequestCtx, module: &ModulePath) -> AppResult<(Arc<Vec<Version>>, crate::upstream::documents::Served)> {
+    let fetch = ctx.doc_fetch(CacheKey::new("list").part(module.as_str()), format!("{}/@v/list", module.escaped()), "text/plain");
+    let served = ctx.document(fetch).await?;
+    let m = module.clone();
+    let versions = ctx.parsed(&served.doc, move |doc| Ok::<_, String>(listed_versions(&doc.body, &m))).await?;
+    Ok((versions, served))
+}
+
+/// What the rules withhold from this caller of an upstream module.
+async fn withheld(ctx: &RequestCtx, module: &ModulePath, versions: &[Version]) -> AppResult<Option<crate::serve::Withheld>> {
+    if !ctx.has_rules() {
+        return Ok(None);
+    }
+    let releases = releases(ctx, module, versions).await?;
+    let candidates: Vec<_> = releases.iter().map(|r| r.candidate(module.as_str())).collect();
+    ctx.rules_withheld(&candidates)
+}
+
+/// The upstream versions of `module` as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, module: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let module = ModulePath::parse(module).map_err(AppError::BadRequest)?;
+    let (versions, _) = upstream_list(ctx, &module).await?;
+    let mut out = releases(ctx, &module, &versions).await?;
+    if !ctx.registry.rules.needs_times() {
+        // The simulator shows times even where no rule reads them.
+        for (r, v) in out.iter_mut().zip(versions.iter()) {
+            r.published_at = version_time(ctx, &module, v).await?;
+        }
+    }
+    Ok(out)
+}
+
 /// `{module}/@v/list`.
 pub async fn list(ctx: &RequestCtx, module: &ModulePath, headers: &HeaderMap) -> AppResult<Response> {
     if let Some(local) = ctx.read_local(module.as_str(), module.as_str(), Permission::ReleasesRead).await? {
@@ -128,21 +206,15 @@ pub async fn list(ctx: &RequestCtx, module: &ModulePath, headers: &HeaderMap) ->
             .await?;
         return Ok(http::document(headers, &rendered, LIST_TYPE, None));
     }
-    let fetch = ctx.doc_fetch(CacheKey::new("list").part(module.as_str()), format!("{}/@v/list", module.escaped()), "text/plain");
-    let served = ctx.document(fetch).await?;
-    let (doc, for_module) = (Arc::clone(&served.doc), module.clone());
+    let (versions, served) = upstream_list(ctx, module).await?;
+    let withheld = withheld(ctx, module, &versions).await?;
+    let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
     let rendered = ctx
-        .rendered((served.doc.generation, "go-list", String::new()), move || {
-            // Only the lines that are versions of this module go out.
-            let text = String::from_utf8_lossy(&doc.body);
-            let mut versions: Vec<Version> = text
-                .lines()
-                .filter_map(|l| Version::parse(l.trim()).ok())
-                .filter(|v| v.check_path_major(&for_module).is_ok())
-                .collect();
-            versions.sort();
-            versions.dedup();
-            Ok(versions.iter().map(|v| format!("{v}\n")).collect::<String>().into_bytes())
+        .rendered((served.doc.generation, "go-list", render_key), move || {
+            // Only the lines that are versions of this module (and that
+            // the rules allow) go out.
+            let kept = versions.iter().filter(|v| withheld.as_ref().is_none_or(|w| w.allows(v.as_str())));
+            Ok(kept.map(|v| format!("{v}\n")).collect::<String>().into_bytes())
         })
         .await?;
     Ok(http::document(headers, &rendered, LIST_TYPE, Some(served.state)))
@@ -159,7 +231,32 @@ pub async fn latest(ctx: &RequestCtx, module: &ModulePath) -> AppResult<Response
         ctx.doc_fetch(CacheKey::new("latest").part(module.as_str()), format!("{}/@latest", module.escaped()), "application/json");
     let served = ctx.document(fetch).await?;
     let info = parse_info(&served.doc.body, module, None).map_err(AppError::Upstream)?;
+    if ctx.has_rules() {
+        return latest_allowed(ctx, module, info).await;
+    }
     Ok(http::json(StatusCode::OK, &info))
+}
+
+/// `@latest` under rules: the upstream's answer when the rules allow it,
+/// else the newest version of the list they allow (a pseudo-version the
+/// list does not have is judged on its own).
+async fn latest_allowed(ctx: &RequestCtx, module: &ModulePath, info: Value) -> AppResult<Response> {
+    let latest = info.get("Version").and_then(Value::as_str).and_then(|v| Version::parse(v).ok());
+    let (versions, _) = upstream_list(ctx, module).await?;
+    if let Some(v) = &latest
+        && !versions.contains(v)
+    {
+        let at = info.get("Time").and_then(Value::as_str).and_then(crate::rules::parse_rfc3339);
+        ctx.rules_verdict(&crate::rules::Candidate { name: module.as_str(), version: v.as_str(), published_at: at, licence: None })?;
+        return Ok(http::json(StatusCode::OK, &info));
+    }
+    let Some(w) = withheld(ctx, module, &versions).await? else { return Ok(http::json(StatusCode::OK, &info)) };
+    if latest.as_ref().is_some_and(|v| w.allows(v.as_str())) {
+        return Ok(http::json(StatusCode::OK, &info));
+    }
+    let newest = versions.iter().rev().find(|v| w.allows(v.as_str())).ok_or_else(|| not_found(module, "@latest"))?;
+    let at = version_time(ctx, module, newest).await?;
+    Ok(http::json(StatusCode::OK, &info_json(newest.as_str(), at)))
 }
 
 /// An `.info` document as an upstream sent it, checked: its `Version` a
@@ -195,6 +292,11 @@ pub async fn file(ctx: &RequestCtx, module: &ModulePath, version: &Version, ext:
             Ext::Info => Ok(http::json(StatusCode::OK, &info_json(version.as_str(), Some(row.published_at)))),
             Ext::Mod | Ext::Zip => ctx.serve_local_file(&local, &file_name(version, ext)).await,
         };
+    }
+    if ctx.has_rules() {
+        // Before the cache: a cached file is withheld as a fetched one.
+        let at = if ctx.registry.rules.needs_times() { version_time(ctx, module, version).await? } else { None };
+        ctx.rules_verdict(&crate::rules::Candidate { name: module.as_str(), version: version.as_str(), published_at: at, licence: None })?;
     }
     let key = CacheKey::new(ext.as_str()).part(module.as_str()).part(version.as_str());
     let path = format!("{}/@v/{}.{}", module.escaped(), version.escaped(), ext.as_str());

@@ -181,6 +181,10 @@ impl Fixture for GoFixture {
         publish_zip(c, registry_url, token, name, &version, module_zip(name, &version)).await
     }
 
+    fn exact_range(version: &str) -> String {
+        v(version)
+    }
+
     fn listing(name: &str) -> String {
         format!("/{}/@v/list", escape(name))
     }
