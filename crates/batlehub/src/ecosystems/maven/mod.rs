@@ -40,6 +40,16 @@ use crate::upstream::documents::DocFetch;
 pub struct Maven;
 
 impl Ecosystem for Maven {
+    const ENFORCES_RULES: bool = true;
+    const OSV: Option<crate::rules::OsvName> = Some(crate::rules::OsvName { ecosystem: "Maven", purl_type: "maven" });
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     fn file_entry(
         registry_url: &str,
         package: &crate::catalog::PackageRow,

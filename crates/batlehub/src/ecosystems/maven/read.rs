@@ -130,6 +130,10 @@ pub async fn file(ctx: &RequestCtx, file: &VersionFile, checksum: Option<Checksu
         };
     }
     let path = file.path();
+    if ctx.has_rules() && checksum.is_none() {
+        // Before the cache: a cached file is withheld as a fetched one.
+        check_file(ctx, file).await?;
+    }
     if let Some(c) = checksum {
         let served = ctx.document(path_fetch(ctx, &format!("{path}{}", c.suffix()))).await?;
         let hex = first_token(&served.doc.body).ok_or_else(|| AppError::Upstream("the upstream's checksum file is empty".into()))?;
@@ -353,12 +357,125 @@ async fn local_plugins(ctx: &RequestCtx, group_path: &str) -> AppResult<Vec<Stri
     Ok(plugins)
 }
 
+/// The `<version>`s an artifact's metadata lists.
+fn metadata_versions(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(body);
+    let Some(block) = text.split_once("<versions>").and_then(|(_, rest)| rest.split_once("</versions>")).map(|(b, _)| b) else {
+        return Vec::new();
+    };
+    block
+        .split("<version>")
+        .skip(1)
+        .filter_map(|part| part.split_once("</version>").map(|(v, _)| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// An artifact's metadata with only the versions `allows` lets through:
+/// their `<version>` lines, and `<latest>`/`<release>` moved to the newest
+/// of them (left out when none is).
+fn withhold_metadata(body: &[u8], allows: &dyn Fn(&str) -> bool) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let Some((head, rest)) = text.split_once("<versions>") else { return body.to_vec() };
+    let Some((block, tail)) = rest.split_once("</versions>") else { return body.to_vec() };
+    let kept: Vec<String> = metadata_versions(body).into_iter().filter(|v| allows(v)).collect();
+    let newest = |release: bool| {
+        kept.iter().filter(|v| !release || !is_snapshot(v)).max_by(|a, b| super::names::compare_versions(a, b)).cloned()
+    };
+    let indent = block.split("<version>").next().unwrap_or("\n");
+    let mut versions = String::new();
+    for v in &kept {
+        versions.push_str(&format!("{indent}<version>{v}</version>"));
+    }
+    versions.push_str(block.rsplit("</version>").next().unwrap_or(""));
+    let retag = |doc: String, tag: &str, value: Option<String>| -> String {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        match doc.split_once(&open).and_then(|(a, r)| r.split_once(&close).map(|(_, b)| (a.to_string(), b.to_string()))) {
+            Some((a, b)) => match value {
+                Some(v) => format!("{a}{open}{v}{close}{b}"),
+                None => format!("{a}{b}"),
+            },
+            None => doc,
+        }
+    };
+    let head = retag(retag(head.to_string(), "latest", newest(false)), "release", newest(true));
+    format!("{head}<versions>{versions}</versions>{tail}").into_bytes()
+}
+
+/// When the upstream says `version` of `coords` was published: its POM's
+/// `Last-Modified` (Maven repositories give no other time).
+async fn version_time(ctx: &RequestCtx, coords: &Coordinates, version: &str) -> AppResult<Option<i64>> {
+    let pom = format!("{}/{version}/{}-{version}.pom", coords.key(), coords.artifact);
+    let served = match ctx.document(path_fetch(ctx, &pom)).await {
+        Ok(s) => s,
+        Err(AppError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(served
+        .doc
+        .header
+        .last_modified
+        .as_deref()
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok()))
+}
+
+/// `versions` of `coords` as the rules see them: with times when a rule
+/// reads them (a POM each, a few at a time).
+async fn releases(ctx: &RequestCtx, coords: &Coordinates, versions: &[String], times: bool) -> AppResult<Vec<crate::rules::Release>> {
+    use futures_util::StreamExt;
+    let timed: Vec<AppResult<crate::rules::Release>> = futures_util::stream::iter(versions.iter().cloned())
+        .map(|v| async move {
+            let published_at = if times { version_time(ctx, coords, &v).await? } else { None };
+            Ok(crate::rules::Release { version: v, published_at, licence: None })
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    timed.into_iter().collect()
+}
+
+/// The upstream versions of `name` (`group:artifact`) as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let coords = Coordinates::parse(name).map_err(AppError::BadRequest)?;
+    let served = ctx.document(artifact_listing(ctx, &coords)).await?;
+    releases(ctx, &coords, &metadata_versions(&served.doc.body), true).await
+}
+
+/// Refuse a file of an upstream version the rules withhold from this caller.
+async fn check_file(ctx: &RequestCtx, file: &VersionFile) -> AppResult<()> {
+    let times = ctx.registry.rules.needs_times();
+    let at = if times { version_time(ctx, &file.coords, &file.version).await? } else { None };
+    let key = file.coords.key();
+    ctx.rules_verdict(&crate::rules::Candidate { name: &key, version: &file.version, published_at: at, licence: None })
+}
+
 /// The upstream's metadata document, its checksums computed from the very
-/// bytes served.
+/// bytes served; an artifact's versions the rules withhold left out.
 async fn upstream_metadata(ctx: &RequestCtx, segs: &[&str], checksum: Option<Checksum>, headers: &HeaderMap) -> AppResult<Response> {
     let served = ctx.document(path_fetch(ctx, &format!("{}/{METADATA}", segs.join("/")))).await?;
     let body = served.doc.body.clone();
-    let rendered = ctx.rendered((served.doc.generation, "maven-upstream-metadata", String::new()), move || Ok(body.to_vec())).await?;
+    let withheld = match segs {
+        [group @ .., artifact] if ctx.has_rules() && !group.is_empty() => match Coordinates::new(&group.join("."), artifact) {
+            Ok(coords) => {
+                let versions = metadata_versions(&body);
+                let releases = releases(ctx, &coords, &versions, ctx.registry.rules.needs_times()).await?;
+                let key = coords.key();
+                let candidates: Vec<_> = releases.iter().map(|r| r.candidate(&key)).collect();
+                ctx.rules_withheld(&candidates)?
+            }
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
+    let rendered = ctx
+        .rendered((served.doc.generation, "maven-upstream-metadata", render_key), move || match withheld {
+            Some(w) => Ok(withhold_metadata(&body, &|v| w.allows(v))),
+            None => Ok(body.to_vec()),
+        })
+        .await?;
     match checksum {
         Some(c) => Ok(checksum_response(&hex_digest(&rendered.body, c))),
         None => Ok(http::document(headers, &rendered, XML, Some(served.state))),
@@ -432,5 +549,17 @@ mod tests {
         assert!(snapshot_metadata(&coords, "1.10", &view).is_none(), "a release has no version-level metadata");
         let group = String::from_utf8(group_metadata(&["hello-maven-plugin".into()])).expect("utf-8");
         assert!(group.contains("<plugin>\n      <name>hello-maven-plugin</name>\n      <prefix>hello</prefix>\n      <artifactId>hello-maven-plugin</artifactId>\n    </plugin>"), "{group}");
+    }
+
+    #[test]
+    fn withheld_versions_leave_the_metadata_and_latest_moves() {
+        let body = b"<?xml version=\"1.0\"?>\n<metadata>\n  <groupId>g</groupId>\n  <artifactId>a</artifactId>\n  <versioning>\n    <latest>2.0-SNAPSHOT</latest>\n    <release>1.10</release>\n    <versions>\n      <version>1.2</version>\n      <version>1.10</version>\n      <version>2.0-SNAPSHOT</version>\n    </versions>\n    <lastUpdated>20260101000000</lastUpdated>\n  </versioning>\n</metadata>\n";
+        assert_eq!(metadata_versions(body), ["1.2", "1.10", "2.0-SNAPSHOT"]);
+        let out = String::from_utf8(withhold_metadata(body, &|v| v != "1.10")).expect("utf-8");
+        assert_eq!(metadata_versions(out.as_bytes()), ["1.2", "2.0-SNAPSHOT"], "{out}");
+        assert!(out.contains("<latest>2.0-SNAPSHOT</latest>") && out.contains("<release>1.2</release>"), "{out}");
+        assert!(out.contains("<lastUpdated>20260101000000</lastUpdated>") && out.ends_with("</metadata>\n"), "{out}");
+        let none = String::from_utf8(withhold_metadata(body, &|_| false)).expect("utf-8");
+        assert!(!none.contains("<latest>") && !none.contains("<release>") && metadata_versions(none.as_bytes()).is_empty(), "{none}");
     }
 }
