@@ -442,6 +442,11 @@ impl RuleSet {
         self.rules.iter().any(|r| matches!(r, Rule::ReleaseAge { .. }))
     }
 
+    /// Whether a rule reads declared licences (a `licence` rule).
+    pub fn needs_licences(&self) -> bool {
+        self.rules.iter().any(|r| matches!(r, Rule::Licence(_)))
+    }
+
     /// The advisories rules (what the refresher reads sources for).
     pub fn advisories(&self) -> impl Iterator<Item = &AdvisoryRule> {
         self.rules.iter().filter_map(|r| match r {

@@ -63,6 +63,16 @@ pub type VscodeMarketplace = Vsx<upstream::Gallery>;
 impl<F: Flavour> Ecosystem for Vsx<F> {
     type Op = Op;
 
+    const ENFORCES_RULES: bool = true;
+    const DECLARES_LICENCES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases::<F>(ctx, name)
+    }
+
     fn parse(head: &Head<'_>) -> AppResult<Op> {
         op::parse(head.method, head.path, head.query)
     }

@@ -41,7 +41,93 @@ pub async fn releases_of<F: Flavour>(ctx: &RequestCtx, id: &ExtId) -> AppResult<
         let releases = model::local_releases(&local.package.display_name, &local.view.versions, &local.view.files);
         return Ok((!releases.is_empty()).then_some((releases, Source::Local(local))));
     }
-    Ok(F::releases(ctx, id).await?.map(|(r, state)| (r, Source::Upstream(Some(state)))))
+    let Some((releases, state)) = F::releases(ctx, id).await? else { return Ok(None) };
+    Ok(Some((allowed_releases::<F>(ctx, id, releases).await?, Source::Upstream(Some(state)))))
+}
+
+/// Upstream releases as the rules see them: a version's time (`0` is
+/// none) and licence are its own, read from its document where the listing
+/// does not give them and a rule reads them.
+async fn candidates_of<F: Flavour>(ctx: &RequestCtx, releases: &[Release]) -> AppResult<Vec<crate::rules::Release>> {
+    let rules = &ctx.registry.rules;
+    let details = rules.needs_times() || rules.needs_licences();
+    let mut out: Vec<crate::rules::Release> = Vec::new();
+    for r in releases {
+        if out.iter().any(|o| o.version == r.version) {
+            continue;
+        }
+        let full = if details { F::detailed(ctx, r).await? } else { r.clone() };
+        out.push(crate::rules::Release {
+            version: full.version.clone(),
+            published_at: Some(full.meta.timestamp).filter(|t| *t > 0),
+            licence: Some(full.meta.license.clone()).filter(|l| !l.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// Of an upstream extension's releases, those the rules let this caller
+/// have (a 403 with the newest one's reason when none).
+async fn allowed_releases<F: Flavour>(ctx: &RequestCtx, id: &ExtId, releases: Vec<Release>) -> AppResult<Vec<Release>> {
+    if !ctx.has_rules() {
+        return Ok(releases);
+    }
+    let key = id.key();
+    let found = candidates_of::<F>(ctx, &releases).await?;
+    let candidates: Vec<_> = found.iter().map(|r| r.candidate(&key)).collect();
+    Ok(match ctx.rules_withheld(&candidates)? {
+        Some(w) => releases.into_iter().filter(|r| w.allows(&r.version)).collect(),
+        None => releases,
+    })
+}
+
+/// One upstream release in full, as the rules let this caller have it:
+/// `version` (refused with the rule's reason when withheld) or the newest
+/// allowed, on `platform` or universal.
+async fn upstream_release<F: Flavour>(
+    ctx: &RequestCtx,
+    id: &ExtId,
+    version: Option<&str>,
+    platform: Option<&str>,
+) -> AppResult<Option<Release>> {
+    if !ctx.has_rules() {
+        return F::release(ctx, id, version, platform).await;
+    }
+    let Some((all, _)) = F::releases(ctx, id).await? else { return Ok(None) };
+    if let Some(v) = version {
+        let listed: Vec<Release> = all.iter().filter(|r| r.version == v).take(1).cloned().collect();
+        let found = candidates_of::<F>(ctx, &listed).await?;
+        let key = id.key();
+        let candidates: Vec<_> = found.iter().map(|r| r.candidate(&key)).collect();
+        ctx.rules_check_listed(&candidates, v)?;
+        return F::release(ctx, id, version, platform).await;
+    }
+    let allowed = allowed_releases::<F>(ctx, id, all).await?;
+    match model::pick(&allowed, None, platform) {
+        Some(newest) => F::release(ctx, id, Some(&newest.version), platform).await,
+        None => Ok(None),
+    }
+}
+
+/// The upstream versions of `id` as the rules see them.
+pub async fn upstream_releases<F: Flavour>(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let id = ExtId::parse(name).map_err(AppError::BadRequest)?;
+    let Some((all, _)) = F::releases(ctx, &id).await? else {
+        return Err(AppError::not_found(format!("Extension not found: {}", id.display())));
+    };
+    let mut out = Vec::new();
+    for r in &all {
+        if out.iter().any(|o: &crate::rules::Release| o.version == r.version) {
+            continue;
+        }
+        let full = F::detailed(ctx, r).await?;
+        out.push(crate::rules::Release {
+            version: full.version.clone(),
+            published_at: Some(full.meta.timestamp).filter(|t| *t > 0),
+            licence: Some(full.meta.license.clone()).filter(|l| !l.is_empty()),
+        });
+    }
+    Ok(out)
 }
 
 fn not_found(id: &ExtId, version: &Version, platform: Option<&str>) -> AppError {
@@ -64,7 +150,7 @@ async fn release_of<F: Flavour>(
         let r = model::pick(&releases, version.exact(), platform).cloned().ok_or_else(|| not_found(id, version, platform))?;
         return Ok((r, Source::Local(local)));
     }
-    let r = F::release(ctx, id, version.exact(), platform).await?.ok_or_else(|| not_found(id, version, platform))?;
+    let r = upstream_release::<F>(ctx, id, version.exact(), platform).await?.ok_or_else(|| not_found(id, version, platform))?;
     if let Some(p) = platform
         && r.platform != p
         && r.platform != names::UNIVERSAL
@@ -201,7 +287,7 @@ pub async fn extension<F: Flavour>(
     let state = state_of(&source);
     let r = match source {
         Source::Local(_) => model::pick(&releases, version.exact(), platform).cloned(),
-        Source::Upstream(_) => F::release(ctx, id, version.exact(), platform).await?,
+        Source::Upstream(_) => upstream_release::<F>(ctx, id, version.exact(), platform).await?,
     }
     .ok_or_else(|| not_found(id, version, platform))?;
     let urls = Urls { base: &ctx.registry_base() };
@@ -274,7 +360,7 @@ pub async fn query<F: Flavour>(ctx: &RequestCtx, params: &[(String, String)], he
     } else {
         match source {
             Source::Local(_) => model::pick(&releases, version, platform).cloned().into_iter().collect(),
-            Source::Upstream(_) => F::release(ctx, &id, version, platform).await?.into_iter().collect(),
+            Source::Upstream(_) => upstream_release::<F>(ctx, &id, version, platform).await?.into_iter().collect(),
         }
     };
     let extensions: Vec<Value> = chosen.iter().map(|r| model::openvsx_extension(&urls, r, &releases)).collect();

@@ -46,6 +46,14 @@ pub trait Flavour: Send + Sync + 'static {
 
     /// Where the release's VSIX is, with the digest it must have.
     fn locate<'a>(ctx: &'a RequestCtx, r: &'a Release) -> impl Future<Output = AppResult<Located>> + Send + 'a;
+
+    /// A release of [`Flavour::releases`] with its publish time and licence
+    /// known (what the rules read): the release itself where the listing
+    /// gives them for every version.
+    fn detailed<'a>(ctx: &'a RequestCtx, r: &'a Release) -> impl Future<Output = AppResult<Release>> + Send + 'a {
+        let _ = ctx;
+        std::future::ready(Ok(r.clone()))
+    }
 }
 
 fn ms_of(iso: Option<&str>) -> i64 {
@@ -225,6 +233,15 @@ impl Flavour for OpenVsx {
     async fn release(ctx: &RequestCtx, id: &ExtId, version: Option<&str>, platform: Option<&str>) -> AppResult<Option<Release>> {
         let Some((doc, _)) = Self::doc(ctx, id, platform, version).await? else { return Ok(None) };
         Self::release_of(id, &doc).map(Some)
+    }
+
+    /// The listing knows only the newest release in full: another one's
+    /// time and licence are in its own document.
+    async fn detailed(ctx: &RequestCtx, r: &Release) -> AppResult<Release> {
+        if !r.assets.is_empty() {
+            return Ok(r.clone());
+        }
+        Ok(Self::release(ctx, &r.id, Some(&r.version), Some(&r.platform)).await?.unwrap_or_else(|| r.clone()))
     }
 
     async fn locate(ctx: &RequestCtx, r: &Release) -> AppResult<Located> {
