@@ -256,8 +256,18 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let cases = [
         (format!("{}{age}", Reg::local("npm", "internal").toml()), "a local registry has none"),
         (
-            format!("{}{age}", Reg::proxy("goproxy", "gomods", "http://127.0.0.1:1/").toml()),
-            "not applied on registries of type `goproxy` yet",
+            format!(
+                "{}[[registries.rules]]\ntype = \"licence\"\ndeny = [\"GPL-3.0-only\"]\n",
+                Reg::proxy("goproxy", "gomods", "http://127.0.0.1:1/").toml()
+            ),
+            "declares no licences",
+        ),
+        (
+            format!(
+                "{}[[registries.rules]]\ntype = \"advisories\"\nsource = \"/osv\"\n",
+                Reg::proxy("conda", "forge", "http://127.0.0.1:1/").toml()
+            ),
+            "OSV has no advisories",
         ),
         (
             format!(

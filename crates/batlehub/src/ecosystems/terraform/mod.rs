@@ -44,6 +44,15 @@ use crate::upstream::documents::DocFetch;
 pub struct Terraform;
 
 impl Ecosystem for Terraform {
+    const ENFORCES_RULES: bool = true;
+
+    fn upstream_releases<'a>(
+        ctx: &'a RequestCtx,
+        name: &'a str,
+    ) -> impl std::future::Future<Output = AppResult<Vec<crate::rules::Release>>> + Send + 'a {
+        read::upstream_releases(ctx, name)
+    }
+
     type Op = Op;
 
     fn parse(head: &Head<'_>) -> AppResult<Op> {

@@ -91,12 +91,63 @@ fn provider_not_found(provider: &Provider, version: Option<&str>) -> AppError {
     }
 }
 
+/// What the rules withhold from this caller of an upstream module or
+/// provider `key` listing `versions`. Terraform's registry protocol gives
+/// no publish times or licences: `release_age` rules judge these versions
+/// by their `missing_timestamp`.
+fn withheld(ctx: &RequestCtx, key: &str, versions: &[&str]) -> AppResult<Option<crate::serve::Withheld>> {
+    if !ctx.has_rules() {
+        return Ok(None);
+    }
+    let candidates: Vec<_> = versions
+        .iter()
+        .map(|v| crate::rules::Candidate { name: key, version: v, published_at: None, licence: None })
+        .collect();
+    ctx.rules_withheld(&candidates)
+}
+
+/// Refuse an upstream version the rules withhold from this caller.
+fn check_version(ctx: &RequestCtx, key: &str, version: &str) -> AppResult<()> {
+    if !ctx.has_rules() {
+        return Ok(());
+    }
+    ctx.rules_verdict(&crate::rules::Candidate { name: key, version, published_at: None, licence: None })
+}
+
+/// The upstream versions of a module or provider (`ns/name/system` or
+/// `ns/type`) as the rules see them.
+pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
+    let parts: Vec<&str> = name.split('/').collect();
+    let versions: Vec<String> = match parts.as_slice() {
+        [ns, n, system] => {
+            let module = Module::parse(ns, n, system).map_err(AppError::BadRequest)?;
+            upstream::module_versions(ctx, &module).await?.map(|(v, _)| v).unwrap_or_default()
+        }
+        [ns, kind] => {
+            let provider = Provider::parse(ns, kind).map_err(AppError::BadRequest)?;
+            upstream::provider_versions(ctx, &provider)
+                .await?
+                .map(|(v, _)| v.into_iter().map(|p| p.version).collect())
+                .unwrap_or_default()
+        }
+        _ => return Err(AppError::bad_request(format!("`{name}` is neither a module (ns/name/system) nor a provider (ns/type)"))),
+    };
+    Ok(versions.into_iter().map(|version| crate::rules::Release { version, published_at: None, licence: None }).collect())
+}
+
 /// `v1/modules/{ns}/{name}/{system}/versions`.
 pub async fn module_versions(ctx: &RequestCtx, module: &Module) -> AppResult<Response> {
     let (mut versions, state) = match ctx.read_local(&module.key(), &module.path(), Permission::ReleasesRead).await? {
         Some(local) => (live_versions(&local).into_iter().map(|v| v.version.clone()).collect::<Vec<_>>(), None),
         None => match upstream::module_versions(ctx, module).await? {
-            Some((v, state)) => (v, Some(state)),
+            Some((v, state)) => {
+                let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+                let kept = match withheld(ctx, &module.key(), &refs)? {
+                    Some(w) => v.iter().filter(|x| w.allows(x)).cloned().collect(),
+                    None => v,
+                };
+                (kept, Some(state))
+            }
             None => return Err(module_not_found(module, None)),
         },
     };
@@ -126,6 +177,7 @@ pub async fn module_download(ctx: &RequestCtx, module: &Module, version: &str) -
             no_content_get(&url)
         }
         None => {
+            check_version(ctx, &module.key(), version)?;
             let location =
                 upstream::module_location(ctx, module, version).await?.ok_or_else(|| module_not_found(module, Some(version)))?;
             // A plain archive is fetched through here (and cached); any
@@ -160,6 +212,8 @@ pub async fn module_archive(ctx: &RequestCtx, module: &Module, version: &str, qu
         version_row(&local, version).ok_or_else(|| module_not_found(module, Some(version)))?;
         return ctx.serve_local_file(&local, &module.file(version)).await;
     }
+    // Before the cache: a cached archive is withheld as a fetched one.
+    check_version(ctx, &module.key(), version)?;
     // An upstream module whose source is a plain archive: fetched once,
     // kept only if it is a module archive (no digest exists for modules).
     let key = CacheKey::new("terraform").part("module-archive").part(&module.key()).part(version);
@@ -180,7 +234,7 @@ pub async fn provider_versions(ctx: &RequestCtx, provider: &Provider) -> AppResu
     let (versions, state) = match ctx.read_local(&provider.key(), &provider.path(), Permission::ReleasesRead).await? {
         Some(local) => (local_provider_versions(&local), None),
         None => match upstream::provider_versions(ctx, provider).await? {
-            Some((v, state)) => (v, Some(state)),
+            Some((v, state)) => (allowed_provider_versions(ctx, provider, v)?, Some(state)),
             None => return Err(provider_not_found(provider, None)),
         },
     };
@@ -192,6 +246,19 @@ pub async fn provider_versions(ctx: &RequestCtx, provider: &Provider) -> AppResu
         })
         .collect();
     Ok(json_response(&json!({"id": provider.path(), "versions": list, "warnings": null}), state))
+}
+
+/// Of an upstream provider's versions, those the rules let this caller have.
+fn allowed_provider_versions(
+    ctx: &RequestCtx,
+    provider: &Provider,
+    versions: Vec<upstream::ProviderVersion>,
+) -> AppResult<Vec<upstream::ProviderVersion>> {
+    let refs: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+    Ok(match withheld(ctx, &provider.key(), &refs)? {
+        Some(w) => versions.into_iter().filter(|v| w.allows(&v.version)).collect(),
+        None => versions,
+    })
 }
 
 fn local_provider_versions(local: &Local) -> Vec<upstream::ProviderVersion> {
@@ -248,6 +315,7 @@ pub async fn provider_download(
                 (file.filename.clone(), file.sha256.clone(), meta.protocols, keys)
             }
             None => {
+                check_version(ctx, &provider.key(), version)?;
                 let d = upstream::provider_download(ctx, provider, version, platform).await?.ok_or_else(not_found)?;
                 let shasum = d.shasum.ok_or_else(|| AppError::upstream("the upstream gives no shasum for this package"))?;
                 (d.filename, shasum, d.protocols, d.signing_keys)
@@ -284,6 +352,8 @@ pub async fn provider_archive(
         let name = file.filename.clone();
         return ctx.serve_local_file(&local, &name).await;
     }
+    // Before the cache: a cached package is withheld as a fetched one.
+    check_version(ctx, &provider.key(), version)?;
     let key = CacheKey::new("terraform")
         .part("archive")
         .part(&provider.key())
@@ -323,6 +393,7 @@ pub async fn shasums(
         }
         if signature { SigningKey::of(ctx).await?.sign(sums.as_bytes())? } else { sums.into_bytes() }
     } else {
+        check_version(ctx, &provider.key(), version)?;
         upstream_shasums(ctx, provider, version, signature).await?.to_vec()
     };
     let content_type = if signature { "application/pgp-signature" } else { "text/plain; charset=utf-8" };
@@ -356,7 +427,7 @@ pub async fn mirror_index(ctx: &RequestCtx, provider: &Provider) -> AppResult<Re
     let (versions, state) = match ctx.read_local(&provider.key(), &provider.path(), Permission::ReleasesRead).await? {
         Some(local) => (local_provider_versions(&local), None),
         None => match upstream::provider_versions(ctx, provider).await? {
-            Some((v, s)) => (v, Some(s)),
+            Some((v, s)) => (allowed_provider_versions(ctx, provider, v)?, Some(s)),
             None => return Err(provider_not_found(provider, None)),
         },
     };
@@ -384,6 +455,7 @@ pub async fn mirror_version(ctx: &RequestCtx, provider: &Provider, version: &str
             }
         }
         None => {
+            check_version(ctx, &provider.key(), version)?;
             let (versions, _) =
                 upstream::provider_versions(ctx, provider).await?.ok_or_else(|| provider_not_found(provider, None))?;
             let v =
