@@ -22,7 +22,7 @@
 use crate::support::builder::Reg;
 use crate::support::fake::FakeUpstream;
 use crate::support::fixture::{Fixture, Reply, segment};
-use crate::support::{ADMIN, ALICE, BOB, TestServer, client, stored_blobs};
+use crate::support::{ADMIN, ALICE, BOB, TestServer, client, hours_ago, stored_blobs};
 
 async fn get(c: &reqwest::Client, url: String, token: Option<&str>) -> Reply {
     let mut r = c.get(url);
@@ -776,6 +776,76 @@ pub async fn rules_withhold_denied_versions<F: Fixture>() {
     assert!(up.total_hits() > asked, "{}: the allowed artifact came from the upstream", F::TYPE);
 }
 
+/// Every rule reads what each type's upstream documents say of a version:
+/// its publish time (`release_age`), its declared licence (`licence`,
+/// where the type declares one) and whether OSV names it (`advisories`,
+/// where OSV covers the type). Each withheld version leaves the listing
+/// and its artifact is refused with that rule's reason; an old, licensed,
+/// unnamed version is served. A type whose protocol gives no times has
+/// every version judged by `missing_timestamp`.
+pub async fn rules_read_each_types_metadata<F: Fixture>() {
+    let up = F::upstream().await;
+    let name = F::name("judged", false);
+    let kept = F::seed(&up, &name, "1.0.0");
+    for v in ["2.0.0", "3.0.0", "4.0.0"] {
+        F::seed(&up, &name, v);
+    }
+    let listed = |v: &str| F::listed_version(v);
+    let registry = format!("judged-{}", F::TYPE);
+    let mut reg = Reg::proxy(F::TYPE, &registry, &F::upstream_url(&up)).open_read();
+    let mut denied: Vec<(&str, &str)> = Vec::new();
+    if !F::PUBLISH_TIMES {
+        // Nothing has a time: withheld unless `missing_timestamp = "allow"`.
+        let strict = reg.clone().rule("type = \"release_age\"\nmin_age = \"72h\"");
+        let s = TestServer::with(&[strict], "").await;
+        let (reply, _) = fetch(&client(), &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
+        assert_eq!(reply.status, 403, "{}: {}", F::TYPE, reply.body);
+        assert!(message::<F>("no times", &reply).contains("no publish time"), "{}: {}", F::TYPE, reply.body);
+        reg = reg.rule("type = \"release_age\"\nmin_age = \"72h\"\nmissing_timestamp = \"allow\"");
+    } else {
+        for v in ["1.0.0", "3.0.0", "4.0.0"] {
+            up.set_published(&name, &listed(v), Some(&hours_ago(24 * 400)));
+        }
+        up.set_published(&name, &listed("2.0.0"), Some(&hours_ago(1)));
+        reg = reg.rule("type = \"release_age\"\nmin_age = \"72h\"");
+        denied.push(("2.0.0", "release_age"));
+    }
+    if F::LICENCES {
+        for v in ["1.0.0", "2.0.0", "4.0.0"] {
+            up.set_licence(&name, &listed(v), "MIT");
+        }
+        up.set_licence(&name, &listed("3.0.0"), "GPL-3.0-only");
+        reg = reg.rule("type = \"licence\"\ndeny = [\"GPL-3.0-only\"]");
+        denied.push(("3.0.0", "licence"));
+    }
+    let osv = tempfile::tempdir().expect("osv folder");
+    if let Some(ecosystem) = F::OSV_ECOSYSTEM {
+        let record = serde_json::json!({
+            "id": "GHSA-conf-0000-0004",
+            "affected": [{"package": {"ecosystem": ecosystem, "name": F::osv_name(&name)}, "versions": [listed("4.0.0")]}],
+            "database_specific": {"severity": "HIGH"},
+        });
+        std::fs::write(osv.path().join("GHSA-conf-0000-0004.json"), record.to_string()).expect("record");
+        reg = reg.rule(&format!("type = \"advisories\"\nsource = {:?}", osv.path().display().to_string()));
+        denied.push(("4.0.0", "GHSA-conf-0000-0004"));
+    }
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let (reply, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert!(reply.body.contains("1.0.0"), "{}: {}", F::TYPE, reply.body);
+    for (v, why) in &denied {
+        assert!(!reply.body.contains(v), "{}: {v} ({why}) is listed: {}", F::TYPE, reply.body);
+        let (refused, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, v))).await;
+        assert_eq!(refused.status, 403, "{} {v}: {}", F::TYPE, refused.body);
+        let message = message::<F>("a withheld version", &refused);
+        assert!(message.contains(why), "{} {v}: {message}", F::TYPE);
+    }
+    let (reply, body) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, "1.0.0"))).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert_eq!(body.as_deref(), Some(&kept[..]), "{}", F::TYPE);
+}
+
 /// Every suite of this file on every ecosystem: one line per ecosystem.
 macro_rules! conformance {
     ($($eco:ident => $fixture:ty;)*) => {
@@ -818,6 +888,10 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn only_the_latest_cached_versions_are_kept() {
                     super::only_the_latest_cached_versions_are_kept::<F>().await;
+                }
+                #[tokio::test]
+                async fn rules_read_each_types_metadata() {
+                    super::rules_read_each_types_metadata::<F>().await;
                 }
                 #[tokio::test]
                 async fn rules_withhold_denied_versions() {

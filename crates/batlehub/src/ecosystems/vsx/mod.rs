@@ -64,7 +64,7 @@ impl<F: Flavour> Ecosystem for Vsx<F> {
     type Op = Op;
 
     const ENFORCES_RULES: bool = true;
-    const DECLARES_LICENCES: bool = true;
+    const DECLARES_LICENCES: bool = F::DECLARES_LICENCES;
 
     fn upstream_releases<'a>(
         ctx: &'a RequestCtx,

@@ -25,6 +25,10 @@ pub trait Flavour: Send + Sync + 'static {
     /// What the Setup Guide calls the upstream.
     const UPSTREAM: &'static str;
 
+    /// Whether the upstream's releases declare a licence (an SPDX
+    /// expression) that `licence` rules can read.
+    const DECLARES_LICENCES: bool = false;
+
     /// The upstream document that lists `id` (for the first-publish check).
     fn listing(ctx: &RequestCtx, id: &ExtId) -> crate::upstream::documents::DocFetch;
 
@@ -188,6 +192,7 @@ impl OpenVsx {
 
 impl Flavour for OpenVsx {
     const UPSTREAM: &'static str = "OpenVSX";
+    const DECLARES_LICENCES: bool = true;
 
     fn listing(ctx: &RequestCtx, id: &ExtId) -> crate::upstream::documents::DocFetch {
         Self::fetch(ctx, id, None, None)

@@ -157,6 +157,9 @@ impl Protocol for CargoProtocol {
 pub struct CargoFixture;
 
 impl super::fixture::Fixture for CargoFixture {
+    // OSV names the ecosystem after its public registry's host.
+    const OSV_ECOSYSTEM: Option<&'static str> = Some(concat!("crates", ".io"));
+
     fn exact_range(version: &str) -> String {
         format!("={version}")
     }

@@ -77,11 +77,18 @@ impl Protocol for ComposerProtocol {
                 .map(|f| {
                     let shasum = if f.advertise_digest { hex::encode(sha1::Sha1::digest(&f.bytes)) } else { String::new() };
                     let at = f.artifact_base.clone().unwrap_or_else(|| base.to_string());
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "name": name, "version": f.version, "version_normalized": format!("{}.0", f.version),
                         "description": "upstream package",
                         "dist": {"type": "zip", "url": format!("{at}/files/{}", f.filename), "shasum": shasum, "reference": "abc"}
-                    })
+                    });
+                    if let Some(t) = f.published_or("2024-01-01T00:00:00+00:00") {
+                        v["time"] = serde_json::json!(t);
+                    }
+                    if let Some(l) = &f.licence {
+                        v["license"] = serde_json::json!([l]);
+                    }
+                    v
                 })
                 .collect();
             let body = serde_json::json!({"minified": "composer/2.0", "packages": {name: versions}});
@@ -100,6 +107,9 @@ impl Protocol for ComposerProtocol {
 pub struct ComposerFixture;
 
 impl Fixture for ComposerFixture {
+    const LICENCES: bool = true;
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("Packagist");
+
     const TYPE: &'static str = "composer";
     const CLAIM: &'static str = "team/";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM", "Team/"];

@@ -185,6 +185,20 @@ impl Protocol for ChannelProtocol {
                 let mut record =
                     index_inside(&f.bytes).unwrap_or_else(|| json!({"name": f.package, "version": f.version}));
                 record["size"] = json!(f.bytes.len());
+                // A time or licence a test set replaces the package's own.
+                if f.published.is_some() {
+                    match f.published_or("").and_then(|t| super::epoch_ms_opt(&t)) {
+                        Some(ms) => record["timestamp"] = json!(ms),
+                        None => {
+                            if let Some(r) = record.as_object_mut() {
+                                r.remove("timestamp");
+                            }
+                        }
+                    }
+                }
+                if let Some(l) = &f.licence {
+                    record["license"] = json!(l);
+                }
                 if f.advertise_digest {
                     record["sha256"] = json!(hex::encode(sha2::Sha256::digest(&f.bytes)));
                     record["md5"] = json!(hex::encode(md5::Md5::digest(&f.bytes)));
@@ -209,6 +223,8 @@ impl Protocol for ChannelProtocol {
 pub struct CondaFixture;
 
 impl Fixture for CondaFixture {
+    const LICENCES: bool = true;
+
     const TYPE: &'static str = "conda";
     const CLAIM: &'static str = "team-";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM-", "Team-"];

@@ -60,6 +60,18 @@ pub struct File {
     pub licence: Option<String>,
 }
 
+impl File {
+    /// The publish time documents give (RFC 3339): `default` unless a test
+    /// set one, `None` when a test set none.
+    pub fn published_or(&self, default: &str) -> Option<String> {
+        match self.published.as_deref() {
+            None => Some(default.to_string()),
+            Some("") => None,
+            Some(t) => Some(t.to_string()),
+        }
+    }
+}
+
 /// What a protocol answers.
 pub enum Answer {
     /// A metadata document (ETag, 304, no-store apply).

@@ -129,6 +129,26 @@ pub trait Fixture: Send + Sync + 'static {
     fn exact_range(version: &str) -> String {
         version.to_string()
     }
+
+    /// `version` as the protocol spells it (the fake's and the listing's).
+    fn listed_version(version: &str) -> String {
+        version.to_string()
+    }
+
+    /// Whether the fake's documents give each version's publish time (as
+    /// the protocol has one).
+    const PUBLISH_TIMES: bool = true;
+
+    /// Whether the fake's documents declare each version's licence.
+    const LICENCES: bool = false;
+
+    /// How OSV records name the ecosystem, where OSV covers it.
+    const OSV_ECOSYSTEM: Option<&'static str> = None;
+
+    /// The package name as OSV records write it.
+    fn osv_name(name: &str) -> String {
+        name.to_string()
+    }
 }
 
 /// `[limits] max_artifact_size_bytes` of the bad-input suite's server.

@@ -151,9 +151,10 @@ impl Protocol for GoProtocol {
         let Some(f) = of_module.iter().find(|f| f.version == version) else { return Answer::NotFound };
         match ext {
             "zip" => Answer::Artifact(f.bytes.clone()),
-            "info" => Answer::Artifact(
-                format!("{{\"Version\":\"{version}\",\"Time\":\"2024-01-01T00:00:00Z\"}}").into_bytes(),
-            ),
+            "info" => Answer::Artifact(match f.published_or("2024-01-01T00:00:00Z") {
+                Some(t) => format!("{{\"Version\":\"{version}\",\"Time\":\"{t}\"}}").into_bytes(),
+                None => format!("{{\"Version\":\"{version}\"}}").into_bytes(),
+            }),
             "mod" => Answer::Artifact(go_mod(&module, "").into_bytes()),
             _ => Answer::NotFound,
         }
@@ -164,6 +165,12 @@ impl Protocol for GoProtocol {
 pub struct GoFixture;
 
 impl Fixture for GoFixture {
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("Go");
+
+    fn listed_version(version: &str) -> String {
+        v(version)
+    }
+
     const TYPE: &'static str = "goproxy";
     const CLAIM: &'static str = "example.com/team/";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["EXAMPLE.com/Team/", "example.COM/TEAM/"];

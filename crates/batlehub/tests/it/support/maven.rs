@@ -4,6 +4,8 @@
 use axum::http::Method;
 use sha1::Digest;
 
+use axum::response::IntoResponse;
+
 use super::fake::{Answer, FakeUpstream, File, Protocol};
 use super::fixture::{BAD_INPUT_LIMIT, BadRequest, Fixture, Payload, Reply};
 
@@ -81,6 +83,24 @@ impl Protocol for MavenProtocol {
             if path == at {
                 return Answer::Artifact(f.bytes.clone());
             }
+            // A version's POM, dated (Last-Modified) when it was published.
+            let artifact = f.package.rsplit('/').next().unwrap_or("");
+            if path == format!("{}/{}/{artifact}-{}.pom", f.package, f.version, f.version)
+                && !files
+                    .iter()
+                    .any(|o| o.package == f.package && o.version == f.version && o.filename.ends_with(".pom"))
+            {
+                let pom =
+                    format!("<project><artifactId>{artifact}</artifactId><version>{}</version></project>", f.version);
+                let mut r = (axum::http::StatusCode::OK, pom).into_response();
+                if let Some(ms) = f.published_or("2024-01-01T00:00:00Z").and_then(|t| super::epoch_ms_opt(&t)) {
+                    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+                        r.headers_mut().insert(axum::http::header::LAST_MODIFIED, v);
+                    }
+                }
+                return Answer::Other(r);
+            }
             if path == format!("{at}.sha1") && f.advertise_digest {
                 return Answer::Document { content_type: "text/plain", body: sha1_hex(&f.bytes).into_bytes() };
             }
@@ -93,6 +113,14 @@ impl Protocol for MavenProtocol {
 pub struct MavenFixture;
 
 impl Fixture for MavenFixture {
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("Maven");
+
+    /// `com/free/x` is `com.free:x`.
+    fn osv_name(name: &str) -> String {
+        let (group, artifact) = name.rsplit_once('/').unwrap_or(("", name));
+        format!("{}:{artifact}", group.replace('/', "."))
+    }
+
     const TYPE: &'static str = "maven";
     const CLAIM: &'static str = "com/team/";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["com.team", "COM.Team."];

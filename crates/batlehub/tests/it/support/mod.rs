@@ -172,6 +172,12 @@ pub fn epoch_ms(iso: &str) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Epoch milliseconds of an RFC 3339 time, `None` if it is not one.
+pub fn epoch_ms_opt(iso: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let status = resp.status();
     let text = resp.text().await.expect("body");

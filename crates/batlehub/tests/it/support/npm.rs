@@ -109,6 +109,9 @@ pub async fn publish(
 pub struct NpmFixture;
 
 impl super::fixture::Fixture for NpmFixture {
+    const LICENCES: bool = true;
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("npm");
+
     const TYPE: &'static str = "npm";
     const CLAIM: &'static str = "@team/";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["@TEAM/", "@Team"];

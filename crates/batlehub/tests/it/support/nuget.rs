@@ -149,7 +149,7 @@ impl Protocol for NugetProtocol {
                     .iter()
                     .map(|f| {
                         let v = lower(&f.version);
-                        json!({
+                        let mut leaf = json!({
                             "@id": format!("{reg}/{v}.json"),
                             "catalogEntry": {
                                 "@id": format!("{own}/v3/catalog0/data/{lid}.{v}.json"),
@@ -162,7 +162,14 @@ impl Protocol for NugetProtocol {
                             },
                             "packageContent": format!("{base}/v3-flatcontainer/{lid}/{v}/{lid}.{v}.nupkg"),
                             "registration": format!("{reg}/index.json"),
-                        })
+                        });
+                        if let Some(t) = f.published_or("2024-01-01T00:00:00+00:00") {
+                            leaf["catalogEntry"]["published"] = json!(t);
+                        }
+                        if let Some(l) = &f.licence {
+                            leaf["catalogEntry"]["licenseExpression"] = json!(l);
+                        }
+                        leaf
                     })
                     .collect();
                 let (lo, hi) = (lower(&found[0].version), lower(&found[found.len() - 1].version));
@@ -221,6 +228,9 @@ impl Protocol for NugetProtocol {
 pub struct NugetFixture;
 
 impl Fixture for NugetFixture {
+    const LICENCES: bool = true;
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("NuGet");
+
     const TYPE: &'static str = "nuget";
     const CLAIM: &'static str = "team.";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM.", "Team."];

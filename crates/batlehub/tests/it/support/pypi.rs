@@ -214,6 +214,8 @@ impl Protocol for PypiProtocol {
 pub struct PypiFixture;
 
 impl super::fixture::Fixture for PypiFixture {
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("PyPI");
+
     fn exact_range(version: &str) -> String {
         format!("=={version}")
     }

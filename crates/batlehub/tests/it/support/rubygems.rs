@@ -123,6 +123,27 @@ impl Protocol for GemProtocol {
             }
             return Answer::Document { content_type: "text/plain", body: info(name).into_bytes() };
         }
+        if let Some(name) = path.strip_prefix("/api/v1/versions/").and_then(|p| p.strip_suffix(".json")) {
+            let list: Vec<serde_json::Value> = files
+                .iter()
+                .filter(|f| f.package == name)
+                .map(|f| {
+                    let mut v = serde_json::json!({"number": f.version, "platform": "ruby", "prerelease": false});
+                    if let Some(t) = f.published_or("2024-01-01T00:00:00.000Z") {
+                        v["created_at"] = serde_json::json!(t);
+                    }
+                    v["licenses"] = serde_json::json!([f.licence.as_deref().unwrap_or("MIT")]);
+                    v
+                })
+                .collect();
+            if list.is_empty() {
+                return Answer::NotFound;
+            }
+            return Answer::Document {
+                content_type: "application/json",
+                body: serde_json::to_vec(&list).expect("json"),
+            };
+        }
         if path == "/versions" || path == "/names" {
             let mut names: Vec<&str> = files.iter().map(|f| f.package.as_str()).filter(|n| *n != RAW).collect();
             names.sort();
@@ -157,6 +178,9 @@ impl Protocol for GemProtocol {
 pub struct RubygemsFixture;
 
 impl Fixture for RubygemsFixture {
+    const LICENCES: bool = true;
+    const OSV_ECOSYSTEM: Option<&'static str> = Some("RubyGems");
+
     const TYPE: &'static str = "rubygems";
     const CLAIM: &'static str = "team-";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM-", "Team-"];

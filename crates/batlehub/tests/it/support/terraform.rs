@@ -244,6 +244,9 @@ fn kind_of(name: &str) -> &str {
 pub struct TerraformFixture;
 
 impl Fixture for TerraformFixture {
+    /// The registry protocol gives no publish times.
+    const PUBLISH_TIMES: bool = false;
+
     const TYPE: &'static str = "terraform";
     const CLAIM: &'static str = "team/";
     const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM/", "Team/"];

@@ -203,12 +203,15 @@ impl Protocol for OpenVsxProtocol {
         if f.advertise_digest {
             files_doc["sha256"] = json!(format!("{base}/files/{}.sha256", f.filename));
         }
-        let body = json!({
+        let mut body = json!({
             "namespace": ns, "name": ext, "version": f.version, "targetPlatform": platform_of(f),
-            "timestamp": "2024-01-02T03:04:05.000Z", "displayName": ext, "description": "upstream extension",
+            "timestamp": f.published_or("2024-01-02T03:04:05.000Z"), "displayName": ext, "description": "upstream extension",
             "engines": {"vscode": "^1.80.0"}, "files": files_doc, "allVersions": all, "versionAlias": ["latest"],
             "allTargetPlatformVersions": mine.iter().map(|o| json!({"version": o.version, "targetPlatforms": [platform_of(o)]})).collect::<Vec<_>>(),
         });
+        if let Some(l) = &f.licence {
+            body["license"] = json!(l);
+        }
         Answer::Document { content_type: "application/json", body: serde_json::to_vec(&body).expect("json") }
     }
 }
@@ -259,7 +262,7 @@ impl Protocol for GalleryProtocol {
                 .map(|f| {
                     let at = f.artifact_base.clone().unwrap_or_else(|| base.to_string());
                     let mut v = json!({
-                        "version": f.version, "lastUpdated": "2024-01-02T03:04:05.000Z",
+                        "version": f.version, "lastUpdated": f.published_or("2024-01-02T03:04:05.000Z"),
                         "files": [{"assetType": "Microsoft.VisualStudio.Services.VSIXPackage", "source": format!("{at}/vspackage/{}", f.filename)}],
                         "properties": [{"key": "Microsoft.VisualStudio.Code.Engine", "value": "^1.80.0"}],
                     });
@@ -421,10 +424,11 @@ fn bad_paths() -> Vec<(&'static str, u16)> {
 
 /// One fixture per registry type: the two differ in their upstream.
 macro_rules! vsx_fixture {
-    ($fixture:ident, $type:literal, $proto:ty, $digests:expr) => {
+    ($fixture:ident, $type:literal, $proto:ty, $digests:expr, $licences:expr) => {
         pub struct $fixture;
 
         impl Fixture for $fixture {
+            const LICENCES: bool = $licences;
             const TYPE: &'static str = $type;
             const CLAIM: &'static str = "team.";
             const CLAIM_SPELLINGS: &'static [&'static str] = &["TEAM.", "Team."];
@@ -498,5 +502,5 @@ impl Default for GalleryProtocol {
     }
 }
 
-vsx_fixture!(OpenVsxFixture, "openvsx", OpenVsxProtocol, true);
-vsx_fixture!(MarketplaceFixture, "vscode-marketplace", GalleryProtocol, false);
+vsx_fixture!(OpenVsxFixture, "openvsx", OpenVsxProtocol, true, true);
+vsx_fixture!(MarketplaceFixture, "vscode-marketplace", GalleryProtocol, false, false);
