@@ -51,7 +51,7 @@ WRK = ["wrk", "-t2", "-c64", "-d4s", "--latency"]
 ROUNDS = 3
 THROTTLE = "10m"        # nginx limit_rate for the stampede upstream (bytes/s)
 THROTTLE_BPS = 10 * 1024 * 1024
-FULL = "1,2,3,4,5,6,7,8,9,10"
+FULL = "1,2,3,4,5,6,7,8,9,10,11"
 
 
 def log(*a):
@@ -131,17 +131,51 @@ def reset_peak(pid):
 
 
 def npm_packument(name, versions, base):
-    """A packument for `versions` = [(version, filename, shasum, integrity)]."""
+    """A packument for `versions` = [(version, filename, shasum, integrity)],
+    each published a year ago (its `time`) under the MIT licence, as the
+    npm registry's packuments say."""
     vs = {}
-    for v, filename, shasum, integ in versions:
+    times = {"created": "2025-01-01T00:00:00.000Z", "modified": "2025-06-01T00:00:00.000Z"}
+    for i, (v, filename, shasum, integ) in enumerate(versions):
         vs[v] = {
             "name": name,
             "version": v,
             "description": f"{name} {v}",
+            "license": "MIT",
             "dist": {"tarball": f"{base}/{name}/-/{filename}", "shasum": shasum, "integrity": integ},
         }
+        times[v] = f"2025-01-{1 + i % 28:02d}T00:00:{i % 60:02d}.000Z"
     latest = versions[-1][0]
-    return {"name": name, "dist-tags": {"latest": latest}, "versions": vs}
+    return {"name": name, "dist-tags": {"latest": latest}, "versions": vs, "time": times}
+
+
+OSV_RECORDS = 10_000
+
+
+def lay_out_osv(path):
+    """An OSV folder of OSV_RECORDS npm records, as OSV exports them (one
+    per file): malicious packages and vulnerabilities of other packages,
+    one vulnerability of an express version nobody fetches (so express has
+    an entry to check) and one of bigmeta 0.0.0 (so its packument has a
+    version withheld)."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    def record(i, name, versions, severity, mal=False):
+        rid = f"MAL-2026-{i:05d}" if mal else f"GHSA-bnch-{i:04x}-{i % 9973:04x}"
+        r = {"schema_version": "1.6.0", "id": rid, "modified": "2026-11-01T00:00:00Z",
+             "summary": f"advisory {i} of {name}",
+             "affected": [{"package": {"ecosystem": "npm", "name": name},
+                           **({"versions": versions} if versions else {"ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]})}]}
+        if severity:
+            r["database_specific"] = {"severity": severity}
+        json.dump(r, open(os.path.join(path, f"{rid}.json"), "w"))
+    record(0, "express", ["0.0.1"], "CRITICAL")
+    record(1, "bigmeta", ["0.0.0"], "HIGH")
+    for i in range(2, OSV_RECORDS):
+        if i % 5 == 0:
+            record(i, f"mal-pkg-{i}", [], None, mal=True)
+        else:
+            record(i, f"vuln-pkg-{i % 3000}", [f"1.{i % 50}.0", f"2.{i % 7}.1"], ["LOW", "MODERATE", "HIGH", "CRITICAL"][i % 4])
 
 
 def lay_out_fixtures(args):
@@ -170,6 +204,9 @@ def lay_out_fixtures(args):
     shutil.copy(small_path, os.path.join(npm_dir, "express", "-", small))
     json.dump(npm_packument("express", [(version, small, sha1_hex(data), integrity(data))], up),
               open(os.path.join(npm_dir, "express", "index.json"), "w"))
+
+    # 11. advisory data for the registry with rules.
+    lay_out_osv(os.path.join(FIX, "osv"))
 
     # 2. a 512 MB artifact and 3. three 100 MB ones (one per stampede round).
     sizes = {"bigfile": [("1.0.0", (64 if args.quick else 512) * 1024 ** 2)],
@@ -340,6 +377,33 @@ evict_after_days = 3650
 [registries.rbac]
 anonymous = ["releases:read", "source:read"]
 
+# The same upstream with five rules, 10,000 advisories among them
+# (scenario 11 measures what judging every version costs).
+[[registries]]
+type = "npm"
+name = "npm-ruled"
+mode = "proxy"
+upstreams = ["http://127.0.0.1:{up}/npm/"]
+[registries.rbac]
+anonymous = ["releases:read", "source:read"]
+[[registries.rules]]
+type = "release_age"
+min_age = "72h"
+bypass = ["release-managers"]
+[[registries.rules]]
+type = "version"
+deny = ["event-stream@3.3.6", "colors@>=1.4.1", "left-pad"]
+[[registries.rules]]
+type = "version"
+allow = ["lodash@^4.17.21"]
+[[registries.rules]]
+type = "advisories"
+source = "{osv}"
+min_severity = "high"
+[[registries.rules]]
+type = "licence"
+deny = ["GPL-3.0-only", "AGPL-3.0-only"]
+
 [[registries]]
 type = "npm"
 name = "stampede"
@@ -380,7 +444,8 @@ def start_hub(data, port=HUB):
     os.makedirs(data, exist_ok=True)
     conf = os.path.join(data, "batlehub.toml")
     db = f"sqlite://{data}/catalog.db"
-    open(conf, "w").write(HUB_CONFIG.format(port=port, data=data, db=db, up=UPSTREAM, throttled=THROTTLED))
+    open(conf, "w").write(HUB_CONFIG.format(port=port, data=data, db=db, up=UPSTREAM, throttled=THROTTLED,
+                                            osv=os.path.join(FIX, "osv")))
     t0 = time.perf_counter()
     p = Proc("batlehub", [BIN, "serve", "--config", conf])
     url = f"http://127.0.0.1:{port}/livez"
@@ -550,6 +615,55 @@ def scenario_eviction(rep, hub, small):
              "(usage query, document listing) runs every 30 s during the measurement.")
     rep.add("10. Eviction bookkeeping", text)
     return ratio
+
+
+def scenario_rules(rep, hub, small):
+    """Scenario 1's cached tarball and scenario 4's packument through two
+    registries of one hub on the same upstream: one without rules, one with
+    five (release age, two version rules, 10,000 OSV advisories, licences)."""
+    pairs = {
+        "cached tarball": (f"http://127.0.0.1:{HUB}/proxy/npm/express/-/{small}",
+                           f"http://127.0.0.1:{HUB}/proxy/npm-ruled/express/-/{small}", WRK, ()),
+        "cached packument (2,000 versions)": (f"http://127.0.0.1:{HUB}/proxy/npm/bigmeta",
+                                              f"http://127.0.0.1:{HUB}/proxy/npm-ruled/bigmeta",
+                                              ["wrk", "-t2", "-c16", "-d4s", "--latency"], ["Accept: application/json"]),
+    }
+    for reg in ("npm", "npm-ruled"):
+        get(f"http://127.0.0.1:{HUB}/proxy/{reg}/express")
+    ruled = json.loads(get(f"http://127.0.0.1:{HUB}/proxy/npm-ruled/bigmeta", {"accept": "application/json"}))
+    assert "0.0.0" not in ruled["versions"] and len(ruled["versions"]) == 1999, "the advisory withholds bigmeta 0.0.0"
+    status = json.loads(get(f"http://127.0.0.1:{HUB}/api/v1/admin/registries/npm-ruled/advisories",
+                            {"authorization": "Bearer bench-admin-token"}))
+    records = status["advisories"][0]["records"]
+    assert records == OSV_RECORDS, status
+    rounds = 7
+    rows, ratios = [], {}
+    for what, (plain_url, ruled_url, args, headers) in pairs.items():
+        for u in (plain_url, ruled_url):
+            get(u, {"accept": "application/json"})
+            wrk(u, ["wrk", "-t2", "-c16", "-d1s"], headers)
+        res = {"no rules": [], "five rules": []}
+        for i in range(rounds):
+            order = [("no rules", plain_url), ("five rules", ruled_url)]
+            for name, u in (order if i % 2 == 0 else order[::-1]):
+                res[name].append(wrk(u, args, headers))
+        for name, rs in res.items():
+            rps = [r["rps"] for r in rs]
+            rows.append((what, name, f"{med(rps):,.0f} req/s", f"±{spread(rps):.0f}%", f"{med([r['p99_ms'] for r in rs]):.2f} ms",
+                         sum(r["non2xx"] for r in rs)))
+        per_round = [c / p for c, p in zip([r["rps"] for r in res["five rules"]], [r["rps"] for r in res["no rules"]])]
+        ratios[what] = (med(per_round), per_round)
+    text = table(rows, ["request", "registry", "median", "spread", "p99", "non-2xx"])
+    for what, (ratio, per_round) in ratios.items():
+        text += (f"\n\n{what}: with rules / without, median of the {rounds} rounds' ratios **{ratio:.3f}×**, cost "
+                 f"**{(1 - ratio) * 100:.1f}%** (target under 10%); per round: {', '.join(f'{x:.2f}' for x in per_round)}.")
+    text += (f"\n\n{rounds} alternating rounds; `npm-ruled` has a `release_age` rule (72 h, with a bypass group), two `version` "
+             f"rules, an `advisories` rule over a folder of {records:,} OSV records (one names an express version nobody "
+             "fetches, one withholds bigmeta 0.0.0, so the packument served has 1,999 versions) and a `licence` rule; "
+             "every version of the packument is judged by all five on every request. Tarball: `wrk -t2 -c64 -d4s`; "
+             "packument: `wrk -t2 -c16 -d4s`.")
+    rep.add("11. Supply-chain rules", text)
+    return ratios
 
 
 def scenario_large(rep, hub, quick):
@@ -1206,6 +1320,8 @@ def main():
             scenario_small(rep, hub, small, version)
         if "10" in only:
             scenario_eviction(rep, hub, small)
+        if "11" in only:
+            scenario_rules(rep, hub, small)
         if "2" in only:
             scenario_large(rep, hub, args.quick)
         if "3" in only:

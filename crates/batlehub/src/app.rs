@@ -40,6 +40,22 @@ pub struct AppState {
     /// Local packages as last read, while their registry is unchanged.
     pub views: LocalViews,
     pub audit: Auditor,
+    /// What the rules allow of each upstream listing, per class of caller.
+    pub judgements: JudgementCache,
+}
+
+/// The listings' judgements remembered, by a hash of (registry, caller
+/// class, rules' data generation, the candidates): bounded in bytes.
+pub type JudgementCache = moka::sync::Cache<u64, Arc<crate::rules::Judgement>>;
+
+/// How much memory the remembered judgements may hold.
+pub const JUDGEMENT_CACHE_BYTES: u64 = 32 << 20;
+
+pub fn judgement_cache() -> JudgementCache {
+    moka::sync::Cache::builder()
+        .max_capacity(JUDGEMENT_CACHE_BYTES)
+        .weigher(|_k: &u64, v: &Arc<crate::rules::Judgement>| v.weight())
+        .build()
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -167,6 +183,7 @@ impl AppState {
             rendered,
             views,
             audit: Auditor::default(),
+            judgements: judgement_cache(),
         });
         spawn_change_poller(Arc::downgrade(&app));
         spawn_flusher(Arc::downgrade(&app));

@@ -368,9 +368,15 @@ pub fn check_record(bytes: &[u8]) -> Result<(), String> {
 #[derive(Debug, Default)]
 pub struct AdvisoryCell {
     current: RwLock<Arc<AdvisoryIndex>>,
+    /// Bumped at each replacement: what judgements of listings remember.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl AdvisoryCell {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn get(&self) -> Arc<AdvisoryIndex> {
         match self.current.read() {
             Ok(g) => Arc::clone(&g),
@@ -384,6 +390,7 @@ impl AdvisoryCell {
             Ok(mut g) => *g = index,
             Err(poisoned) => *poisoned.into_inner() = index,
         }
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

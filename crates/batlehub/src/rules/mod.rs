@@ -483,6 +483,80 @@ impl RuleSet {
     }
 }
 
+/// What the rules allow of one listing for one class of callers, and until
+/// when that holds (the next moment a withheld version comes of age).
+#[derive(Debug)]
+pub struct Judgement {
+    pub allowed: std::collections::HashSet<String>,
+    /// Differs with what is withheld (for a rendering's key).
+    pub fingerprint: u64,
+    /// Epoch ms; `i64::MAX` when no passing time changes the answer.
+    pub valid_until: i64,
+    /// Whether every version is allowed.
+    pub all: bool,
+}
+
+impl Judgement {
+    /// Roughly the memory it holds.
+    pub fn weight(&self) -> u32 {
+        let strings: usize = self.allowed.iter().map(|v| v.len() + 48).sum();
+        u32::try_from(strings + 96).unwrap_or(u32::MAX)
+    }
+}
+
+impl RuleSet {
+    /// What in a caller can change the rules' answers: which `release_age`
+    /// bypasses it is in (one bit per such rule).
+    pub fn caller_class(&self, caller: &Caller) -> u64 {
+        let mut class = 0u64;
+        let mut bit = 0u32;
+        for rule in &self.rules {
+            if let Rule::ReleaseAge { bypass, .. } = rule {
+                let bypassed =
+                    bypass.iter().any(|b| (b == "admin" && caller.admin) || caller.groups.iter().any(|g| g == b));
+                if bypassed && bit < 64 {
+                    class |= 1 << bit;
+                }
+                bit += 1;
+            }
+        }
+        class
+    }
+
+    /// A number that changes whenever data the rules read does (an
+    /// advisories rule's source read again).
+    pub fn data_generation(&self) -> u64 {
+        self.advisories().fold(0u64, |acc, a| acc.wrapping_mul(1_000_003).wrapping_add(a.data.generation()))
+    }
+
+    /// Judge every version of one listing (`candidates`) for `caller` at
+    /// `now`: the same answers as [`RuleSet::check`], with the moment they
+    /// stop holding.
+    pub fn judge(&self, candidates: &[Candidate], caller: &Caller, now: i64) -> Judgement {
+        let mut allowed = std::collections::HashSet::with_capacity(candidates.len());
+        let mut valid_until = i64::MAX;
+        let mut all = true;
+        for c in candidates {
+            match self.check(c, caller, now) {
+                Ok(()) => {
+                    allowed.insert(c.version.to_string());
+                }
+                Err(d) => {
+                    all = false;
+                    if let Some(at) = d.available_at {
+                        valid_until = valid_until.min(at);
+                    }
+                }
+            }
+        }
+        let mut sorted: Vec<&String> = allowed.iter().collect();
+        sorted.sort_unstable();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&sorted, &mut h);
+        Judgement { fingerprint: std::hash::Hasher::finish(&h), allowed, valid_until, all }
+    }
+}
+
 /// The default range syntax of a registry type without its own: exact
 /// versions only.
 pub fn exact_versions(range: &str) -> Result<VersionMatcher, String> {

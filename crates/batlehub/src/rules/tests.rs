@@ -347,3 +347,28 @@ fn types_without_osv_or_licences_refuse_those_rules() {
     assert!(errors[0].contains("OSV has no advisories"), "{errors:?}");
     assert!(errors[1].contains("declares no licences"), "{errors:?}");
 }
+
+#[test]
+fn a_judgement_holds_until_the_next_version_comes_of_age_and_knows_bypass_classes() {
+    let p = rules("[[rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\nbypass = [\"team\"]\n").expect("ok");
+    let nobody = Caller { groups: &[], admin: false };
+    let team = ["team".to_string()];
+    let member = Caller { groups: &team, admin: false };
+    assert_ne!(p.caller_class(&nobody), p.caller_class(&member));
+    let list = [
+        candidate("a", "1.0.0", Some(NOW - 100 * HOUR)),
+        candidate("a", "1.1.0", Some(NOW - 70 * HOUR)),
+        candidate("a", "1.2.0", Some(NOW - HOUR)),
+    ];
+    let j = p.judge(&list, &nobody, NOW);
+    assert!(!j.all);
+    assert_eq!(j.allowed, ["1.0.0".to_string()].into_iter().collect());
+    assert_eq!(j.valid_until, NOW - 70 * HOUR + 72 * HOUR, "1.1.0 comes of age first");
+    let later = p.judge(&list, &nobody, j.valid_until);
+    assert!(later.allowed.contains("1.1.0") && later.fingerprint != j.fingerprint);
+    let all = p.judge(&list, &member, NOW);
+    assert!(all.all && all.valid_until == i64::MAX);
+    let versions = rules("[[rules]]\ntype = \"version\"\ndeny = [\"a@1.0.0\"]\n").expect("ok");
+    assert_eq!(versions.caller_class(&member), 0, "no bypass to be in");
+    assert_eq!(versions.judge(&list, &nobody, NOW).valid_until, i64::MAX, "no time changes a version rule's answer");
+}

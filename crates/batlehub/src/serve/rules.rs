@@ -2,30 +2,38 @@
 //! the caller may see, and the refusal of one it may not download. The
 //! evaluation itself is [`crate::rules::RuleSet::check`].
 
-use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::catalog::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::rules::{Caller, Candidate};
+use crate::rules::{Caller, Candidate, Judgement};
 
 use super::RequestCtx;
 
 /// What the rules withhold from one upstream listing: the versions the
 /// caller may have, and a fingerprint of them for the rendering's key.
+/// Shared: one judgement serves every caller of the same class until it
+/// stops holding.
 #[derive(Debug, Clone)]
-pub struct Withheld {
-    pub allowed: HashSet<String>,
-    fingerprint: u64,
+pub struct Withheld(Arc<Judgement>);
+
+impl std::ops::Deref for Withheld {
+    type Target = Judgement;
+
+    fn deref(&self) -> &Judgement {
+        &self.0
+    }
 }
 
 impl Withheld {
     pub fn allows(&self, version: &str) -> bool {
-        self.allowed.contains(version)
+        self.0.allowed.contains(version)
     }
 
     /// A rendering key part that differs with what is withheld.
     pub fn render_key(&self, base: &str) -> String {
-        format!("{base}\0rules:{:x}", self.fingerprint)
+        format!("{base}\0rules:{:x}", self.0.fingerprint)
     }
 }
 
@@ -129,23 +137,56 @@ impl RequestCtx {
         if !self.has_rules() {
             return Ok(None);
         }
-        let allowed = self.rules_allow(candidates.iter().copied());
-        if allowed.len() == candidates.len() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for c in candidates {
+            (c.name, c.version, c.published_at, c.licence).hash(&mut h);
+        }
+        self.judged(h.finish(), || candidates.to_vec())
+    }
+
+    /// [`RequestCtx::rules_withheld`] for a listing known by an identity
+    /// that changes with its content (a fetched body's generation): the
+    /// candidates are built (by `candidates`) only when it is not judged
+    /// already.
+    pub fn rules_withheld_of<'a>(
+        &self,
+        listing: u64,
+        candidates: impl FnOnce() -> Vec<Candidate<'a>>,
+    ) -> AppResult<Option<Withheld>> {
+        if !self.has_rules() {
             return Ok(None);
         }
-        let order = self.registry.version_order;
-        if allowed.is_empty()
-            && let Some(newest) = candidates.iter().max_by(|a, b| order(a.version, b.version))
-        {
-            self.rules_verdict(newest)?;
-        }
-        let mut sorted: Vec<&str> = allowed.clone();
-        sorted.sort_unstable();
+        self.judged(listing, candidates)
+    }
+
+    fn judged<'a>(&self, listing: u64, candidates: impl FnOnce() -> Vec<Candidate<'a>>) -> AppResult<Option<Withheld>> {
+        let rules = &self.registry.rules;
+        let (caller, now) = (self.rules_caller(), now_ms());
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&sorted, &mut h);
-        Ok(Some(Withheld {
-            allowed: allowed.into_iter().map(str::to_string).collect(),
-            fingerprint: std::hash::Hasher::finish(&h),
-        }))
+        (self.registry.name.as_str(), listing, rules.caller_class(&caller), rules.data_generation()).hash(&mut h);
+        let key = h.finish();
+        let mut make = Some(candidates);
+        let mut built: Option<Vec<Candidate<'a>>> = None;
+        let judged = match self.app.judgements.get(&key).filter(|j| now < j.valid_until) {
+            Some(j) => j,
+            None => {
+                let list = built.insert(make.take().map(|f| f()).unwrap_or_default());
+                let j = Arc::new(rules.judge(list, &caller, now));
+                self.app.judgements.insert(key, Arc::clone(&j));
+                j
+            }
+        };
+        if judged.all {
+            return Ok(None);
+        }
+        if judged.allowed.is_empty() {
+            // Refused with the newest version's reason.
+            let list = built.or_else(|| make.take().map(|f| f())).unwrap_or_default();
+            let order = self.registry.version_order;
+            if let Some(newest) = list.iter().max_by(|a, b| order(a.version, b.version)) {
+                self.rules_verdict(newest)?;
+            }
+        }
+        Ok(Some(Withheld(judged)))
     }
 }

@@ -57,8 +57,9 @@ pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<cr
 }
 
 /// What the rules withhold from this caller of an upstream packument.
-fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument) -> AppResult<Option<Withheld>> {
-    ctx.rules_withheld(&parsed.candidates(key))
+/// Judged once per fetched body (`generation`) and class of caller.
+fn withheld(ctx: &RequestCtx, key: &str, parsed: &UpstreamPackument, generation: u64) -> AppResult<Option<Withheld>> {
+    ctx.rules_withheld_of(generation, || parsed.candidates(key))
 }
 
 /// The packument's dist-tags as this caller may see them (only the tags
@@ -100,7 +101,7 @@ pub async fn packument(ctx: &RequestCtx, name: &NpmName, headers: &HeaderMap) ->
     let base = ctx.registry_base();
     let variant = if abbreviated { "npm-abbreviated" } else { "npm-full" };
     let name = name.clone();
-    let withheld = withheld(ctx, &key, &parsed)?;
+    let withheld = withheld(ctx, &key, &parsed, served.doc.generation)?;
     // What the rules withhold is part of the rendering's key.
     let render_key = withheld.as_ref().map_or_else(|| base.clone(), |w| w.render_key(&base));
     let rendered = ctx
@@ -121,14 +122,14 @@ pub async fn version(ctx: &RequestCtx, name: &NpmName, spec: &str) -> AppResult<
     let manifest = if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
         render::resolve_spec(&local_packument(name, &local.view, &local.package, &ctx.registry_base()), spec)
     } else {
-        let (parsed, _) = upstream_packument(ctx, name, false).await?;
+        let (parsed, served) = upstream_packument(ctx, name, false).await?;
         let listed = parsed.value.get("versions").and_then(|v| v.get(spec)).is_some();
         if listed {
             check_version(ctx, &key, &parsed, spec)?;
             parsed.version_manifest(spec, name, &ctx.registry_base())
         } else {
             // A dist-tag: resolved among the versions the caller may have.
-            let tags = visible_tags(&parsed, withheld(ctx, &key, &parsed)?.as_ref());
+            let tags = visible_tags(&parsed, withheld(ctx, &key, &parsed, served.doc.generation)?.as_ref());
             tags.get(spec).and_then(|v| v.as_str()).and_then(|v| parsed.version_manifest(v, name, &ctx.registry_base()))
         }
     };
@@ -175,8 +176,8 @@ pub async fn dist_tags(ctx: &RequestCtx, name: &NpmName) -> AppResult<Response> 
     let tags = if let Some(local) = ctx.read_local(&key, &key, Permission::ReleasesRead).await? {
         local_packument(name, &local.view, &local.package, &ctx.registry_base()).get("dist-tags").cloned()
     } else {
-        let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        Some(visible_tags(&parsed, withheld(ctx, &key, &parsed)?.as_ref()))
+        let (parsed, served) = upstream_packument(ctx, name, false).await?;
+        Some(visible_tags(&parsed, withheld(ctx, &key, &parsed, served.doc.generation)?.as_ref()))
     };
     Ok(http::json(StatusCode::OK, &tags.unwrap_or_else(|| json!({}))))
 }
