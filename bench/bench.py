@@ -659,9 +659,11 @@ def scenario_rules(rep, hub, small):
                  f"**{(1 - ratio) * 100:.1f}%** (target under 10%); per round: {', '.join(f'{x:.2f}' for x in per_round)}.")
     text += (f"\n\n{rounds} alternating rounds; `npm-ruled` has a `release_age` rule (72 h, with a bypass group), two `version` "
              f"rules, an `advisories` rule over a folder of {records:,} OSV records (one names an express version nobody "
-             "fetches, one withholds bigmeta 0.0.0, so the packument served has 1,999 versions) and a `licence` rule; "
-             "every version of the packument is judged by all five on every request. Tarball: `wrk -t2 -c64 -d4s`; "
-             "packument: `wrk -t2 -c16 -d4s`.")
+             "fetches, one withholds bigmeta 0.0.0, so the packument served has 1,999 versions) and a `licence` rule. "
+             "Every request is judged: a listing's versions once per fetched body and class of caller (the judgement "
+             "remembered until a withheld version comes of age or the advisories are read again), a tarball by its "
+             "release (version, time and licence remembered once read from the packument) through all five rules. "
+             "Tarball: `wrk -t2 -c64 -d4s`; packument: `wrk -t2 -c16 -d4s`.")
     rep.add("11. Supply-chain rules", text)
     return ratios
 

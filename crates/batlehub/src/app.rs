@@ -42,6 +42,7 @@ pub struct AppState {
     pub audit: Auditor,
     /// What the rules allow of each upstream listing, per class of caller.
     pub judgements: JudgementCache,
+    pub release_facts: ReleaseFacts,
 }
 
 /// The listings' judgements remembered, by a hash of (registry, caller
@@ -55,6 +56,23 @@ pub fn judgement_cache() -> JudgementCache {
     moka::sync::Cache::builder()
         .max_capacity(JUDGEMENT_CACHE_BYTES)
         .weigher(|_k: &u64, v: &Arc<crate::rules::Judgement>| v.weight())
+        .build()
+}
+
+/// The upstream release each file checked by the rules belongs to (its
+/// version, time and licence), by a hash of (registry, file): a cached
+/// file's next download is judged without reading its listing again.
+pub type ReleaseFacts = moka::sync::Cache<u64, Arc<crate::rules::Release>>;
+
+/// How much memory the remembered releases may hold.
+pub const RELEASE_FACTS_BYTES: u64 = 16 << 20;
+
+pub fn release_facts() -> ReleaseFacts {
+    moka::sync::Cache::builder()
+        .max_capacity(RELEASE_FACTS_BYTES)
+        .weigher(|_k: &u64, r: &Arc<crate::rules::Release>| {
+            u32::try_from(r.version.len() + r.licence.as_ref().map_or(0, String::len) + 96).unwrap_or(u32::MAX)
+        })
         .build()
 }
 
@@ -184,6 +202,7 @@ impl AppState {
             views,
             audit: Auditor::default(),
             judgements: judgement_cache(),
+            release_facts: release_facts(),
         });
         spawn_change_poller(Arc::downgrade(&app));
         spawn_flusher(Arc::downgrade(&app));

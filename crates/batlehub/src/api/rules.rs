@@ -14,7 +14,57 @@ use crate::catalog::now_ms;
 use crate::ecosystems;
 use crate::error::{AppError, AppResult};
 use crate::http::ok_json;
-use crate::rules::{Caller, rfc3339};
+use crate::rules::{Caller, Denial, Release, rfc3339};
+
+/// An upstream package's versions as a caller's rules judge them: each
+/// release with every rule's answer, newest first.
+pub struct Judged {
+    pub key: String,
+    pub releases: Vec<(Release, Vec<(&'static str, Result<(), Denial>)>)>,
+}
+
+impl Judged {
+    pub fn allowed(outcomes: &[(&'static str, Result<(), Denial>)]) -> bool {
+        outcomes.iter().all(|(_, o)| o.is_ok())
+    }
+}
+
+/// Judge the upstream versions of `name` in `registry` for `principal`:
+/// refused like a read of the package (the registry's read permission), a
+/// local package (rules do not apply to it) is a 400 and a name the
+/// registry owns (claimed, or invisible) is never asked of an upstream.
+pub async fn judge_upstream(
+    app: &App,
+    registry: &std::sync::Arc<crate::registry::Registry>,
+    principal: &crate::access::Principal,
+    base: String,
+    name: &str,
+) -> AppResult<Judged> {
+    crate::registry::require_on(principal, registry, Permission::ReleasesRead)?;
+    let reg = &registry.name;
+    if !registry.mode.has_upstream() {
+        return Err(AppError::bad_request(format!("{reg} is a local registry: rules apply to upstream versions")));
+    }
+    let key = ecosystems::normalize_name(registry.kind, name)
+        .ok_or_else(|| AppError::bad_request(format!("`{name}` is not a {} package name", registry.kind)))?;
+    let ctx = ecosystems::request_ctx(app.clone(), registry.clone(), principal.clone(), base);
+    if ctx.read_local(&key, name, Permission::ReleasesRead).await?.is_some() {
+        return Err(AppError::bad_request(format!("{name} is published to {reg}: rules apply to upstream versions")));
+    }
+    let mut releases = ecosystems::upstream_releases(&ctx, name).await?;
+    let order = registry.version_order;
+    releases.sort_by(|a, b| order(&b.version, &a.version));
+    let caller = Caller { groups: &principal.groups, admin: principal.is_admin() };
+    let now = now_ms();
+    let judged = releases
+        .into_iter()
+        .map(|r| {
+            let outcomes = registry.rules.explain(&r.candidate(&key), &caller, now);
+            (r, outcomes)
+        })
+        .collect();
+    Ok(Judged { key, releases: judged })
+}
 
 pub async fn simulate(
     State(app): State<App>,
@@ -24,22 +74,12 @@ pub async fn simulate(
     let principal = app.identity.resolve(&headers).await?;
     let registry =
         app.registries.get(&reg).cloned().ok_or_else(|| AppError::not_found(format!("no registry named {reg}")))?;
-    crate::registry::require_on(&principal, &registry, Permission::ReleasesRead)?;
-    if !registry.mode.has_upstream() {
-        return Err(AppError::bad_request(format!("{reg} is a local registry: rules apply to upstream versions")));
-    }
-    let key = ecosystems::normalize_name(registry.kind, &name)
-        .ok_or_else(|| AppError::bad_request(format!("`{name}` is not a {} package name", registry.kind)))?;
     let base = crate::http::public_base(&app.config.server, &headers, None);
-    let ctx = ecosystems::request_ctx(app.clone(), registry.clone(), principal.clone(), base);
-    let releases = ecosystems::upstream_releases(&ctx, &name).await?;
-    let release = releases
-        .iter()
-        .find(|r| r.version == version)
-        .ok_or_else(|| AppError::not_found(format!("the upstreams of {reg} list no version {version} of {name}")))?;
-    let caller = Caller { groups: &principal.groups, admin: principal.is_admin() };
-    let candidate = release.candidate(&key);
-    let outcomes = registry.rules.explain(&candidate, &caller, now_ms());
+    let judged = judge_upstream(&app, &registry, &principal, base, &name).await?;
+    let (release, outcomes) =
+        judged.releases.iter().find(|(r, _)| r.version == version).ok_or_else(|| {
+            AppError::not_found(format!("the upstreams of {reg} list no version {version} of {name}"))
+        })?;
     let rules: Vec<Value> = outcomes
         .iter()
         .map(|(rule, outcome)| match outcome {
@@ -55,11 +95,11 @@ pub async fn simulate(
         .collect();
     Ok(ok_json(json!({
         "registry": reg,
-        "package": key,
+        "package": judged.key,
         "version": version,
         "published_at": release.published_at.map(rfc3339),
         "licence": release.licence,
-        "allowed": outcomes.iter().all(|(_, o)| o.is_ok()),
+        "allowed": Judged::allowed(outcomes),
         "rules": rules,
     })))
 }

@@ -100,6 +100,37 @@ impl RequestCtx {
         }
     }
 
+    /// Refuse an upstream file (`file`: its cache key) whose release the
+    /// rules withhold from this caller. `lookup` finds the release in the
+    /// type's listing (`None`: not listed, left to the download); it is
+    /// remembered, so that a cached file's next download is judged without
+    /// reading the listing again (an upstream release's version, time and
+    /// licence do not change).
+    pub async fn rules_check_file<F, Fut>(&self, file: &str, name: &str, lookup: F) -> AppResult<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = AppResult<Option<crate::rules::Release>>>,
+    {
+        if !self.has_rules() {
+            return Ok(());
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.registry.name.as_str(), file).hash(&mut h);
+        let key = h.finish();
+        let release = match self.app.release_facts.get(&key) {
+            Some(r) => r,
+            None => match lookup().await? {
+                Some(r) => {
+                    let r = Arc::new(r);
+                    self.app.release_facts.insert(key, Arc::clone(&r));
+                    r
+                }
+                None => return Ok(()),
+            },
+        };
+        self.rules_verdict(&release.candidate(name))
+    }
+
     /// Refuse `version` when the rules withhold it from this caller, as the
     /// listing that gave `candidates` has it. A version the listing does
     /// not have is left to the download, which finds nothing.

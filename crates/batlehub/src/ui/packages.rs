@@ -25,6 +25,10 @@ const MAX_RESULTS: usize = 100;
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
     pub q: Option<String>,
+    /// An upstream package to look up (`registry` and `upstream`): what its
+    /// registry's rules say of its versions.
+    pub registry: Option<String>,
+    pub upstream: Option<String>,
 }
 
 /// Whether the viewer may see `p` of `reg`: the registry's read permission
@@ -38,6 +42,20 @@ async fn visible(app: &App, v: &Viewer, reg: &Registry, p: &PackageRow) -> AppRe
 }
 
 pub async fn search(State(app): State<App>, v: Viewer, Query(q): Query<SearchQuery>) -> Response {
+    if let (Some(reg), Some(name)) =
+        (q.registry.as_deref(), q.upstream.as_deref().map(str::trim).filter(|n| !n.is_empty()))
+    {
+        let Some(reg) = app.registries.get(reg).cloned() else {
+            return v.error(StatusCode::NOT_FOUND, &format!("No registry {reg}."));
+        };
+        return upstream_package(&app, &v, &reg, name).await;
+    }
+    let proxies: Vec<String> = {
+        let mut names: Vec<String> =
+            app.registries.values().filter(|r| r.mode.has_upstream()).map(|r| r.name.clone()).collect();
+        names.sort();
+        names
+    };
     let text = q.q.unwrap_or_default();
     let text = text.trim();
     let regs = super::local_registries(&app);
@@ -99,8 +117,81 @@ pub async fn search(State(app): State<App>, v: Viewer, Query(q): Query<SearchQue
             }
             p.muted { "Packages published to this server's local and hybrid registries. Cached upstream packages are served by the proxies but not listed." }
         }
+        @if !proxies.is_empty() {
+            section.card {
+                h2 { "Check an upstream package" }
+                p.muted { "Which versions of a package a proxy's supply-chain rules block for you, and why." }
+                form.search method="get" action="/packages" {
+                    select name="registry" aria-label="Registry" {
+                        @for r in &proxies { option value=(r) { (r) } }
+                    }
+                    input type="search" name="upstream" aria-label="Upstream package name" placeholder="Package name";
+                    button type="submit" { "Check" }
+                }
+            }
+        }
     };
     super::page(&v, "Packages", Nav::Packages, body)
+}
+
+/// How many upstream versions an upstream package's page lists.
+const UPSTREAM_VERSIONS_SHOWN: usize = 200;
+
+/// A package the registry's upstreams serve: its versions, newest first,
+/// as the registry's rules judge them for the viewer (what the simulator
+/// answers), blocked ones marked with each rule's reason.
+async fn upstream_package(app: &App, v: &Viewer, reg: &Arc<Registry>, name: &str) -> Response {
+    let judged = match crate::api::rules::judge_upstream(app, reg, &v.principal, v.base.clone(), name).await {
+        Ok(j) => j,
+        Err(AppError::NotFound(_) | AppError::Forbidden(_) | AppError::Unauthenticated) => {
+            return v.error(StatusCode::NOT_FOUND, &format!("No package {name} in {} that you may see.", reg.name));
+        }
+        Err(e) => return v.app_error(&e),
+    };
+    let blocked = judged.releases.iter().filter(|(_, o)| !crate::api::rules::Judged::allowed(o)).count();
+    let kinds: Vec<&str> = reg.rules.rules.iter().map(|r| r.kind()).collect();
+    let body = html! {
+        p.muted { a href="/packages" { "Packages" } " / " (reg.name) }
+        h1 { (name) " " span.badge { "upstream" } }
+        section.card {
+            h2 { "Rules" }
+            @if kinds.is_empty() {
+                p.muted { "This registry has no rules: every upstream version is served." }
+            } @else {
+                p { (reg.name) " applies " (kinds.join(", ")) " rules to its upstream versions. "
+                    strong data-blocked=(blocked) { (blocked) " of " (judged.releases.len()) } " versions are blocked for you." }
+            }
+        }
+        section.card {
+            h2 { "Versions" }
+            @if judged.releases.is_empty() { p.empty { "No versions." } }
+            div.table-wrap { table {
+                thead { tr { th { "Version" } th { "Published" } th { "Licence" } th { "Rules" } } }
+                tbody {
+                    @for (release, outcomes) in judged.releases.iter().take(UPSTREAM_VERSIONS_SHOWN) {
+                        @let allowed = crate::api::rules::Judged::allowed(outcomes);
+                        tr data-version=(release.version) data-allowed=(allowed) {
+                            td { strong { (release.version) } }
+                            td { @match release.published_at { Some(t) => { (date(t)) } None => { span.muted { "not given" } } } }
+                            td { @match &release.licence { Some(l) => { code { (l) } } None => { span.muted { "not given" } } } }
+                            td {
+                                @if allowed { span.badge.allowed { "allowed" } }
+                                @for (kind, outcome) in outcomes {
+                                    @if let Err(d) = outcome {
+                                        div.rule-reason data-rule=(kind) { span.badge.blocked { "blocked: " (kind) } " " (d.message) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            @if judged.releases.len() > UPSTREAM_VERSIONS_SHOWN {
+                p.muted { "The newest " (UPSTREAM_VERSIONS_SHOWN) " versions are shown." }
+            }
+        }
+    };
+    super::page(v, name, Nav::Packages, body)
 }
 
 pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): Path<(String, String)>) -> Response {
@@ -109,6 +200,7 @@ pub async fn package(State(app): State<App>, v: Viewer, Path((reg_name, name)): 
     let Some(key) = ecosystems::normalize_name(reg.kind, &name) else { return not_found() };
     let p = match app.catalog.get_package(&reg_name, &key).await {
         Ok(Some(p)) => p,
+        Ok(None) if reg.mode.has_upstream() => return upstream_package(&app, &v, &reg, &name).await,
         Ok(None) => return not_found(),
         Err(e) => return v.app_error(&AppError::from(e)),
     };

@@ -324,7 +324,9 @@ user = ["releases:read", "source:read", "releases:write"]
 
 /// `[[registries.rules]]` through the real pip: `pip install demo` resolves
 /// to the newest version old enough for `release_age` (the wheel's module
-/// says which), and a pin on a version too young fails.
+/// says which), a pin on a version too young fails, and a project with no
+/// version old enough fails with the rule's reason (pip shows an index's
+/// HTTP reason phrase with `-v`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_resolves_to_the_newest_version_old_enough() {
     use crate::support::pypi::{FakeSimple, wheel, wheel_name};
@@ -334,6 +336,8 @@ async fn pip_resolves_to_the_newest_version_old_enough() {
         up.add("demo-aged", &wheel_name("demo-aged", v), wheel("demo-aged", v));
         up.set_published("demo-aged", v, Some(&crate::support::hours_ago(hours)));
     }
+    up.add("demo-fresh", &wheel_name("demo-fresh", "1.0"), wheel("demo-fresh", "1.0"));
+    up.set_published("demo-fresh", "1.0", Some(&crate::support::hours_ago(2)));
     let hub = TestServer::start(&config(&format!(
         "{}[[registries.rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n",
         crate::support::builder::Reg::proxy("pypi", "pypi", &up.simple()).open_read().toml()
@@ -358,4 +362,19 @@ async fn pip_resolves_to_the_newest_version_old_enough() {
         .await;
     let said = format!("{}{}", out.stdout, out.stderr);
     assert!(!out.ok && said.contains("demo-aged==2.0"), "pip install of a withheld version: {said}");
+    let target = py.path("t-fresh").display().to_string();
+    let out = py
+        .run(
+            &python,
+            &["-m", "pip", "install", "-v", "--index-url", &index, "--target", &target, "demo-fresh"],
+            &home,
+            &[],
+        )
+        .await;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok, "nothing old enough: {said}");
+    assert!(
+        said.contains("403") && said.contains("demo-fresh@1.0") && said.contains("release_age rule until"),
+        "pip shows why: {said}"
+    );
 }

@@ -623,3 +623,52 @@ async fn an_unreadable_advisory_folder_stops_the_start() {
     };
     assert!(err.contains("/nonexistent/osv-records") && err.contains("mirror"), "{err}");
 }
+
+/// The package browser shows an upstream package's versions as the rules
+/// judge them for the viewer: blocked ones marked with each rule's reason
+/// (the simulator's answers), through its page and the lookup form; a name
+/// the registry claims is never looked up upstream.
+#[tokio::test]
+async fn the_package_page_marks_blocked_upstream_versions_with_the_reason() {
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    for (v, hours) in [("1.0.0", 24 * 400), ("2.0.0", 1)] {
+        up.add("shown", v, tarball("shown", v, &[]));
+        up.set_published("shown", v, Some(&hours_ago(hours)));
+    }
+    up.add("@acme/secret", "1.0.0", tarball("secret", "1.0.0", &[]));
+    let reg = Reg::proxy("npm", "mirror", &up.url)
+        .open_read()
+        .namespace("@acme/", "oidc:acme")
+        .rule("type = \"release_age\"\nmin_age = \"72h\"\nbypass = [\"admin\"]");
+    let s = TestServer::with(&[reg], "").await;
+    let c = client();
+    let page = c.get(format!("{}/packages/mirror/shown", s.url)).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains(r#"data-version="2.0.0" data-allowed="false""#), "{html}");
+    assert!(html.contains(r#"data-version="1.0.0" data-allowed="true""#), "{html}");
+    assert!(html.contains(r#"data-rule="release_age""#), "{html}");
+    assert!(html.contains("release_age rule until"), "the reason: {html}");
+    assert!(html.contains(r#"data-blocked="1""#), "{html}");
+    // The lookup form on /packages leads to the same answers.
+    let form = c.get(format!("{}/packages", s.url)).send().await.expect("packages").text().await.expect("html");
+    assert!(form.contains(r#"name="upstream""#) && form.contains(r#"<option value="mirror">"#), "{form}");
+    let looked = c.get(format!("{}/packages?registry=mirror&upstream=shown", s.url)).send().await.expect("lookup");
+    let looked = looked.text().await.expect("html");
+    assert!(looked.contains(r#"data-version="2.0.0" data-allowed="false""#), "{looked}");
+    // The bypass (admins) sees nothing blocked.
+    let admin = c.get(format!("{}/packages/mirror/shown", s.url)).bearer_auth(ADMIN).send().await.expect("page");
+    let admin = admin.text().await.expect("html");
+    assert!(admin.contains(r#"data-version="2.0.0" data-allowed="true""#), "{admin}");
+    // A claimed name is the registry's own: never asked of the upstream.
+    let asked = up.total_hits();
+    let r = c.get(format!("{}/packages/mirror/@acme/secret", s.url)).send().await.expect("claimed");
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(format!("{}/api/v1/registries/mirror/packages/@acme%2Fsecret/versions/1.0.0/rules", s.url))
+        .send()
+        .await
+        .expect("sim");
+    assert_eq!(r.status(), 404, "the simulator does not ask either");
+    assert_eq!(up.total_hits(), asked, "nothing asked of the upstream for a claimed name");
+}

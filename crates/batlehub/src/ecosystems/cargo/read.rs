@@ -192,15 +192,15 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
         let filename = format!("{}-{version}.crate", local.package.display_name);
         return ctx.serve_local_file(&local, &filename).await;
     }
-    if ctx.has_rules() {
-        // Before the cache: a cached crate is withheld as a fetched one.
+    let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
+    // Before the cache: a cached crate is withheld as a fetched one.
+    let crate_key = name.key();
+    ctx.rules_check_file(key.as_str(), &crate_key, || async {
         let served = ctx.document(index_fetch(ctx, name, false)).await?;
         let index = ctx.parsed(&served.doc, parse_index).await?;
-        if index.versions.contains_key(version) {
-            ctx.rules_verdict(&index.candidate(&name.key(), version))?;
-        }
-    }
-    let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
+        Ok(index.versions.contains_key(version).then(|| index.candidate(&crate_key, version).to_release()))
+    })
+    .await?;
     ctx.upstream_artifact(key, "application/x-tar", || async {
         // The index line gives the checksum and the real name; the upstream
         // that served it gives the download template.

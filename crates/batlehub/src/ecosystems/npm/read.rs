@@ -144,14 +144,13 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
     if let Some(local) = ctx.read_local(&key, &key, Permission::SourceRead).await? {
         return ctx.serve_local_file(&local, filename).await;
     }
-    if ctx.has_rules() {
-        // Before the cache: a cached tarball is withheld as a fetched one.
-        let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        if let Some(source) = parsed.tarballs.get(filename) {
-            check_version(ctx, &key, &parsed, &source.version)?;
-        }
-    }
     let cache_key = CacheKey::new("tarball").part(&key).part(filename);
+    // Before the cache: a cached tarball is withheld as a fetched one.
+    ctx.rules_check_file(cache_key.as_str(), &key, || async {
+        let (parsed, _) = upstream_packument(ctx, name, false).await?;
+        Ok(parsed.tarballs.get(filename).map(|source| parsed.candidate(&key, &source.version).to_release()))
+    })
+    .await?;
     ctx.upstream_artifact(cache_key, "application/octet-stream", || async {
         let (mut parsed, _) = upstream_packument(ctx, name, false).await?;
         if !parsed.tarballs.contains_key(filename) {

@@ -151,16 +151,24 @@ fn withheld(ctx: &RequestCtx, project: &str, page: &ProjectPage) -> AppResult<Op
     ctx.rules_withheld(&candidates)
 }
 
+/// The release an upstream file (or its `.metadata`) belongs to, as the
+/// page that lists it says (`None`: not listed).
+fn file_release(page: &ProjectPage, filename: &str) -> Option<crate::rules::Release> {
+    let wanted = filename.strip_suffix(".metadata").unwrap_or(filename);
+    if !page.files.iter().any(|f| f.filename == wanted) {
+        return None;
+    }
+    let dist = parse_filename(wanted).ok()?;
+    let at = releases(page).into_iter().find(|r| r.version == dist.version).and_then(|r| r.published_at);
+    Some(crate::rules::Release { version: dist.version, published_at: at, licence: None })
+}
+
 /// Refuse an upstream file whose version the rules withhold.
 fn check_file(ctx: &RequestCtx, project: &str, page: &ProjectPage, filename: &str) -> AppResult<()> {
-    let wanted = filename.strip_suffix(".metadata").unwrap_or(filename);
-    if !ctx.has_rules() || !page.files.iter().any(|f| f.filename == wanted) {
-        return Ok(());
+    match file_release(page, filename) {
+        Some(r) if ctx.has_rules() => ctx.rules_verdict(&r.candidate(project)),
+        _ => Ok(()),
     }
-    let Ok(dist) = parse_filename(wanted) else { return Ok(()) };
-    let release = releases(page).into_iter().find(|r| r.version == dist.version);
-    let at = release.and_then(|r| r.published_at);
-    ctx.rules_verdict(&crate::rules::Candidate { name: project, version: &dist.version, published_at: at, licence: None })
 }
 
 pub async fn project(ctx: &RequestCtx, project: &str, format: Format, headers: &HeaderMap) -> AppResult<Response> {
@@ -231,12 +239,13 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
     if let Some(local) = ctx.read_local(project, &format!("project {project}"), wanted).await? {
         return ctx.serve_local_file(&local, &stored_name).await;
     }
-    if ctx.has_rules() {
-        // Before the cache: a cached file is withheld as a fetched one.
-        let (page, _) = upstream_page(ctx, project, false).await?;
-        check_file(ctx, project, &page, filename)?;
-    }
     let key = CacheKey::new(if metadata { "meta" } else { "file" }).part(project).part(&stored_name);
+    // Before the cache: a cached file is withheld as a fetched one.
+    ctx.rules_check_file(key.as_str(), project, || async {
+        let (page, _) = upstream_page(ctx, project, false).await?;
+        Ok(file_release(&page, filename))
+    })
+    .await?;
     let content_type = if metadata { "text/plain; charset=utf-8" } else { "application/octet-stream" };
     ctx.upstream_artifact(key, content_type, || async {
         let mut found = None;
