@@ -20,8 +20,11 @@ use crate::rules::{Caller, Denial, Release, rfc3339};
 /// release with every rule's answer, newest first.
 pub struct Judged {
     pub key: String,
-    pub releases: Vec<(Release, Vec<(&'static str, Result<(), Denial>)>)>,
+    pub releases: Vec<(Release, Outcomes)>,
 }
+
+/// Every rule's answer for one version, in order.
+pub type Outcomes = Vec<(&'static str, Result<(), Denial>)>;
 
 impl Judged {
     pub fn allowed(outcomes: &[(&'static str, Result<(), Denial>)]) -> bool {

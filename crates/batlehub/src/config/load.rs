@@ -180,10 +180,12 @@ impl Config {
                         Some(spans.key("rules")),
                         format!("registry `{name}`: rules are not applied on registries of type `{kind}` yet"),
                     );
-                } else if !r.mode.has_upstream() {
+                } else if !r.mode.has_upstream()
+                    && r.rules.iter().any(|t| t.get("local").and_then(|v| v.as_bool()) != Some(true))
+                {
                     c.push(
                         Some(spans.key("rules")),
-                        format!("registry `{name}`: rules hold back upstream versions; a local registry has none"),
+                        format!("registry `{name}`: a local registry has no upstream versions; its rules judge its own packages only with `local = true`"),
                     );
                 } else if let Some(syntax) = syntax {
                     let parsed = crate::rules::RuleSet::parse(&r.rules, &syntax);

@@ -53,6 +53,24 @@ impl PackageView {
         self.files.iter().find(|f| f.filename == filename)
     }
 
+    /// This view with only the versions `keep` lets through, their files
+    /// and the tags naming them, as view `id` (its renderings are its own).
+    pub fn only(&self, id: u64, keep: &dyn Fn(&VersionRow) -> bool) -> PackageView {
+        let versions: Vec<VersionRow> = self.versions.iter().filter(|v| keep(v)).cloned().collect();
+        let ids: std::collections::HashSet<&str> = versions.iter().map(|v| v.id.as_str()).collect();
+        let names: std::collections::HashSet<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+        PackageView {
+            id,
+            stamp: self.stamp,
+            kept: self.kept,
+            package: self.package.clone(),
+            files: self.files.iter().filter(|f| ids.contains(f.version_id.as_str())).cloned().collect(),
+            tags: self.tags.iter().filter(|(_, v)| names.contains(v.as_str())).cloned().collect(),
+            owners: self.owners.clone(),
+            versions,
+        }
+    }
+
     fn weight(&self) -> u32 {
         let p = self
             .package

@@ -199,6 +199,9 @@ impl Rule {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    /// Those marked `local = true`: what the registry's own published
+    /// packages are judged by too (none unless configured).
+    pub local: Option<std::sync::Arc<RuleSet>>,
 }
 
 /// An upstream version asked about.
@@ -348,14 +351,31 @@ impl RuleSet {
     /// OSV name and licences as the registry type's `syntax` has them).
     pub fn parse(tables: &[toml::Table], syntax: &Syntax) -> Result<RuleSet, Vec<String>> {
         let mut rules = Vec::new();
+        let mut local = Vec::new();
         let mut errors = Vec::new();
         for (i, t) in tables.iter().enumerate() {
-            match RuleSet::parse_one(t, syntax) {
-                Ok(r) => rules.push(r),
+            let marked = match t.get("local") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(_) => {
+                    errors.push(format!("rule {}: `local` is true or false", i + 1));
+                    continue;
+                }
+            };
+            let mut t = t.clone();
+            t.remove("local");
+            match RuleSet::parse_one(&t, syntax) {
+                Ok(r) => {
+                    if marked {
+                        local.push(r.clone());
+                    }
+                    rules.push(r);
+                }
                 Err(e) => errors.push(format!("rule {}: {e}", i + 1)),
             }
         }
-        if errors.is_empty() { Ok(RuleSet { rules }) } else { Err(errors) }
+        let local = (!local.is_empty()).then(|| std::sync::Arc::new(RuleSet { rules: local, local: None }));
+        if errors.is_empty() { Ok(RuleSet { rules, local }) } else { Err(errors) }
     }
 
     fn parse_one(t: &toml::Table, syntax: &Syntax) -> Result<Rule, String> {

@@ -372,3 +372,15 @@ fn a_judgement_holds_until_the_next_version_comes_of_age_and_knows_bypass_classe
     assert_eq!(versions.caller_class(&member), 0, "no bypass to be in");
     assert_eq!(versions.judge(&list, &nobody, NOW).valid_until, i64::MAX, "no time changes a version rule's answer");
 }
+
+#[test]
+fn rules_marked_local_also_judge_published_packages() {
+    let p = rules("[[rules]]\ntype = \"version\"\ndeny = [\"a@1.0.0\"]\nlocal = true\n[[rules]]\ntype = \"release_age\"\nmin_age = \"1h\"\n")
+        .expect("ok");
+    assert_eq!(p.rules.len(), 2, "every rule judges upstream versions");
+    let local = p.local.as_ref().expect("a local subset");
+    assert_eq!(local.rules.iter().map(Rule::kind).collect::<Vec<_>>(), ["version"]);
+    assert!(rules("[[rules]]\ntype = \"version\"\ndeny = [\"a\"]\n").expect("ok").local.is_none());
+    let errors = rules("[[rules]]\ntype = \"version\"\ndeny = [\"a\"]\nlocal = 1\n").expect_err("not a bool");
+    assert!(errors[0].contains("`local` is true or false"), "{errors:?}");
+}

@@ -185,6 +185,11 @@ impl RequestCtx {
                     claim.as_ref(),
                     wanted,
                 )?;
+                // Only rules marked `local = true` judge a published package.
+                let view = match registry.rules.local.clone() {
+                    Some(rules) => self.local_rules_view(&registry, &rules, &package, view)?,
+                    None => view,
+                };
                 Ok(Some(Local { registry, package, view }))
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::catalog::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::rules::{Caller, Candidate, Judgement};
+use crate::rules::{Caller, Candidate, Judgement, RuleSet};
 
 use super::RequestCtx;
 
@@ -76,18 +76,22 @@ impl RequestCtx {
     /// 403 with the rule's message (audited as a denial where the request
     /// is served), counted and logged.
     pub fn rules_verdict(&self, candidate: &Candidate) -> AppResult<()> {
+        self.verdict_by(&self.registry.rules, &self.registry.name, candidate)
+    }
+
+    fn verdict_by(&self, rules: &RuleSet, registry: &str, candidate: &Candidate) -> AppResult<()> {
         let (name, version) = (candidate.name, candidate.version);
-        match self.registry.rules.check(candidate, &self.rules_caller(), now_ms()) {
+        match rules.check(candidate, &self.rules_caller(), now_ms()) {
             Ok(()) => Ok(()),
             Err(denial) => {
                 metrics::counter!(
                     "batlehub_rule_denials_total",
-                    "registry" => self.registry.name.clone(),
+                    "registry" => registry.to_string(),
                     "rule" => denial.rule
                 )
                 .increment(1);
                 tracing::info!(
-                    registry = %self.registry.name,
+                    registry = %registry,
                     package = name,
                     version,
                     rule = denial.rule,
@@ -172,7 +176,7 @@ impl RequestCtx {
         for c in candidates {
             (c.name, c.version, c.published_at, c.licence).hash(&mut h);
         }
-        self.judged(h.finish(), || candidates.to_vec())
+        self.judged(&self.registry.rules, &self.registry.name, h.finish(), || candidates.to_vec())
     }
 
     /// [`RequestCtx::rules_withheld`] for a listing known by an identity
@@ -187,14 +191,50 @@ impl RequestCtx {
         if !self.has_rules() {
             return Ok(None);
         }
-        self.judged(listing, candidates)
+        self.judged(&self.registry.rules, &self.registry.name, listing, candidates)
     }
 
-    fn judged<'a>(&self, listing: u64, candidates: impl FnOnce() -> Vec<Candidate<'a>>) -> AppResult<Option<Withheld>> {
-        let rules = &self.registry.rules;
+    /// A local package's view as its registry's `local = true` rules let
+    /// this caller have it: the versions they withhold leave it (with their
+    /// files and tags), and when they withhold every version the package
+    /// is refused with the newest one's reason. Local packages carry no
+    /// upstream licence: a local licence rule goes by `missing_licence`.
+    pub(super) fn local_rules_view(
+        &self,
+        registry: &crate::registry::Registry,
+        rules: &RuleSet,
+        package: &crate::catalog::PackageRow,
+        view: Arc<crate::registry::PackageView>,
+    ) -> AppResult<Arc<crate::registry::PackageView>> {
+        let candidates = || {
+            view.versions
+                .iter()
+                .map(|v| Candidate {
+                    name: &package.name,
+                    version: &v.version,
+                    published_at: Some(v.published_at),
+                    licence: None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let Some(w) = self.judged(rules, &registry.name, view.id ^ 0x6c6f_6361_6c00_0000, candidates)? else {
+            return Ok(view);
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (view.id, w.fingerprint).hash(&mut h);
+        Ok(Arc::new(view.only(h.finish(), &|v| w.allows(&v.version))))
+    }
+
+    fn judged<'a>(
+        &self,
+        rules: &RuleSet,
+        registry: &str,
+        listing: u64,
+        candidates: impl FnOnce() -> Vec<Candidate<'a>>,
+    ) -> AppResult<Option<Withheld>> {
         let (caller, now) = (self.rules_caller(), now_ms());
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.registry.name.as_str(), listing, rules.caller_class(&caller), rules.data_generation()).hash(&mut h);
+        (registry, listing, rules.caller_class(&caller), rules.data_generation()).hash(&mut h);
         let key = h.finish();
         let mut make = Some(candidates);
         let mut built: Option<Vec<Candidate<'a>>> = None;
@@ -215,7 +255,7 @@ impl RequestCtx {
             let list = built.or_else(|| make.take().map(|f| f())).unwrap_or_default();
             let order = self.registry.version_order;
             if let Some(newest) = list.iter().max_by(|a, b| order(a.version, b.version)) {
-                self.rules_verdict(newest)?;
+                self.verdict_by(rules, registry, newest)?;
             }
         }
         Ok(Some(Withheld(judged)))

@@ -254,7 +254,7 @@ fn rules_the_registry_cannot_apply_are_refused_by_the_configuration() {
     let ok = format!("{}{age}", Reg::proxy("npm", "mirror", "http://127.0.0.1:1/").toml());
     assert_eq!(parse(&ok), Ok(()));
     let cases = [
-        (format!("{}{age}", Reg::local("npm", "internal").toml()), "a local registry has none"),
+        (format!("{}{age}", Reg::local("npm", "internal").toml()), "only with `local = true`"),
         (
             format!(
                 "{}[[registries.rules]]\ntype = \"licence\"\ndeny = [\"GPL-3.0-only\"]\n",
@@ -671,4 +671,47 @@ async fn the_package_page_marks_blocked_upstream_versions_with_the_reason() {
         .expect("sim");
     assert_eq!(r.status(), 404, "the simulator does not ask either");
     assert_eq!(up.total_hits(), asked, "nothing asked of the upstream for a claimed name");
+}
+
+/// Rules never judge a registry's own published packages unless marked
+/// `local = true`: on a local registry only such rules are accepted, and
+/// they withhold the versions they deny from its packuments and
+/// downloads; an unmarked rule of a hybrid registry leaves its local
+/// packages alone.
+#[tokio::test]
+async fn only_rules_marked_local_judge_published_packages() {
+    use crate::support::ALICE;
+    use crate::support::npm::publish;
+    let up = crate::support::fake_npm::FakeNpm::start().await;
+    let local = Reg::local("npm", "internal")
+        .open_read()
+        .rule("type = \"version\"\ndeny = [\"house-lib@2.0.0\"]\nlocal = true");
+    let hybrid =
+        Reg::hybrid("npm", "mixed", &up.url).open_read().rule("type = \"version\"\ndeny = [\"mixed-lib@2.0.0\"]");
+    let s = TestServer::with(&[local, hybrid], "").await;
+    let c = client();
+    for (reg, name) in [("internal", "house-lib"), ("mixed", "mixed-lib")] {
+        for v in ["1.0.0", "2.0.0"] {
+            let (status, body) = publish(&c, &s.reg(reg), ALICE, name, v).await;
+            assert!(status == 200 || status == 201, "{reg} {name}@{v}: {status} {body}");
+        }
+    }
+    let doc = json(c.get(format!("{}/house-lib", s.reg("internal"))).send().await.expect("packument")).await;
+    assert_eq!(versions(&doc), ["1.0.0"], "the local rule withholds 2.0.0: {doc}");
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.0", "{doc}");
+    let r = c.get(format!("{}/house-lib/-/house-lib-2.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
+    assert_eq!(r.status(), 404, "a withheld local version is as absent");
+    let r = c.get(format!("{}/house-lib/-/house-lib-1.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
+    assert_eq!(r.status(), 200);
+    let doc = json(c.get(format!("{}/mixed-lib", s.reg("mixed"))).send().await.expect("packument")).await;
+    assert_eq!(versions(&doc), ["1.0.0", "2.0.0"], "an unmarked rule leaves local packages alone: {doc}");
+
+    let parse =
+        |registry: &str| batlehub::ecosystems::parse_config(&config(registry)).map(|_| ()).map_err(|e| e.to_string());
+    let err = parse(&format!(
+        "{}[[registries.rules]]\ntype = \"version\"\ndeny = [\"a\"]\nlocal = \"yes\"\n",
+        Reg::hybrid("npm", "h", "http://127.0.0.1:1/").toml()
+    ))
+    .expect_err("local is a bool");
+    assert!(err.contains("`local` is true or false"), "{err}");
 }

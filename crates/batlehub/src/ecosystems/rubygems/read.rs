@@ -191,7 +191,7 @@ fn info_line_version(line: &str) -> Option<&str> {
 /// JSON API versions document where it has one (its earliest platform's).
 async fn upstream_gem_releases(ctx: &RequestCtx, name: &str, info: &[u8]) -> AppResult<Vec<crate::rules::Release>> {
     let fetch = ctx.doc_fetch(CacheKey::new("versions").part(name), format!("api/v1/versions/{name}.json"), "application/json");
-    let details: Arc<HashMap<String, (Option<i64>, Option<String>)>> = match ctx.document(fetch).await {
+    let details: Arc<VersionDetails> = match ctx.document(fetch).await {
         Ok(served) => ctx.parsed(&served.doc, |d| Ok::<_, String>(versions_details(&d.body))).await?,
         Err(AppError::NotFound(_)) => Arc::new(HashMap::new()),
         Err(e) => return Err(e),
@@ -210,9 +210,12 @@ async fn upstream_gem_releases(ctx: &RequestCtx, name: &str, info: &[u8]) -> App
     Ok(out)
 }
 
+/// Per version: its earliest publish time and its licence.
+type VersionDetails = HashMap<String, (Option<i64>, Option<String>)>;
+
 /// An upstream JSON API versions document: per version, its earliest
 /// `created_at` and its `licenses` (a choice among them).
-fn versions_details(body: &[u8]) -> HashMap<String, (Option<i64>, Option<String>)> {
+fn versions_details(body: &[u8]) -> VersionDetails {
     let mut out: HashMap<String, (Option<i64>, Option<String>)> = HashMap::new();
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else { return out };
     for item in &items {
