@@ -125,7 +125,7 @@ pub async fn search(State(app): State<App>, v: Viewer, Query(q): Query<SearchQue
                     select name="registry" aria-label="Registry" {
                         @for r in &proxies { option value=(r) { (r) } }
                     }
-                    input type="search" name="upstream" aria-label="Upstream package name" placeholder="Package name";
+                    input type="search" name="upstream" aria-label="Name of an upstream package" placeholder="Package name";
                     button type="submit" { "Check" }
                 }
             }

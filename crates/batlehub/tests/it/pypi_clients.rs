@@ -326,7 +326,7 @@ user = ["releases:read", "source:read", "releases:write"]
 /// to the newest version old enough for `release_age` (the wheel's module
 /// says which), a pin on a version too young fails, and a project with no
 /// version old enough fails with the rule's reason (pip shows an index's
-/// HTTP reason phrase with `-v`).
+/// HTTP reason phrase with `-vv`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_resolves_to_the_newest_version_old_enough() {
     use crate::support::pypi::{FakeSimple, wheel, wheel_name};
@@ -366,7 +366,7 @@ async fn pip_resolves_to_the_newest_version_old_enough() {
     let out = py
         .run(
             &python,
-            &["-m", "pip", "install", "-v", "--index-url", &index, "--target", &target, "demo-fresh"],
+            &["-m", "pip", "install", "-vv", "--index-url", &index, "--target", &target, "demo-fresh"],
             &home,
             &[],
         )
