@@ -62,7 +62,7 @@ pub fn judgement_cache() -> JudgementCache {
 /// The upstream release each file checked by the rules belongs to (its
 /// version, time and licence), by a hash of (registry, file): a cached
 /// file's next download is judged without reading its listing again.
-pub type ReleaseFacts = moka::sync::Cache<u64, Arc<crate::rules::Release>>;
+pub type ReleaseFacts = moka::sync::Cache<u64, Arc<(String, crate::rules::Release)>>;
 
 /// How much memory the remembered releases may hold.
 pub const RELEASE_FACTS_BYTES: u64 = 16 << 20;
@@ -70,8 +70,10 @@ pub const RELEASE_FACTS_BYTES: u64 = 16 << 20;
 pub fn release_facts() -> ReleaseFacts {
     moka::sync::Cache::builder()
         .max_capacity(RELEASE_FACTS_BYTES)
-        .weigher(|_k: &u64, r: &Arc<crate::rules::Release>| {
-            u32::try_from(r.version.len() + r.licence.as_ref().map_or(0, String::len) + 96).unwrap_or(u32::MAX)
+        .weigher(|_k: &u64, r: &Arc<(String, crate::rules::Release)>| {
+            let (name, r) = r.as_ref();
+            u32::try_from(name.len() + r.version.len() + r.licence.as_ref().map_or(0, String::len) + 96)
+                .unwrap_or(u32::MAX)
         })
         .build()
 }

@@ -91,6 +91,12 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send
 pub const CACHE_HEADER: &str = "x-batlehub-cache";
 
 /// RFC 3339 / ISO 8601 UTC time of epoch milliseconds.
+/// An HTTP date (`Last-Modified`) as epoch ms, `None` if it is not one.
+pub fn http_date_ms(text: &str) -> Option<i64> {
+    let t = httpdate::parse_http_date(text).ok()?;
+    i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
 pub fn iso8601(ms: i64) -> String {
     use time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)

@@ -105,15 +105,15 @@ impl RequestCtx {
     }
 
     /// Refuse an upstream file (`file`: its cache key) whose release the
-    /// rules withhold from this caller. `lookup` finds the release in the
-    /// type's listing (`None`: not listed, left to the download); it is
-    /// remembered, so that a cached file's next download is judged without
-    /// reading the listing again (an upstream release's version, time and
-    /// licence do not change).
-    pub async fn rules_check_file<F, Fut>(&self, file: &str, name: &str, lookup: F) -> AppResult<()>
+    /// rules withhold from this caller. `lookup` finds the package (its
+    /// catalog key) and release in the type's listing (`None`: not listed,
+    /// left to the download); they are remembered, so that a cached file's
+    /// next download is judged without reading the listing again (an
+    /// upstream release's version, time and licence do not change).
+    pub async fn rules_check_file<F, Fut>(&self, file: &str, lookup: F) -> AppResult<()>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = AppResult<Option<crate::rules::Release>>>,
+        Fut: std::future::Future<Output = AppResult<Option<(String, crate::rules::Release)>>>,
     {
         if !self.has_rules() {
             return Ok(());
@@ -132,7 +132,7 @@ impl RequestCtx {
                 None => return Ok(()),
             },
         };
-        self.rules_verdict(&release.candidate(name))
+        self.rules_verdict(&release.1.candidate(&release.0))
     }
 
     /// Refuse `version` when the rules withhold it from this caller, as the

@@ -195,10 +195,10 @@ pub async fn download(ctx: &RequestCtx, name: &CrateName, version: &str) -> AppR
     let key = CacheKey::new("crate").part(&name.as_str().to_lowercase()).part(version);
     // Before the cache: a cached crate is withheld as a fetched one.
     let crate_key = name.key();
-    ctx.rules_check_file(key.as_str(), &crate_key, || async {
+    ctx.rules_check_file(key.as_str(), || async {
         let served = ctx.document(index_fetch(ctx, name, false)).await?;
         let index = ctx.parsed(&served.doc, parse_index).await?;
-        Ok(index.versions.contains_key(version).then(|| index.candidate(&crate_key, version).to_release()))
+        Ok(index.versions.contains_key(version).then(|| (crate_key.clone(), index.candidate(&crate_key, version).to_release())))
     })
     .await?;
     ctx.upstream_artifact(key, "application/x-tar", || async {

@@ -188,15 +188,7 @@ pub async fn p2_document(ctx: &RequestCtx, name: &PackageName, dev: bool, header
         return Ok(last_modified(headers, http::document(headers, &rendered, "application/json", None), modified));
     }
     let (versions, served) = upstream_versions(ctx, name, dev).await?;
-    let modified = served
-        .doc
-        .header
-        .last_modified
-        .as_deref()
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(served.doc.header.fetched_at);
+    let modified = served.doc.header.last_modified.as_deref().and_then(http::http_date_ms).unwrap_or(served.doc.header.fetched_at);
     let (base, n) = (ctx.registry_base(), name.clone());
     let variant = if dev { "composer-p2-dev-upstream" } else { "composer-p2-upstream" };
     let withheld = if ctx.has_rules() {

@@ -411,14 +411,7 @@ async fn version_time(ctx: &RequestCtx, coords: &Coordinates, version: &str) -> 
         Err(AppError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(served
-        .doc
-        .header
-        .last_modified
-        .as_deref()
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_millis()).ok()))
+    Ok(served.doc.header.last_modified.as_deref().and_then(http::http_date_ms))
 }
 
 /// `versions` of `coords` as the rules see them: with times when a rule

@@ -146,9 +146,9 @@ pub async fn tarball(ctx: &RequestCtx, name: &NpmName, filename: &str) -> AppRes
     }
     let cache_key = CacheKey::new("tarball").part(&key).part(filename);
     // Before the cache: a cached tarball is withheld as a fetched one.
-    ctx.rules_check_file(cache_key.as_str(), &key, || async {
+    ctx.rules_check_file(cache_key.as_str(), || async {
         let (parsed, _) = upstream_packument(ctx, name, false).await?;
-        Ok(parsed.tarballs.get(filename).map(|source| parsed.candidate(&key, &source.version).to_release()))
+        Ok(parsed.tarballs.get(filename).map(|source| (key.clone(), parsed.candidate(&key, &source.version).to_release())))
     })
     .await?;
     ctx.upstream_artifact(cache_key, "application/octet-stream", || async {

@@ -241,9 +241,9 @@ pub async fn file(ctx: &RequestCtx, project: &str, filename: &str, metadata: boo
     }
     let key = CacheKey::new(if metadata { "meta" } else { "file" }).part(project).part(&stored_name);
     // Before the cache: a cached file is withheld as a fetched one.
-    ctx.rules_check_file(key.as_str(), project, || async {
+    ctx.rules_check_file(key.as_str(), || async {
         let (page, _) = upstream_page(ctx, project, false).await?;
-        Ok(file_release(&page, filename))
+        Ok(file_release(&page, filename).map(|r| (project.to_string(), r)))
     })
     .await?;
     let content_type = if metadata { "text/plain; charset=utf-8" } else { "application/octet-stream" };

@@ -239,6 +239,19 @@ fn versions_details(body: &[u8]) -> VersionDetails {
     out
 }
 
+/// The release of gem `name` a file labelled `label` (`version` or
+/// `version-platform`) belongs to, as the upstream's `/info` (`info`) and
+/// versions document give it.
+async fn gem_release(ctx: &RequestCtx, name: &str, label: &str, info: &[u8]) -> AppResult<crate::rules::Release> {
+    let version = label.split('-').next().unwrap_or(label);
+    let releases = upstream_gem_releases(ctx, name, info).await?;
+    Ok(releases.into_iter().find(|r| r.version == version).unwrap_or(crate::rules::Release {
+        version: version.to_string(),
+        published_at: None,
+        licence: None,
+    }))
+}
+
 /// The upstream versions of `name` as the rules see them.
 pub async fn upstream_releases(ctx: &RequestCtx, name: &str) -> AppResult<Vec<crate::rules::Release>> {
     let served = ctx.document(info_fetch(ctx, name)).await?;
@@ -528,8 +541,9 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
     if ctx.registry.upstreams.is_empty() {
         return Err(AppError::not_found(format!("{file} not found")));
     }
-    if ctx.has_rules() {
-        // Before the cache: a cached gem is withheld as a fetched one.
+    let key = CacheKey::new("gem").part(file);
+    // Before the cache: a cached gem is withheld as a fetched one.
+    ctx.rules_check_file(key.as_str(), || async {
         for (name, label) in &candidates {
             let served = match ctx.document(info_fetch(ctx, name)).await {
                 Ok(s) => s,
@@ -538,14 +552,12 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
             };
             let text = String::from_utf8_lossy(&served.doc.body);
             if text.lines().any(|l| l.split(' ').next() == Some(label.as_str())) {
-                let releases = upstream_gem_releases(ctx, name, &served.doc.body).await?;
-                let listed: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
-                ctx.rules_check_listed(&listed, label.split('-').next().unwrap_or(label))?;
-                break;
+                return Ok(Some((name.clone(), gem_release(ctx, name, label, &served.doc.body).await?)));
             }
         }
-    }
-    let key = CacheKey::new("gem").part(file);
+        Ok(None)
+    })
+    .await?;
     ctx.upstream_artifact(key, "application/octet-stream", || async {
         for (name, label) in &candidates {
             let served = match ctx.document(info_fetch(ctx, name)).await {
@@ -557,9 +569,7 @@ pub async fn gem(ctx: &RequestCtx, file: &str) -> AppResult<Response> {
             let Some(line) = text.lines().find(|l| l.split(' ').next() == Some(label.as_str())) else { continue };
             if ctx.has_rules() {
                 // A version only a refreshed index lists is checked here.
-                let releases = upstream_gem_releases(ctx, name, &served.doc.body).await?;
-                let listed: Vec<_> = releases.iter().map(|r| r.candidate(name)).collect();
-                ctx.rules_check_listed(&listed, label.split('-').next().unwrap_or(label))?;
+                ctx.rules_verdict(&gem_release(ctx, name, label, &served.doc.body).await?.candidate(name))?;
             }
             let checksum = line
                 .split('|')
