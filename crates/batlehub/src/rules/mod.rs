@@ -508,6 +508,9 @@ impl RuleSet {
 #[derive(Debug)]
 pub struct Judgement {
     pub allowed: std::collections::HashSet<String>,
+    /// For a document of many packages ([`RuleSet::judge_each`]): whether
+    /// each candidate, by position, is allowed (`allowed` is then empty).
+    pub positions: Vec<bool>,
     /// Differs with what is withheld (for a rendering's key).
     pub fingerprint: u64,
     /// Epoch ms; `i64::MAX` when no passing time changes the answer.
@@ -520,7 +523,7 @@ impl Judgement {
     /// Roughly the memory it holds.
     pub fn weight(&self) -> u32 {
         let strings: usize = self.allowed.iter().map(|v| v.len() + 48).sum();
-        u32::try_from(strings + 96).unwrap_or(u32::MAX)
+        u32::try_from(strings + self.positions.len() + 96).unwrap_or(u32::MAX)
     }
 }
 
@@ -573,7 +576,35 @@ impl RuleSet {
         sorted.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(&sorted, &mut h);
-        Judgement { fingerprint: std::hash::Hasher::finish(&h), allowed, valid_until, all }
+        Judgement { fingerprint: std::hash::Hasher::finish(&h), allowed, positions: Vec::new(), valid_until, all }
+    }
+
+    /// [`RuleSet::judge`] for a document listing many packages (Conda's
+    /// repodata): the answer for each candidate by position.
+    pub fn judge_each(&self, candidates: &[Candidate], caller: &Caller, now: i64) -> Judgement {
+        let mut valid_until = i64::MAX;
+        let positions: Vec<bool> = candidates
+            .iter()
+            .map(|c| match self.check(c, caller, now) {
+                Ok(()) => true,
+                Err(d) => {
+                    if let Some(at) = d.available_at {
+                        valid_until = valid_until.min(at);
+                    }
+                    false
+                }
+            })
+            .collect();
+        let all = positions.iter().all(|p| *p);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&positions, &mut h);
+        Judgement {
+            allowed: std::collections::HashSet::new(),
+            fingerprint: std::hash::Hasher::finish(&h),
+            positions,
+            valid_until,
+            all,
+        }
     }
 }
 

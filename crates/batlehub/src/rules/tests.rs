@@ -384,3 +384,21 @@ fn rules_marked_local_also_judge_published_packages() {
     let errors = rules("[[rules]]\ntype = \"version\"\ndeny = [\"a\"]\nlocal = 1\n").expect_err("not a bool");
     assert!(errors[0].contains("`local` is true or false"), "{errors:?}");
 }
+
+#[test]
+fn documents_of_many_packages_are_judged_by_position() {
+    let p =
+        rules("[[rules]]\ntype = \"release_age\"\nmin_age = \"72h\"\n[[rules]]\ntype = \"version\"\ndeny = [\"b\"]\n")
+            .expect("ok");
+    let caller = Caller { groups: &[], admin: false };
+    let list = [
+        candidate("a", "1.0.0", Some(NOW - 100 * HOUR)),
+        candidate("b", "1.0.0", Some(NOW - 100 * HOUR)),
+        candidate("a", "1.1.0", Some(NOW - HOUR)),
+    ];
+    let j = p.judge_each(&list, &caller, NOW);
+    assert_eq!(j.positions, [true, false, false]);
+    assert!(!j.all && j.allowed.is_empty());
+    assert_eq!(j.valid_until, NOW - HOUR + 72 * HOUR);
+    assert!(p.judge_each(&list[..1], &caller, NOW).all);
+}

@@ -40,19 +40,16 @@ impl Withheld {
 /// What the rules withhold from a document listing many packages (a Conda
 /// channel's repodata): by position, whether each candidate may be had.
 #[derive(Debug, Clone)]
-pub struct Mask {
-    pub allowed: Vec<bool>,
-    fingerprint: u64,
-}
+pub struct Mask(Arc<Judgement>);
 
 impl Mask {
     pub fn allows(&self, i: usize) -> bool {
-        self.allowed.get(i).copied().unwrap_or(false)
+        self.0.positions.get(i).copied().unwrap_or(false)
     }
 
     /// A rendering key part that differs with what is withheld.
     pub fn render_key(&self, base: &str) -> String {
-        format!("{base}\0rules:{:x}", self.fingerprint)
+        format!("{base}\0rules:{:x}", self.0.fingerprint)
     }
 }
 
@@ -145,22 +142,31 @@ impl RequestCtx {
         }
     }
 
-    /// Of `candidates` (of many packages), which this caller may have:
-    /// `None` when every one. Nothing is refused for being all withheld:
-    /// the document lists other packages too.
-    pub fn rules_mask(&self, candidates: &[Candidate]) -> Option<Mask> {
+    /// Of the candidates of a document of many packages, known by
+    /// `listing` (an identity that changes with its content: a fetched
+    /// body's generation), which this caller may have: `None` when every
+    /// one. Nothing is refused for being all withheld: the document lists
+    /// other packages too. Judged once per listing and class of caller;
+    /// `candidates` are built only then.
+    pub fn rules_mask_of<'a>(&self, listing: u64, candidates: impl FnOnce() -> Vec<Candidate<'a>>) -> Option<Mask> {
         if !self.has_rules() {
             return None;
         }
+        let rules = &self.registry.rules;
         let (caller, now) = (self.rules_caller(), now_ms());
-        let allowed: Vec<bool> =
-            candidates.iter().map(|c| self.registry.rules.check(c, &caller, now).is_ok()).collect();
-        if allowed.iter().all(|a| *a) {
-            return None;
-        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&allowed, &mut h);
-        Some(Mask { allowed, fingerprint: std::hash::Hasher::finish(&h) })
+        ("each", self.registry.name.as_str(), listing, rules.caller_class(&caller), rules.data_generation())
+            .hash(&mut h);
+        let key = h.finish();
+        let judged = match self.app.judgements.get(&key).filter(|j| now < j.valid_until) {
+            Some(j) => j,
+            None => {
+                let j = Arc::new(rules.judge_each(&candidates(), &caller, now));
+                self.app.judgements.insert(key, Arc::clone(&j));
+                j
+            }
+        };
+        (!judged.all).then(|| Mask(judged))
     }
 
     /// What the rules withhold from an upstream package listing

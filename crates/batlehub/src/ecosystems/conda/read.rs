@@ -85,12 +85,9 @@ async fn upstream_channeldata(ctx: &RequestCtx) -> AppResult<Option<(Arc<Channel
 }
 
 /// What the rules withhold from this caller of an upstream subdir's records.
-fn mask(ctx: &RequestCtx, repodata: &Repodata) -> Option<crate::serve::Mask> {
-    if !ctx.has_rules() {
-        return None;
-    }
-    let candidates: Vec<crate::rules::Candidate> = repodata.records.iter().map(Record::candidate).collect();
-    ctx.rules_mask(&candidates)
+/// Judged once per fetched body (`generation`) and class of caller.
+fn mask(ctx: &RequestCtx, repodata: &Repodata, generation: u64) -> Option<crate::serve::Mask> {
+    ctx.rules_mask_of(generation, || repodata.records.iter().map(Record::candidate).collect())
 }
 
 /// The upstream versions of `name` (every subdir channeldata names) as the
@@ -124,7 +121,7 @@ pub async fn repodata(ctx: &RequestCtx, subdir: &str, form: Form, headers: &Head
     let upstream = upstream_repodata(ctx, subdir).await?;
     let generation = upstream.as_ref().map(|(_, g, _)| *g);
     let state = upstream.as_ref().map(|(_, _, s)| *s);
-    let mask = upstream.as_ref().and_then(|(r, _, _)| mask(ctx, r));
+    let mask = upstream.as_ref().and_then(|(r, g, _)| mask(ctx, r, *g));
     // What the rules withhold is part of the rendering's key.
     let part = mask.as_ref().map_or_else(|| subdir.to_string(), |m| m.render_key(subdir));
     let for_render = Arc::clone(&set);

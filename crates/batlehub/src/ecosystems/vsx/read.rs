@@ -50,20 +50,29 @@ pub async fn releases_of<F: Flavour>(ctx: &RequestCtx, id: &ExtId) -> AppResult<
 /// does not give them and a rule reads them.
 async fn candidates_of<F: Flavour>(ctx: &RequestCtx, releases: &[Release]) -> AppResult<Vec<crate::rules::Release>> {
     let rules = &ctx.registry.rules;
-    let details = rules.needs_times() || rules.needs_licences();
-    let mut out: Vec<crate::rules::Release> = Vec::new();
-    for r in releases {
-        if out.iter().any(|o| o.version == r.version) {
-            continue;
-        }
-        let full = if details { F::detailed(ctx, r).await? } else { r.clone() };
-        out.push(crate::rules::Release {
-            version: full.version.clone(),
-            published_at: Some(full.meta.timestamp).filter(|t| *t > 0),
-            licence: Some(full.meta.license.clone()).filter(|l| !l.is_empty()),
-        });
-    }
-    Ok(out)
+    rules_view::<F>(ctx, releases, rules.needs_times() || rules.needs_licences()).await
+}
+
+/// Each version of `releases` once (its first platform's), as the rules
+/// see it; with its own document's time and licence when `details` (read a
+/// few at a time).
+async fn rules_view<F: Flavour>(ctx: &RequestCtx, releases: &[Release], details: bool) -> AppResult<Vec<crate::rules::Release>> {
+    use futures_util::StreamExt;
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<Release> = releases.iter().filter(|r| seen.insert(r.version.as_str())).cloned().collect();
+    let read: Vec<AppResult<crate::rules::Release>> = futures_util::stream::iter(firsts)
+        .map(|r| async move {
+            let full = if details { F::detailed(ctx, &r).await? } else { r };
+            Ok(crate::rules::Release {
+                version: full.version.clone(),
+                published_at: Some(full.meta.timestamp).filter(|t| *t > 0),
+                licence: Some(full.meta.license.clone()).filter(|l| !l.is_empty()),
+            })
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    read.into_iter().collect()
 }
 
 /// Of an upstream extension's releases, those the rules let this caller
@@ -115,19 +124,7 @@ pub async fn upstream_releases<F: Flavour>(ctx: &RequestCtx, name: &str) -> AppR
     let Some((all, _)) = F::releases(ctx, &id).await? else {
         return Err(AppError::not_found(format!("Extension not found: {}", id.display())));
     };
-    let mut out = Vec::new();
-    for r in &all {
-        if out.iter().any(|o: &crate::rules::Release| o.version == r.version) {
-            continue;
-        }
-        let full = F::detailed(ctx, r).await?;
-        out.push(crate::rules::Release {
-            version: full.version.clone(),
-            published_at: Some(full.meta.timestamp).filter(|t| *t > 0),
-            licence: Some(full.meta.license.clone()).filter(|l| !l.is_empty()),
-        });
-    }
-    Ok(out)
+    rules_view::<F>(ctx, &all, true).await
 }
 
 fn not_found(id: &ExtId, version: &Version, platform: Option<&str>) -> AppError {
