@@ -244,6 +244,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config { command: ConfigCommand::Check { file } } => {
             let config = load_config(&file)?;
+            // Advisory folders and zips are read as the server would read
+            // them at start (URLs are not fetched here).
+            let client = crate::upstream::control_client(None)?;
+            for r in &config.registries {
+                for rule in r.rule_set.advisories().filter(|a| !matches!(a.source, crate::rules::Source::Url(_))) {
+                    let read = crate::upstream::advisories::refresh(rule, &client)
+                        .await
+                        .with_context(|| format!("registry `{}`: reading the advisories rule's source", r.name))?;
+                    println!(
+                        "registry `{}`: advisories from {}: {} records of its ecosystem ({} files not OSV records)",
+                        r.name, rule.source, read.records, read.unreadable
+                    );
+                }
+            }
             println!("{}: ok ({} registries)", file.display(), config.registries.len());
             Ok(())
         }

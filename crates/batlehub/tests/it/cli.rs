@@ -17,6 +17,36 @@ fn version_and_help() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
 
+/// `config check` reads an advisories rule's folder or zip as the server
+/// would at start: what it holds, or why it cannot be read.
+#[test]
+fn config_check_reads_advisory_folders() {
+    let dir = tempfile::tempdir().expect("dir");
+    let osv = dir.path().join("osv");
+    std::fs::create_dir(&osv).expect("osv");
+    let record = r#"{"id": "MAL-2026-1", "affected": [{"package": {"ecosystem": "npm", "name": "evil"}, "versions": ["1.0.0"]}]}"#;
+    std::fs::write(osv.join("MAL-2026-1.json"), record).expect("record");
+    std::fs::write(osv.join("junk.json"), "{").expect("junk");
+    let text = |source: &std::path::Path| {
+        format!(
+            "[[registries]]\ntype = \"npm\"\nname = \"npm\"\nmode = \"proxy\"\nupstreams = [\"https://npm-upstream.example/\"]\n\
+             [[registries.rules]]\ntype = \"advisories\"\nsource = {:?}\n",
+            source.display().to_string()
+        )
+    };
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, text(&osv)).expect("write");
+    let out = batlehub().args(["config", "check"]).arg(&good).output().expect("run");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("1 records of its ecosystem (1 files not OSV records)"), "{said}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text(&dir.path().join("missing"))).expect("write");
+    let out = batlehub().args(["config", "check"]).arg(&bad).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("missing") && err.contains("registry `npm`"), "{err}");
+}
+
 #[test]
 fn config_check_reports_every_error_with_its_line() {
     let dir = tempfile::tempdir().expect("dir");
