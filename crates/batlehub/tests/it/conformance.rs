@@ -21,7 +21,7 @@
 
 use crate::support::builder::Reg;
 use crate::support::fake::FakeUpstream;
-use crate::support::fixture::{Fixture, Reply, segment};
+use crate::support::fixture::{Fixture, Reply, json_of, segment};
 use crate::support::{ADMIN, ALICE, BOB, TestServer, client, hours_ago, stored_blobs};
 
 async fn get(c: &reqwest::Client, url: String, token: Option<&str>) -> Reply {
@@ -844,6 +844,25 @@ pub async fn rules_read_each_types_metadata<F: Fixture>() {
     let (reply, body) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, "1.0.0"))).await;
     assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
     assert_eq!(body.as_deref(), Some(&kept[..]), "{}", F::TYPE);
+    // The simulator reads the same times, licences and names.
+    let sim = |v: &str| {
+        format!(
+            "{}/api/v1/registries/{registry}/packages/{}/versions/{}/rules",
+            s.url,
+            segment(&name),
+            segment(&listed(v))
+        )
+    };
+    let (reply, _) = fetch(&c, &sim("1.0.0")).await;
+    assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
+    assert_eq!(json_of(&reply)["allowed"], true, "{}: {}", F::TYPE, reply.body);
+    for (v, why) in &denied {
+        let (reply, _) = fetch(&c, &sim(v)).await;
+        assert_eq!(reply.status, 200, "{} {v}: {}", F::TYPE, reply.body);
+        let answer = json_of(&reply);
+        assert_eq!(answer["allowed"], false, "{} {v}: {answer}", F::TYPE);
+        assert!(answer["rules"].to_string().contains(why), "{} {v}: {answer}", F::TYPE);
+    }
 }
 
 /// Every suite of this file on every ecosystem: one line per ecosystem.
