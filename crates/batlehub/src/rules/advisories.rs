@@ -15,6 +15,10 @@ use serde_json::Value;
 /// The largest OSV record read (real ones are a few KiB).
 pub const MAX_RECORD_BYTES: usize = 4 << 20;
 
+/// How much of a record's id and summary is kept (what a denial shows).
+const MAX_ID_CHARS: usize = 100;
+const MAX_SUMMARY_CHARS: usize = 120;
+
 /// How an ecosystem is named in OSV records: the `ecosystem` of an
 /// `affected.package` (without a `:suffix`) or its `purl` type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,8 +335,13 @@ impl IndexBuilder {
             if ranges.is_empty() && affected.versions.is_empty() {
                 continue;
             }
-            let advisory =
-                Arc::new(Advisory { id: record.id.clone(), malicious, severity, summary: record.summary.clone() });
+            // Only what a denial shows is kept, bounded.
+            let advisory = Arc::new(Advisory {
+                id: record.id.chars().take(MAX_ID_CHARS).collect(),
+                malicious,
+                severity,
+                summary: record.summary.as_ref().map(|s| s.chars().take(MAX_SUMMARY_CHARS).collect()),
+            });
             self.index.by_name.entry(key).or_default().push(Affects { advisory, versions: affected.versions, ranges });
             counted = true;
         }
@@ -479,7 +488,7 @@ pub fn describe(advisories: &[&Advisory]) -> String {
                 a.severity.map_or("severity not given".to_string(), |s| format!("{} severity", s.as_str()))
             };
             match &a.summary {
-                Some(s) if !s.is_empty() => format!("{} ({what}: {})", a.id, s.chars().take(120).collect::<String>()),
+                Some(s) if !s.is_empty() => format!("{} ({what}: {s})", a.id),
                 _ => format!("{} ({what})", a.id),
             }
         })
