@@ -25,6 +25,9 @@ pub struct ErrorCause(pub String);
 /// credentials after a challenge (pip, Maven, NuGet, Composer) do so.
 pub const WWW_AUTHENTICATE: &str = "Basic realm=\"batlehub\"";
 
+/// What a 503 asks clients to wait before they try again (`Retry-After`).
+pub const UNAVAILABLE_RETRY_SECS: u64 = 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -114,6 +117,9 @@ impl AppError {
         match self {
             AppError::RateLimited { retry_after, .. } => Some(*retry_after),
             AppError::TooManyRequests(_) => Some(60),
+            // Storage, the catalog or an identity provider out for now, a
+            // disk almost full: worth trying again soon.
+            AppError::Unavailable(_) => Some(UNAVAILABLE_RETRY_SECS),
             _ => None,
         }
     }
@@ -151,8 +157,10 @@ impl AppError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        if let Some(secs) = self.retry_after()
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
         }
         response
     }

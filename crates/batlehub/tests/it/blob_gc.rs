@@ -443,6 +443,7 @@ async fn a_disk_below_its_reserve_refuses_cache_fills_but_takes_publishes() {
     // Not cached: refused before the upstream is asked, nothing kept.
     let r = c.get(format!("{}{}", s.reg("mirror"), tgz("cramped"))).send().await.expect("get");
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("30"), "worth trying again soon");
     let body = r.text().await.expect("body");
     assert!(body.contains("disk is almost full"), "{body}");
     assert_eq!(up.hits(&tgz("cramped")), 0, "the upstream is not asked");
