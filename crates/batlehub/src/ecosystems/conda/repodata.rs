@@ -43,11 +43,19 @@ impl Record {
 #[derive(Debug, Clone, Default)]
 pub struct Repodata {
     pub records: Vec<Record>,
+    /// File name → its record's position (a download finds its record
+    /// without a scan of the subdir).
+    by_file: std::collections::HashMap<String, usize>,
 }
 
 impl Repodata {
+    pub fn new(records: Vec<Record>) -> Repodata {
+        let by_file = records.iter().enumerate().map(|(i, r)| (r.file.clone(), i)).collect();
+        Repodata { records, by_file }
+    }
+
     pub fn find(&self, file: &str) -> Option<&Record> {
-        self.records.iter().find(|r| r.file == file)
+        self.by_file.get(file).and_then(|i| self.records.get(*i))
     }
 }
 
@@ -74,7 +82,7 @@ pub fn parse_repodata(bytes: &[u8]) -> Result<Repodata, String> {
             records.push(Record { file, name, format, body });
         }
     }
-    Ok(Repodata { records })
+    Ok(Repodata::new(records))
 }
 
 /// Render a subdir's `repodata.json`: the local records, then the
@@ -197,6 +205,8 @@ mod tests {
         let r = parse_repodata(doc).expect("parse");
         let files: Vec<&str> = r.records.iter().map(|r| r.file.as_str()).collect();
         assert_eq!(files, vec!["a-1.0-0.tar.bz2", "b-2-0.conda"]);
+        assert_eq!(r.find("b-2-0.conda").map(|r| r.name.as_str()), Some("b"));
+        assert!(r.find("b-1-0.conda").is_none(), "a record left out is not found");
         let out: Value = serde_json::from_slice(&render("noarch", &[], Some(&r), &|n| n == "b", &|_| true)).expect("json");
         assert!(out["packages"]["a-1.0-0.tar.bz2"].is_object());
         assert!(out["packages.conda"].as_object().is_some_and(|m| m.is_empty()));
