@@ -237,6 +237,13 @@ pub trait Ecosystem: 'static {
     /// where OSV does not cover it.
     const OSV: Option<crate::rules::OsvName> = None;
 
+    /// The licence a published version declares (what `local = true`
+    /// licence rules read); none by default.
+    fn local_licence(version: &crate::catalog::VersionRow) -> Option<String> {
+        let _ = version;
+        None
+    }
+
     /// Whether upstream listings declare each version's licence (what
     /// `licence` rules read, through [`Ecosystem::upstream_releases`] and
     /// the candidates a listing gives the rules).

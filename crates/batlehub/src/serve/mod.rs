@@ -45,6 +45,8 @@ pub struct RequestCtx {
     pub base: String,
     /// The ecosystem's [`Ecosystem::find_upstream_listings`].
     listings: ListingFetches,
+    /// The ecosystem's [`Ecosystem::local_licence`].
+    pub(crate) local_licence: fn(&crate::catalog::VersionRow) -> Option<String>,
 }
 
 /// Where the upstreams of a request's registry would list a package.
@@ -57,7 +59,7 @@ fn listings_of<'a, E: Ecosystem>(ctx: &'a RequestCtx, name: &'a str) -> BoxFutur
 impl RequestCtx {
     /// The context of a request to `registry`, served by ecosystem `E`.
     pub fn new<E: Ecosystem>(app: App, registry: Arc<Registry>, principal: Principal, base: String) -> RequestCtx {
-        RequestCtx { app, registry, principal, base, listings: listings_of::<E> }
+        RequestCtx { app, registry, principal, base, listings: listings_of::<E>, local_licence: E::local_licence }
     }
 
     /// This request as if made to `registry` (of the same type).

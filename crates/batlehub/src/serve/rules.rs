@@ -203,8 +203,9 @@ impl RequestCtx {
     /// A local package's view as its registry's `local = true` rules let
     /// this caller have it: the versions they withhold leave it (with their
     /// files and tags), and when they withhold every version the package
-    /// is refused with the newest one's reason. Local packages carry no
-    /// upstream licence: a local licence rule goes by `missing_licence`.
+    /// is refused with the newest one's reason. A version's licence is what
+    /// its ecosystem reads from its metadata (`Ecosystem::local_licence`;
+    /// npm's manifest), else none (a licence rule's `missing_licence`).
     pub(super) fn local_rules_view(
         &self,
         registry: &crate::registry::Registry,
@@ -212,14 +213,20 @@ impl RequestCtx {
         package: &crate::catalog::PackageRow,
         view: Arc<crate::registry::PackageView>,
     ) -> AppResult<Arc<crate::registry::PackageView>> {
+        let licences: Vec<Option<String>> = if rules.needs_licences() {
+            view.versions.iter().map(|v| (self.local_licence)(v)).collect()
+        } else {
+            Vec::new()
+        };
         let candidates = || {
             view.versions
                 .iter()
-                .map(|v| Candidate {
+                .enumerate()
+                .map(|(i, v)| Candidate {
                     name: &package.name,
                     version: &v.version,
                     published_at: Some(v.published_at),
-                    licence: None,
+                    licence: licences.get(i).and_then(|l| l.as_deref()),
                 })
                 .collect::<Vec<_>>()
         };

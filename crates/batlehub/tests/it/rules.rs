@@ -685,7 +685,8 @@ async fn only_rules_marked_local_judge_published_packages() {
     let up = crate::support::fake_npm::FakeNpm::start().await;
     let local = Reg::local("npm", "internal")
         .open_read()
-        .rule("type = \"version\"\ndeny = [\"house-lib@2.0.0\"]\nlocal = true");
+        .rule("type = \"version\"\ndeny = [\"house-lib@2.0.0\"]\nlocal = true")
+        .rule("type = \"licence\"\ndeny = [\"GPL-3.0-only\"]\nlocal = true");
     let hybrid =
         Reg::hybrid("npm", "mixed", &up.url).open_read().rule("type = \"version\"\ndeny = [\"mixed-lib@2.0.0\"]");
     let s = TestServer::with(&[local, hybrid], "").await;
@@ -696,8 +697,14 @@ async fn only_rules_marked_local_judge_published_packages() {
             assert!(status == 200 || status == 201, "{reg} {name}@{v}: {status} {body}");
         }
     }
+    // A published manifest's licence is read too.
+    let tgz = tarball("house-lib", "3.0.0", &[]);
+    let mut body = crate::support::npm::publish_body("house-lib", "3.0.0", &tgz, &s.reg("internal"));
+    body["versions"]["3.0.0"]["license"] = serde_json::json!("GPL-3.0-only");
+    let r = c.put(format!("{}/house-lib", s.reg("internal"))).bearer_auth(ALICE).json(&body).send().await.expect("put");
+    assert!(r.status().is_success(), "{}", r.status());
     let doc = json(c.get(format!("{}/house-lib", s.reg("internal"))).send().await.expect("packument")).await;
-    assert_eq!(versions(&doc), ["1.0.0"], "the local rule withholds 2.0.0: {doc}");
+    assert_eq!(versions(&doc), ["1.0.0"], "the local rules withhold 2.0.0 and the GPL 3.0.0: {doc}");
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0", "{doc}");
     let r = c.get(format!("{}/house-lib/-/house-lib-2.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
     assert_eq!(r.status(), 404, "a withheld local version is as absent");

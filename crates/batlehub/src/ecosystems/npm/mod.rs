@@ -63,6 +63,12 @@ impl Ecosystem for Npm {
         Ok(std::sync::Arc::new(move |v: &str| nodejs_semver::Version::parse(v).is_ok_and(|v| parsed.satisfies(&v))))
     }
 
+    /// The published manifest's `license`.
+    fn local_licence(version: &crate::catalog::VersionRow) -> Option<String> {
+        let meta: serde_json::Value = serde_json::from_str(&version.metadata).ok()?;
+        render::declared_licence(&meta).map(str::to_string)
+    }
+
     fn deprecation(version: &crate::catalog::VersionRow) -> Option<String> {
         let meta: serde_json::Value = serde_json::from_str(&version.metadata).ok()?;
         meta.get("deprecated").and_then(|d| d.as_str()).filter(|d| !d.is_empty()).map(str::to_string)
