@@ -77,7 +77,7 @@ impl RequestCtx {
             Source::Upstream => Ok(None),
             Source::Local { registry, view, .. } => {
                 let package = view.package.clone().ok_or_else(|| AppError::not_found(format!("{key} not found")))?;
-                Ok(Some(Local { registry, package, view }))
+                Ok(Some(Local { registry, package, view, hidden: None }))
             }
         }
     }

@@ -25,6 +25,9 @@ pub struct Local {
     /// Its versions, files, tags and owners, as current as the package row
     /// (read from memory while the registry is unchanged).
     pub view: Arc<PackageView>,
+    /// The whole view when `local = true` rules withheld some of it: what
+    /// a download of a withheld file is refused by, with the reason.
+    pub hidden: Option<Arc<PackageView>>,
 }
 
 /// A package name of this very registry (never a member's) and the claim
@@ -186,11 +189,15 @@ impl RequestCtx {
                     wanted,
                 )?;
                 // Only rules marked `local = true` judge a published package.
-                let view = match registry.rules.local.clone() {
-                    Some(rules) => self.local_rules_view(&registry, &rules, &package, view)?,
-                    None => view,
+                let (view, hidden) = match registry.rules.local.clone() {
+                    Some(rules) => {
+                        let judged = self.local_rules_view(&registry, &rules, &package, Arc::clone(&view))?;
+                        let hidden = (!Arc::ptr_eq(&judged, &view)).then_some(view);
+                        (judged, hidden)
+                    }
+                    None => (view, None),
                 };
-                Ok(Some(Local { registry, package, view }))
+                Ok(Some(Local { registry, package, view, hidden }))
             }
         }
     }
@@ -202,7 +209,10 @@ impl RequestCtx {
 
     /// Serve the file `filename` of a local package from the blob store.
     pub async fn serve_local_file(&self, local: &Local, filename: &str) -> AppResult<Response> {
-        let file = local.view.file(filename).ok_or_else(|| AppError::not_found(format!("{filename} not found")))?;
+        let Some(file) = local.view.file(filename) else {
+            self.refuse_hidden_file(local, filename)?;
+            return Err(AppError::not_found(format!("{filename} not found")));
+        };
         let (readable, size) = self
             .app
             .blobs

@@ -238,6 +238,22 @@ impl RequestCtx {
         Ok(Arc::new(view.only(h.finish(), &|v| w.allows(&v.version))))
     }
 
+    /// Refuse a download of a published file whose version the registry's
+    /// `local = true` rules withhold, with the rule's reason.
+    pub(super) fn refuse_hidden_file(&self, local: &super::Local, filename: &str) -> AppResult<()> {
+        let (Some(full), Some(rules)) = (&local.hidden, &local.registry.rules.local) else { return Ok(()) };
+        let Some(file) = full.file(filename) else { return Ok(()) };
+        let Some(v) = full.versions.iter().find(|v| v.id == file.version_id) else { return Ok(()) };
+        let licence = if rules.needs_licences() { (self.local_licence)(v) } else { None };
+        let candidate = Candidate {
+            name: &local.package.name,
+            version: &v.version,
+            published_at: Some(v.published_at),
+            licence: licence.as_deref(),
+        };
+        self.verdict_by(rules, &local.registry.name, &candidate)
+    }
+
     fn judged<'a>(
         &self,
         rules: &RuleSet,

@@ -707,7 +707,14 @@ async fn only_rules_marked_local_judge_published_packages() {
     assert_eq!(versions(&doc), ["1.0.0"], "the local rules withhold 2.0.0 and the GPL 3.0.0: {doc}");
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0", "{doc}");
     let r = c.get(format!("{}/house-lib/-/house-lib-2.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
-    assert_eq!(r.status(), 404, "a withheld local version is as absent");
+    assert_eq!(r.status(), 403, "a withheld local version's file is refused");
+    let body = json(r).await;
+    assert!(
+        body["error"].as_str().is_some_and(|m| m.contains("house-lib@2.0.0") && m.contains("version rule")),
+        "{body}"
+    );
+    let r = c.get(format!("{}/house-lib/-/house-lib-3.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
+    assert_eq!(r.status(), 403, "the GPL version too");
     let r = c.get(format!("{}/house-lib/-/house-lib-1.0.0.tgz", s.reg("internal"))).send().await.expect("tgz");
     assert_eq!(r.status(), 200);
     let doc = json(c.get(format!("{}/mixed-lib", s.reg("mixed"))).send().await.expect("packument")).await;
