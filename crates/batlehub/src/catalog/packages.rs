@@ -1200,10 +1200,9 @@ impl Catalog {
                     .bind(cutoff)
                     .fetch_all(self.pool())
                     .await?;
-            for (key,) in old {
-                self.delete_cached_artifact(registry, &key).await?;
-                evicted.push(key);
-            }
+            let keys: Vec<String> = old.into_iter().map(|(k,)| k).collect();
+            self.delete_cached_artifacts(registry, &keys).await?;
+            evicted.extend(keys);
         }
         if let Some(keep) = limits.keep_latest {
             let keep = i64::try_from(keep).unwrap_or(i64::MAX);
@@ -1229,12 +1228,10 @@ impl Catalog {
                 versions.dedup();
                 let kept: std::collections::HashSet<&str> =
                     versions.into_iter().take(usize::try_from(keep).unwrap_or(usize::MAX)).collect();
-                for (key, version) in &rows {
-                    if !kept.contains(version.as_str()) {
-                        self.delete_cached_artifact(registry, key).await?;
-                        evicted.push(key.clone());
-                    }
-                }
+                let gone: Vec<String> =
+                    rows.iter().filter(|(_, v)| !kept.contains(v.as_str())).map(|(k, _)| k.clone()).collect();
+                self.delete_cached_artifacts(registry, &gone).await?;
+                evicted.extend(gone);
             }
         }
         if let Some(max) = limits.max_bytes {
@@ -1259,18 +1256,43 @@ impl Catalog {
                     drop_others(&mut used, i64::MAX);
                     break;
                 }
+                let mut page = Vec::new();
+                let mut full = false;
                 for (key, size, accessed_at) in oldest {
                     drop_others(&mut used, accessed_at);
                     if used <= max {
-                        break 'pages;
+                        full = true;
+                        break;
                     }
-                    self.delete_cached_artifact(registry, &key).await?;
                     used = used.saturating_sub(size.max(0) as u64);
-                    evicted.push(key);
+                    page.push(key);
+                }
+                // One transaction a page, before the next page is read.
+                self.delete_cached_artifacts(registry, &page).await?;
+                evicted.extend(page);
+                if full {
+                    break 'pages;
                 }
             }
         }
         Ok((evicted, others_gone))
+    }
+
+    /// Forget `keys` of `registry`'s cache, in one write transaction.
+    pub async fn delete_cached_artifacts(&self, registry: &str, keys: &[String]) -> DbResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM cached_artifacts WHERE registry = $1 AND cache_key = $2")
+                .bind(registry)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn delete_cached_artifact(&self, registry: &str, key: &str) -> DbResult<()> {
