@@ -278,3 +278,55 @@ async fn go_checks_proxied_modules_against_a_checksum_database_through_batlehub(
     assert!(!out.ok, "a module that does not match the log was accepted:\n{}", out.text());
     assert!(out.text().contains("SECURITY ERROR") || out.text().contains("checksum mismatch"), "{}", out.text());
 }
+
+/// `[[registries.rules]]` through the real go command: `go get
+/// module@latest` resolves to the newest version old enough for
+/// `release_age` (the module's `Version` says which), and asking for a
+/// version too young fails with the rule's reason in the server response
+/// go prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_resolves_to_the_newest_version_old_enough() {
+    use crate::support::go::{FakeGoproxy, module_zip};
+    let Some(go) = client_tool("go") else { return };
+    let up = FakeGoproxy::start().await;
+    let module = "example.com/upstream/aged";
+    for (v, hours) in [("v1.0.0", 24 * 400), ("v1.1.0", 24 * 10), ("v1.2.0", 1)] {
+        up.add_module(module, v, module_zip(module, v));
+        up.set_published(module, v, Some(&crate::support::hours_ago(hours)));
+    }
+    let reg = crate::support::builder::Reg::proxy("goproxy", "go", &up.url)
+        .open_read()
+        .rule("type = \"release_age\"\nmin_age = \"72h\"");
+    let s = TestServer::with(&[reg], "").await;
+    let runner = go_runner(&["consumer"])
+        .env("GOPROXY", s.reg("go"))
+        .env("GOSUMDB", "off")
+        .env_remove("GONOSUMDB")
+        .env_remove("GOPRIVATE")
+        .env_remove("GONOPROXY")
+        .env_remove("GOINSECURE");
+    let home = GoHome { runner, go };
+    let consumer = write_module(
+        &home.runner.path("consumer"),
+        &[
+            ("go.mod", "module example.com/consumer\n\ngo 1.21\n"),
+            (
+                "main.go",
+                &format!(
+                    "package main\n\nimport (\n\t\"fmt\"\n\n\t\"{module}\"\n)\n\nfunc main() {{ fmt.Println(aged.Version) }}\n"
+                ),
+            ),
+        ],
+    );
+    home.ok(&["get", &format!("{module}@latest")], &consumer, &[]).await;
+    home.ok(&["build", "-o", "consumer", "."], &consumer, &[]).await;
+    assert_eq!(
+        home.runner.ok(&consumer.join("consumer"), &[], &consumer).await.trim(),
+        "v1.1.0",
+        "v1.2.0 is an hour old"
+    );
+    let out = home.go(&["get", &format!("{module}@v1.2.0")], &consumer, &[]).await;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok, "a version too young: {said}");
+    assert!(said.contains("403") && said.contains("release_age rule until"), "go prints why: {said}");
+}
