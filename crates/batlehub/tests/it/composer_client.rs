@@ -107,3 +107,51 @@ async fn composer_installs_private_and_proxied_packages_and_respects_yanks() {
         .expect("get");
     assert_eq!(r.status(), 404, "a yanked version is not downloadable");
 }
+
+/// `[[registries.rules]]` through the real composer: `composer require`
+/// resolves to the newest version old enough for `release_age` and
+/// allowed by the licence rule (the package's own code says which), and a
+/// constraint only withheld versions meet fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composer_resolves_to_the_newest_version_the_rules_allow() {
+    use crate::support::composer::FakeComposer;
+    let Some(composer) = client_tool("composer") else { return };
+    if client_tool("php").is_none() {
+        return;
+    }
+    let up = FakeComposer::start().await;
+    let name = "upstream/aged";
+    for (v, hours, licence) in
+        [("1.0.0", 24 * 400, "MIT"), ("1.1.0", 24 * 10, "MIT"), ("1.2.0", 24 * 10, "GPL-3.0-only"), ("2.0.0", 1, "MIT")]
+    {
+        up.add_file(name, v, &format!("upstream-aged-{v}.zip"), package_zip(name, v, ""));
+        up.set_published(name, v, Some(&crate::support::hours_ago(hours)));
+        up.set_licence(name, v, licence);
+    }
+    let reg = Reg::proxy("composer", "packagist", &up.url)
+        .open_read()
+        .rule("type = \"release_age\"\nmin_age = \"72h\"")
+        .rule("type = \"licence\"\ndeny = [\"GPL-3.0-only\"]");
+    let s = TestServer::with(&[reg], "").await;
+    let runner = Runner::new(Duration::from_secs(300))
+        .dirs(&["home", "project"])
+        .env_path("HOME", "home")
+        .env_path("COMPOSER_HOME", "home/composer")
+        .env_path("COMPOSER_CACHE_DIR", "home/cache")
+        .env("COMPOSER_NO_INTERACTION", "1")
+        .env("COMPOSER_ALLOW_SUPERUSER", "1")
+        .env_remove("COMPOSER_AUTH");
+    let project = runner.path("project");
+    let manifest = serde_json::json!({
+        "name": "acme/app",
+        "repositories": [{"type": "composer", "url": s.reg("packagist")}, {"packagist.org": false}],
+        "config": {"secure-http": false},
+    });
+    std::fs::write(project.join("composer.json"), serde_json::to_string_pretty(&manifest).expect("json"))
+        .expect("composer.json");
+    runner.ok(&composer, &["require", "upstream/aged", "--no-progress"], &project).await;
+    let lock = std::fs::read_to_string(project.join("composer.lock")).expect("lock");
+    assert_eq!(locked(&lock, name).as_deref(), Some("1.1.0"), "2.0.0 is an hour old, 1.2.0 is GPL: {lock}");
+    let out = runner.run(&composer, &["require", "upstream/aged:^2.0", "--no-progress"], &project).await;
+    assert!(!out.ok, "only a withheld version meets ^2.0: {}{}", out.stdout, out.stderr);
+}
