@@ -37,9 +37,29 @@ fn generate() -> AppResult<String> {
     key.to_armored_string(ArmorOptions::default()).map_err(|e| internal("armor", e))
 }
 
+/// Keys as parsed, by the armored text: a download is answered without
+/// parsing the key again (a few entries at most: one per catalog).
+static PARSED: std::sync::Mutex<Vec<(String, std::sync::Arc<SigningKey>)>> = std::sync::Mutex::new(Vec::new());
+
+fn parsed(armored: &str) -> AppResult<std::sync::Arc<SigningKey>> {
+    if let Ok(known) = PARSED.lock()
+        && let Some((_, key)) = known.iter().find(|(a, _)| a == armored)
+    {
+        return Ok(std::sync::Arc::clone(key));
+    }
+    let key = std::sync::Arc::new(SigningKey::parse(armored)?);
+    if let Ok(mut known) = PARSED.lock() {
+        if known.len() >= 8 {
+            known.remove(0);
+        }
+        known.push((armored.to_string(), std::sync::Arc::clone(&key)));
+    }
+    Ok(key)
+}
+
 impl SigningKey {
     /// The registry's key: the one kept in the settings, made the first time.
-    pub async fn of(ctx: &RequestCtx) -> AppResult<SigningKey> {
+    pub async fn of(ctx: &RequestCtx) -> AppResult<std::sync::Arc<SigningKey>> {
         let catalog = &ctx.app.catalog;
         let armored = match catalog.get_setting(SETTING).await? {
             Some(k) => k,
@@ -50,7 +70,7 @@ impl SigningKey {
                 catalog.get_setting(SETTING).await?.ok_or_else(|| internal("kept", "missing"))?
             }
         };
-        SigningKey::parse(&armored)
+        parsed(&armored)
     }
 
     pub fn parse(armored: &str) -> AppResult<SigningKey> {
