@@ -254,6 +254,23 @@ impl RequestCtx {
         self.verdict_by(rules, &local.registry.name, &candidate)
     }
 
+    /// What [`RequestCtx::rules_withheld_of`] would answer for `listing`
+    /// when it is judged already (and not refused whole): for types whose
+    /// candidates cost fetches to build, which are then skipped.
+    pub fn rules_known(&self, listing: u64) -> Option<Option<Withheld>> {
+        if !self.has_rules() {
+            return Some(None);
+        }
+        let key = judgement_key(&self.registry.rules, &self.registry.name, listing, &self.rules_caller());
+        let judged = self.app.judgements.get(&key).filter(|j| now_ms() < j.valid_until)?;
+        match (judged.all, judged.allowed.is_empty()) {
+            (true, _) => Some(None),
+            (false, false) => Some(Some(Withheld(judged))),
+            // Every version withheld: the refusal needs the candidates.
+            (false, true) => None,
+        }
+    }
+
     fn judged<'a>(
         &self,
         rules: &RuleSet,
@@ -262,9 +279,7 @@ impl RequestCtx {
         candidates: impl FnOnce() -> Vec<Candidate<'a>>,
     ) -> AppResult<Option<Withheld>> {
         let (caller, now) = (self.rules_caller(), now_ms());
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (registry, listing, rules.caller_class(&caller), rules.data_generation()).hash(&mut h);
-        let key = h.finish();
+        let key = judgement_key(rules, registry, listing, &caller);
         let mut make = Some(candidates);
         let mut built: Option<Vec<Candidate<'a>>> = None;
         let judged = match self.app.judgements.get(&key).filter(|j| now < j.valid_until) {
@@ -289,4 +304,11 @@ impl RequestCtx {
         }
         Ok(Some(Withheld(judged)))
     }
+}
+
+/// Where a listing's judgement for a class of callers is remembered.
+fn judgement_key(rules: &RuleSet, registry: &str, listing: u64, caller: &Caller) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (registry, listing, rules.caller_class(caller), rules.data_generation()).hash(&mut h);
+    h.finish()
 }

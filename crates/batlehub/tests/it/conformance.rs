@@ -834,6 +834,9 @@ pub async fn rules_read_each_types_metadata<F: Fixture>() {
     let (reply, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
     assert_eq!(reply.status, 200, "{}: {}", F::TYPE, reply.body);
     assert!(reply.body.contains("1.0.0"), "{}: {}", F::TYPE, reply.body);
+    // Judged once: the next read of the listing answers the same.
+    let (again, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::listing(&name))).await;
+    assert_eq!((again.status, &again.body), (200, &reply.body), "{}", F::TYPE);
     for (v, why) in &denied {
         assert!(!reply.body.contains(v), "{}: {v} ({why}) is listed: {}", F::TYPE, reply.body);
         let (refused, _) = fetch(&c, &format!("{}{}", s.reg(&registry), F::artifact(&name, v))).await;

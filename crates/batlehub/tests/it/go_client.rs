@@ -44,6 +44,18 @@ fn go_runner(dirs: &[&str]) -> Runner {
         .env_remove("GOINSECURE")
 }
 
+/// A module `example.com/consumer` in the sandbox's `consumer` folder whose
+/// program prints the `Version` of package `pkg` of `module`.
+fn consumer_of(home: &GoHome, module: &str, pkg: &str) -> PathBuf {
+    let main = format!(
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"{module}\"\n)\n\nfunc main() {{ fmt.Println({pkg}.Version) }}\n"
+    );
+    write_module(
+        &home.runner.path("consumer"),
+        &[("go.mod", "module example.com/consumer\n\ngo 1.21\n"), ("main.go", &main)],
+    )
+}
+
 struct GoHome {
     runner: Runner,
     go: PathBuf,
@@ -254,18 +266,7 @@ async fn go_checks_proxied_modules_against_a_checksum_database_through_batlehub(
         .env_remove("GONOPROXY")
         .env_remove("GOINSECURE");
     let home = GoHome { runner, go };
-    let consumer = write_module(
-        &home.runner.path("consumer"),
-        &[
-            ("go.mod", "module example.com/consumer\n\ngo 1.21\n"),
-            (
-                "main.go",
-                &format!(
-                    "package main\n\nimport (\n\t\"fmt\"\n\n\t\"{good}\"\n)\n\nfunc main() {{ fmt.Println(greet.Version) }}\n"
-                ),
-            ),
-        ],
-    );
+    let consumer = consumer_of(&home, good, "greet");
     home.ok(&["get", &format!("{good}@v1.0.0")], &consumer, &[]).await;
     home.ok(&["build", "-o", "consumer", "."], &consumer, &[]).await;
     assert_eq!(home.runner.ok(&consumer.join("consumer"), &[], &consumer).await.trim(), "v1.0.0");
@@ -298,26 +299,9 @@ async fn go_resolves_to_the_newest_version_old_enough() {
         .open_read()
         .rule("type = \"release_age\"\nmin_age = \"72h\"");
     let s = TestServer::with(&[reg], "").await;
-    let runner = go_runner(&["consumer"])
-        .env("GOPROXY", s.reg("go"))
-        .env("GOSUMDB", "off")
-        .env_remove("GONOSUMDB")
-        .env_remove("GOPRIVATE")
-        .env_remove("GONOPROXY")
-        .env_remove("GOINSECURE");
+    let runner = go_runner(&["consumer"]).env("GOPROXY", s.reg("go")).env("GOSUMDB", "off").env_remove("GONOSUMDB");
     let home = GoHome { runner, go };
-    let consumer = write_module(
-        &home.runner.path("consumer"),
-        &[
-            ("go.mod", "module example.com/consumer\n\ngo 1.21\n"),
-            (
-                "main.go",
-                &format!(
-                    "package main\n\nimport (\n\t\"fmt\"\n\n\t\"{module}\"\n)\n\nfunc main() {{ fmt.Println(aged.Version) }}\n"
-                ),
-            ),
-        ],
-    );
+    let consumer = consumer_of(&home, module, "aged");
     home.ok(&["get", &format!("{module}@latest")], &consumer, &[]).await;
     home.ok(&["build", "-o", "consumer", "."], &consumer, &[]).await;
     assert_eq!(

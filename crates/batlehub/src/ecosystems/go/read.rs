@@ -172,13 +172,19 @@ async fn upstream_list(ctx: &RequestCtx, module: &ModulePath) -> AppResult<(Arc<
 }
 
 /// What the rules withhold from this caller of an upstream module.
-async fn withheld(ctx: &RequestCtx, module: &ModulePath, versions: &[Version]) -> AppResult<Option<crate::serve::Withheld>> {
-    if !ctx.has_rules() {
-        return Ok(None);
+/// Judged once per fetched list (`generation`) and class of caller: the
+/// versions' `.info` documents are read only then.
+async fn withheld(
+    ctx: &RequestCtx,
+    module: &ModulePath,
+    versions: &[Version],
+    generation: u64,
+) -> AppResult<Option<crate::serve::Withheld>> {
+    if let Some(known) = ctx.rules_known(generation) {
+        return Ok(known);
     }
     let releases = releases(ctx, module, versions).await?;
-    let candidates: Vec<_> = releases.iter().map(|r| r.candidate(module.as_str())).collect();
-    ctx.rules_withheld(&candidates)
+    ctx.rules_withheld_of(generation, || releases.iter().map(|r| r.candidate(module.as_str())).collect())
 }
 
 /// The upstream versions of `module` as the rules see them.
@@ -207,7 +213,7 @@ pub async fn list(ctx: &RequestCtx, module: &ModulePath, headers: &HeaderMap) ->
         return Ok(http::document(headers, &rendered, LIST_TYPE, None));
     }
     let (versions, served) = upstream_list(ctx, module).await?;
-    let withheld = withheld(ctx, module, &versions).await?;
+    let withheld = withheld(ctx, module, &versions, served.doc.generation).await?;
     let render_key = withheld.as_ref().map_or_else(String::new, |w| w.render_key(""));
     let rendered = ctx
         .rendered((served.doc.generation, "go-list", render_key), move || {
@@ -242,7 +248,7 @@ pub async fn latest(ctx: &RequestCtx, module: &ModulePath) -> AppResult<Response
 /// list does not have is judged on its own).
 async fn latest_allowed(ctx: &RequestCtx, module: &ModulePath, info: Value) -> AppResult<Response> {
     let latest = info.get("Version").and_then(Value::as_str).and_then(|v| Version::parse(v).ok());
-    let (versions, _) = upstream_list(ctx, module).await?;
+    let (versions, listed) = upstream_list(ctx, module).await?;
     if let Some(v) = &latest
         && !versions.contains(v)
     {
@@ -250,7 +256,7 @@ async fn latest_allowed(ctx: &RequestCtx, module: &ModulePath, info: Value) -> A
         ctx.rules_verdict(&crate::rules::Candidate { name: module.as_str(), version: v.as_str(), published_at: at, licence: None })?;
         return Ok(http::json(StatusCode::OK, &info));
     }
-    let Some(w) = withheld(ctx, module, &versions).await? else { return Ok(http::json(StatusCode::OK, &info)) };
+    let Some(w) = withheld(ctx, module, &versions, listed.doc.generation).await? else { return Ok(http::json(StatusCode::OK, &info)) };
     if latest.as_ref().is_some_and(|v| w.allows(v.as_str())) {
         return Ok(http::json(StatusCode::OK, &info));
     }

@@ -451,13 +451,17 @@ async fn upstream_metadata(ctx: &RequestCtx, segs: &[&str], checksum: Option<Che
     let body = served.doc.body.clone();
     let withheld = match segs {
         [group @ .., artifact] if ctx.has_rules() && !group.is_empty() => match Coordinates::new(&group.join("."), artifact) {
-            Ok(coords) => {
-                let versions = metadata_versions(&body);
-                let releases = releases(ctx, &coords, &versions, ctx.registry.rules.needs_times()).await?;
-                let key = coords.key();
-                let candidates: Vec<_> = releases.iter().map(|r| r.candidate(&key)).collect();
-                ctx.rules_withheld(&candidates)?
-            }
+            // Judged once per fetched body and class of caller: the POMs
+            // are read only then.
+            Ok(coords) => match ctx.rules_known(served.doc.generation) {
+                Some(known) => known,
+                None => {
+                    let versions = metadata_versions(&body);
+                    let releases = releases(ctx, &coords, &versions, ctx.registry.rules.needs_times()).await?;
+                    let key = coords.key();
+                    ctx.rules_withheld_of(served.doc.generation, || releases.iter().map(|r| r.candidate(&key)).collect())?
+                }
+            },
             Err(_) => None,
         },
         _ => None,
